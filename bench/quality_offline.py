@@ -1,0 +1,122 @@
+"""Score related lists offline (no service): nDCG@10 on the dev truth and keyword overlap@10.
+
+Usage: .venv/bin/python bench/quality_offline.py [--tags basic|tagger|auto] [--set key=value ...] [--tune]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+EVAL = Path("/work/shared/eval")
+sys.path.insert(0, str(EVAL))
+
+import quality  # noqa: E402  (the shared scorer: ndcg, load_keywords, REFERENCE)
+
+from workers.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
+from workers.tmdb import read_tmdb  # noqa: E402
+
+CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+
+
+def basic_vector(film: dict) -> dict[str, float]:
+    """Return genre:<name> and kw:<name> tags with weight 1."""
+    vec = {f"genre:{g.lower()}": 1.0 for g in film.get("genres", [])}
+    vec.update({f"kw:{k.lower()}": 1.0 for k in film.get("keywords", [])})
+    return vec
+
+
+def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
+    """Return vectors from workers.tagging.extract_tags, or None when it does not import."""
+    try:
+        from workers import tagging
+    except ImportError:
+        return None
+    vocab = tagging.load_vocab() if hasattr(tagging, "load_vocab") else None
+    return [
+        {t: float(v["weight"]) for t, v in tagging.extract_tags(f, [], vocab).items()} for f in films
+    ]
+
+
+def load_films(mode: str) -> tuple[list[dict], str]:
+    """Read the catalog and attach tag vectors; return (films, tag source used)."""
+    films = [f for _, f in read_tmdb(CSV)]
+    vectors = tagger_vectors(films) if mode in ("tagger", "auto") else None
+    if vectors is None:
+        if mode == "tagger":
+            raise SystemExit("workers.tagging does not import")
+        vectors, mode = [basic_vector(f) for f in films], "basic"
+    for f, v in zip(films, vectors):
+        f["vector"] = v
+    return films, mode
+
+
+def score(lists: dict[int, list[int]], truth: dict, pool: set, kw: dict) -> tuple[float, float]:
+    """Return (nDCG@10, keyword overlap@10) exactly as quality.py computes them."""
+    scores, overlaps = [], []
+    for q, gains in truth.items():
+        ids = lists.get(q, [])
+        if len(kw.get(q, ())) >= 3:
+            top = [f for f in ids if f != q][:10]
+            overlaps.append(sum(1 for f in top if kw[q] & kw.get(f, set())) / 10)
+        scores.append(quality.ndcg([f for f in ids if f in pool and f != q], gains))
+    return sum(scores) / len(scores), sum(overlaps) / max(1, len(overlaps))
+
+
+def evaluate(films, params, truth, pool, kw, rows=None):
+    """Build, rank the truth's query films, and return (ndcg, overlap, unexplained, items, seconds)."""
+    t = time.time()
+    cat = build_catalog(films, params)
+    row_of = cat.row_of
+    if rows is None:
+        rows = [row_of[f"tmdb-{q}"] for q in truth if f"tmdb-{q}" in row_of]
+    got = related_rows(cat, rows, params)
+    lists = {int(cat.ids[r][5:]): [int(o[5:]) for o, _, _ in lst] for r, lst in zip(rows, got)}
+    unexplained = sum(1 for lst in got for _, _, reasons in lst if not reasons)
+    items = sum(len(lst) for lst in got)
+    n, o = score(lists, truth, pool, kw)
+    return n, o, unexplained, items, time.time() - t
+
+
+def parse_value(raw: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tags", choices=["basic", "tagger", "auto"], default="auto")
+    ap.add_argument("--truth", default=str(EVAL / "dev_truth.json"))
+    ap.add_argument("--set", action="append", default=[], help="param=value (JSON value)")
+    ap.add_argument("--all", action="store_true", help="time the full catalog, not only the queries")
+    a = ap.parse_args()
+    films, source = load_films(a.tags)
+    d = json.loads(Path(a.truth).read_text())
+    pool = set(d["pool"])
+    truth = {int(q): {int(k): v for k, v in g.items()} for q, g in d["queries"].items()}
+    kw = quality.load_keywords()
+    overrides = dict(s.split("=", 1) for s in a.set)
+    params = SimilarityParams.from_mapping({k: parse_value(v) for k, v in overrides.items()})
+    if a.all:
+        t = time.time()
+        cat = build_catalog(films, params)
+        related_rows(cat, range(len(cat.ids)), params)
+        print(f"full catalog: {len(films)} films, build + all lists in {time.time() - t:.2f}s")
+    n, o, unexplained, items, secs = evaluate(films, params, truth, pool, kw)
+    print(f"tags: {source}  films: {len(films)}  queries: {len(truth)}  time: {secs:.2f}s")
+    print(f"params: {json.dumps(params.to_dict())}")
+    print(f"recommended items without reasons: {unexplained} of {items}")
+    for name, (v, ov) in quality.REFERENCE.items():
+        print(f"reference  {v:.4f}   {'  -  ' if ov is None else f'{ov:.3f}'}  {name}")
+    print(f"keyword overlap@10: {o:.3f}")
+    print(f"nDCG@10: {n:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

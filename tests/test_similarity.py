@@ -1,0 +1,140 @@
+"""Tests for the pure similarity maths on small hand-made catalogs."""
+
+import numpy as np
+import pytest
+
+from workers.similarity import (
+    SimilarityParams,
+    build_catalog,
+    catalog_from_bytes,
+    catalog_to_bytes,
+    related_for_vector,
+    related_rows,
+    score_pair,
+)
+
+PLAIN = SimilarityParams(year_scale=0, lang_penalty=0, pop_weight=0, reserve_slots=0)
+
+
+def film(fid, tags, year=2000, lang="en", votes=100, **extra):
+    vector = tags if isinstance(tags, dict) else {t: 1.0 for t in tags}
+    return {"id": fid, "vector": vector, "year": year, "original_language": lang,
+            "popularity": 10.0, "vote_count": votes, **extra}
+
+
+def filler(n, seed=0):
+    """Return n films over a small tag space, with metadata spread out."""
+    rng = np.random.default_rng(seed)
+    tags = [f"genre:g{i}" for i in range(6)] + [f"kw:k{i}" for i in range(40)] + ["plot:p1", "plot:p2"]
+    out = []
+    for i in range(n):
+        chosen = rng.choice(len(tags), size=rng.integers(1, 8), replace=False)
+        out.append(film(f"f{i}", {tags[c]: float(rng.uniform(0.2, 1.0)) for c in chosen},
+                        year=int(rng.integers(1950, 2020)) if i % 7 else None,
+                        lang=["en", "fr", "de"][i % 3] if i % 11 else None,
+                        votes=int(rng.integers(0, 5000)) if i % 5 else None))
+    return out
+
+
+@pytest.fixture
+def small():
+    films = [
+        film("q", ["genre:drama", "kw:widow", "kw:firefighter"]),
+        film("rare", ["kw:widow", "kw:firefighter"]),
+        film("common", ["genre:drama"]),
+    ] + [film(f"d{i}", ["genre:drama", f"kw:x{i}"]) for i in range(10)]
+    return build_catalog(films)
+
+
+def test_rare_tags_rank_above_common(small):
+    ids = [other for other, _, _ in related_rows(small, [0], PLAIN)[0]]
+    assert ids[0] == "rare"
+    assert ids.index("rare") < ids.index("common")
+
+
+@pytest.mark.parametrize("params", [PLAIN, SimilarityParams()])
+def test_never_itself_and_reasons(params):
+    cat = build_catalog(filler(200))
+    for row, lst in enumerate(related_rows(cat, range(len(cat.ids)), params)):
+        assert cat.ids[row] not in {other for other, _, _ in lst}
+        assert len(lst) <= params.k
+        for _, score, reasons in lst:
+            assert 0.0 <= score <= 1.0
+            assert 1 <= len(reasons) <= 5
+            assert sum(share for _, share in reasons) <= 1.0 + 1e-9
+            assert all(0 < share <= 1 for _, share in reasons)
+
+
+def test_only_films_sharing_a_tag():
+    cat = build_catalog([film("a", ["kw:x"]), film("b", ["kw:x"]), film("c", ["kw:y"])])
+    assert [o for o, _, _ in related_rows(cat, [0])[0]] == ["b"]
+    assert related_rows(cat, [2])[0] == []
+
+
+def test_scores_follow_the_order():
+    cat = build_catalog(filler(300, seed=3))
+    for lst in related_rows(cat, range(50)):
+        scores = [s for _, s, _ in lst]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_reserved_slots_go_to_specific_matches():
+    # popular genre-only matches would fill the top; the reserve keeps slots for a shared keyword
+    films = [film("q", ["genre:a", "kw:k1", "kw:k2"], votes=10)]
+    films += [film(f"g{i}", ["genre:a"], votes=10**6) for i in range(12)]
+    films += [film(f"s{i}", ["genre:b", f"kw:k{1 + i % 2}"], votes=1, year=1950) for i in range(8)]
+    params = SimilarityParams(reserve_slots=7, reserve_window=10, pop_weight=3.0)
+    top = [o for o, _, _ in related_rows(build_catalog(films), [0], params)[0][:10]]
+    assert sum(o.startswith("s") for o in top) == 7
+
+
+@pytest.mark.parametrize("max_posting", [3, 2000])
+def test_vector_agrees_with_rows(max_posting):
+    films = filler(400, seed=1)
+    params = SimilarityParams(max_posting=max_posting, shrink=2.0)
+    cat = build_catalog(films, params)
+    rows = related_rows(cat, range(40), params)
+    for row in range(40):
+        single = related_for_vector(cat, films[row], params)
+        assert [o for o, _, _ in single] == [o for o, _, _ in rows[row]]
+        assert np.allclose([s for _, s, _ in single], [s for _, s, _ in rows[row]])
+
+
+def test_capped_posting_keeps_exact_scores():
+    # with a tiny cap, candidates are fewer but every candidate's score is the exact one
+    films = filler(300, seed=2)
+    exact = build_catalog(films, SimilarityParams(max_posting=10**6))
+    capped = build_catalog(films, SimilarityParams(max_posting=5))
+    full = {o: s for o, s, _ in related_rows(exact, [0], PLAIN.__class__(k=300, reserve_slots=0))[0]}
+    for other, score, _ in related_rows(capped, [0], SimilarityParams(k=300, reserve_slots=0))[0]:
+        assert score == pytest.approx(full[other])
+
+
+def test_new_film_not_in_catalog():
+    cat = build_catalog(filler(100))
+    new = film("new", {"kw:k1": 1.0, "kw:k2": 0.5, "kw:unseen": 1.0, "genre:g0": 1.0}, year=1990)
+    lst = related_for_vector(cat, new)
+    assert lst and all(reasons for _, _, reasons in lst)
+    other, score, reasons = lst[0]
+    got = score_pair(cat, new, cat.row_of[other])
+    assert got is not None and got[0] >= score - 1e-9
+
+
+def test_serialisation_round_trip():
+    params = SimilarityParams(shrink=1.5, family_weights=(("genre", 0.5), ("kw", 3.0)))
+    cat = build_catalog(filler(150), params)
+    back = catalog_from_bytes(catalog_to_bytes(cat))
+    assert back.ids == cat.ids and back.tags == cat.tags and back.params == cat.params
+    assert (back.matrix != cat.matrix).nnz == 0
+    assert related_rows(back, range(150), params) == related_rows(cat, range(150), params)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_chunking_matches_one_chunk(chunk):
+    cat = build_catalog(filler(250, seed=4))
+    assert related_rows(cat, range(250), chunk=chunk) == related_rows(cat, range(250), chunk=1000)
+
+
+def test_params_from_mapping():
+    p = SimilarityParams.from_mapping({"K": 60, "family_weights": {"kw": 3}, "unknown": 1})
+    assert p.k == 60 and p.family_weights == (("kw", 3.0),)

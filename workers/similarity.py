@@ -1,0 +1,448 @@
+"""Compute related films: IDF-weighted tag cosines per tag family, shrunk, times era/language/popularity priors."""
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import scipy.sparse as sp
+
+Related = list[tuple[str, float, list[tuple[str, float]]]]
+
+
+@dataclass(frozen=True)
+class SimilarityParams:
+    """All knobs; the defaults are the values tuned on the dev truth (see docs/QUALITY.md)."""
+
+    k: int = 50
+    # build time: how tag vectors are weighted
+    idf_power: float = 1.0  # idf ** power; 0 disables IDF
+    tf_power: float = 1.0  # tag weight ** power; < 1 saturates strong tags
+    family_weights: tuple[tuple[str, float], ...] = (("genre", 1.0), ("kw", 2.0))
+    default_family_weight: float = 1.0  # families not listed (prefix before ":")
+    generic_families: tuple[str, ...] = ("genre",)  # sharing only these is not "specific"
+    max_posting: int = 2000  # candidate generation: a tag reaches at most its N highest-prior films
+    # rank time
+    shrink: float = 0.0  # sim * n / (n + shrink), n = number of shared tags
+    year_scale: float = 10.0  # era closeness exp(-|dy| / scale); 0 disables
+    lang_penalty: float = 0.3  # factor 1 - penalty when original languages differ
+    pop_weight: float = 0.5  # popularity prior ** weight (log vote_count scaled to [0, 1])
+    quality_weight: float = 0.0  # (vote_average / 10) ** weight
+    reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
+    reserve_window: int = 10
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> "SimilarityParams":
+        """Build params from a dict (e.g. settings); unknown keys are ignored, lists become tuples."""
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for key, value in (mapping or {}).items():
+            key = key.lower()
+            if key not in known:
+                continue
+            if key == "family_weights":
+                items = value.items() if isinstance(value, dict) else value
+                value = tuple((str(a), float(b)) for a, b in items)
+            elif key == "generic_families":
+                value = tuple(value)
+            values[key] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """Return the params as plain JSON-able values."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass
+class Catalog:
+    """An immutable snapshot: films × tags matrix (weighted, block-normalised) and per-film metadata."""
+
+    ids: list[str]
+    tags: list[str]
+    matrix: sp.csr_matrix  # films × tags; row · row = weighted sum of per-family cosines, in [0, 1]
+    idf: np.ndarray  # per tag
+    tag_family: np.ndarray  # per tag: index into family_names
+    family_names: list[str]
+    years: np.ndarray  # float, nan when unknown
+    langs: np.ndarray  # int code into lang_names, -1 when unknown
+    lang_names: list[str]
+    pop: np.ndarray  # popularity prior in (0, 1]
+    quality: np.ndarray  # vote_average / 10 in (0, 1]
+    params: SimilarityParams  # the build-time knobs used
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def row_of(self) -> dict[str, int]:
+        """Map film id to row."""
+        if "row_of" not in self._cache:
+            self._cache["row_of"] = {fid: i for i, fid in enumerate(self.ids)}
+        return self._cache["row_of"]
+
+    @property
+    def row_tag(self) -> dict[str, int]:
+        """Map tag to column."""
+        if "row_tag" not in self._cache:
+            self._cache["row_tag"] = {t: i for i, t in enumerate(self.tags)}
+        return self._cache["row_tag"]
+
+    @property
+    def specific(self) -> np.ndarray:
+        """Per tag: True unless its family is generic (e.g. genres)."""
+        generic = [i for i, f in enumerate(self.family_names) if f in self.params.generic_families]
+        return ~np.isin(self.tag_family, generic)
+
+
+def tag_family(tag: str) -> str:
+    """Return a tag's family: the prefix before ':' ("" when there is none)."""
+    head, sep, _ = tag.partition(":")
+    return head if sep else ""
+
+
+def _popularity(films: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    vc = np.array([_num(f.get("vote_count")) for f in films], dtype=float)
+    popularity = np.array([_num(f.get("popularity")) for f in films], dtype=float)
+    pop = np.log1p(np.nan_to_num(vc, nan=0.0)) / math.log1p(max(1.0, np.nanmax(vc, initial=1.0)))
+    # films without a vote count fall back to their scaled popularity
+    alt = np.log1p(np.nan_to_num(popularity, nan=0.0))
+    alt = alt / max(1e-9, alt.max(initial=0.0))
+    pop = np.where(np.isnan(vc), alt, pop)
+    quality = np.array([_num(f.get("vote_average")) for f in films], dtype=float) / 10.0
+    quality = np.nan_to_num(quality, nan=0.6)
+    # a floor keeps every factor positive, so a prior can reorder but never erase a match
+    return np.clip(pop, 0.05, 1.0), np.clip(quality, 0.05, 1.0)
+
+
+def _num(value) -> float:
+    return float(value) if value is not None else float("nan")
+
+
+def _family_weight(params: SimilarityParams, family: str) -> float:
+    return dict(params.family_weights).get(family, params.default_family_weight)
+
+
+def _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, n_cols, params):
+    """Return csr rows: per family, idf·tf weights L2-normalised then scaled by sqrt(family weight)."""
+    indptr, indices, data = [0], [], []
+    total = float(sum(fam_w))
+    for tags, weights in zip(rows_tags, rows_weights):
+        cols = np.array([tag_index[t] for t in tags], dtype=np.int64)
+        vals = np.asarray(weights, dtype=float) ** params.tf_power * idf[cols] if len(cols) else np.zeros(0)
+        fam = tag_fam[cols]
+        norms = np.zeros(len(fam_w))
+        np.add.at(norms, fam, vals**2)
+        norms = np.sqrt(norms)
+        scale = np.sqrt(np.asarray(fam_w) / total)
+        vals = np.where(norms[fam] > 0, vals / np.where(norms[fam] > 0, norms[fam], 1) * scale[fam], 0.0)
+        keep = vals > 0
+        order = np.argsort(cols[keep])
+        indices.append(cols[keep][order])
+        data.append(vals[keep][order])
+        indptr.append(indptr[-1] + int(keep.sum()))
+    return sp.csr_matrix(
+        (np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else np.zeros(0, int), indptr),
+        shape=(len(indptr) - 1, n_cols),
+    )
+
+
+def build_catalog(films: list[dict], params: SimilarityParams | None = None) -> Catalog:
+    """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}."""
+    params = params or SimilarityParams()
+    tags = sorted({t for f in films for t, w in f["vector"].items() if w > 0})
+    tag_index = {t: i for i, t in enumerate(tags)}
+    n = len(films)
+    df = np.zeros(len(tags))
+    rows_tags = [[t for t, w in f["vector"].items() if w > 0] for f in films]
+    rows_weights = [[min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)]
+    for ts in rows_tags:
+        df[[tag_index[t] for t in ts]] += 1
+    idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
+    family_names = sorted({tag_family(t) for t in tags})
+    fam_index = {f: i for i, f in enumerate(family_names)}
+    tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
+    fam_w = [_family_weight(params, f) for f in family_names]
+    matrix = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tags), params)
+    lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
+    lang_index = {lang: i for i, lang in enumerate(lang_names)}
+    pop, quality = _popularity(films)
+    return Catalog(
+        ids=[str(f["id"]) for f in films],
+        tags=tags,
+        matrix=matrix.astype(np.float64),
+        idf=idf,
+        tag_family=tag_fam,
+        family_names=family_names,
+        years=np.array([_num(f.get("year")) for f in films], dtype=float),
+        langs=np.array([lang_index.get(f.get("original_language"), -1) for f in films], dtype=np.int32),
+        lang_names=lang_names,
+        pop=pop,
+        quality=quality,
+        params=params,
+    )
+
+
+def _query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
+    """Vectorise films (maybe not in cat) against cat's tags; unknown tags only dilute the norm."""
+    p = cat.params
+    fam_index = {f: i for i, f in enumerate(cat.family_names)}
+    extra = sorted({t for f in films for t in f["vector"] if t not in cat.row_tag and tag_family(t) in fam_index})
+    tag_index = dict(cat.row_tag)
+    tag_index.update({t: len(cat.tags) + i for i, t in enumerate(extra)})
+    unseen_idf = math.log1p(len(cat.ids)) ** p.idf_power
+    idf = np.concatenate([cat.idf, np.full(len(extra), unseen_idf)])
+    tag_fam = np.concatenate([cat.tag_family, [fam_index[tag_family(t)] for t in extra]]).astype(np.int32)
+    rows_tags = [[t for t, w in f["vector"].items() if w > 0 and t in tag_index] for f in films]
+    rows_weights = [[min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)]
+    fam_w = [_family_weight(p, f) for f in cat.family_names]
+    q = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tag_index), p)
+    return q[:, : len(cat.tags)].tocsr()
+
+
+def _candidate_index(cat: Catalog) -> dict:
+    """Split the matrix: entries a tag's capped posting reaches (top max_posting by prior) and the rest."""
+    if "cand" in cat._cache:
+        return cat._cache["cand"]
+    m = cat.matrix.tocsc()
+    keep = np.ones(m.nnz, dtype=bool)
+    df = np.diff(m.indptr)
+    for col in np.flatnonzero(df > cat.params.max_posting):  # a loop over common tags, not pairs
+        lo, hi = m.indptr[col], m.indptr[col + 1]
+        rows = m.indices[lo:hi]
+        order = np.lexsort((rows, -cat.pop[rows]))  # highest prior first, ties by row
+        keep[lo + order[cat.params.max_posting :]] = False
+    reach = sp.csc_matrix((np.where(keep, m.data, 0.0), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    rest = sp.csc_matrix((np.where(keep, 0.0, m.data), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    reach.eliminate_zeros()
+    rest.eliminate_zeros()
+    common = np.zeros(m.shape[1], dtype=bool)
+    common[df > cat.params.max_posting] = True
+    out = {
+        "reach_csc": reach,
+        "reach_t": reach.T.tocsr(),  # tags × films: the capped inverted index
+        "rest": rest.tocsr(),
+        "has_rest": np.diff(rest.tocsr().indptr) > 0,
+        "common": common,
+    }
+    cat._cache["cand"] = out
+    return out
+
+
+def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
+    b = m.copy()
+    b.data = np.ones_like(b.data)
+    return b
+
+
+def _pair_keys(m: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
+
+
+def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
+    """Return the candidate pairs of query rows q.
+
+    Returns (indptr, candidate rows, exact sim, shared-tag count or None, shares-a-specific-tag).
+    """
+    idx = _candidate_index(cat)
+    p = (q @ idx["reach_t"]).tocsr()
+    p.sort_indices()
+    pi = np.repeat(np.arange(q.shape[0]), np.diff(p.indptr))
+    pj = p.indices
+    sim = p.data.astype(np.float64)
+    shared = None
+    if params.shrink > 0:
+        c = (_binary(q) @ _binary(idx["reach_t"])).tocsr()
+        c.sort_indices()
+        shared = c.data.astype(np.float64)
+    ps = (q.multiply(cat.specific[None, :]).tocsr() @ idx["reach_t"]).tocsr()
+    ps.sort_indices()
+    spec = np.isin(_pair_keys(p), _pair_keys(ps), assume_unique=True)
+    # add the exact contribution of common tags whose capped posting missed the candidate
+    qc = q.multiply(idx["common"][None, :]).tocsr()
+    need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
+    if len(need):
+        contrib = qc[pi[need]].multiply(idx["rest"][pj[need]]).tocsr()
+        sim[need] += np.asarray(contrib.sum(axis=1)).ravel()
+        if shared is not None:
+            shared[need] += np.diff(contrib.indptr)
+        spec[need] |= np.asarray(contrib.multiply(cat.specific[None, :]).sum(axis=1)).ravel() > 0
+    return p.indptr, pj, sim, shared, spec
+
+
+def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per CSR row, return positions (into scores) of the top k, best first, -1 where missing."""
+    n_rows = len(indptr) - 1
+    lengths = np.diff(indptr)
+    width = int(lengths.max(initial=0))
+    pos = np.full((n_rows, max(width, 1)), -1, dtype=np.int64)
+    val = np.full(pos.shape, -np.inf)
+    r = np.repeat(np.arange(n_rows), lengths)
+    col = np.arange(len(scores)) - indptr[:-1][r]
+    pos[r, col] = np.arange(len(scores))
+    val[r, col] = scores
+    if width > k:
+        # exact top k with ties broken by candidate row (positions are sorted by row)
+        thr = -np.partition(-val, k - 1, axis=1)[:, k - 1 : k]
+        eq = val == thr
+        take = (val > thr) | (eq & (np.cumsum(eq, axis=1) <= k - (val > thr).sum(axis=1, keepdims=True)))
+        part = np.argsort(~take, axis=1, kind="stable")[:, :k]
+        pos = np.take_along_axis(pos, part, axis=1)
+        val = np.take_along_axis(val, part, axis=1)
+    order = np.lexsort((pos, -val), axis=-1)
+    pos = np.take_along_axis(pos, order, axis=1)[:, :k]
+    val = np.take_along_axis(val, order, axis=1)[:, :k]
+    pos[~np.isfinite(val)] = -1
+    return pos, val
+
+
+def _rerank_reserved(valid: np.ndarray, specific: np.ndarray, params: SimilarityParams) -> np.ndarray:
+    """Return a per-row order that keeps reserve_slots of the first reserve_window for specific matches."""
+    window, slots = params.reserve_window, min(params.reserve_slots, params.reserve_window)
+    plain = valid & ~specific
+    plain_rank = np.cumsum(plain, axis=1) - 1
+    allowed = valid & (specific | (plain_rank < window - slots))
+    in_window = allowed & (np.cumsum(allowed, axis=1) - 1 < window)
+    pos = np.broadcast_to(np.arange(valid.shape[1]), valid.shape)
+    return np.lexsort((pos, ~valid, ~in_window), axis=-1)
+
+
+def _reasons(contrib: sp.csr_matrix, tags: list[str], n: int) -> list[list[tuple[str, float]]]:
+    """Per contribution row, return the top n (tag, share of the row's total)."""
+    lengths = np.diff(contrib.indptr)
+    r = np.repeat(np.arange(contrib.shape[0]), lengths)
+    totals = np.asarray(contrib.sum(axis=1)).ravel()
+    order = np.lexsort((-contrib.data, r))
+    rank = np.arange(len(order)) - contrib.indptr[:-1][r[order]]
+    top = order[rank < n]
+    out: list[list[tuple[str, float]]] = [[] for _ in range(contrib.shape[0])]
+    shares = np.floor(contrib.data[top] / totals[r[top]] * 1e4) / 1e4  # floor: shares never sum above 1
+    for row, col, share in zip(r[top].tolist(), contrib.indices[top].tolist(), shares.tolist()):
+        out[row].append((tags[col], share))
+    return out
+
+
+def _rank(cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams) -> list[Related]:
+    """Score every candidate pair of the query rows and return each row's top-k list with reasons."""
+    indptr, pj, sim, shared, spec = _pair_scores(cat, q, params)
+    pi = np.repeat(np.arange(q.shape[0]), np.diff(indptr))
+    score = np.clip(sim, 0.0, 1.0)
+    if shared is not None:
+        score *= shared / (shared + params.shrink)
+    if params.year_scale > 0:
+        dy = np.abs(q_years[pi] - cat.years[pj])
+        score *= np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale)
+    if params.lang_penalty:
+        ql, cl = q_langs[pi], cat.langs[pj]
+        known = (ql >= 0) & (cl >= 0)
+        score *= np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty), 1.0 - params.lang_penalty / 2)
+    score *= cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
+    score[pj == self_rows[pi]] = -np.inf
+    score[sim <= 0] = -np.inf
+    # protect each row's best specific matches so the reserved slots can be filled
+    slots = min(params.reserve_slots, params.reserve_window, params.k)
+    if slots > 0:
+        spos, _ = _topk_padded(indptr, np.where(spec, score, -np.inf), slots)
+        protected = np.zeros(len(score), dtype=bool)
+        protected[spos[spos >= 0]] = True
+        pos, _ = _topk_padded(indptr, np.where(protected, score + 2.0, score), params.k)
+    else:
+        pos, _ = _topk_padded(indptr, score, params.k)
+    valid = pos >= 0
+    val = np.where(valid, score[np.where(valid, pos, 0)], -np.inf)
+    order = np.lexsort((np.where(valid, pos, len(score)), -val), axis=-1)
+    pos, val = np.take_along_axis(pos, order, axis=1), np.take_along_axis(val, order, axis=1)
+    valid = pos >= 0
+    flat = pos[valid]
+    ti, tj = pi[flat], pj[flat]
+    contrib = q[ti].multiply(cat.matrix[tj]).tocsr()
+    contrib.eliminate_zeros()
+    specific = np.zeros(pos.shape, dtype=bool)
+    specific[valid] = spec[flat]
+    order = _rerank_reserved(valid, specific, params)
+    cand = np.full(pos.shape, -1, dtype=np.int64)
+    cand[valid] = tj
+    item = np.full(pos.shape, -1, dtype=np.int64)
+    item[valid] = np.arange(len(flat))
+    cand, val, item = (np.take_along_axis(a, order, axis=1) for a in (cand, val, item))
+    # keep scores monotonic with the final order (a demoted item is capped by its predecessor)
+    val = np.minimum.accumulate(np.where(cand >= 0, val, -np.inf), axis=1)
+    reasons = _reasons(contrib, cat.tags, 3)
+    out: list[Related] = []
+    for c_row, v_row, i_row in zip(cand.tolist(), val.tolist(), item.tolist()):
+        out.append(
+            [(cat.ids[c], round(v, 6), reasons[i]) for c, v, i in zip(c_row, v_row, i_row) if c >= 0]
+        )
+    return out
+
+
+def related_rows(cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 1000) -> list[Related]:
+    """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself."""
+    params = params or SimilarityParams()
+    rows = np.asarray(rows, dtype=np.int64)
+    out: list[Related] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        q = cat.matrix[part]
+        out.extend(_rank(cat, q, cat.years[part], cat.langs[part], part, params))
+    return out
+
+
+def related_for_vector(cat: Catalog, film: dict, params: SimilarityParams | None = None) -> Related:
+    """Return the related list of one film (maybe not in cat) from capped inverted-index candidates."""
+    params = params or SimilarityParams()
+    q = _query_matrix(cat, [film])
+    lang = cat.lang_names.index(film["original_language"]) if film.get("original_language") in cat.lang_names else -1
+    own = cat.row_of.get(str(film["id"]), -1)
+    return _rank(cat, q, np.array([_num(film.get("year"))]), np.array([lang]), np.array([own]), params)[0]
+
+
+def score_pair(cat: Catalog, film: dict, row: int, params: SimilarityParams | None = None):
+    """Return (score, reasons) of catalog film `row` as a recommendation for `film`, or None if unrelated."""
+    params = params or SimilarityParams()
+    for other, score, reasons in related_for_vector(cat, film, params.__class__(**{**asdict(params), "k": len(cat.ids)})):
+        if other == cat.ids[row]:
+            return score, reasons
+    return None
+
+
+def catalog_to_bytes(cat: Catalog) -> bytes:
+    """Serialise a catalog (np.savez, no pickle)."""
+    buf = io.BytesIO()
+    m = cat.matrix
+    np.savez(
+        buf,
+        ids=np.array(cat.ids, dtype=str),
+        tags=np.array(cat.tags, dtype=str),
+        data=m.data,
+        indices=m.indices,
+        indptr=m.indptr,
+        shape=np.array(m.shape),
+        idf=cat.idf,
+        tag_family=cat.tag_family,
+        family_names=np.array(cat.family_names, dtype=str),
+        years=cat.years,
+        langs=cat.langs,
+        lang_names=np.array(cat.lang_names, dtype=str),
+        pop=cat.pop,
+        quality=cat.quality,
+        params=np.array(json.dumps(cat.params.to_dict())),
+    )
+    return buf.getvalue()
+
+
+def catalog_from_bytes(blob: bytes) -> Catalog:
+    """Load a catalog written by catalog_to_bytes."""
+    z = np.load(io.BytesIO(blob), allow_pickle=False)
+    return Catalog(
+        ids=z["ids"].tolist(),
+        tags=z["tags"].tolist(),
+        matrix=sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])),
+        idf=z["idf"],
+        tag_family=z["tag_family"],
+        family_names=z["family_names"].tolist(),
+        years=z["years"],
+        langs=z["langs"],
+        lang_names=z["lang_names"].tolist(),
+        pop=z["pop"],
+        quality=z["quality"],
+        params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
+    )
