@@ -1,0 +1,42 @@
+"""filmrecs web service: films, reviews, tags and related titles over REST, and the film page."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from config import settings
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the Flask app from settings (and test overrides)."""
+    from service import films, health, jobs, pages, recommendations, reviews
+    from service.queue import get_queue
+    from service.redisconn import connect
+    from service.storage import Store
+
+    app = Flask(__name__)
+    app.config.update(settings.as_dict())
+    app.config.update(
+        API_TITLE="filmrecs",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides or {})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    client = connect(app.config["REDIS_URL"], app.config["RECS_DATA_DIR"])
+    app.extensions["recs"] = {
+        "store": Store(client, app.config["RECS_PREFIX"]),
+        "queue": get_queue(client, app.config["QUEUE_NAME"]),
+    }
+
+    api = Api(app)
+    for module in (films, reviews, recommendations, jobs, health):
+        api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
+    app.register_blueprint(pages.bp)
+    return app

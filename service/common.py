@@ -1,0 +1,54 @@
+"""Shared pieces of the REST blueprints: the store, the queue, paging, timestamps."""
+
+import math
+from datetime import datetime, timezone
+
+from flask import current_app
+from marshmallow import Schema, fields, validate
+
+from config import settings
+
+
+def store():
+    return current_app.extensions["recs"]["store"]
+
+
+def queue():
+    return current_app.extensions["recs"]["queue"]
+
+
+class Timestamp(fields.Field):
+    """A stored epoch-seconds float, shown as ISO 8601 in UTC."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    page_size = fields.Integer(load_default=20,
+                               validate=validate.Range(min=1, max=settings.MAX_PAGE_SIZE))
+
+
+class PageSchema(Schema):
+    page = fields.Integer()
+    total_pages = fields.Integer()
+    total_results = fields.Integer()
+
+
+def paged(item_schema: type[Schema], name: str, **extra) -> type[Schema]:
+    """Return a list-response schema: results of item_schema plus the paging fields."""
+    attrs = {"results": fields.List(fields.Nested(item_schema)), **extra}
+    return type(name, (PageSchema,), attrs)
+
+
+def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:
+    """Slice a page out of items (or take items as the page when total is given)."""
+    if total is None:
+        total = len(items)
+        items = items[(page - 1) * page_size: page * page_size]
+    return {"results": items, "page": page,
+            "total_pages": math.ceil(total / page_size) if total else 0,
+            "total_results": total}

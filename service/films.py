@@ -1,0 +1,157 @@
+"""Films: create, list, read, change and delete them."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from service.common import PageArgs, Timestamp, page_of, paged, queue, store
+from service.queue import enqueue_refresh
+from service.storage import Conflict, NotFound
+from service.text import SLUG_PATTERN, slugify
+
+URL_PREFIX = "/api/v1"
+blp = Blueprint("films", __name__, description="Films and their metadata")
+
+Slug = validate.Regexp(SLUG_PATTERN, error="Use 1-64 characters a-z, 0-9 and '-', starting with a letter or digit.")
+LangCode = validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 language code such as 'de'.")
+Text = validate.Regexp(r"^[^\x00]*$", error="Text may not contain NUL characters.")
+
+
+def text(max_len: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_len), Text], **kwargs)
+
+
+class CastSchema(Schema):
+    name = fields.String(required=True, validate=[validate.Length(1, 200), Text])
+    role = text(200, allow_none=True)
+
+
+class FilmSchema(Schema):
+    id = fields.String(validate=Slug, metadata={"description": "Slug; made from the title when omitted."})
+    title = fields.String(required=True, validate=[validate.Length(1, 300), Text])
+    original_title = text(300, allow_none=True)
+    year = fields.Integer(allow_none=True, validate=validate.Range(1870, 2100))
+    original_language = fields.String(allow_none=True, validate=LangCode)
+    countries = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
+                            validate=validate.Length(max=50))
+    genres = fields.List(fields.String(validate=[validate.Length(1, 60), Text]),
+                         validate=validate.Length(max=20))
+    keywords = fields.List(fields.String(validate=[validate.Length(1, 100), Text]),
+                           validate=validate.Length(max=300))
+    synopsis = fields.Dict(keys=fields.String(validate=LangCode),
+                           values=fields.String(validate=[validate.Length(max=20000), Text]),
+                           metadata={"description": "Language code -> plot text"})
+    tagline = text(500, allow_none=True)
+    cast = fields.List(fields.Nested(CastSchema), validate=validate.Length(max=200))
+    external_ids = fields.Dict(keys=fields.String(validate=validate.OneOf(["tmdb", "imdb", "wikidata"])),
+                               values=fields.String(validate=[validate.Length(1, 64), Text]))
+    popularity = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1e9))
+    vote_average = fields.Float(allow_none=True, validate=validate.Range(0, 10))
+    vote_count = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=10**9))
+    pinned_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
+                              validate=validate.Length(max=50))
+    blocked_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
+                               validate=validate.Length(max=50))
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+    rev = fields.Integer(dump_only=True, metadata={"description": "Bumped on every change to the film or its reviews"})
+    job_id = fields.String(dump_only=True, metadata={"description": "The queued job that refreshes tags and lists"})
+
+    @validates_schema
+    def check_tags(self, data, **kwargs):
+        overlap = set(data.get("pinned_tags", [])) & set(data.get("blocked_tags", []))
+        if overlap:
+            raise ValidationError(f"Tags both pinned and blocked: {sorted(overlap)}", "blocked_tags")
+
+
+class FilmQueryArgs(PageArgs):
+    q = fields.String(validate=validate.Length(1, 200), metadata={"description": "Title search"})
+    genre = fields.String(validate=validate.Length(1, 60))
+    tag = fields.String(validate=validate.Length(1, 100))
+    year_from = fields.Integer(validate=validate.Range(1870, 2100))
+    year_to = fields.Integer(validate=validate.Range(1870, 2100))
+
+
+class DeletedSchema(Schema):
+    id = fields.String()
+    deleted = fields.Boolean()
+    job_id = fields.String()
+
+
+FilmPage = paged(FilmSchema, "FilmPage")
+
+
+def get_film_or_404(film_id: str) -> dict:
+    try:
+        return store().get_film(film_id)
+    except NotFound:
+        abort(404, message=f"No film with id '{film_id}'.")
+
+
+def refresh(film_id: str, needed: bool) -> str | None:
+    return enqueue_refresh(store(), queue(), film_id, needed)
+
+
+@blp.route("/films")
+class Films(MethodView):
+    @blp.arguments(FilmQueryArgs, location="query")
+    @blp.response(200, FilmPage)
+    def get(self, args):
+        """List films, filtered by title, genre, tag and year"""
+        s, page, size = store(), args["page"], args["page_size"]
+        filtered = any(args.get(k) for k in ("q", "genre", "tag", "year_from", "year_to"))
+        if not filtered:
+            total = s.count_films()
+            ids = s.film_ids((page - 1) * size, page * size - 1)
+            return page_of(s.get_films(ids), page, size, total)
+        ids = s.filter_film_ids(args.get("genre"), args.get("tag"))
+        if args.get("q"):
+            ids = s.search_titles(ids, args["q"])
+        if args.get("year_from") or args.get("year_to"):
+            lo, hi = args.get("year_from") or 0, args.get("year_to") or 9999
+            cards = s.get_cards(ids)
+            ids = [i for i in ids if i in cards and lo <= (cards[i].get("year") or -1) <= hi]
+        result = page_of(ids, page, size)
+        result["results"] = [f for f in s.get_films(result["results"]) if f]
+        return result
+
+    @blp.arguments(FilmSchema)
+    @blp.response(201, FilmSchema)
+    @blp.alt_response(409, description="A film with that id exists")
+    def post(self, data):
+        """Add a film; its tags and related titles are computed by a queued job"""
+        data.setdefault("id", slugify(data["title"]))
+        try:
+            film, needed = store().create_film(data)
+        except Conflict:
+            abort(409, message=f"A film with id '{data['id']}' exists already.")
+        film["job_id"] = refresh(film["id"], needed)
+        return film, 201, {"Location": f"/api/v1/films/{film['id']}"}
+
+
+@blp.route("/films/<string:film_id>")
+class FilmById(MethodView):
+    @blp.response(200, FilmSchema)
+    def get(self, film_id):
+        """Get one film"""
+        return get_film_or_404(film_id)
+
+    @blp.arguments(FilmSchema(partial=True, exclude=("id",)))
+    @blp.response(200, FilmSchema)
+    def patch(self, changes, film_id):
+        """Change some of a film's fields"""
+        try:
+            film, needed = store().update_film(film_id, changes)
+        except NotFound:
+            abort(404, message=f"No film with id '{film_id}'.")
+        film["job_id"] = refresh(film_id, needed)
+        return film
+
+    @blp.response(200, DeletedSchema)
+    def delete(self, film_id):
+        """Delete a film with its reviews, and take it out of every list"""
+        try:
+            store().delete_film(film_id)
+        except NotFound:
+            abort(404, message=f"No film with id '{film_id}'.")
+        return {"id": film_id, "deleted": True, "job_id": refresh(film_id, True)}

@@ -1,0 +1,536 @@
+"""Own every Redis key of filmrecs and the atomic multi-key writes around them."""
+
+import json
+import time
+import uuid
+
+import redis
+
+from service.text import fold
+
+# Read a film's list, its card and the cards of the films in it in one round trip.
+# The list key depends on the index version, so it is built inside the script
+# (fine on a single primary, which is what rq supports anyway).
+_READ_LIST = """
+local ver = redis.call('GET', KEYS[1]) or '0'
+local card = redis.call('HGET', KEYS[2], ARGV[2])
+if not card then return {false, false, ver, {}} end
+local blob = redis.call('GET', ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2])
+if not blob then return {card, false, ver, {}} end
+local items = cjson.decode(blob)['items']
+local ids = {}
+for i, item in ipairs(items) do ids[i] = item[1] end
+local cards = {}
+if #ids > 0 then cards = redis.call('HMGET', KEYS[2], unpack(ids)) end
+return {card, blob, ver, cards}
+"""
+
+# Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
+# KEYS are the lists' keys; ARGV[2 + i] is the new item for KEYS[i], or '' to drop it.
+_PATCH_LISTS = """
+local x = ARGV[1]
+local k = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  local blob = redis.call('GET', key)
+  if blob then
+    local lst = cjson.decode(blob)
+    local items = {}
+    for _, it in ipairs(lst['items']) do
+      if it[1] ~= x then items[#items + 1] = it end
+    end
+    if ARGV[2 + i] ~= '' then
+      items[#items + 1] = cjson.decode(ARGV[2 + i])
+      table.sort(items, function(a, b) return a[2] > b[2] end)
+      while #items > k do table.remove(items) end
+    end
+    lst['items'] = items
+    redis.call('SET', key, cjson.encode(lst))
+  end
+end
+return #KEYS
+"""
+
+# Write a film's own list unless a newer revision of it is already stored.
+_WRITE_LIST = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local rev = cjson.decode(old)['rev']
+  if rev and tonumber(rev) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(raw):
+    return None if raw is None else json.loads(raw)
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+class NotFound(LookupError):
+    """The film or review does not exist."""
+
+
+class Conflict(ValueError):
+    """A film with that id exists already."""
+
+
+class Store:
+    """Films, reviews, tags and related-title lists under one key prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.r = client
+        self.p = prefix
+        self._read_list = client.register_script(_READ_LIST)
+        self._write_list = client.register_script(_WRITE_LIST)
+        self._patch_lists = client.register_script(_PATCH_LISTS)
+
+    # -- key names -------------------------------------------------------
+    def k(self, *parts: str) -> str:
+        return self.p + ":".join(parts)
+
+    def list_key(self, version: int | str, film_id: str) -> str:
+        return self.k("idx", str(version), "rel", film_id)
+
+    # -- films -----------------------------------------------------------
+    def _film_writes(self, pipe, film: dict, old: dict | None) -> None:
+        fid = film["id"]
+        pipe.set(self.k("film", fid), _dumps(film))
+        card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
+        pipe.hset(self.k("cards"), fid, _dumps(card))
+        pipe.hset(self.k("titles"), fid, fold(film["title"]) + " " + fold(film.get("original_title") or ""))
+        meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
+                                               "vote_count", "vote_average")}
+        pipe.hset(self.k("meta"), fid, _dumps(meta))
+        pipe.zadd(self.k("votes"), {fid: film.get("vote_count") or 0})
+        pipe.zadd(self.k("popularity"), {fid: film.get("popularity") or 0})
+        old_genres = {fold(g) for g in (old or {}).get("genres", [])}
+        new_genres = {fold(g) for g in film.get("genres", [])}
+        for g in old_genres - new_genres:
+            pipe.srem(self.k("genre", g), fid)
+        for g in new_genres:
+            pipe.sadd(self.k("genre", g), fid)
+        pipe.sadd(self.k("dirty"), fid)
+
+    def create_film(self, film: dict) -> tuple[dict, bool]:
+        """Store a new film; return it and whether it needs a refresh job."""
+        fid = film["id"]
+        ts = now()
+        film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
+
+        def write(pipe):
+            if pipe.exists(self.k("film", fid)):
+                raise Conflict(fid)
+            pipe.multi()
+            pipe.zadd(self.k("films"), {fid: ts})
+            self._film_writes(pipe, film, None)
+
+        results = self.r.transaction(write, self.k("film", fid))
+        return film, bool(results[-1])
+
+    def update_film(self, fid: str, changes: dict) -> tuple[dict, bool]:
+        """Apply changes to a film atomically; return it and whether it needs a refresh job."""
+        holder = {}
+
+        def write(pipe):
+            old = _loads(pipe.get(self.k("film", fid)))
+            if old is None:
+                raise NotFound(fid)
+            film = {**old, **changes, "updated_at": now(), "rev": old["rev"] + 1}
+            holder["film"] = film
+            pipe.multi()
+            self._film_writes(pipe, film, old)
+
+        results = self.r.transaction(write, self.k("film", fid))
+        return holder["film"], bool(results[-1])
+
+    def get_film(self, fid: str) -> dict:
+        film = _loads(self.r.get(self.k("film", fid)))
+        if film is None:
+            raise NotFound(fid)
+        return film
+
+    def get_films(self, ids: list[str]) -> list[dict | None]:
+        if not ids:
+            return []
+        return [_loads(raw) for raw in self.r.mget([self.k("film", i) for i in ids])]
+
+    def film_exists(self, fid: str) -> bool:
+        return bool(self.r.exists(self.k("film", fid)))
+
+    def delete_film(self, fid: str) -> None:
+        """Remove a film, its reviews and its card; its list is cleaned up by a job."""
+
+        def write(pipe):
+            old = _loads(pipe.get(self.k("film", fid)))
+            if old is None:
+                raise NotFound(fid)
+            review_ids = [r.decode() for r in pipe.zrange(self.k("reviews", fid), 0, -1)]
+            pipe.multi()
+            pipe.delete(self.k("film", fid), self.k("reviews", fid))
+            pipe.delete(*[self.k("review", rid) for rid in review_ids] or [self.k("review", "-")])
+            pipe.zrem(self.k("films"), fid)
+            pipe.hdel(self.k("cards"), fid)
+            pipe.hdel(self.k("titles"), fid)
+            pipe.hdel(self.k("meta"), fid)
+            pipe.zrem(self.k("votes"), fid)
+            pipe.zrem(self.k("popularity"), fid)
+            for g in {fold(g) for g in old.get("genres", [])}:
+                pipe.srem(self.k("genre", g), fid)
+            pipe.sadd(self.k("dirty"), fid)
+
+        self.r.transaction(write, self.k("film", fid), self.k("reviews", fid))
+
+    def count_films(self) -> int:
+        return self.r.zcard(self.k("films"))
+
+    def film_ids(self, start: int = 0, stop: int = -1) -> list[str]:
+        return [raw.decode() for raw in self.r.zrange(self.k("films"), start, stop)]
+
+    def filter_film_ids(self, genre: str | None, tag: str | None) -> list[str]:
+        """Return ids (in creation order) matching every given filter."""
+        sets = []
+        if genre:
+            sets.append({raw.decode() for raw in self.r.smembers(self.k("genre", fold(genre)))})
+        if tag:
+            sets.append({raw.decode() for raw in self.r.zrange(self.k("post", tag), 0, -1)})
+        ids = self.film_ids()
+        for s in sets:
+            ids = [i for i in ids if i in s]
+        return ids
+
+    def search_titles(self, ids: list[str], query: str) -> list[str]:
+        needle = fold(query)
+        titles = self.r.hmget(self.k("titles"), ids) if ids else []
+        return [i for i, t in zip(ids, titles) if t is not None and needle in t.decode()]
+
+    def get_cards(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        return {i: json.loads(c) for i, c in zip(ids, self.r.hmget(self.k("cards"), ids)) if c}
+
+    # -- reviews ---------------------------------------------------------
+    def _touch_film(self, pipe, film: dict) -> None:
+        film = {**film, "rev": film["rev"] + 1}
+        pipe.set(self.k("film", film["id"]), _dumps(film))
+        card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
+        pipe.hset(self.k("cards"), film["id"], _dumps(card))
+        pipe.sadd(self.k("dirty"), film["id"])
+
+    def create_review(self, fid: str, review: dict) -> tuple[dict, bool]:
+        rid = "r" + uuid.uuid4().hex[:12]
+        review = {**review, "id": rid, "film_id": fid, "created_at": now()}
+        review["updated_at"] = review["created_at"]
+
+        def write(pipe):
+            film = _loads(pipe.get(self.k("film", fid)))
+            if film is None:
+                raise NotFound(fid)
+            pipe.multi()
+            pipe.set(self.k("review", rid), _dumps(review))
+            pipe.zadd(self.k("reviews", fid), {rid: review["created_at"]})
+            self._touch_film(pipe, film)
+
+        results = self.r.transaction(write, self.k("film", fid))
+        return review, bool(results[-1])
+
+    def get_review(self, rid: str) -> dict:
+        review = _loads(self.r.get(self.k("review", rid)))
+        if review is None:
+            raise NotFound(rid)
+        return review
+
+    def update_review(self, rid: str, changes: dict) -> tuple[dict, bool]:
+        holder = {}
+
+        def write(pipe):
+            old = _loads(pipe.get(self.k("review", rid)))
+            if old is None:
+                raise NotFound(rid)
+            film = _loads(pipe.get(self.k("film", old["film_id"])))
+            if film is None:
+                raise NotFound(rid)
+            review = {**old, **changes, "updated_at": now()}
+            holder["review"] = review
+            pipe.multi()
+            pipe.set(self.k("review", rid), _dumps(review))
+            self._touch_film(pipe, film)
+
+        results = self.r.transaction(write, self.k("review", rid))
+        return holder["review"], bool(results[-1])
+
+    def delete_review(self, rid: str) -> tuple[str, bool]:
+        holder = {}
+
+        def write(pipe):
+            old = _loads(pipe.get(self.k("review", rid)))
+            if old is None:
+                raise NotFound(rid)
+            fid = holder["film_id"] = old["film_id"]
+            film = _loads(pipe.get(self.k("film", fid)))
+            pipe.multi()
+            pipe.delete(self.k("review", rid))
+            pipe.zrem(self.k("reviews", fid), rid)
+            if film is not None:
+                self._touch_film(pipe, film)
+
+        results = self.r.transaction(write, self.k("review", rid))
+        return holder["film_id"], bool(results[-1]) if len(results) > 3 else False
+
+    def review_ids(self, fid: str) -> list[str]:
+        return [raw.decode() for raw in self.r.zrange(self.k("reviews", fid), 0, -1)]
+
+    def list_reviews(self, fid: str) -> list[dict]:
+        ids = self.review_ids(fid)
+        if not ids:
+            return []
+        raws = self.r.mget([self.k("review", rid) for rid in ids])
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    # -- refresh bookkeeping ------------------------------------------------
+    def set_pending_job(self, fid: str, job_id: str) -> None:
+        self.r.set(self.k("pending", fid), job_id, ex=86400)
+
+    def pending_job(self, fid: str) -> str | None:
+        raw = self.r.get(self.k("pending", fid))
+        return raw.decode() if raw else None
+
+    def claim_dirty(self, fid: str) -> None:
+        """Mark a film as being refreshed: later writes queue a new job."""
+        self.r.srem(self.k("dirty"), fid)
+
+    def dirty_ids(self) -> list[str]:
+        return [raw.decode() for raw in self.r.smembers(self.k("dirty"))]
+
+    # -- tags, vectors and the inverted index ----------------------------------
+    def get_vectors(self, ids: list[str]) -> list[dict | None]:
+        if not ids:
+            return []
+        return [_loads(raw) for raw in self.r.mget([self.k("vec", i) for i in ids])]
+
+    def get_meta(self, ids: list[str]) -> list[dict | None]:
+        if not ids:
+            return []
+        return [_loads(raw) for raw in self.r.hmget(self.k("meta"), ids)]
+
+    def get_tags(self, fid: str) -> dict | None:
+        return _loads(self.r.get(self.k("tags", fid)))
+
+    def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> None:
+        """Store a film's tags and vector and move it in the inverted index, atomically."""
+
+        def write(pipe):
+            old = _loads(pipe.get(self.k("vec", fid))) or {}
+            pipe.multi()
+            for tag in old.keys() - vector.keys():
+                pipe.zrem(self.k("post", tag), fid)
+                pipe.hincrby(self.k("df"), tag, -1)
+            for tag, weight in vector.items():
+                pipe.zadd(self.k("post", tag), {fid: weight})
+                if tag not in old:
+                    pipe.hincrby(self.k("df"), tag, 1)
+            pipe.set(self.k("vec", fid), _dumps(vector))
+            pipe.set(self.k("tags", fid), _dumps(tags))
+
+        self.r.transaction(write, self.k("vec", fid))
+
+    def drop_tags(self, fid: str) -> dict:
+        """Remove a deleted film from the inverted index; return its last vector."""
+        holder = {}
+
+        def write(pipe):
+            old = holder["vec"] = _loads(pipe.get(self.k("vec", fid))) or {}
+            pipe.multi()
+            for tag in old:
+                pipe.zrem(self.k("post", tag), fid)
+                pipe.hincrby(self.k("df"), tag, -1)
+            pipe.delete(self.k("vec", fid), self.k("tags", fid), self.k("pending", fid))
+
+        self.r.transaction(write, self.k("vec", fid))
+        return holder["vec"]
+
+    def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> None:
+        """save_tags for many films in one transaction (used by rebuild chunks)."""
+        ids = list(entries)
+        keys = [self.k("vec", fid) for fid in ids]
+
+        def write(pipe):
+            olds = [_loads(raw) or {} for raw in pipe.mget(keys)]
+            pipe.multi()
+            for fid, old in zip(ids, olds):
+                tags, vector = entries[fid]
+                for tag in old.keys() - vector.keys():
+                    pipe.zrem(self.k("post", tag), fid)
+                    pipe.hincrby(self.k("df"), tag, -1)
+                for tag, weight in vector.items():
+                    pipe.zadd(self.k("post", tag), {fid: weight})
+                    if tag not in old:
+                        pipe.hincrby(self.k("df"), tag, 1)
+                pipe.set(self.k("vec", fid), _dumps(vector))
+                pipe.set(self.k("tags", fid), _dumps(tags))
+
+        if ids:
+            self.r.transaction(write, *keys)
+
+    def reviews_of(self, ids: list[str]) -> dict[str, list[dict]]:
+        """Return every review of each film, with two round trips in all."""
+        pipe = self.r.pipeline(transaction=False)
+        for fid in ids:
+            pipe.zrange(self.k("reviews", fid), 0, -1)
+        per_film = [[raw.decode() for raw in rids] for rids in pipe.execute()]
+        flat = [rid for rids in per_film for rid in rids]
+        bodies = dict(zip(flat, self.r.mget([self.k("review", rid) for rid in flat]))) if flat else {}
+        return {fid: [json.loads(bodies[rid]) for rid in rids if bodies.get(rid)]
+                for fid, rids in zip(ids, per_film)}
+
+    def catalog_stats(self, tags) -> dict:
+        """Return catalog-wide figures the similarity needs: film count, tag df, maxima."""
+        tags = sorted(tags)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(self.k("films"))
+        pipe.zrevrange(self.k("votes"), 0, 0, withscores=True)
+        pipe.zrevrange(self.k("popularity"), 0, 0, withscores=True)
+        if tags:
+            pipe.hmget(self.k("df"), tags)
+        n, votes, popularity, *df = pipe.execute()
+        return {"n": n, "df": dict(zip(tags, (int(x or 0) for x in (df[0] if df else [])))),
+                "max_votes": votes[0][1] if votes else 0.0,
+                "max_popularity": popularity[0][1] if popularity else 0.0}
+
+    def postings(self, tags: list[str], cap: int) -> list[list[str]]:
+        """Return, per tag, up to `cap` films holding it, strongest first."""
+        pipe = self.r.pipeline(transaction=False)
+        for tag in tags:
+            pipe.zrevrange(self.k("post", tag), 0, cap - 1)
+        return [[raw.decode() for raw in ids] for ids in pipe.execute()]
+
+    # -- related-title lists -------------------------------------------------
+    def index_version(self) -> int:
+        return int(self.r.get(self.k("ver")) or 0)
+
+    def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
+        """Return (film card, list or None, index version, cards of listed films)."""
+        card, blob, ver, cards = self._read_list(keys=[self.k("ver"), self.k("cards")],
+                                                 args=[self.p, fid])
+        if card is None:
+            raise NotFound(fid)
+        lst = json.loads(blob) if blob else None
+        listed = {}
+        if lst:
+            lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
+            for item, raw in zip(lst["items"], cards):
+                if raw:
+                    listed[item[0]] = json.loads(raw)
+        return json.loads(card), lst, int(ver), listed
+
+    def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
+        if not ids:
+            return []
+        return [_loads(raw) for raw in self.r.mget([self.list_key(version, i) for i in ids])]
+
+    def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
+        blob = _dumps({"rev": rev, "computed_at": now(), "items": items})
+        return bool(self._write_list(keys=[self.list_key(version, fid)], args=[blob, rev]))
+
+    def write_lists(self, version: int, lists: dict[str, dict]) -> None:
+        """Write many finished lists in pipelined batches."""
+        pipe = self.r.pipeline(transaction=False)
+        for n, (fid, lst) in enumerate(lists.items(), 1):
+            pipe.set(self.list_key(version, fid), _dumps(lst))
+            if n % 1000 == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def patch_lists(self, version: int, fid: str, items: dict[str, list | None], k: int) -> None:
+        """Put film `fid` into (item) or out of (None) each given film's list, atomically."""
+        if not items:
+            return
+        keys = [self.list_key(version, other) for other in items]
+        args = [fid, k] + [_dumps(item) if item else "" for item in items.values()]
+        self._patch_lists(keys=keys, args=args)
+
+    # -- full rebuilds ---------------------------------------------------------
+    def next_version(self) -> int:
+        return int(self.r.incr(self.k("ver", "next")))
+
+    def active_rebuild(self) -> str | None:
+        raw = self.r.get(self.k("rebuild", "active"))
+        return raw.decode() if raw else None
+
+    def begin_rebuild(self, rebuild_id: str, total: int, ttl: int) -> bool:
+        """Mark a rebuild as running; False if another one is."""
+        if not self.r.set(self.k("rebuild", "active"), rebuild_id, ex=ttl, nx=True):
+            return self.active_rebuild() == rebuild_id
+        pipe = self.r.pipeline()
+        pipe.delete(self.k("rebuild", "touched"))
+        pipe.hset(self.k("rebuild", rebuild_id), mapping={"total": total, "extracted": 0,
+                                                          "ranked": 0, "phase": "extracting"})
+        pipe.expire(self.k("rebuild", rebuild_id), 7 * 86400)
+        pipe.execute()
+        return True
+
+    def end_rebuild(self, rebuild_id: str) -> None:
+        """Let a new rebuild start (after this one failed)."""
+        if self.active_rebuild() == rebuild_id:
+            self.r.delete(self.k("rebuild", "active"))
+
+    def rebuild_progress(self, rebuild_id: str, **changes) -> dict:
+        """Add counts (ints) or set fields (str) of a rebuild's progress; return it."""
+        key = self.k("rebuild", rebuild_id)
+        pipe = self.r.pipeline()
+        for name, value in changes.items():
+            if isinstance(value, int):
+                pipe.hincrby(key, name, value)
+            else:
+                pipe.hset(key, name, value)
+        pipe.hgetall(key)
+        raw = pipe.execute()[-1]
+        return {k.decode(): (int(v) if v.lstrip(b"-").isdigit() else v.decode())
+                for k, v in raw.items()}
+
+    def touch_during_rebuild(self, fid: str) -> None:
+        """Remember a film refreshed during a rebuild: it is refreshed again after the switch."""
+        if self.r.exists(self.k("rebuild", "active")):
+            self.r.sadd(self.k("rebuild", "touched"), fid)
+
+    def put_blob(self, name: str, data: bytes, ttl: int) -> None:
+        self.r.set(self.k("blob", name), data, ex=ttl)
+
+    def get_blob(self, name: str) -> bytes:
+        data = self.r.get(self.k("blob", name))
+        if data is None:
+            raise NotFound(name)
+        return data
+
+    def switch_version(self, rebuild_id: str, version: int) -> tuple[int, list[str]]:
+        """Make version current; return the old one and the films touched meanwhile."""
+        pipe = self.r.pipeline()
+        pipe.getset(self.k("ver"), version)
+        pipe.smembers(self.k("rebuild", "touched"))
+        pipe.delete(self.k("rebuild", "touched"), self.k("rebuild", "active"),
+                    self.k("blob", rebuild_id))
+        old, touched, _ = pipe.execute()
+        return int(old or 0), [raw.decode() for raw in touched]
+
+    def drop_version(self, version: int) -> int:
+        """Delete every list of an old index version, in batches."""
+        dropped = 0
+        batch = []
+        for key in self.r.scan_iter(match=self.k("idx", str(version), "rel", "*"), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                dropped += self.r.unlink(*batch)
+                batch = []
+        if batch:
+            dropped += self.r.unlink(*batch)
+        return dropped
+
+    def drop_list(self, version: int, fid: str) -> None:
+        self.r.delete(self.list_key(version, fid))

@@ -1,0 +1,66 @@
+"""Bridge the store and the similarity maths: candidates, one-film ranking, list items."""
+
+from functools import lru_cache
+
+from config import settings
+from service.storage import Store
+from workers import similarity
+
+
+@lru_cache(maxsize=1)
+def params() -> similarity.SimilarityParams:
+    """Return the similarity knobs: tuned defaults, overridden by RECS_SIM_* settings."""
+    return similarity.SimilarityParams.from_mapping({"k": settings.RECS_K, **settings.SIMILARITY})
+
+
+def as_item(related: tuple) -> list:
+    """Return a stored list item [id, score, [[tag, share], ...]]."""
+    other, score, reasons = related
+    return [other, round(float(score), 6), [[tag, round(float(share), 4)] for tag, share in reasons]]
+
+
+def candidates(store: Store, vector: dict[str, float], exclude: str) -> list[str]:
+    """Return the films sharing a tag with vector, reading at most max_posting per tag."""
+    found = set()
+    for ids in store.postings(list(vector), params().max_posting):
+        found.update(ids)
+    found.discard(exclude)
+    return sorted(found)
+
+
+def load_films(store: Store, ids: list[str]) -> list[dict]:
+    """Return similarity inputs {"id", "vector", meta...} of films that have a vector."""
+    out = []
+    for fid, vector, meta in zip(ids, store.get_vectors(ids), store.get_meta(ids)):
+        if vector is not None and meta is not None:
+            out.append({"id": fid, "vector": vector, **meta})
+    return out
+
+
+def film_input(film_id: str, vector: dict[str, float], film: dict) -> dict:
+    meta = {key: film.get(key) for key in ("year", "original_language", "popularity", "vote_count",
+                                           "vote_average")}
+    return {"id": film_id, "vector": vector, **meta}
+
+
+def rank_one(store: Store, film_id: str, vector: dict[str, float], film: dict, k: int):
+    """Rank one film against its candidates.
+
+    Return (its list items, {other: item putting film_id into other's list}) for the
+    films in its new list. IDF and priors use catalog-wide statistics, so the scores
+    equal those of a full rebuild.
+    """
+    me = film_input(film_id, vector, film)
+    others = load_films(store, candidates(store, vector, film_id))
+    films = [me] + others
+    stats = store.catalog_stats({t for f in films for t in f["vector"]})
+    cat = similarity.build_catalog(films, params(), stats=stats)
+    own = [as_item(r) for r in similarity.related_rows(cat, [0], params())[0]]
+    rows = [cat.row_of[item[0]] for item in own]
+    theirs = dict.fromkeys(item[0] for item in own)
+    for row, related in zip(rows, similarity.related_rows(cat, rows, params())):
+        for entry in related:
+            if entry[0] == film_id:
+                theirs[cat.ids[row]] = as_item(entry)
+                break
+    return own, theirs

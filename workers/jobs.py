@@ -1,0 +1,51 @@
+"""rq jobs: refresh one film's tags and related titles, incrementally."""
+
+from rq import get_current_job
+
+from config import settings
+from service.storage import NotFound, Store
+from workers import index
+from workers.tagging import extract_tags
+from workers.vocab import load_vocabulary
+
+
+def current_store(prefix: str) -> Store:
+    return Store(get_current_job().connection, prefix)
+
+
+def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float]]:
+    """Return (stored tags document, vector) for a film and its reviews."""
+    tags = extract_tags(film, reviews, load_vocabulary())
+    vector = {tag: round(info["weight"], 4) for tag, info in tags.items()}
+    return {"rev": film["rev"], "tags": tags}, vector
+
+
+def refresh_film(prefix: str, film_id: str) -> dict:
+    """Recompute a film's tags and list, and its place in the lists of related films."""
+    store = current_store(prefix)
+    store.claim_dirty(film_id)
+    store.touch_during_rebuild(film_id)
+    version = store.index_version()
+    try:
+        film = store.get_film(film_id)
+    except NotFound:
+        return forget_film(store, version, film_id)
+    doc, vector = tag_film(film, store.list_reviews(film_id))
+    store.save_tags(film_id, doc, vector)
+    old = store.get_lists(version, [film_id])[0]
+    own, theirs = index.rank_one(store, film_id, vector, film, settings.RECS_K)
+    written = store.write_own_list(version, film_id, film["rev"], own)
+    if written:
+        stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
+        store.patch_lists(version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K)
+    return {"film_id": film_id, "rev": film["rev"], "tags": len(vector), "related": len(own),
+            "written": written}
+
+
+def forget_film(store: Store, version: int, film_id: str) -> dict:
+    """Take a deleted film out of the index and out of the lists that may hold it."""
+    vector = store.drop_tags(film_id)
+    holders = index.candidates(store, vector, film_id)
+    store.patch_lists(version, film_id, dict.fromkeys(holders), settings.RECS_K)
+    store.drop_list(version, film_id)
+    return {"film_id": film_id, "deleted": True, "lists_patched": len(holders)}

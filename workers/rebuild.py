@@ -1,0 +1,134 @@
+"""rq jobs of a full rebuild: re-extract tags in chunks, rank in chunks, switch atomically.
+
+Each chunk is its own job, so workers on several machines share the work. Lists go
+to a new index version; readers keep the old one until every chunk is done.
+"""
+
+import json
+from functools import lru_cache
+
+from rq import Callback, Queue, get_current_job
+from rq.serializers import JSONSerializer
+
+from config import settings
+from service.queue import enqueue_refresh
+from service.storage import Store, now
+from workers import index, similarity
+from workers.jobs import current_store, tag_film
+
+BLOB_TTL = 86400
+
+
+def _queue(job) -> Queue:
+    return Queue(job.origin, connection=job.connection, serializer=JSONSerializer,
+                 default_timeout=settings.REBUILD_TIMEOUT)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _enqueue(q: Queue, func, *args, rebuild_id: str, **kwargs):
+    return q.enqueue(func, *args, rebuild_id, result_ttl=86400, failure_ttl=7 * 86400,
+                     on_failure=Callback(rebuild_failed), **kwargs)
+
+
+def rebuild(prefix: str) -> dict:
+    """Start a full rebuild: one extraction job per chunk of films, then ranking."""
+    job = get_current_job()
+    store, rid = current_store(prefix), job.id
+    ids = store.film_ids()
+    if not store.begin_rebuild(rid, len(ids), settings.REBUILD_TIMEOUT * 4):
+        raise RuntimeError(f"rebuild {store.active_rebuild()} is still running")
+    q = _queue(job)
+    extract = [_enqueue(q, extract_chunk, prefix, chunk, rebuild_id=rid,
+                        description=f"rebuild {rid}: extract {len(chunk)} films")
+               for chunk in _chunks(ids, settings.REBUILD_CHUNK)]
+    _enqueue(q, rank_all, prefix, rebuild_id=rid, depends_on=extract or None,
+             description=f"rebuild {rid}: snapshot and rank")
+    return {"films": len(ids), "extract_jobs": len(extract)}
+
+
+def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
+    """Re-extract the tags of a chunk of films."""
+    store = current_store(prefix)
+    reviews = store.reviews_of(ids)
+    entries = {}
+    for film in store.get_films(ids):
+        if film is not None:
+            entries[film["id"]] = tag_film(film, reviews[film["id"]])
+    store.save_tags_many(entries)
+    store.rebuild_progress(rebuild_id, extracted=len(ids))
+    return len(entries)
+
+
+def snapshot(store: Store) -> tuple[similarity.Catalog, dict[str, int]]:
+    """Return a catalog of every tagged film and the film revisions it reflects."""
+    films, revs = [], {}
+    for chunk in _chunks(store.film_ids(), 5000):
+        films.extend(index.load_films(store, chunk))
+        revs.update({fid: card["rev"] for fid, card in store.get_cards(chunk).items()})
+    return similarity.build_catalog(films, index.params()), revs
+
+
+def rank_all(prefix: str, rebuild_id: str) -> dict:
+    """Snapshot the catalog into Redis and queue one ranking job per chunk of rows."""
+    job = get_current_job()
+    store = current_store(prefix)
+    cat, revs = snapshot(store)
+    store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
+    store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
+    version = store.next_version()
+    store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
+    q = _queue(job)
+    rank = [_enqueue(q, rank_chunk, prefix, version, start, min(start + settings.REBUILD_CHUNK,
+                                                               len(cat.ids)),
+                     rebuild_id=rebuild_id, description=f"rebuild {rebuild_id}: rank from {start}")
+            for start in range(0, len(cat.ids), settings.REBUILD_CHUNK)]
+    _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=rank or None,
+             description=f"rebuild {rebuild_id}: switch to version {version}")
+    return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version}
+
+
+@lru_cache(maxsize=2)
+def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
+    store = current_store(prefix)
+    cat = similarity.catalog_from_bytes(store.get_blob(rebuild_id))
+    return cat, json.loads(store.get_blob(rebuild_id + ":revs"))
+
+
+def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
+    """Rank rows start..stop of the snapshot and write their lists to the new version."""
+    store = current_store(prefix)
+    cat, revs = _load_snapshot(prefix, rebuild_id, id(store.r.connection_pool))
+    rows = range(start, stop)
+    lists = similarity.related_rows(cat, rows, index.params())
+    at = now()
+    store.write_lists(version, {
+        cat.ids[row]: {"rev": revs.get(cat.ids[row], 0), "computed_at": at,
+                       "items": [index.as_item(r) for r in related]}
+        for row, related in zip(rows, lists)
+    })
+    store.rebuild_progress(rebuild_id, ranked=len(rows))
+    return len(rows)
+
+
+def finish(prefix: str, version: int, rebuild_id: str) -> dict:
+    """Switch readers to the new version, redo films changed meanwhile, drop the old lists."""
+    job = get_current_job()
+    store = current_store(prefix)
+    old, touched = store.switch_version(rebuild_id, version)
+    q = _queue(job)
+    for fid in touched:
+        enqueue_refresh(store, q, fid)
+    store.rebuild_progress(rebuild_id, phase="done", redone=len(touched))
+    dropped = store.drop_version(old) if old != version else 0
+    return {"version": version, "previous": old, "redone": len(touched), "dropped": dropped}
+
+
+def rebuild_failed(job, connection, exc_type, exc_value, traceback):
+    """Mark the rebuild failed (the old index keeps serving) and let a new one start."""
+    prefix, rebuild_id = job.args[0], job.args[-1]
+    store = Store(connection, prefix)
+    store.rebuild_progress(rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500])
+    store.end_rebuild(rebuild_id)
