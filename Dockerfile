@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY service service
+COPY workers workers
+COPY config config
+COPY seeds seeds
+RUN pip install --no-cache-dir . && useradd --create-home recs
+USER recs
+ENV PYTHONUNBUFFERED=1
+EXPOSE 8000
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "service:create_app()"]
