@@ -5,6 +5,7 @@ Usage: .venv/bin/python bench/quality_offline.py [--tags basic|tagger|auto] [--s
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,28 @@ def basic_vector(film: dict) -> dict[str, float]:
     return vec
 
 
+STOP = set(
+    "a an the and or of to in on at by for with from into over about after before his her their its "
+    "he she they them him who whom whose which that this these those is are was were be been being "
+    "has have had do does did not but as when while where what why how all any both each few more most "
+    "other some such no nor only own same so than too very can will just one two new find finds must "
+    "life world young man woman story film movie years year time help back get gets take takes makes".split()
+)
+
+
+def rich_vector(film: dict) -> dict[str, float]:
+    """Return basic tags plus keyword words (kww:) and overview words (ov:) at lower weight."""
+    vec = basic_vector(film)
+    for k in film.get("keywords", []):
+        for w in re.findall(r"[a-z]{4,}", k.lower()):
+            vec.setdefault(f"kww:{w}", 1.0)
+    text = film.get("synopsis", {}).get("en", "") + " " + film.get("tagline", "")
+    for w in re.findall(r"[a-z]{4,}", text.lower()):
+        if w not in STOP:
+            vec[f"ov:{w}"] = 0.5
+    return vec
+
+
 def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
     """Return vectors from workers.tagging.extract_tags, or None when it does not import."""
     try:
@@ -45,6 +68,8 @@ def load_films(mode: str) -> tuple[list[dict], str]:
     """Read the catalog and attach tag vectors; return (films, tag source used)."""
     films = [f for _, f in read_tmdb(CSV)]
     vectors = tagger_vectors(films) if mode in ("tagger", "auto") else None
+    if mode == "rich":
+        vectors = [rich_vector(f) for f in films]
     if vectors is None:
         if mode == "tagger":
             raise SystemExit("workers.tagging does not import")
@@ -90,7 +115,7 @@ def parse_value(raw: str):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tags", choices=["basic", "tagger", "auto"], default="auto")
+    ap.add_argument("--tags", choices=["basic", "rich", "tagger", "auto"], default="auto")
     ap.add_argument("--truth", default=str(EVAL / "dev_truth.json"))
     ap.add_argument("--set", action="append", default=[], help="param=value (JSON value)")
     ap.add_argument("--all", action="store_true", help="time the full catalog, not only the queries")

@@ -138,3 +138,23 @@ def test_chunking_matches_one_chunk(chunk):
 def test_params_from_mapping():
     p = SimilarityParams.from_mapping({"K": 60, "family_weights": {"kw": 3}, "unknown": 1})
     assert p.k == 60 and p.family_weights == (("kw", 3.0),)
+
+
+def test_stats_make_a_candidate_catalog_score_like_the_full_one():
+    films = filler(300, seed=5)
+    full = build_catalog(films)
+    df = {t: int(n) for t, n in zip(full.tags, np.diff(full.matrix.tocsc().indptr))}
+    votes = max(f["vote_count"] or 0 for f in films)
+    stats = {"n": len(films), "df": df, "max_votes": votes, "max_popularity": 10.0}
+    expected = related_rows(full, [0])[0]
+    keep = [0] + [full.row_of[o] for o, _, _ in expected]
+    small = build_catalog([films[i] for i in keep], stats=stats)
+    got = related_rows(small, [0])[0]
+    assert [o for o, _, _ in got] == [o for o, _, _ in expected]
+    assert np.allclose([s for _, s, _ in got], [s for _, s, _ in expected])
+
+
+def test_params_from_environment_strings():
+    p = SimilarityParams.from_mapping({"k": 60.0, "max_posting": "500", "weight_plot": "0.7", "pop_weight": "1"})
+    assert p.k == 60 and p.max_posting == 500 and p.pop_weight == 1.0
+    assert dict(p.family_weights)["plot"] == 0.7

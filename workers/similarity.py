@@ -17,30 +17,39 @@ class SimilarityParams:
 
     k: int = 50
     # build time: how tag vectors are weighted
-    idf_power: float = 1.0  # idf ** power; 0 disables IDF
+    idf_power: float = 0.5  # idf ** power; 0 disables IDF
     tf_power: float = 1.0  # tag weight ** power; < 1 saturates strong tags
-    family_weights: tuple[tuple[str, float], ...] = (("genre", 1.0), ("kw", 2.0))
-    default_family_weight: float = 1.0  # families not listed (prefix before ":")
+    family_weights: tuple[tuple[str, float], ...] = (("genre", 0.25), ("kw", 1.0))
+    default_family_weight: float = 0.5  # families not listed (prefix before ":"), e.g. plot tags
     generic_families: tuple[str, ...] = ("genre",)  # sharing only these is not "specific"
     max_posting: int = 2000  # candidate generation: a tag reaches at most its N highest-prior films
     # rank time
     shrink: float = 0.0  # sim * n / (n + shrink), n = number of shared tags
-    year_scale: float = 10.0  # era closeness exp(-|dy| / scale); 0 disables
-    lang_penalty: float = 0.3  # factor 1 - penalty when original languages differ
-    pop_weight: float = 0.5  # popularity prior ** weight (log vote_count scaled to [0, 1])
-    quality_weight: float = 0.0  # (vote_average / 10) ** weight
+    year_scale: float = 8.0  # era closeness exp(-|dy| / scale); 0 disables
+    lang_penalty: float = 0.8  # factor 1 - penalty when original languages differ
+    pop_weight: float = 2.0  # popularity prior ** weight (log vote_count scaled to [0, 1])
+    quality_weight: float = 0.5  # (vote_average / 10) ** weight
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> "SimilarityParams":
         """Build params from a dict (e.g. settings); unknown keys are ignored, lists become tuples."""
-        known = {f.name for f in fields(cls)}
-        values = {}
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict = {}
+        weights = dict(cls.family_weights)
         for key, value in (mapping or {}).items():
             key = key.lower()
-            if key not in known:
+            if key.startswith("weight_"):  # weight_<family>=x, handy from environment variables
+                weights[key[len("weight_") :]] = float(value)
+                values["family_weights"] = tuple(weights.items())
                 continue
+            if key not in types:
+                continue
+            if types[key] in (int, "int"):
+                value = int(value)
+            elif types[key] in (float, "float"):
+                value = float(value)
             if key == "family_weights":
                 items = value.items() if isinstance(value, dict) else value
                 value = tuple((str(a), float(b)) for a, b in items)
@@ -99,13 +108,14 @@ def tag_family(tag: str) -> str:
     return head if sep else ""
 
 
-def _popularity(films: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def _popularity(films: list[dict], stats: dict) -> tuple[np.ndarray, np.ndarray]:
     vc = np.array([_num(f.get("vote_count")) for f in films], dtype=float)
     popularity = np.array([_num(f.get("popularity")) for f in films], dtype=float)
-    pop = np.log1p(np.nan_to_num(vc, nan=0.0)) / math.log1p(max(1.0, np.nanmax(vc, initial=1.0)))
+    max_votes = stats.get("max_votes") or np.nanmax(vc, initial=1.0)
+    pop = np.log1p(np.nan_to_num(vc, nan=0.0)) / math.log1p(max(1.0, max_votes))
     # films without a vote count fall back to their scaled popularity
-    alt = np.log1p(np.nan_to_num(popularity, nan=0.0))
-    alt = alt / max(1e-9, alt.max(initial=0.0))
+    max_pop = stats.get("max_popularity") or np.nanmax(popularity, initial=0.0)
+    alt = np.log1p(np.nan_to_num(popularity, nan=0.0)) / max(1e-9, math.log1p(max(0.0, max_pop)))
     pop = np.where(np.isnan(vc), alt, pop)
     quality = np.array([_num(f.get("vote_average")) for f in films], dtype=float) / 10.0
     quality = np.nan_to_num(quality, nan=0.6)
@@ -145,9 +155,17 @@ def _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, n_cols, 
     )
 
 
-def build_catalog(films: list[dict], params: SimilarityParams | None = None) -> Catalog:
-    """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}."""
+def build_catalog(
+    films: list[dict], params: SimilarityParams | None = None, stats: dict | None = None
+) -> Catalog:
+    """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}.
+
+    films may also carry "popularity", "vote_count", "vote_average". stats, when given, holds
+    catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity"} so that a small
+    catalog of candidates scores exactly like the full one (IDF and priors use them).
+    """
     params = params or SimilarityParams()
+    stats = stats or {}
     tags = sorted({t for f in films for t, w in f["vector"].items() if w > 0})
     tag_index = {t: i for i, t in enumerate(tags)}
     n = len(films)
@@ -156,6 +174,9 @@ def build_catalog(films: list[dict], params: SimilarityParams | None = None) -> 
     rows_weights = [[min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)]
     for ts in rows_tags:
         df[[tag_index[t] for t in ts]] += 1
+    if stats.get("df") is not None:
+        df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
+    n = max(n, int(stats.get("n") or 0))
     idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
     family_names = sorted({tag_family(t) for t in tags})
     fam_index = {f: i for i, f in enumerate(family_names)}
@@ -164,7 +185,7 @@ def build_catalog(films: list[dict], params: SimilarityParams | None = None) -> 
     matrix = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tags), params)
     lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
     lang_index = {lang: i for i, lang in enumerate(lang_names)}
-    pop, quality = _popularity(films)
+    pop, quality = _popularity(films, stats)
     return Catalog(
         ids=[str(f["id"]) for f in films],
         tags=tags,
