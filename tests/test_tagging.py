@@ -1,0 +1,245 @@
+"""Tests for the tag vocabulary and the pure tag extraction."""
+
+from pathlib import Path
+
+import pytest
+
+from workers.tagging import extract_tags, extract_text
+from workers.vocab import VocabularyError, load_vocabulary, tokenize
+
+SEEDS = Path("/work/shared/seeds")
+if not SEEDS.is_dir():
+    SEEDS = Path(__file__).resolve().parents[1] / "seeds" / "raw"
+TMDB_GENRES = [
+    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama", "Family",
+    "Fantasy", "Foreign", "History", "Horror", "Music", "Mystery", "Romance", "Science Fiction",
+    "TV Movie", "Thriller", "War", "Western",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return load_vocabulary()
+
+
+@pytest.fixture(scope="module")
+def love911_de_synopsis():
+    page = (SEEDS / "love-911-film-page.de.txt").read_text(encoding="utf-8")
+    return page.split("Handlung\n", 1)[1].split("\nKritiken", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def love911_en_review():
+    blog = (SEEDS / "love-911-review-blog.en.txt").read_text(encoding="utf-8")
+    return blog.split("2 thoughts on", 1)[0]
+
+
+def any_of(tags, *names):
+    return any(name in tags for name in names)
+
+
+def test_love911_german_synopsis_alone(vocab, love911_de_synopsis):
+    tags = extract_tags({"synopsis": {"de": love911_de_synopsis}}, [], vocab)
+    strong = {t for t, v in tags.items() if v["weight"] >= 0.5}
+    assert "firefighter" in strong
+    assert any_of(strong, "grief", "widowhood")
+    assert any_of(strong, "medical", "malpractice", "doctor", "hospital")
+    assert "romance" in strong
+    assert all(v["sources"] for v in tags.values())
+
+
+def test_love911_english_review_alone(vocab, love911_en_review):
+    tags = extract_tags({}, [{"language": "en", "body": love911_en_review}], vocab)
+    assert "rom-com" in tags or {"romance", "comedy"} <= set(tags)
+    for tag in ("firefighter", "grief", "medical"):
+        assert tag in tags
+        assert "review" in tags[tag]["sources"] or "parent" in tags[tag]["sources"]
+    assert all(v["weight"] <= 0.5 for v in tags.values())  # reviews weigh less than the film
+
+
+@pytest.mark.parametrize(
+    "word, tag",
+    [
+        ("Feuerwehrmann", "firefighter"),
+        ("Feuerwehrfrau", "firefighter"),
+        ("Herzchirurg", "doctor"),
+        ("Behandlungsfehlerprozess", "malpractice"),
+        ("Krankenhauspersonal", "hospital"),
+        ("Zahnärztin", "doctor"),
+        ("Kriegsveteran", "war"),
+        ("Scheidungsanwalt", "divorce"),
+    ],
+)
+def test_german_compounds_reach_their_tags(vocab, word, tag):
+    found = extract_text(f"Im Film geht es um einen {word}.", "de", vocab)
+    assert tag in found
+
+
+@pytest.mark.parametrize("word", ["Geburtstag", "Unterdessen", "überzeugen", "Zeitgeist"])
+def test_german_non_compounds_stay_untagged(vocab, word):
+    assert extract_text(f"Es war {word}.", "de", vocab) == {}
+
+
+@pytest.mark.parametrize(
+    "text, lang, tag",
+    [
+        ("A romantic comedy set in Seoul.", "en", "rom-com"),
+        ("He still talks to his deceased wife.", "en", "widowhood"),
+        ("Two firemen fall in love.", "en", "romance"),
+        ("Eine romantische Komödie über zwei Köche.", "de", "rom-com"),
+        ("Sie trauert um ihren verstorbenen Mann.", "de", "widowhood"),
+    ],
+)
+def test_synonyms_and_phrases(vocab, text, lang, tag):
+    assert tag in extract_text(text, lang, vocab)
+
+
+def test_multiword_phrase_beats_its_words(vocab):
+    found = extract_text("It is a romantic comedy.", "en", vocab)
+    assert "rom-com" in found and "comedy" not in found
+
+
+@pytest.mark.parametrize(
+    "plain, weakened, lang, tag",
+    [
+        ("This film is a comedy.", "This film is not a comedy.", "en", "comedy"),
+        ("Das ist ein Krimi.", "Das ist kein Krimi.", "de", "crime"),
+        ("Der Film zeigt Humor.", "Der Film zeigt einen Hauch von Humor.", "de", "comedy"),
+        ("A story of grief.", "A story with a touch of grief.", "en", "grief"),
+    ],
+)
+def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
+    strong = extract_text(plain, lang, vocab)[tag]["count"]
+    weak = extract_text(weakened, lang, vocab)[tag]["count"]
+    assert 0 < weak < strong
+    film_weight = extract_tags({"synopsis": {lang: weakened}}, [], vocab)[tag]["weight"]
+    assert film_weight < extract_tags({"synopsis": {lang: plain}}, [], vocab)[tag]["weight"]
+
+
+@pytest.mark.parametrize("lang", [None, "en", "xx"])
+def test_language_detected_when_missing_or_wrong(vocab, lang):
+    text = "Die verwitwete Feuerwehrfrau verliebt sich in einen Herzchirurgen im Krankenhaus."
+    assert {"firefighter", "widowhood", "doctor", "hospital"} <= set(
+        extract_text(text, lang, vocab)
+    )
+
+
+def test_pinned_and_blocked(vocab):
+    film = {
+        "genres": ["Comedy"],
+        "keywords": ["firemen"],
+        "pinned_tags": ["kw:korean"],
+        "blocked_tags": ["comedy", "rescue"],
+    }
+    tags = extract_tags(film, [], vocab)
+    assert tags["kw:korean"] == {"weight": 1.0, "sources": ["pinned"], "evidence": []}
+    assert "comedy" not in tags and "rescue" not in tags
+    assert tags["firefighter"]["weight"] == 1.0
+
+
+def test_parents_added_with_lower_weight(vocab):
+    tags = extract_tags({"keywords": ["romantic comedy", "malpractice"]}, [], vocab)
+    assert tags["rom-com"]["weight"] == 1.0
+    for parent in ("romance", "comedy", "justice"):
+        assert tags[parent]["sources"] == ["parent"]
+        assert 0 < tags[parent]["weight"] < 1.0
+    assert tags["justice"]["weight"] == tags["romance"]["weight"] == 0.5
+    assert tags["medical"]["sources"] == ["keyword", "parent"]  # mapped directly too
+
+
+def test_unmapped_keyword_becomes_kw_tag(vocab):
+    tags = extract_tags({"keywords": ["Duringcreditsstinger", "Korean Drama Remake"]}, [], vocab)
+    assert tags["kw:duringcreditsstinger"]["sources"] == ["keyword"]
+    assert "kw:korean drama remake" not in tags  # "drama" maps, so no kw: tag
+    assert vocab.label("kw:duringcreditsstinger") == "duringcreditsstinger"
+    assert vocab.label("firefighter", "de") == "Feuerwehr"
+
+
+@pytest.mark.parametrize(
+    "keyword, expected",
+    [
+        ("firemen", {"firefighter"}),
+        ("romantic comedy", {"rom-com"}),
+        ("hospital", {"hospital", "medical"}),
+        ("widow", {"widowhood", "grief"}),
+        ("widower", {"widowhood", "grief"}),
+        ("female doctor", {"doctor"}),
+        ("fire", set()),
+        ("duringcreditsstinger", set()),
+    ],
+)
+def test_map_keyword(vocab, keyword, expected):
+    assert set(vocab.map_keyword(keyword)) == expected
+
+
+@pytest.mark.parametrize("genre", TMDB_GENRES)
+def test_every_tmdb_genre_maps_to_a_genre_tag(vocab, genre):
+    mapped = vocab.map_genre(genre)
+    assert len(mapped) == 1 and vocab.tags[mapped[0]].kind == "genre"
+
+
+def test_review_weight_below_synopsis_and_grows_with_agreement(vocab):
+    text = "A firefighter grieves."
+    own = extract_tags({"synopsis": {"en": text}}, [], vocab)["firefighter"]["weight"]
+    one = extract_tags({}, [{"language": "en", "body": text}], vocab)["firefighter"]["weight"]
+    three = extract_tags({}, [{"language": "en", "body": text}] * 3, vocab)["firefighter"]["weight"]
+    assert 0 < one < three <= 0.5 < own
+
+
+def test_output_deterministic_and_weights_in_range(vocab, love911_de_synopsis, love911_en_review):
+    film = {"genres": ["Drama"], "keywords": ["hospital"], "synopsis": {"de": love911_de_synopsis}}
+    reviews = [{"language": "en", "body": love911_en_review}]
+    first = extract_tags(film, reviews, vocab)
+    assert first == extract_tags(film, reviews, vocab)
+    assert list(first) == sorted(first)
+    for value in first.values():
+        assert 0 < value["weight"] <= 1
+        assert value["sources"] == sorted(value["sources"])
+        assert len(value["evidence"]) <= 5
+
+
+def test_vocabulary_size_and_kinds(vocab):
+    assert len(vocab.tags) >= 150
+    assert {t.kind for t in vocab.tags.values()} == {
+        "genre",
+        "theme",
+        "profession",
+        "setting",
+        "tone",
+    }
+
+
+def _write(tmp_path, body):
+    path = tmp_path / "vocab.toml"
+    path.write_text(body, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            '[tags.a]\nkind = "genre"\nlabels = {de = "A", en = "A"}\nparents = ["nope"]\n',
+            "unknown parent 'nope'",
+        ),
+        ('[tags.a]\nkind = "mood"\nlabels = {de = "A", en = "A"}\n', "kind must be"),
+        (
+            (
+                '[tags.a]\nkind = "tone"\nlabels = {de = "A", en = "A"}\nparents = ["b"]\n'
+                '[tags.b]\nkind = "tone"\nlabels = {de = "B", en = "B"}\nparents = ["a"]\n'
+            ),
+            "parent cycle",
+        ),
+        (
+            '[tags.a]\nkind = "tone"\nlabels = {de = "A", en = "A"}\n[keywords]\n"x" = ["zz"]\n',
+            "unknown tag 'zz'",
+        ),
+    ],
+)
+def test_invalid_vocabulary_raises(tmp_path, body, message):
+    with pytest.raises(VocabularyError, match=message):
+        load_vocabulary(_write(tmp_path, body))
+
+
+def test_tokenize_splits_negations_and_hyphens():
+    assert tokenize("It isn't a rom-com") == ["It", "is", "not", "a", "rom", "com"]

@@ -1,0 +1,173 @@
+"""Extract weighted vocabulary tags from a film's genres, keywords, synopses and reviews (pure)."""
+
+import itertools
+import math
+import re
+
+import simplemma
+
+from workers.vocab import KW_PREFIX, LANGS, Vocabulary, load_vocabulary, tokenize
+
+NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of comedy"
+REVIEW_FACTOR = 0.5  # review tags weigh at most half of the film's own
+PARENT_FACTOR = 0.5  # per generation
+MAX_EVIDENCE = 5
+_WINDOW = 3  # tokens before a match searched for negation / hedges
+_CLAUSE = re.compile(r"[.!?;:,()\[\]\"“”„«»–—\n]+")
+_NEGATIONS = frozenset(
+    {"not", "no", "never", "without", "nor", "neither", "hardly", "barely"}
+    | {"kein", "keine", "keinen", "keinem", "keiner", "keines", "nicht", "nie", "niemals"}
+    | {"ohne", "weder", "kaum"}
+)
+_HEDGES = frozenset(
+    {"bit", "touch", "hint", "hints", "shade", "trace", "slightly", "somewhat", "mildly"}
+    | {"vaguely", "faintly", "element", "elements", "hauch", "anflug", "spur", "bisschen"}
+    | {"etwas", "leicht", "leichte", "leichten", "ansatzweise", "prise", "elemente"}
+)
+_HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
+
+
+def detect_language(text: str, hint: str | None = None) -> str:
+    """Return "de" or "en": the hint unless the text clearly reads as the other language."""
+    scores = dict(simplemma.langdetect(text[:2000], lang=LANGS))
+    best = max(LANGS, key=lambda lang: scores.get(lang, 0.0))
+    if hint in LANGS and scores.get(hint, 0.0) >= scores[best] - 0.2:
+        return hint
+    return best if scores[best] > 0 else (hint if hint in LANGS else "en")
+
+
+def _mention_factor(words: list[str], start: int) -> float:
+    before = [w.lower() for w in words[max(0, start - _WINDOW) : start]]
+    if any(w in _NEGATIONS for w in before):
+        return NEGATED
+    if any(w in _HEDGES for w in before) or any(
+        p in _HEDGE_PAIRS for p in itertools.pairwise(before)
+    ):
+        return HEDGED
+    return 1.0
+
+
+def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, dict]:
+    """Return {tag: {"count", "evidence", "position"}} for one text; position = first mention in [0, 1)."""
+    lang = detect_language(text, lang)
+    clauses = [tokenize(clause) for clause in _CLAUSE.split(text)]
+    total = sum(map(len, clauses)) or 1
+    found: dict[str, dict] = {}
+    offset = 0
+    for words in clauses:
+        for match in vocab.find(words, lang):
+            factor = _mention_factor(words, match.start)
+            for tag, strength in match.tags:
+                entry = found.setdefault(
+                    tag, {"count": 0.0, "evidence": [], "position": (offset + match.start) / total}
+                )
+                entry["count"] += factor * strength
+                if match.surface not in entry["evidence"] and len(entry["evidence"]) < MAX_EVIDENCE:
+                    entry["evidence"].append(match.surface)
+        offset += len(words)
+    return found
+
+
+def mention_weight(count: float, position: float) -> float:
+    """Weight a text's tag by how often it is mentioned (3 clear mentions saturate) and how early."""
+    weight = 0.6 * math.sqrt(count) + (0.1 if position < 0.2 else 0.0)
+    return min(1.0, weight)
+
+
+def _noisy_or(weights: list[float]) -> float:
+    return 1.0 - math.prod(1.0 - w for w in weights)
+
+
+def _names(items) -> list[str]:
+    """Accept ["Drama"] as well as TMDB's [{"id": 18, "name": "Drama"}]."""
+    names = (item.get("name", "") if isinstance(item, dict) else str(item) for item in items or [])
+    return [n.strip() for n in names if n and n.strip()]
+
+
+def _synopses(film: dict) -> list[tuple[str | None, str]]:
+    synopsis = film.get("synopsis") or {}
+    if isinstance(synopsis, str):
+        return [(None, synopsis)]
+    return [(lang, text) for lang, text in sorted(synopsis.items()) if text]
+
+
+def extract_tags(
+    film: dict, reviews: list[dict], vocab: Vocabulary | None = None
+) -> dict[str, dict]:
+    """Return {tag: {"weight", "sources", "evidence"}} for a film and its reviews, sorted by tag."""
+    vocab = vocab or load_vocabulary()
+    direct: dict[str, dict[str, float]] = {}  # tag -> source -> weight
+    evidence: dict[str, list[str]] = {}
+
+    def add(tag: str, source: str, weight: float, words: list[str]) -> None:
+        sources = direct.setdefault(tag, {})
+        sources[source] = max(weight, sources.get(source, 0.0))
+        seen = evidence.setdefault(tag, [])
+        seen.extend(w for w in words if w not in seen)
+
+    for name in _names(film.get("genres")):
+        for tag in vocab.map_genre(name) or [KW_PREFIX + name.lower()]:
+            add(tag, "genre", 1.0, [name])
+    for name in _names(film.get("keywords")):
+        for tag in vocab.map_keyword(name) or [KW_PREFIX + name.lower()]:
+            add(tag, "keyword", 1.0, [name])
+    for lang, text in _synopses(film):
+        for tag, hit in extract_text(text, lang, vocab).items():
+            add(tag, "synopsis", mention_weight(hit["count"], hit["position"]), hit["evidence"])
+    per_review: dict[str, list[float]] = {}
+    for review in reviews or []:
+        for tag, hit in extract_text(
+            review.get("body") or "", review.get("language"), vocab
+        ).items():
+            per_review.setdefault(tag, []).append(mention_weight(hit["count"], hit["position"]))
+            evidence.setdefault(tag, [])
+            evidence[tag].extend(w for w in hit["evidence"] if w not in evidence[tag])
+    for tag, weights in sorted(per_review.items()):
+        # one review saying something is weaker than several agreeing
+        add(tag, "review", REVIEW_FACTOR * _noisy_or([0.8 * w for w in weights]), [])
+    for tag in film.get("pinned_tags") or []:
+        add(tag, "pinned", 1.0, [])
+
+    weights = {tag: _noisy_or(list(src.values())) for tag, src in direct.items()}
+    for tag in film.get("pinned_tags") or []:
+        weights[tag] = 1.0
+    inherited: dict[str, tuple[float, list[str]]] = {}
+    for tag, weight in sorted(weights.items()):
+        for parent, depth in _ancestors(vocab, tag):
+            w = weight * PARENT_FACTOR**depth
+            best, children = inherited.get(parent, (0.0, []))
+            inherited[parent] = (max(best, w), children + [tag])
+
+    blocked = set(film.get("blocked_tags") or [])
+    result: dict[str, dict] = {}
+    for tag in sorted(set(weights) | set(inherited)):
+        if tag in blocked:
+            continue
+        sources = set(direct.get(tag, {}))
+        weight = weights.get(tag, 0.0)
+        if tag in inherited:
+            weight = 1.0 if "pinned" in sources else _noisy_or([weight, inherited[tag][0]])
+            sources.add("parent")
+        words = evidence.get(tag) or inherited.get(tag, (0, []))[1]
+        result[tag] = {
+            "weight": round(min(1.0, max(weight, 1e-4)), 4),
+            "sources": sorted(sources),
+            "evidence": list(words[:MAX_EVIDENCE]),
+        }
+    return result
+
+
+def _ancestors(vocab: Vocabulary, tag: str) -> list[tuple[str, int]]:
+    """Return (ancestor, generation) pairs, nearest generation first, each ancestor once."""
+    if tag not in vocab.tags:
+        return []
+    seen: dict[str, int] = {}
+    frontier, depth = list(vocab.tags[tag].parents), 1
+    while frontier:
+        nxt = []
+        for parent in frontier:
+            if parent not in seen:
+                seen[parent] = depth
+                nxt.extend(vocab.tags[parent].parents)
+        frontier, depth = nxt, depth + 1
+    return sorted(seen.items(), key=lambda item: (item[1], item[0]))

@@ -1,0 +1,303 @@
+"""Load the tag vocabulary (config/vocabulary.toml) and find its synonyms in tokenized text."""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import simplemma
+
+import config
+
+LANGS = ("de", "en")
+KINDS = frozenset({"genre", "theme", "profession", "setting", "tone"})
+KW_PREFIX = "kw:"
+STRONG, WEAK = 1.0, 0.5
+_TAG_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_WORD = re.compile(r"[^\W_]+")
+_NOT = re.compile(r"n[’']t\b")
+_TAG_KEYS = {"kind", "labels", "parents", "tmdb", "en", "de", "en_weak", "de_weak"}
+_GLUES = ("ens", "es", "en", "er", "e", "n", "s")  # German linking elements (Fugenelemente)
+_MIN_PART = 4  # shortest vocabulary word that may match inside a compound
+_MIN_COMPOUND = 8  # shorter German words are not split
+
+
+class VocabularyError(ValueError):
+    """The vocabulary file is malformed (unknown parent, bad kind, ...)."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    kind: str
+    labels: dict[str, str]
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int  # token span [start, end)
+    end: int
+    tags: tuple[tuple[str, float], ...]  # (tag id, STRONG or WEAK)
+    surface: str
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    keys: tuple[frozenset[str], ...]  # per word: its lemma variants
+    tags: tuple[tuple[str, float], ...]
+
+
+def tokenize(text: str) -> list[str]:
+    """Return the words of text ("isn't" gives "is", "not"; hyphens split words)."""
+    return _WORD.findall(_NOT.sub(" not", text))
+
+
+@lru_cache(maxsize=300_000)
+def word_keys(word: str, lang: str) -> frozenset[str]:
+    """Return the lowercased word and its simplemma lemmas, the keys synonyms are matched on."""
+    low = word.lower()
+    # German nouns are capitalized, and simplemma's German lemmas depend on it.
+    cased = word[:1].upper() + word[1:] if lang == "de" else word
+    lemmas = {simplemma.lemmatize(w, lang=lang).lower() for w in (low, cased)}
+    # Suppletive lemmas (was -> be, ai -> be) would make unrelated words collide.
+    return frozenset({low} | {lemma for lemma in lemmas if lemma[:2] == low[:2]})
+
+
+@lru_cache(maxsize=100_000)
+def _known_de(word: str) -> bool:
+    return simplemma.is_known(word, lang="de") or simplemma.is_known(word.capitalize(), lang="de")
+
+
+class Vocabulary:
+    """Canonical tags with their synonym index and the TMDB genre/keyword mappings."""
+
+    def __init__(self, data: dict, source: str = "<vocabulary>"):
+        self.tags: dict[str, Tag] = {}
+        self._patterns: dict[str, dict[str, dict[str, float]]] = {lang: {} for lang in LANGS}
+        self._genre_names: dict[str, list[str]] = {}
+        self._keywords: dict[str, list[str]] = {}
+        self._single: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {}
+        self._parse(data, source)
+        self._index = {lang: self._build_index(lang) for lang in LANGS}
+        self._parts_cache: dict[str, tuple[str, ...] | None] = {}
+        self._keyword_cache: dict[str, list[str]] = {}
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _parse(self, data: dict, source: str) -> None:
+        def fail(msg: str) -> None:
+            raise VocabularyError(f"{source}: {msg}")
+
+        tags = data.get("tags")
+        if not isinstance(tags, dict) or not tags:
+            fail("no [tags.<id>] tables")
+        for tag_id, spec in tags.items():
+            if not _TAG_ID.match(tag_id):
+                fail(f"tag id {tag_id!r} is not a lowercase slug")
+            unknown = set(spec) - _TAG_KEYS
+            if unknown:
+                fail(f"tag {tag_id!r}: unknown keys {sorted(unknown)}")
+            if spec.get("kind") not in KINDS:
+                fail(
+                    f"tag {tag_id!r}: kind must be one of {sorted(KINDS)}, not {spec.get('kind')!r}"
+                )
+            labels = spec.get("labels", {})
+            if not all(isinstance(labels.get(lang), str) and labels[lang] for lang in LANGS):
+                fail(f"tag {tag_id!r}: labels need non-empty 'de' and 'en'")
+            parents = spec.get("parents", [])
+            for parent in parents:
+                if parent not in tags:
+                    fail(f"tag {tag_id!r}: unknown parent {parent!r}")
+            self.tags[tag_id] = Tag(tag_id, spec["kind"], dict(labels), tuple(parents))
+            for lang in LANGS:
+                for key, weight in ((lang, STRONG), (f"{lang}_weak", WEAK)):
+                    for synonym in spec.get(key, []):
+                        if not isinstance(synonym, str) or not tokenize(synonym):
+                            fail(f"tag {tag_id!r}: bad synonym {synonym!r} in {key}")
+                        self._add_pattern(lang, synonym, tag_id, weight)
+            if spec["kind"] == "genre":
+                names = [spec.get("tmdb", ""), labels["de"], labels["en"]]
+                for name in filter(None, names):
+                    self._genre_names.setdefault(name.strip().lower(), []).append(tag_id)
+        for tag_id in self.tags:
+            self._check_cycle(tag_id, (), fail)
+        for keyword, tag_ids in data.get("keywords", {}).items():
+            for tag_id in tag_ids:
+                if tag_id not in self.tags:
+                    fail(f"keyword {keyword!r}: unknown tag {tag_id!r}")
+            self._keywords[keyword.strip().lower()] = sorted(set(tag_ids))
+
+    def _check_cycle(self, tag_id: str, path: tuple[str, ...], fail) -> None:
+        if tag_id in path:
+            fail(f"parent cycle {' -> '.join(path + (tag_id,))}")
+        for parent in self.tags[tag_id].parents:
+            self._check_cycle(parent, path + (tag_id,), fail)
+
+    def _add_pattern(self, lang: str, synonym: str, tag_id: str, weight: float) -> None:
+        key = " ".join(tokenize(synonym.lower()))
+        tag_weights = self._patterns[lang].setdefault(key, {})
+        tag_weights[tag_id] = max(weight, tag_weights.get(tag_id, 0.0))
+
+    def _build_index(self, lang: str) -> dict[str, list[_Pattern]]:
+        index: dict[str, list[_Pattern]] = {}
+        for text, tag_weights in sorted(self._patterns[lang].items()):
+            keys = tuple(word_keys(w, lang) for w in text.split())
+            pattern = _Pattern(keys, tuple(sorted(tag_weights.items())))
+            for key in keys[0]:
+                index.setdefault(key, []).append(pattern)
+        self._single[lang] = {}
+        for patterns in index.values():
+            for p in patterns:
+                if len(p.keys) == 1:
+                    for key in p.keys[0]:
+                        strong = tuple((t, w) for t, w in p.tags if w == STRONG)
+                        if strong and len(key) >= _MIN_PART:
+                            self._single[lang][key] = strong
+        return index
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def label(self, tag_id: str, lang: str = "de") -> str:
+        """Return the display label of a tag (the keyword itself for `kw:` tags, the id if unknown)."""
+        if tag_id.startswith(KW_PREFIX):
+            return tag_id[len(KW_PREFIX) :]
+        tag = self.tags.get(tag_id)
+        if tag is None:
+            return tag_id
+        return tag.labels.get(lang) or tag.labels["en"]
+
+    def map_genre(self, name: str) -> list[str]:
+        """Return the vocabulary tags for a genre name (TMDB English or German); [] if none."""
+        found = self._genre_names.get(name.strip().lower())
+        if found:
+            return sorted(set(found))
+        return self._match_phrase(name)
+
+    def map_keyword(self, name: str) -> list[str]:
+        """Return the vocabulary tags for a (TMDB) keyword; [] if none."""
+        key = name.strip().lower()
+        if key not in self._keyword_cache:
+            explicit = self._keywords.get(key)
+            self._keyword_cache[key] = explicit if explicit is not None else self._match_phrase(key)
+        return list(self._keyword_cache[key])
+
+    def _match_phrase(self, text: str) -> list[str]:
+        """Return tags of a short phrase: English synonyms first, German if English finds none."""
+        tokens = tokenize(text)
+        for lang in ("en", "de"):
+            found = {t for m in self.find(tokens, lang) for t, _ in m.tags}
+            if found:
+                return sorted(found)
+        return []
+
+    def find(self, tokens: list[str], lang: str) -> list[Match]:
+        """Return the synonym matches in tokens, longest match first, German compounds split."""
+        index = self._index[lang]
+        keys = [word_keys(t, lang) for t in tokens]
+        matches, i = [], 0
+        while i < len(tokens):
+            best_len, best_tags = 0, {}
+            seen = set()
+            for key in keys[i]:
+                for p in index.get(key, ()):
+                    n = len(p.keys)
+                    if id(p) in seen or n < best_len or i + n > len(tokens):
+                        continue
+                    seen.add(id(p))
+                    if all(keys[i + j] & p.keys[j] for j in range(1, n)):
+                        if n > best_len:
+                            best_len, best_tags = n, {}
+                        for tag, w in p.tags:
+                            best_tags[tag] = max(w, best_tags.get(tag, 0.0))
+            if best_len:
+                surface = " ".join(tokens[i : i + best_len])
+                matches.append(Match(i, i + best_len, tuple(sorted(best_tags.items())), surface))
+                i += best_len
+                continue
+            if lang == "de" and len(tokens[i]) >= _MIN_COMPOUND and tokens[i][0].isupper():
+                # only nouns (capitalized) are split, as verbs split into misleading parts
+                tags = self._compound_tags(tokens[i])
+                if tags:
+                    matches.append(Match(i, i + 1, tags, tokens[i]))
+            i += 1
+        return matches
+
+    # -- German compounds ----------------------------------------------------------------------
+
+    def _compound_tags(self, word: str) -> tuple[tuple[str, float], ...]:
+        """Return strong tags of vocabulary words found among the parts of a German compound."""
+        lemma = simplemma.lemmatize(word[:1].upper() + word[1:], lang="de").lower()
+        parts = self._split(lemma)
+        if not parts or len(parts) < 2:
+            return ()
+        single = self._single["de"]
+        found: dict[str, float] = {}
+        a = 0
+        while a < len(parts):
+            for b in range(len(parts), a, -1):
+                if b - a == len(parts):
+                    continue  # the whole word already failed to match
+                span = "".join(parts[a:b])
+                candidates = [span] if b == len(parts) else [span, *_strip_glue(span)]
+                hit = next((single[c] for c in candidates if c in single), None)
+                if hit:
+                    found.update(hit)
+                    a = b
+                    break
+            else:
+                a += 1
+        return tuple(sorted(found.items()))
+
+    def _split(self, word: str) -> tuple[str, ...] | None:
+        """Split a German word into known words (charsplit n-gram ranks, validated by a lexicon)."""
+        if word in self._parts_cache:
+            return self._parts_cache[word]
+        from compound_split import char_split  # loaded lazily: its n-gram model takes ~2 s
+
+        self._parts_cache[word] = None  # guards the recursion
+        result = None
+        for _score, left, right in char_split.split_compound(word)[:6]:
+            left, right = left.lower(), right.lower()
+            if len(left) < 3 or len(right) < 3:
+                continue
+            # finer parts are harmless: spans of consecutive parts are matched too
+            left_parts = self._split_long(left) or ((left,) if self._is_part(left, True) else None)
+            right_parts = self._split_long(right) or ((right,) if self._is_part(right) else None)
+            if left_parts and right_parts:
+                result = left_parts + right_parts
+                break
+        self._parts_cache[word] = result
+        return result
+
+    def _split_long(self, word: str) -> tuple[str, ...] | None:
+        return self._split(word) if len(word) >= _MIN_COMPOUND else None
+
+    def _is_part(self, word: str, glued: bool = False) -> bool:
+        forms = [word, *_strip_glue(word)] if glued else [word]
+        return any(_known_de(f) or f in self._single["de"] for f in forms)
+
+
+def _strip_glue(word: str) -> list[str]:
+    return [word[: -len(g)] for g in _GLUES if word.endswith(g) and len(word) - len(g) >= 3]
+
+
+def default_path() -> Path:
+    """Return config/vocabulary.toml beside config/__init__.py."""
+    return Path(config.__file__).with_name("vocabulary.toml")
+
+
+def load_vocabulary(path: str | None = None) -> Vocabulary:
+    """Load and validate a vocabulary file, cached per path (default: config/vocabulary.toml)."""
+    return _load(str(Path(path).resolve()) if path else str(default_path()))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Vocabulary:
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise VocabularyError(f"{path}: {exc}") from exc
+    return Vocabulary(data, source=path)
