@@ -56,9 +56,10 @@ def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
     """Return vectors from workers.tagging.extract_tags, or None when it does not import."""
     try:
         from workers import tagging
+        from workers.vocab import load_vocabulary
     except ImportError:
         return None
-    vocab = tagging.load_vocab() if hasattr(tagging, "load_vocab") else None
+    vocab = load_vocabulary()
     return [
         {t: float(v["weight"]) for t, v in tagging.extract_tags(f, [], vocab).items()} for f in films
     ]

@@ -22,7 +22,8 @@ class SimilarityParams:
     family_weights: tuple[tuple[str, float], ...] = (("genre", 0.25), ("kw", 1.0))
     default_family_weight: float = 0.5  # families not listed (prefix before ":"), e.g. plot tags
     generic_families: tuple[str, ...] = ("genre",)  # sharing only these is not "specific"
-    max_posting: int = 2000  # candidate generation: a tag reaches at most its N highest-prior films
+    specific_max_df: float = 1.0  # nor is sharing only tags held by more than this share of films
+    max_posting: int = 300  # candidate generation: a tag reaches at most its N highest-prior films
     # rank time
     shrink: float = 0.0  # sim * n / (n + shrink), n = number of shared tags
     year_scale: float = 8.0  # era closeness exp(-|dy| / scale); 0 disables
@@ -78,6 +79,7 @@ class Catalog:
     lang_names: list[str]
     pop: np.ndarray  # popularity prior in (0, 1]
     quality: np.ndarray  # vote_average / 10 in (0, 1]
+    specific: np.ndarray  # per tag: sharing it counts for the reserved slots (not generic, not too common)
     params: SimilarityParams  # the build-time knobs used
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -95,11 +97,6 @@ class Catalog:
             self._cache["row_tag"] = {t: i for i, t in enumerate(self.tags)}
         return self._cache["row_tag"]
 
-    @property
-    def specific(self) -> np.ndarray:
-        """Per tag: True unless its family is generic (e.g. genres)."""
-        generic = [i for i, f in enumerate(self.family_names) if f in self.params.generic_families]
-        return ~np.isin(self.tag_family, generic)
 
 
 def tag_family(tag: str) -> str:
@@ -186,6 +183,8 @@ def build_catalog(
     lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
     lang_index = {lang: i for i, lang in enumerate(lang_names)}
     pop, quality = _popularity(films, stats)
+    generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
+    specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
     return Catalog(
         ids=[str(f["id"]) for f in films],
         tags=tags,
@@ -198,6 +197,7 @@ def build_catalog(
         lang_names=lang_names,
         pop=pop,
         quality=quality,
+        specific=specific,
         params=params,
     )
 
@@ -395,15 +395,26 @@ def _rank(cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: S
     return out
 
 
-def related_rows(cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 1000) -> list[Related]:
-    """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself."""
+def related_rows(
+    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 1000, max_pairs: int = 2_000_000
+) -> list[Related]:
+    """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself.
+
+    Rows run in chunks of at most `chunk` rows and about `max_pairs` candidate pairs, which
+    bounds peak memory whatever the catalog size.
+    """
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
+    reach = np.diff(_candidate_index(cat)["reach_t"].indptr).astype(np.float64)
+    bound = _binary(cat.matrix[rows]) @ reach if len(rows) else np.zeros(0)  # candidates per row, at most
     out: list[Related] = []
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
+    start = 0
+    while start < len(rows):
+        fits = np.searchsorted(np.cumsum(bound[start : start + chunk]), max_pairs, side="right")
+        part = rows[start : start + max(1, int(fits))]
         q = cat.matrix[part]
         out.extend(_rank(cat, q, cat.years[part], cat.langs[part], part, params))
+        start += len(part)
     return out
 
 
@@ -445,6 +456,7 @@ def catalog_to_bytes(cat: Catalog) -> bytes:
         lang_names=np.array(cat.lang_names, dtype=str),
         pop=cat.pop,
         quality=cat.quality,
+        specific=cat.specific,
         params=np.array(json.dumps(cat.params.to_dict())),
     )
     return buf.getvalue()
@@ -465,5 +477,6 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         lang_names=z["lang_names"].tolist(),
         pop=z["pop"],
         quality=z["quality"],
+        specific=z["specific"],
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
     )
