@@ -15,10 +15,10 @@ sys.path.insert(0, str(ROOT))
 EVAL = Path("/work/shared/eval")
 sys.path.insert(0, str(EVAL))
 
-import quality  # noqa: E402  (the shared scorer: ndcg, load_keywords, REFERENCE)
+import quality
 
-from workers.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
-from workers.tmdb import read_tmdb  # noqa: E402
+from workers.similarity import SimilarityParams, build_catalog, related_rows
+from workers.tmdb import read_tmdb
 
 CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
 
@@ -30,13 +30,112 @@ def basic_vector(film: dict) -> dict[str, float]:
     return vec
 
 
-STOP = set(
-    "a an the and or of to in on at by for with from into over about after before his her their its "
-    "he she they them him who whom whose which that this these those is are was were be been being "
-    "has have had do does did not but as when while where what why how all any both each few more most "
-    "other some such no nor only own same so than too very can will just one two new find finds must "
-    "life world young man woman story film movie years year time help back get gets take takes makes".split()
-)
+STOP = {
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "with",
+    "from",
+    "into",
+    "over",
+    "about",
+    "after",
+    "before",
+    "his",
+    "her",
+    "their",
+    "its",
+    "he",
+    "she",
+    "they",
+    "them",
+    "him",
+    "who",
+    "whom",
+    "whose",
+    "which",
+    "that",
+    "this",
+    "these",
+    "those",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "has",
+    "have",
+    "had",
+    "do",
+    "does",
+    "did",
+    "not",
+    "but",
+    "as",
+    "when",
+    "while",
+    "where",
+    "what",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "can",
+    "will",
+    "just",
+    "one",
+    "two",
+    "new",
+    "find",
+    "finds",
+    "must",
+    "life",
+    "world",
+    "young",
+    "man",
+    "woman",
+    "story",
+    "film",
+    "movie",
+    "years",
+    "year",
+    "time",
+    "help",
+    "back",
+    "get",
+    "gets",
+    "take",
+    "takes",
+    "makes",
+}
 
 
 def rich_vector(film: dict) -> dict[str, float]:
@@ -61,7 +160,8 @@ def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
         return None
     vocab = load_vocabulary()
     return [
-        {t: float(v["weight"]) for t, v in tagging.extract_tags(f, [], vocab).items()} for f in films
+        {t: float(v["weight"]) for t, v in tagging.extract_tags(f, [], vocab).items()}
+        for f in films
     ]
 
 
@@ -119,7 +219,9 @@ def main() -> int:
     ap.add_argument("--tags", choices=["basic", "rich", "tagger", "auto"], default="auto")
     ap.add_argument("--truth", default=str(EVAL / "dev_truth.json"))
     ap.add_argument("--set", action="append", default=[], help="param=value (JSON value)")
-    ap.add_argument("--all", action="store_true", help="time the full catalog, not only the queries")
+    ap.add_argument(
+        "--all", action="store_true", help="time the full catalog, not only the queries"
+    )
     a = ap.parse_args()
     films, source = load_films(a.tags)
     d = json.loads(Path(a.truth).read_text())

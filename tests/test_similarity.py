@@ -18,21 +18,35 @@ PLAIN = SimilarityParams(year_scale=0, lang_penalty=0, pop_weight=0, reserve_slo
 
 def film(fid, tags, year=2000, lang="en", votes=100, **extra):
     vector = tags if isinstance(tags, dict) else {t: 1.0 for t in tags}
-    return {"id": fid, "vector": vector, "year": year, "original_language": lang,
-            "popularity": 10.0, "vote_count": votes, **extra}
+    return {
+        "id": fid,
+        "vector": vector,
+        "year": year,
+        "original_language": lang,
+        "popularity": 10.0,
+        "vote_count": votes,
+        **extra,
+    }
 
 
 def filler(n, seed=0):
     """Return n films over a small tag space, with metadata spread out."""
     rng = np.random.default_rng(seed)
-    tags = [f"genre:g{i}" for i in range(6)] + [f"kw:k{i}" for i in range(40)] + ["plot:p1", "plot:p2"]
+    tags = (
+        [f"genre:g{i}" for i in range(6)] + [f"kw:k{i}" for i in range(40)] + ["plot:p1", "plot:p2"]
+    )
     out = []
     for i in range(n):
         chosen = rng.choice(len(tags), size=rng.integers(1, 8), replace=False)
-        out.append(film(f"f{i}", {tags[c]: float(rng.uniform(0.2, 1.0)) for c in chosen},
-                        year=int(rng.integers(1950, 2020)) if i % 7 else None,
-                        lang=["en", "fr", "de"][i % 3] if i % 11 else None,
-                        votes=int(rng.integers(0, 5000)) if i % 5 else None))
+        out.append(
+            film(
+                f"f{i}",
+                {tags[c]: float(rng.uniform(0.2, 1.0)) for c in chosen},
+                year=int(rng.integers(1950, 2020)) if i % 7 else None,
+                lang=["en", "fr", "de"][i % 3] if i % 11 else None,
+                votes=int(rng.integers(0, 5000)) if i % 5 else None,
+            )
+        )
     return out
 
 
@@ -105,7 +119,9 @@ def test_capped_posting_keeps_exact_scores():
     films = filler(300, seed=2)
     exact = build_catalog(films, SimilarityParams(max_posting=10**6))
     capped = build_catalog(films, SimilarityParams(max_posting=5))
-    full = {o: s for o, s, _ in related_rows(exact, [0], PLAIN.__class__(k=300, reserve_slots=0))[0]}
+    full = {
+        o: s for o, s, _ in related_rows(exact, [0], PLAIN.__class__(k=300, reserve_slots=0))[0]
+    }
     for other, score, _ in related_rows(capped, [0], SimilarityParams(k=300, reserve_slots=0))[0]:
         assert score == pytest.approx(full[other])
 
@@ -115,7 +131,7 @@ def test_new_film_not_in_catalog():
     new = film("new", {"kw:k1": 1.0, "kw:k2": 0.5, "kw:unseen": 1.0, "genre:g0": 1.0}, year=1990)
     lst = related_for_vector(cat, new)
     assert lst and all(reasons for _, _, reasons in lst)
-    other, score, reasons = lst[0]
+    other, score, _reasons = lst[0]
     got = score_pair(cat, new, cat.row_of[other])
     assert got is not None and got[0] >= score - 1e-9
 
@@ -155,6 +171,8 @@ def test_stats_make_a_candidate_catalog_score_like_the_full_one():
 
 
 def test_params_from_environment_strings():
-    p = SimilarityParams.from_mapping({"k": 60.0, "max_posting": "500", "weight_plot": "0.7", "pop_weight": "1"})
+    p = SimilarityParams.from_mapping(
+        {"k": 60.0, "max_posting": "500", "weight_plot": "0.7", "pop_weight": "1"}
+    )
     assert p.k == 60 and p.max_posting == 500 and p.pop_weight == 1.0
     assert dict(p.family_weights)["plot"] == 0.7

@@ -79,7 +79,9 @@ class Catalog:
     lang_names: list[str]
     pop: np.ndarray  # popularity prior in (0, 1]
     quality: np.ndarray  # vote_average / 10 in (0, 1]
-    specific: np.ndarray  # per tag: sharing it counts for the reserved slots (not generic, not too common)
+    specific: (
+        np.ndarray
+    )  # per tag: sharing it counts for the reserved slots (not generic, not too common)
     params: SimilarityParams  # the build-time knobs used
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -96,7 +98,6 @@ class Catalog:
         if "row_tag" not in self._cache:
             self._cache["row_tag"] = {t: i for i, t in enumerate(self.tags)}
         return self._cache["row_tag"]
-
 
 
 def tag_family(tag: str) -> str:
@@ -134,20 +135,30 @@ def _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, n_cols, 
     total = float(sum(fam_w))
     for tags, weights in zip(rows_tags, rows_weights):
         cols = np.array([tag_index[t] for t in tags], dtype=np.int64)
-        vals = np.asarray(weights, dtype=float) ** params.tf_power * idf[cols] if len(cols) else np.zeros(0)
+        vals = (
+            np.asarray(weights, dtype=float) ** params.tf_power * idf[cols]
+            if len(cols)
+            else np.zeros(0)
+        )
         fam = tag_fam[cols]
         norms = np.zeros(len(fam_w))
         np.add.at(norms, fam, vals**2)
         norms = np.sqrt(norms)
         scale = np.sqrt(np.asarray(fam_w) / total)
-        vals = np.where(norms[fam] > 0, vals / np.where(norms[fam] > 0, norms[fam], 1) * scale[fam], 0.0)
+        vals = np.where(
+            norms[fam] > 0, vals / np.where(norms[fam] > 0, norms[fam], 1) * scale[fam], 0.0
+        )
         keep = vals > 0
         order = np.argsort(cols[keep])
         indices.append(cols[keep][order])
         data.append(vals[keep][order])
         indptr.append(indptr[-1] + int(keep.sum()))
     return sp.csr_matrix(
-        (np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else np.zeros(0, int), indptr),
+        (
+            np.concatenate(data) if data else np.zeros(0),
+            np.concatenate(indices) if indices else np.zeros(0, int),
+            indptr,
+        ),
         shape=(len(indptr) - 1, n_cols),
     )
 
@@ -168,7 +179,9 @@ def build_catalog(
     n = len(films)
     df = np.zeros(len(tags))
     rows_tags = [[t for t, w in f["vector"].items() if w > 0] for f in films]
-    rows_weights = [[min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)]
+    rows_weights = [
+        [min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)
+    ]
     for ts in rows_tags:
         df[[tag_index[t] for t in ts]] += 1
     if stats.get("df") is not None:
@@ -193,7 +206,9 @@ def build_catalog(
         tag_family=tag_fam,
         family_names=family_names,
         years=np.array([_num(f.get("year")) for f in films], dtype=float),
-        langs=np.array([lang_index.get(f.get("original_language"), -1) for f in films], dtype=np.int32),
+        langs=np.array(
+            [lang_index.get(f.get("original_language"), -1) for f in films], dtype=np.int32
+        ),
         lang_names=lang_names,
         pop=pop,
         quality=quality,
@@ -206,14 +221,25 @@ def _query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
     """Vectorise films (maybe not in cat) against cat's tags; unknown tags only dilute the norm."""
     p = cat.params
     fam_index = {f: i for i, f in enumerate(cat.family_names)}
-    extra = sorted({t for f in films for t in f["vector"] if t not in cat.row_tag and tag_family(t) in fam_index})
+    extra = sorted(
+        {
+            t
+            for f in films
+            for t in f["vector"]
+            if t not in cat.row_tag and tag_family(t) in fam_index
+        }
+    )
     tag_index = dict(cat.row_tag)
     tag_index.update({t: len(cat.tags) + i for i, t in enumerate(extra)})
     unseen_idf = math.log1p(len(cat.ids)) ** p.idf_power
     idf = np.concatenate([cat.idf, np.full(len(extra), unseen_idf)])
-    tag_fam = np.concatenate([cat.tag_family, [fam_index[tag_family(t)] for t in extra]]).astype(np.int32)
+    tag_fam = np.concatenate([cat.tag_family, [fam_index[tag_family(t)] for t in extra]]).astype(
+        np.int32
+    )
     rows_tags = [[t for t, w in f["vector"].items() if w > 0 and t in tag_index] for f in films]
-    rows_weights = [[min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)]
+    rows_weights = [
+        [min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)
+    ]
     fam_w = [_family_weight(p, f) for f in cat.family_names]
     q = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tag_index), p)
     return q[:, : len(cat.tags)].tocsr()
@@ -231,8 +257,12 @@ def _candidate_index(cat: Catalog) -> dict:
         rows = m.indices[lo:hi]
         order = np.lexsort((rows, -cat.pop[rows]))  # highest prior first, ties by row
         keep[lo + order[cat.params.max_posting :]] = False
-    reach = sp.csc_matrix((np.where(keep, m.data, 0.0), m.indices.copy(), m.indptr.copy()), shape=m.shape)
-    rest = sp.csc_matrix((np.where(keep, 0.0, m.data), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    reach = sp.csc_matrix(
+        (np.where(keep, m.data, 0.0), m.indices.copy(), m.indptr.copy()), shape=m.shape
+    )
+    rest = sp.csc_matrix(
+        (np.where(keep, 0.0, m.data), m.indices.copy(), m.indptr.copy()), shape=m.shape
+    )
     reach.eliminate_zeros()
     rest.eliminate_zeros()
     common = np.zeros(m.shape[1], dtype=bool)
@@ -255,7 +285,9 @@ def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _pair_keys(m: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
+    return (
+        np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
+    )
 
 
 def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
@@ -304,7 +336,9 @@ def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
         # exact top k with ties broken by candidate row (positions are sorted by row)
         thr = -np.partition(-val, k - 1, axis=1)[:, k - 1 : k]
         eq = val == thr
-        take = (val > thr) | (eq & (np.cumsum(eq, axis=1) <= k - (val > thr).sum(axis=1, keepdims=True)))
+        take = (val > thr) | (
+            eq & (np.cumsum(eq, axis=1) <= k - (val > thr).sum(axis=1, keepdims=True))
+        )
         part = np.argsort(~take, axis=1, kind="stable")[:, :k]
         pos = np.take_along_axis(pos, part, axis=1)
         val = np.take_along_axis(val, part, axis=1)
@@ -315,7 +349,9 @@ def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
     return pos, val
 
 
-def _rerank_reserved(valid: np.ndarray, specific: np.ndarray, params: SimilarityParams) -> np.ndarray:
+def _rerank_reserved(
+    valid: np.ndarray, specific: np.ndarray, params: SimilarityParams
+) -> np.ndarray:
     """Return a per-row order that keeps reserve_slots of the first reserve_window for specific matches."""
     window, slots = params.reserve_window, min(params.reserve_slots, params.reserve_window)
     plain = valid & ~specific
@@ -335,13 +371,17 @@ def _reasons(contrib: sp.csr_matrix, tags: list[str], n: int) -> list[list[tuple
     rank = np.arange(len(order)) - contrib.indptr[:-1][r[order]]
     top = order[rank < n]
     out: list[list[tuple[str, float]]] = [[] for _ in range(contrib.shape[0])]
-    shares = np.floor(contrib.data[top] / totals[r[top]] * 1e4) / 1e4  # floor: shares never sum above 1
+    shares = (
+        np.floor(contrib.data[top] / totals[r[top]] * 1e4) / 1e4
+    )  # floor: shares never sum above 1
     for row, col, share in zip(r[top].tolist(), contrib.indices[top].tolist(), shares.tolist()):
         out[row].append((tags[col], share))
     return out
 
 
-def _rank(cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams) -> list[Related]:
+def _rank(
+    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
+) -> list[Related]:
     """Score every candidate pair of the query rows and return each row's top-k list with reasons."""
     indptr, pj, sim, shared, spec = _pair_scores(cat, q, params)
     pi = np.repeat(np.arange(q.shape[0]), np.diff(indptr))
@@ -354,7 +394,9 @@ def _rank(cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: S
     if params.lang_penalty:
         ql, cl = q_langs[pi], cat.langs[pj]
         known = (ql >= 0) & (cl >= 0)
-        score *= np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty), 1.0 - params.lang_penalty / 2)
+        score *= np.where(
+            known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty), 1.0 - params.lang_penalty / 2
+        )
     score *= cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
     score[pj == self_rows[pi]] = -np.inf
     score[sim <= 0] = -np.inf
@@ -390,13 +432,21 @@ def _rank(cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: S
     out: list[Related] = []
     for c_row, v_row, i_row in zip(cand.tolist(), val.tolist(), item.tolist()):
         out.append(
-            [(cat.ids[c], round(v, 6), reasons[i]) for c, v, i in zip(c_row, v_row, i_row) if c >= 0]
+            [
+                (cat.ids[c], round(v, 6), reasons[i])
+                for c, v, i in zip(c_row, v_row, i_row)
+                if c >= 0
+            ]
         )
     return out
 
 
 def related_rows(
-    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 1000, max_pairs: int = 2_000_000
+    cat: Catalog,
+    rows,
+    params: SimilarityParams | None = None,
+    chunk: int = 1000,
+    max_pairs: int = 2_000_000,
 ) -> list[Related]:
     """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself.
 
@@ -406,7 +456,9 @@ def related_rows(
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
     reach = np.diff(_candidate_index(cat)["reach_t"].indptr).astype(np.float64)
-    bound = _binary(cat.matrix[rows]) @ reach if len(rows) else np.zeros(0)  # candidates per row, at most
+    bound = (
+        _binary(cat.matrix[rows]) @ reach if len(rows) else np.zeros(0)
+    )  # candidates per row, at most
     out: list[Related] = []
     start = 0
     while start < len(rows):
@@ -422,15 +474,23 @@ def related_for_vector(cat: Catalog, film: dict, params: SimilarityParams | None
     """Return the related list of one film (maybe not in cat) from capped inverted-index candidates."""
     params = params or SimilarityParams()
     q = _query_matrix(cat, [film])
-    lang = cat.lang_names.index(film["original_language"]) if film.get("original_language") in cat.lang_names else -1
+    lang = (
+        cat.lang_names.index(film["original_language"])
+        if film.get("original_language") in cat.lang_names
+        else -1
+    )
     own = cat.row_of.get(str(film["id"]), -1)
-    return _rank(cat, q, np.array([_num(film.get("year"))]), np.array([lang]), np.array([own]), params)[0]
+    return _rank(
+        cat, q, np.array([_num(film.get("year"))]), np.array([lang]), np.array([own]), params
+    )[0]
 
 
 def score_pair(cat: Catalog, film: dict, row: int, params: SimilarityParams | None = None):
     """Return (score, reasons) of catalog film `row` as a recommendation for `film`, or None if unrelated."""
     params = params or SimilarityParams()
-    for other, score, reasons in related_for_vector(cat, film, params.__class__(**{**asdict(params), "k": len(cat.ids)})):
+    for other, score, reasons in related_for_vector(
+        cat, film, params.__class__(**{**asdict(params), "k": len(cat.ids)})
+    ):
         if other == cat.ids[row]:
             return score, reasons
     return None
