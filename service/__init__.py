@@ -2,8 +2,27 @@
 
 from flask import Flask
 from flask_smorest import Api
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config import settings
+
+
+class RecsApi(Api):
+    """flask-smorest's Api whose error bodies always carry a message."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        if "message" not in payload:
+            payload["message"] = "Invalid input: see errors." if "errors" in payload else error.description
+        return payload, code, headers
+
+
+def redis_unavailable(error):
+    """Answer 503 with a JSON body while Redis cannot be reached."""
+    body = {"code": 503, "status": "Service Unavailable",
+            "message": f"The data store is unreachable, try again shortly ({type(error).__name__})."}
+    return body, 503, {"Retry-After": "5"}
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -35,7 +54,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
     }
 
-    api = Api(app)
+    api = RecsApi(app)
+    app.register_error_handler(RedisConnectionError, redis_unavailable)
+    app.register_error_handler(RedisTimeoutError, redis_unavailable)
     for module in (films, reviews, recommendations, jobs, health):
         api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
     app.register_blueprint(pages.bp)

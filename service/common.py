@@ -26,6 +26,16 @@ class Timestamp(fields.Field):
         return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds")
 
 
+class IsoDateTime(fields.DateTime):
+    """A date-time that is validated on load and stored as its ISO 8601 text."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     page_size = fields.Integer(load_default=20,

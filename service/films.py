@@ -64,6 +64,11 @@ class FilmSchema(Schema):
             raise ValidationError(f"Tags both pinned and blocked: {sorted(overlap)}", "blocked_tags")
 
 
+class FilmPatchSchema(FilmSchema):
+    class Meta:
+        exclude = ("id",)
+
+
 class FilmQueryArgs(PageArgs):
     q = fields.String(validate=validate.Length(1, 200), metadata={"description": "Title search"})
     genre = fields.String(validate=validate.Length(1, 60))
@@ -136,7 +141,7 @@ class FilmById(MethodView):
         """Get one film"""
         return get_film_or_404(film_id)
 
-    @blp.arguments(FilmSchema(partial=True, exclude=("id",)))
+    @blp.arguments(FilmPatchSchema(partial=True))
     @blp.response(200, FilmSchema)
     def patch(self, changes, film_id):
         """Change some of a film's fields"""

@@ -77,7 +77,7 @@ def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=N
             report.skipped.append((number, row))
             continue
         try:
-            if "film_id" in row and "title" not in row:
+            if "film_id" in row:
                 film_id = row.pop("film_id")
                 if not isinstance(film_id, str) or not store.film_exists(film_id):
                     raise NotFound(f"no film with id {film_id!r}")

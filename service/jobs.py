@@ -6,7 +6,7 @@ from marshmallow import Schema, fields
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from service.common import Timestamp, queue
+from service.common import Timestamp, queue, store
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("jobs", __name__, description="Queued work (tag extraction, lists, rebuilds)")
@@ -55,4 +55,18 @@ class JobById(MethodView):
             job = Job.fetch(job_id, connection=q.connection, serializer=q.serializer)
         except NoSuchJobError:
             abort(404, message=f"No job with id '{job_id}' (finished jobs are kept for an hour).")
-        return describe_job(job)
+        described = describe_job(job)
+        if described["kind"] == "rebuild":
+            described.update(rebuild_state(job_id, described))
+        return described
+
+
+def rebuild_state(job_id: str, described: dict) -> dict:
+    """A rebuild is many jobs: report its phase and counts, and its state as a whole."""
+    progress = store().rebuild_progress(job_id)
+    phase = progress.get("phase")
+    state = {"done": "finished", "failed": "failed"}.get(phase, described["state"])
+    if phase in ("extracting", "ranking"):
+        state = "started"
+    error = progress.get("error") if phase == "failed" else described["error"]
+    return {"progress": progress, "state": state, "error": error}

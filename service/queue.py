@@ -34,7 +34,7 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
 def enqueue_rebuild(store: Store, queue: Queue) -> str:
     """Queue a full rebuild of every film's tags and list."""
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    queue.enqueue("workers.jobs.rebuild", store.p, job_id=job_id,
+    queue.enqueue("workers.rebuild.rebuild", store.p, job_id=job_id,
                   job_timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
                   failure_ttl=7 * 86400, description="full rebuild")
     return job_id

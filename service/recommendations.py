@@ -22,6 +22,10 @@ class RecArgs(Schema):
     lang = fields.String(load_default="de", validate=validate.OneOf(["de", "en"]))
 
 
+class TagArgs(Schema):
+    lang = fields.String(load_default="de", validate=validate.OneOf(["de", "en"]))
+
+
 class ReasonSchema(Schema):
     tag = fields.String()
     label = fields.String()
@@ -99,7 +103,7 @@ class Recommendations(MethodView):
 
 @blp.route("/films/<string:film_id>/tags")
 class Tags(MethodView):
-    @blp.arguments(RecArgs(only=("lang",)), location="query")
+    @blp.arguments(TagArgs, location="query")
     @blp.response(200, TagsResponse)
     def get(self, args, film_id):
         """The film's tags with weights, where each came from and the words behind it"""

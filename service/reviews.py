@@ -2,9 +2,9 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, fields, validate
 
-from service.common import PageArgs, Timestamp, page_of, paged, store
+from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
 from service.films import LangCode, Text, get_film_or_404, refresh, text
 from service.storage import NotFound
 
@@ -22,16 +22,20 @@ class ReviewSchema(Schema):
     body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
     source_url = fields.Url(allow_none=True, validate=validate.Length(max=2000))
-    published_at = fields.DateTime(allow_none=True)
+    published_at = IsoDateTime(allow_none=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
     job_id = fields.String(dump_only=True)
 
-    @post_load
-    def iso_dates(self, data, **kwargs):
-        if data.get("published_at") is not None:
-            data["published_at"] = data["published_at"].isoformat()
-        return data
+
+class ReviewPatchSchema(ReviewSchema):
+    pass
+
+
+class ReviewDeletedSchema(Schema):
+    id = fields.String()
+    film_id = fields.String()
+    job_id = fields.String()
 
 
 ReviewPage = paged(ReviewSchema, "ReviewPage")
@@ -72,7 +76,7 @@ class ReviewById(MethodView):
         except NotFound:
             not_found(review_id)
 
-    @blp.arguments(ReviewSchema(partial=True))
+    @blp.arguments(ReviewPatchSchema(partial=True))
     @blp.response(200, ReviewSchema)
     def patch(self, changes, review_id):
         """Change some of a review's fields"""
@@ -83,7 +87,7 @@ class ReviewById(MethodView):
         review["job_id"] = refresh(review["film_id"], needed)
         return review
 
-    @blp.response(200, ReviewSchema(only=("id", "film_id", "job_id")))
+    @blp.response(200, ReviewDeletedSchema)
     def delete(self, review_id):
         """Delete a review"""
         try:

@@ -1,0 +1,59 @@
+"""Fixtures: an app on a real Redis under a fresh key prefix, and a real rq worker."""
+
+import os
+import uuid
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from service import create_app
+
+REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def app():
+    name = "test-" + uuid.uuid4().hex[:10]
+    app = create_app({"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":",
+                      "QUEUE_NAME": name, "RECS_DATA_DIR": "/nonexistent"})
+    yield app
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=name + ":*", count=1000))
+    keys += [b"rq:queue:" + name.encode()]
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start:start + 500])
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["recs"]["store"]
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued job (and the ones they queue) in a real rq worker, then return."""
+    queue = app.extensions["recs"]["queue"]
+
+    def run():
+        worker = SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer)
+        worker.work(burst=True)
+        return worker
+
+    return run
+
+
+@pytest.fixture
+def seeded(app, store, run_jobs):
+    """The seed catalog, imported and rebuilt."""
+    from service.cli import _seed
+
+    with app.app_context():
+        _seed(store, app.extensions["recs"]["queue"])
+    run_jobs()
+    return store

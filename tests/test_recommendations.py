@@ -1,0 +1,108 @@
+"""Related titles end to end: seeds -> real rq worker -> tags and lists over REST."""
+
+UNRELATED = {"the-matrix", "inception", "interstellar", "oceans-eleven-2001", "heat-1995", "inside-man",
+             "the-shining", "train-to-busan", "saving-private-ryan"}
+
+
+def ids(body):
+    return [item["id"] for item in body["results"]]
+
+
+def test_love_911_tags_cover_its_themes(client, seeded):
+    body = client.get("/api/v1/films/love-911/tags").get_json()
+    assert body["status"] == "fresh"
+    tags = {t["tag"]: t for t in body["tags"]}
+    assert {"firefighter", "medical", "grief"} <= tags.keys()
+    assert "romance" in tags or "rom-com" in tags
+    assert "synopsis" in tags["firefighter"]["sources"] and tags["firefighter"]["evidence"]
+    assert "review" in tags["grief"]["sources"]
+
+
+def test_love_911_related_titles_share_its_themes(client, seeded):
+    body = client.get("/api/v1/films/love-911/recommendations?limit=10").get_json()
+    assert body["status"] == "fresh" and body["computed_at"]
+    top5 = ids(body)[:5]
+    assert len(top5) == 5 and not UNRELATED & set(top5), top5
+    for item in body["results"]:
+        assert item["reasons"] and 0 < item["score"] <= 1
+        assert all(r["label"] and 0 < r["share"] <= 1 for r in item["reasons"])
+    scores = [item["score"] for item in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    labels = {r["label"] for item in body["results"] for r in item["reasons"]}
+    assert labels & {"Feuerwehr", "Trauer", "Medizin", "Liebesfilm", "Romantische Komödie"}, labels
+
+
+def test_paging_and_exclude(client, seeded):
+    full = ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
+    page2 = client.get("/api/v1/films/love-911/recommendations?page_size=3&page=2").get_json()
+    assert ids(page2) == full[3:6] and page2["total_results"] == len(full)
+    excluded = client.get(f"/api/v1/films/love-911/recommendations?exclude={full[0]},{full[1]}").get_json()
+    assert ids(excluded)[0] == full[2]
+
+
+def test_new_firefighter_romance_appears_then_goes(client, seeded, run_jobs):
+    film = {"id": "flammende-herzen", "title": "Flammende Herzen", "year": 2013,
+            "original_language": "ko", "genres": ["Romance", "Comedy", "Drama"],
+            "keywords": ["firefighter", "doctor", "widow", "romantic comedy", "hospital"],
+            "synopsis": {"de": "Ein verwitweter Feuerwehrmann verliebt sich in eine Ärztin im Krankenhaus."}}
+    resp = client.post("/api/v1/films", json=film)
+    job_id = resp.get_json()["job_id"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "queued"
+    assert client.get("/api/v1/films/flammende-herzen/recommendations").get_json()["status"] == "pending"
+    run_jobs()
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
+    assert "flammende-herzen" in ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
+    own = client.get("/api/v1/films/flammende-herzen/recommendations").get_json()
+    assert own["status"] == "fresh" and ids(own)[0] == "love-911"
+
+    client.delete("/api/v1/films/flammende-herzen")
+    assert "flammende-herzen" not in ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
+    run_jobs()
+    _, lst, version, _ = seeded.read_list("love-911")
+    assert "flammende-herzen" not in [item[0] for item in lst["items"]]
+    assert seeded.get_lists(version, ["flammende-herzen"]) == [None]
+
+
+def test_review_change_makes_list_stale_then_fresh(client, seeded, run_jobs):
+    resp = client.post("/api/v1/films/heat-1995/reviews", json={"body": "Ein Feuerwehrmann trauert.", "language": "de"})
+    assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["status"] == "stale"
+    assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["job_id"] == resp.get_json()["job_id"]
+    run_jobs()
+    assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["status"] == "fresh"
+
+
+def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, monkeypatch):
+    from config import settings
+    from service.queue import enqueue_rebuild
+
+    monkeypatch.setattr(settings, "REBUILD_CHUNK", 7)
+    before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+    run_jobs()
+    progress = seeded.rebuild_progress(job_id)
+    assert progress["phase"] == "done" and progress["ranked"] == progress["total"] == seeded.count_films()
+    after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert after["index_version"] == before["index_version"] + 1
+    assert ids(after) == ids(before)
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["progress"]["phase"] == "done"
+
+
+def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypatch):
+    from service.queue import enqueue_rebuild
+    from workers import rebuild
+
+    before = client.get("/api/v1/films/love-911/recommendations").get_json()
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad data")
+
+    monkeypatch.setattr(rebuild.similarity, "related_rows", broken)
+    job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+    run_jobs()
+    assert seeded.rebuild_progress(job_id)["phase"] == "failed"
+    after = client.get("/api/v1/films/love-911/recommendations").get_json()
+    assert after["index_version"] == before["index_version"] and ids(after) == ids(before)
+    monkeypatch.undo()
+    second = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+    run_jobs()
+    assert seeded.rebuild_progress(second)["phase"] == "done"

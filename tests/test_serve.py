@@ -1,0 +1,52 @@
+"""The README's first command: `recs serve` on the embedded Redis shows a filled Love 911 page."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+RECS = Path(sys.executable).with_name("recs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.read().decode()
+    except OSError:
+        return None
+
+
+def test_recs_serve_embedded_fills_love_911(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE")}
+    env["RECS_DATA_DIR"] = str(tmp_path / "var")
+    proc = subprocess.Popen([str(RECS), "serve", "--port", str(port), "--workers", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}/films/love-911"
+    try:
+        html, deadline = None, time.monotonic() + 120
+        while time.monotonic() < deadline:
+            html = fetch(url)
+            if html and html.count('class="chip"') >= 5:
+                break
+            time.sleep(0.5)
+        assert html and '<section id="empfehlungen">' in html, html
+        assert re.search(r'<section id="kritiken">.*jediprincess', html, re.S)
+        assert html.count('class="chip"') >= 5
+        assert fetch(f"http://127.0.0.1:{port}/readyz") is not None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert url in out
+    assert (tmp_path / "var" / "recs.rdb").exists() or any((tmp_path / "var").iterdir())
