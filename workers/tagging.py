@@ -31,9 +31,10 @@ def detect_language(text: str, hint: str | None = None) -> str:
     """Return "de" or "en": the hint unless the text clearly reads as the other language."""
     scores = dict(simplemma.langdetect(text[:2000], lang=LANGS))
     best = max(LANGS, key=lambda lang: scores.get(lang, 0.0))
-    if hint in LANGS and scores.get(hint, 0.0) >= scores[best] - 0.2:
+    top = scores.get(best, 0.0)
+    if hint in LANGS and scores.get(hint, 0.0) >= top - 0.2:
         return hint
-    return best if scores[best] > 0 else (hint if hint in LANGS else "en")
+    return best if top > 0 else (hint if hint in LANGS else "en")
 
 
 def _mention_factor(words: list[str], start: int) -> float:

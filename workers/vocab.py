@@ -65,6 +65,14 @@ def word_keys(word: str, lang: str) -> frozenset[str]:
     return frozenset({low} | {lemma for lemma in lemmas if lemma[:2] == low[:2]})
 
 
+def pattern_keys(word: str, lang: str) -> frozenset[str]:
+    """Return the keys of a synonym's word: fewer than a text word's, so "planet" misses "plant"."""
+    low = word.lower()
+    cased = low[:1].upper() + low[1:] if lang == "de" else low
+    lemma = simplemma.lemmatize(cased, lang=lang).lower()
+    return frozenset({low, lemma} if lemma[:2] == low[:2] else {low})
+
+
 @lru_cache(maxsize=100_000)
 def _known_de(word: str) -> bool:
     return simplemma.is_known(word, lang="de") or simplemma.is_known(word.capitalize(), lang="de")
@@ -143,7 +151,7 @@ class Vocabulary:
     def _build_index(self, lang: str) -> dict[str, list[_Pattern]]:
         index: dict[str, list[_Pattern]] = {}
         for text, tag_weights in sorted(self._patterns[lang].items()):
-            keys = tuple(word_keys(w, lang) for w in text.split())
+            keys = tuple(pattern_keys(w, lang) for w in text.split())
             pattern = _Pattern(keys, tuple(sorted(tag_weights.items())))
             for key in keys[0]:
                 index.setdefault(key, []).append(pattern)
