@@ -1,7 +1,7 @@
 """Shared pieces of the REST blueprints: the store, the queue, paging, timestamps."""
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from marshmallow import Schema, fields, validate
@@ -23,7 +23,7 @@ class Timestamp(fields.Field):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds")
 
 
 class IsoDateTime(fields.DateTime):

@@ -4,7 +4,7 @@ import re
 
 
 def section(html, anchor):
-    return re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.S).group(1)
+    return re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.DOTALL).group(1)
 
 
 def test_love_911_page_has_three_filled_sections(client, seeded):

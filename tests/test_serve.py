@@ -42,7 +42,7 @@ def test_recs_serve_embedded_fills_love_911(tmp_path):
                 break
             time.sleep(0.5)
         assert html and '<section id="empfehlungen">' in html, html
-        assert re.search(r'<section id="kritiken">.*jediprincess', html, re.S)
+        assert re.search(r'<section id="kritiken">.*jediprincess', html, re.DOTALL)
         assert html.count('class="chip"') >= 5
         assert fetch(f"http://127.0.0.1:{port}/readyz") is not None
     finally:
