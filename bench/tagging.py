@@ -44,7 +44,9 @@ class Score:
         return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
     def print_tags(self, limit: int | None = None) -> None:
-        tags = sorted(set(self.tp) | set(self.fp) | set(self.fn), key=lambda t: (-self.support(t), t))
+        tags = sorted(
+            set(self.tp) | set(self.fp) | set(self.fn), key=lambda t: (-self.support(t), t)
+        )
         print(f"  {'tag':24} {'P':>5} {'R':>5} {'tp':>5} {'fp':>5} {'fn':>5}")
         for tag in tags[:limit]:
             tp, fp, fn = self.tp[tag], self.fp[tag], self.fn[tag]

@@ -66,7 +66,12 @@ def test_love911_english_review_alone(vocab, love911_en_review):
         ("Behandlungsfehlerprozess", "malpractice"),
         ("Krankenhauspersonal", "hospital"),
         ("Zahnärztin", "doctor"),
-        ("Kriegsveteran", "war"),
+        ("Behandlungsfehlerfall", "malpractice"),
+        ("Kinderkrankenschwester", "nurse"),
+        ("Kriegsreporter", "war"),
+        ("Kriegsreporter", "journalist"),
+        ("Polizeihund", "police"),
+        ("Krebspatientin", "cancer"),
         ("Scheidungsanwalt", "divorce"),
     ],
 )
