@@ -93,6 +93,18 @@ def get_film_or_404(film_id: str) -> dict:
         abort(404, message=f"No film with id '{film_id}'.")
 
 
+def create_with_free_id(data: dict) -> tuple[dict, bool]:
+    """Create a film under an id made from its title: the slug, then slug-year, then slug-2, ..."""
+    base = slugify(data["title"])
+    tries = [base] + ([f"{base}-{data['year']}"] if data.get("year") else [])
+    for candidate in tries + [f"{base}-{n}" for n in range(2, 50)]:
+        try:
+            return store().create_film({**data, "id": candidate[:64]})
+        except Conflict:
+            continue
+    raise Conflict(base)
+
+
 def refresh(film_id: str, needed: bool) -> str | None:
     return enqueue_refresh(store(), queue(), film_id, needed)
 
@@ -125,11 +137,10 @@ class Films(MethodView):
     @blp.alt_response(409, description="A film with that id exists")
     def post(self, data):
         """Add a film; its tags and related titles are computed by a queued job"""
-        data.setdefault("id", slugify(data["title"]))
         try:
-            film, needed = store().create_film(data)
-        except Conflict:
-            abort(409, message=f"A film with id '{data['id']}' exists already.")
+            film, needed = create_with_free_id(data) if "id" not in data else store().create_film(data)
+        except Conflict as exc:
+            abort(409, message=f"A film with id '{exc}' exists already.")
         film["job_id"] = refresh(film["id"], needed)
         return film, 201, {"Location": f"/api/v1/films/{film['id']}"}
 

@@ -16,6 +16,12 @@ def test_create_makes_slug_and_queues_job(client):
     assert client.get("/api/v1/films/love-911-lebe-und-liebe").get_json()["year"] == 2012
 
 
+def test_ids_made_from_titles_do_not_collide(client):
+    ids = [client.post("/api/v1/films", json={"title": "Ghost", "year": 1990}).get_json()["id"]
+           for _ in range(3)]
+    assert ids == ["ghost", "ghost-1990", "ghost-2"]
+
+
 def test_duplicate_id_is_409(client):
     assert client.post("/api/v1/films", json={"id": "x1", "title": "A"}).status_code == 201
     resp = client.post("/api/v1/films", json={"id": "x1", "title": "B"})
