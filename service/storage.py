@@ -325,21 +325,7 @@ class Store:
 
     def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> None:
         """Store a film's tags and vector and move it in the inverted index, atomically."""
-
-        def write(pipe):
-            old = _loads(pipe.get(self.k("vec", fid))) or {}
-            pipe.multi()
-            for tag in old.keys() - vector.keys():
-                pipe.zrem(self.k("post", tag), fid)
-                pipe.hincrby(self.k("df"), tag, -1)
-            for tag, weight in vector.items():
-                pipe.zadd(self.k("post", tag), {fid: weight})
-                if tag not in old:
-                    pipe.hincrby(self.k("df"), tag, 1)
-            pipe.set(self.k("vec", fid), _dumps(vector))
-            pipe.set(self.k("tags", fid), _dumps(tags))
-
-        self.r.transaction(write, self.k("vec", fid))
+        self.save_tags_many({fid: (tags, vector)})
 
     def drop_tags(self, fid: str) -> dict:
         """Remove a deleted film from the inverted index; return its last vector."""
@@ -357,20 +343,27 @@ class Store:
         return holder["vec"]
 
     def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> None:
-        """save_tags for many films in one transaction (used by rebuild chunks)."""
+        """Store many films' tags and vectors and move them in the inverted index, atomically.
+
+        A posting list is ordered by the film's popularity prior (vote count, else
+        popularity), as the similarity caps candidates to each tag's most popular films.
+        """
         ids = list(entries)
         keys = [self.k("vec", fid) for fid in ids]
 
         def write(pipe):
             olds = [_loads(raw) or {} for raw in pipe.mget(keys)]
+            metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
-            for fid, old in zip(ids, olds):
+            for fid, old, meta in zip(ids, olds, metas):
                 tags, vector = entries[fid]
+                rank = meta.get("vote_count")
+                rank = rank if rank is not None else (meta.get("popularity") or 0) / 1000
                 for tag in old.keys() - vector.keys():
                     pipe.zrem(self.k("post", tag), fid)
                     pipe.hincrby(self.k("df"), tag, -1)
-                for tag, weight in vector.items():
-                    pipe.zadd(self.k("post", tag), {fid: weight})
+                for tag in vector:
+                    pipe.zadd(self.k("post", tag), {fid: rank})
                     if tag not in old:
                         pipe.hincrby(self.k("df"), tag, 1)
                 pipe.set(self.k("vec", fid), _dumps(vector))
@@ -405,7 +398,7 @@ class Store:
                 "max_popularity": popularity[0][1] if popularity else 0.0}
 
     def postings(self, tags: list[str], cap: int) -> list[list[str]]:
-        """Return, per tag, up to `cap` films holding it, strongest first."""
+        """Return, per tag, up to `cap` films holding it, most popular first."""
         pipe = self.r.pipeline(transaction=False)
         for tag in tags:
             pipe.zrevrange(self.k("post", tag), 0, cap - 1)

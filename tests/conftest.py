@@ -18,11 +18,12 @@ def app():
     app = create_app({"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":",
                       "QUEUE_NAME": name, "RECS_DATA_DIR": "/nonexistent"})
     yield app
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=name + ":*", count=1000))
-    keys += [b"rq:queue:" + name.encode()]
-    for start in range(0, len(keys), 500):
-        client.unlink(*keys[start:start + 500])
+    app.extensions["recs"]["store"].r.close()
+    with redis.Redis.from_url(REDIS_URL) as client:
+        keys = list(client.scan_iter(match=name + ":*", count=1000))
+        keys += [b"rq:queue:" + name.encode()]
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start:start + 500])
 
 
 @pytest.fixture
