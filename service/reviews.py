@@ -2,10 +2,11 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
 from service.films import LangCode, Text, get_film_or_404, refresh, text
+from service.review_import import extract_review
 from service.storage import NotFound
 
 URL_PREFIX = "/api/v1"
@@ -38,14 +39,36 @@ class ReviewDeletedSchema(Schema):
     job_id = fields.String()
 
 
+class ReviewImportSchema(Schema):
+    content = fields.String(required=True, validate=validate.Length(1, 1_000_000),
+                            metadata={"description": "The saved blog post, HTML or plain text"})
+    format = fields.String(load_default="auto", validate=validate.OneOf(["auto", "html", "text"]))
+    author = text(200, allow_none=True, metadata={"description": "Overrides the author found"})
+    language = fields.String(allow_none=True, validate=LangCode)
+    title = text(300, allow_none=True)
+    rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
+    source_url = fields.Url(allow_none=True, validate=validate.Length(max=2000))
+    published_at = IsoDateTime(allow_none=True)
+
+
 ReviewPage = paged(ReviewSchema, "ReviewPage")
+
+
+def add_review(film_id: str, data: dict):
+    """Store a validated review and queue the film's refresh; return the 201 response."""
+    try:
+        review, needed = store().create_review(film_id, data)
+    except NotFound:
+        abort(404, message=f"No film with id '{film_id}'.")
+    review["job_id"] = refresh(film_id, needed)
+    return review, 201, {"Location": f"/api/v1/reviews/{review['id']}"}
 
 
 def not_found(review_id):
     abort(404, message=f"No review with id '{review_id}'.")
 
 
-@blp.route("/films/<string:film_id>/reviews")
+@blp.route("/films/<id:film_id>/reviews")
 class FilmReviews(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, ReviewPage)
@@ -58,15 +81,29 @@ class FilmReviews(MethodView):
     @blp.response(201, ReviewSchema)
     def post(self, data, film_id):
         """Add a review; the film's tags and list are refreshed by a queued job"""
+        return add_review(film_id, data)
+
+
+@blp.route("/films/<id:film_id>/reviews/import")
+class ReviewImport(MethodView):
+    @blp.arguments(ReviewImportSchema)
+    @blp.response(201, ReviewSchema)
+    def post(self, data, film_id):
+        """Add a review from a saved blog post, without its navigation, comment form and widgets"""
+        get_film_or_404(film_id)
+        found = extract_review(data.pop("content"), data.pop("format"))
+        if not found["body"]:
+            abort(422, message="No review text found in the content.")
+        review = {key: value for key, value in found.items() if value}
+        review.update({key: value for key, value in data.items() if value is not None})
         try:
-            review, needed = store().create_review(film_id, data)
-        except NotFound:
-            abort(404, message=f"No film with id '{film_id}'.")
-        review["job_id"] = refresh(film_id, needed)
-        return review, 201, {"Location": f"/api/v1/reviews/{review['id']}"}
+            review = ReviewSchema().load(review)
+        except ValidationError as exc:
+            abort(422, message="The review found is not valid.", errors={"json": exc.messages})
+        return add_review(film_id, review)
 
 
-@blp.route("/reviews/<string:review_id>")
+@blp.route("/reviews/<id:review_id>")
 class ReviewById(MethodView):
     @blp.response(200, ReviewSchema)
     def get(self, review_id):

@@ -135,3 +135,42 @@ def test_openapi_and_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     resp = client.get("/readyz")  # no worker on this test's queue
     assert resp.status_code == 503 and "worker" in resp.get_json()["message"]
+
+
+def test_review_import_from_saved_blog_text(client):
+    from pathlib import Path
+
+    raw = (Path(__file__).resolve().parent.parent / "seeds/raw/love-911-review-blog.en.txt").read_text()
+    client.post("/api/v1/films", json={"id": "love-911", "title": "Love 911"})
+    resp = client.post("/api/v1/films/love-911/reviews/import", json={"content": raw, "rating": 8})
+    assert resp.status_code == 201, resp.get_json()
+    review = resp.get_json()
+    assert (review["author"], review["language"], review["rating"]) == ("jediprincess", "en", 8)
+    assert review["title"] == "Love 911 Quick KMovie Recap"
+    assert review["body"].startswith("When Go Mi-soo misdiagnosed a patient")
+    assert review["body"].endswith("-jediprincess")
+    for boilerplate in ("Leave a Reply", "WordPress.com", "Akismet", "Log Out", "korean_movie-2"):
+        assert boilerplate not in review["body"]
+    assert review["job_id"]
+
+
+def test_review_import_from_html_drops_navigation_and_comments(client):
+    client.post("/api/v1/films", json={"id": "f", "title": "F"})
+    prose = " ".join(["Der Film erzählt von einer Feuerwehrfrau, die nach dem Tod ihres Mannes"
+                      " wieder lernen muss, was es heißt zu leben, und das ist sehr bewegend."] * 3)
+    page = (f"<html><head><title>Kritik: F</title></head><body><nav><a href='/'>Start</a> <a href='/a'>Archiv</a></nav>"
+            f"<article><h1>Kritik: F</h1><p>{prose}</p><p>{prose}</p></article>"
+            "<div id='comments' class='comments-area'><h3>Schreibe einen Kommentar</h3>"
+            "<form><p>Du kommentierst mit deinem WordPress.com-Konto.</p></form></div></body></html>")
+    review = client.post("/api/v1/films/f/reviews/import", json={"content": page}).get_json()
+    assert review["language"] == "de" and review["title"] == "Kritik: F"
+    assert "Feuerwehrfrau" in review["body"]
+    assert "Archiv" not in review["body"] and "WordPress" not in review["body"]
+
+
+def test_review_import_with_nothing_to_keep_is_422(client, store):
+    client.post("/api/v1/films", json={"id": "f", "title": "F"})
+    resp = client.post("/api/v1/films/f/reviews/import", json={"content": "Leave a Reply\n\nLog Out"})
+    assert resp.status_code == 422 and resp.get_json()["message"]
+    assert store.list_reviews("f") == []
+    assert client.post("/api/v1/films/nope/reviews/import", json={"content": "x"}).status_code == 404
