@@ -73,11 +73,28 @@ def test_love911_english_review_alone(vocab, love911_en_review):
         ("Polizeihund", "police"),
         ("Krebspatientin", "cancer"),
         ("Scheidungsanwalt", "divorce"),
+        ("Krankenhausserie", "hospital"),
+        ("Feuerwehrmänner", "firefighter"),
+        ("Mordermittlungen", "murder"),
     ],
 )
 def test_german_compounds_reach_their_tags(vocab, word, tag):
     found = extract_text(f"Im Film geht es um einen {word}.", "de", vocab)
     assert tag in found
+
+
+@pytest.mark.parametrize(
+    "word, parts",
+    [
+        ("feuerwehrmann", ("feuerwehr", "mann")),
+        ("herzchirurg", ("herz", "chirurg")),
+        ("krankenhauspersonal", ("kranken", "haus", "personal")),
+        ("geburtstag", ("geburts", "tag")),
+        ("xylofrobnitz", None),
+    ],
+)
+def test_compound_splitter(vocab, word, parts):
+    assert vocab._split(word) == parts
 
 
 @pytest.mark.parametrize("word", ["Geburtstag", "Unterdessen", "überzeugen", "Zeitgeist"])

@@ -21,6 +21,7 @@ _TAG_KEYS = {"kind", "labels", "parents", "tmdb", "en", "de", "en_weak", "de_wea
 _GLUES = ("ens", "es", "en", "er", "e", "n", "s")  # German linking elements (Fugenelemente)
 _MIN_PART = 4  # shortest vocabulary word that may match inside a compound
 _MIN_COMPOUND = 8  # shorter German words are not split
+_MIN_PART_LEN = 3  # shortest part of a split compound
 
 
 class VocabularyError(ValueError):
@@ -89,7 +90,7 @@ class Vocabulary:
         self._single: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {}
         self._parse(data, source)
         self._index = {lang: self._build_index(lang) for lang in LANGS}
-        self._parts_cache: dict[str, tuple[str, ...] | None] = {}
+        self._parts_cache: dict[tuple[str, bool], tuple[str, ...] | None] = {}
         self._keyword_cache: dict[str, list[str]] = {}
 
     # -- loading -------------------------------------------------------------------------------
@@ -237,7 +238,8 @@ class Vocabulary:
     def _compound_tags(self, word: str) -> tuple[tuple[str, float], ...]:
         """Return strong tags of vocabulary words found among the parts of a German compound."""
         lemma = simplemma.lemmatize(word[:1].upper() + word[1:], lang="de").lower()
-        parts = self._split(lemma)
+        # simplemma may garble an unknown compound (Krankenhausserie -> krankenhaußerie)
+        parts = self._split(lemma) or self._split(word.lower())
         if not parts or len(parts) < 2:
             return ()
         single = self._single["de"]
@@ -258,33 +260,63 @@ class Vocabulary:
                 a += 1
         return tuple(sorted(found.items()))
 
-    def _split(self, word: str) -> tuple[str, ...] | None:
-        """Split a German word into known words (charsplit n-gram ranks, validated by a lexicon)."""
-        if word in self._parts_cache:
-            return self._parts_cache[word]
-        from compound_split import char_split  # loaded lazily: its n-gram model takes ~2 s
+    def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
+        """Split a German word into at least two known words (None if it has no such split).
 
-        self._parts_cache[word] = None  # guards the recursion
-        result = None
-        for _score, left, right in char_split.split_compound(word)[:6]:
-            left, right = left.lower(), right.lower()
-            if len(left) < 3 or len(right) < 3:
-                continue
-            # finer parts are harmless: spans of consecutive parts are matched too
-            left_parts = self._split_long(left) or ((left,) if self._is_part(left, True) else None)
-            right_parts = self._split_long(right) or ((right,) if self._is_part(right) else None)
-            if left_parts and right_parts:
-                result = left_parts + right_parts
-                break
-        self._parts_cache[word] = result
-        return result
+        Dynamic programming over the word: a part is a word that simplemma's German lexicon or
+        the vocabulary knows; a part followed by another may end in a linking element
+        (Behandlung+s). Fewest parts win, then parts that are vocabulary words, then longer
+        parts. Long parts that are not vocabulary words are split again: finer parts are harmless,
+        since `_compound_tags` matches runs of adjacent parts (kranken|haus|personal still
+        gives "krankenhaus").
+        glued: the word itself precedes another part, so its last part may carry a linking element.
+        """
+        key = (word, glued)
+        if key not in self._parts_cache:
+            parts = self._segment(word, glued)
+            if parts:
+                last = len(parts) - 1
+                parts = tuple(
+                    sub
+                    for i, part in enumerate(parts)
+                    for sub in (
+                        (
+                            len(part) >= _MIN_COMPOUND
+                            and not self._part_kind(part, glued or i < last)
+                            and self._split(part, glued or i < last)
+                        )
+                        or (part,)
+                    )
+                )
+            self._parts_cache[key] = parts
+        return self._parts_cache[key]
 
-    def _split_long(self, word: str) -> tuple[str, ...] | None:
-        return self._split(word) if len(word) >= _MIN_COMPOUND else None
+    def _segment(self, word: str, glued: bool) -> tuple[str, ...] | None:
+        n = len(word)
+        # best[i] = (cost, parts) of the best split of word[i:]; costs compare as tuples
+        best: list[tuple | None] = [None] * (n + 1)
+        best[n] = ((0, 0, 0), ())
+        for i in range(n - _MIN_PART_LEN, -1, -1):
+            for j in range(i + _MIN_PART_LEN, n + 1):
+                if best[j] is None or (i == 0 and j == n):
+                    continue  # the whole word is no split
+                in_vocab = self._part_kind(word[i:j], glue=glued or j < n)
+                if in_vocab is None:
+                    continue
+                (count, unknown, size), rest = best[j]
+                cost = (count + 1, unknown + (not in_vocab), size - (j - i) ** 2)
+                if best[i] is None or cost < best[i][0]:
+                    best[i] = (cost, (word[i:j], *rest))
+        return best[0][1] if best[0] is not None else None
 
-    def _is_part(self, word: str, glued: bool = False) -> bool:
-        forms = [word, *_strip_glue(word)] if glued else [word]
-        return any(_known_de(f) or f in self._single["de"] for f in forms)
+    def _part_kind(self, part: str, glue: bool) -> bool | None:
+        """Return True for a vocabulary word, False for another known word, None for no word."""
+        forms = [part, *_strip_glue(part)] if glue else [part]
+        if any(f in self._single["de"] for f in forms):
+            return True
+        if any(_known_de(f) for f in forms):
+            return False
+        return None
 
 
 def _strip_glue(word: str) -> list[str]:
