@@ -43,8 +43,17 @@ SIMILARITY = {
 }
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# API keys for writes (Authorization: Bearer <key>), comma-separated so keys can be rotated.
+# No default: create_app refuses to start without one unless RECS_ALLOW_NO_KEYS=1 (development).
 RECS_API_KEYS = _list("RECS_API_KEYS")
+RECS_ALLOW_NO_KEYS = os.environ.get("RECS_ALLOW_NO_KEYS", "") == "1"
+# Origins (scheme://host[:port]) whose browsers may call the API; none = no CORS headers.
 CORS_ORIGINS = _list("RECS_CORS_ORIGINS")
+# Rate limits per client (limits syntax): writes per API key, expensive reads per address.
+RECS_RATE_WRITES = os.environ.get("RECS_RATE_WRITES", "60/minute")
+RECS_RATE_READS = os.environ.get("RECS_RATE_READS", "600/minute")
+# Proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust (0 = none).
+RECS_TRUSTED_PROXIES = _int("RECS_TRUSTED_PROXIES", 0)
 
 
 def as_dict() -> dict:

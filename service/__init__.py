@@ -27,7 +27,7 @@ def redis_unavailable(error):
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
-    from service import films, health, jobs, pages, recommendations, reviews
+    from service import films, health, jobs, pages, recommendations, reviews, security
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store
@@ -54,7 +54,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
     }
 
-    api = RecsApi(app)
+    security.init_app(app, client)
+    api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin()]})
+    security.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)
     app.register_error_handler(RedisTimeoutError, redis_unavailable)
     for module in (films, reviews, recommendations, jobs, health):

@@ -36,12 +36,20 @@ def main():
 def serve(host, port, web_workers, no_seed):
     """Run the web app (gunicorn) and an rq worker; start an embedded Redis if REDIS_URL is unset."""
     env = dict(os.environ)
-    if not settings.REDIS_URL:
+    embedded = not settings.REDIS_URL
+    if embedded:
         from service.redisconn import start_embedded
 
         server = start_embedded(settings.RECS_DATA_DIR)
         env["REDIS_URL"] = settings.REDIS_URL = "unix://" + server.socket_file
         click.echo(f"Embedded Redis with its data in {settings.RECS_DATA_DIR}")
+    if not settings.RECS_API_KEYS and not settings.RECS_ALLOW_NO_KEYS:
+        if not embedded:  # the embedded default makes a key of its own and keeps it in the data dir
+            raise click.ClickException("Set RECS_API_KEYS (comma-separated) to serve with REDIS_URL.")
+        settings.RECS_API_KEYS = [_local_api_key(settings.RECS_DATA_DIR)]
+        env["RECS_API_KEYS"] = settings.RECS_API_KEYS[0]
+        click.echo(f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
+                   f"{settings.RECS_API_KEYS[0]}")
     store, queue = _store_and_queue()
     if not no_seed and store.count_films() == 0:
         _seed(store, queue)
@@ -64,6 +72,23 @@ def serve(host, port, web_workers, no_seed):
         for child in children:
             child.wait(timeout=30)
     sys.exit(max(child.returncode or 0 for child in children))
+
+
+def _local_api_key(data_dir: str) -> str:
+    """Return the embedded server's API key, made once and kept in data_dir (mode 0600)."""
+    import secrets
+
+    path = Path(data_dir) / "api-key"
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key
 
 
 @main.command()

@@ -145,7 +145,7 @@ class Films(MethodView):
         return film, 201, {"Location": f"/api/v1/films/{film['id']}"}
 
 
-@blp.route("/films/<string:film_id>")
+@blp.route("/films/<id:film_id>")
 class FilmById(MethodView):
     @blp.response(200, FilmSchema)
     def get(self, film_id):

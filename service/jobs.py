@@ -45,7 +45,7 @@ def describe_job(job: Job) -> dict:
     }
 
 
-@blp.route("/jobs/<string:job_id>")
+@blp.route("/jobs/<job_id:job_id>")
 class JobById(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id):

@@ -37,7 +37,7 @@ def pick_synopsis(synopsis: dict, lang: str) -> tuple[str | None, str]:
     return None, ""
 
 
-@bp.get("/films/<string:film_id>")
+@bp.get("/films/<id:film_id>")
 def film_page(film_id):
     lang = page_language()
     try:

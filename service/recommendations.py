@@ -89,7 +89,7 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
             "results": results}
 
 
-@blp.route("/films/<string:film_id>/recommendations")
+@blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
     @blp.arguments(RecArgs, location="query")
     @blp.response(200, RecPage)
@@ -101,7 +101,7 @@ class Recommendations(MethodView):
         return {**data, **page_of(data["results"], args["page"], size)}
 
 
-@blp.route("/films/<string:film_id>/tags")
+@blp.route("/films/<id:film_id>/tags")
 class Tags(MethodView):
     @blp.arguments(TagArgs, location="query")
     @blp.response(200, TagsResponse)

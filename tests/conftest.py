@@ -10,15 +10,15 @@ from rq import SimpleWorker
 from service import create_app
 
 REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+API_KEY = "test-key-" + uuid.uuid4().hex
+# High limits so no test is slowed or throttled; tests/test_security.py sets tiny ones on its own app.
+TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/nonexistent",
+                 "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
+                 "RECS_RATE_READS": "100000/minute"}
 
 
-@pytest.fixture
-def app():
-    name = "test-" + uuid.uuid4().hex[:10]
-    app = create_app({"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":",
-                      "QUEUE_NAME": name, "RECS_DATA_DIR": "/nonexistent"})
-    yield app
-    app.extensions["recs"]["store"].r.close()
+def remove_prefix(name: str) -> None:
+    """Delete every key of a test app's prefix and its rq queue."""
     with redis.Redis.from_url(REDIS_URL) as client:
         keys = list(client.scan_iter(match=name + ":*", count=1000))
         keys += [b"rq:queue:" + name.encode()]
@@ -27,7 +27,25 @@ def app():
 
 
 @pytest.fixture
+def app():
+    name = "test-" + uuid.uuid4().hex[:10]
+    app = create_app({**TEST_SETTINGS, "RECS_PREFIX": name + ":", "QUEUE_NAME": name})
+    yield app
+    app.extensions["recs"]["store"].r.close()
+    remove_prefix(name)
+
+
+@pytest.fixture
 def client(app):
+    """A test client that sends a valid API key with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_KEY}"
+    return client
+
+
+@pytest.fixture
+def anon_client(app):
+    """A test client without an API key, as a browser or a stranger would call."""
     return app.test_client()
 
 

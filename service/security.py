@@ -1,0 +1,175 @@
+"""Guard the API: bearer keys on writes, a CORS allow-list, per-client rate limits, safe path ids."""
+
+import hashlib
+import hmac
+
+from apispec import BasePlugin
+from flask import current_app, request
+from flask_smorest import abort
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
+
+API_PREFIX = "/api/v1/"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# GET endpoints that cost more than one key lookup: lists, searches and related-title lists.
+EXPENSIVE_READS = frozenset({"films.Films", "recommendations.Recommendations",
+                             "pages.film_page", "pages.catalog"})
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+class IdConverter(BaseConverter):
+    """A film or review id in a path: a slug, so ':', '*', '/' and spaces never reach a Redis key."""
+
+    regex = r"[a-z0-9][a-z0-9-]{0,63}"
+
+
+class JobIdConverter(BaseConverter):
+    """An rq job id in a path (letters, digits, '-' and '_', as rq allows)."""
+
+    regex = r"[A-Za-z0-9_-]{1,200}"
+
+
+def api_keys(config) -> tuple[str, ...]:
+    """Return the configured keys (a list, or a comma-separated string)."""
+    raw = config.get("RECS_API_KEYS") or ()
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return tuple(k.strip() for k in items if k and k.strip())
+
+
+def key_is_valid(token: str, keys: tuple[str, ...]) -> bool:
+    """Compare token with every key in constant time (no early exit on the first match)."""
+    given = token.encode("utf-8", "surrogateescape")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given, key.encode("utf-8"))
+    return matched
+
+
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def is_api_write() -> bool:
+    return request.method in WRITE_METHODS and request.path.startswith(API_PREFIX)
+
+
+def require_api_key():
+    """before_request: refuse API writes without a valid `Authorization: Bearer <key>`."""
+    if not is_api_write():
+        return
+    keys = current_app.extensions["recs_security"]["keys"]
+    if not keys:  # only with TESTING or RECS_ALLOW_NO_KEYS=1 (see init_app)
+        return
+    token = bearer_token()
+    if token is None or not key_is_valid(token, keys):
+        message = ("Writes need an API key: send 'Authorization: Bearer <key>'." if token is None
+                   else "The API key is not valid.")
+        abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="filmrecs"'})
+
+
+def client_key() -> str:
+    """Rate-limit bucket: the API key (hashed) for writes that carry one, else the address."""
+    token = bearer_token() if is_api_write() else None
+    if token:
+        return "key:" + hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return "addr:" + (request.remote_addr or "unknown")
+
+
+def drop_stray_retry_after(response):
+    """after_request: Flask-Limiter sends Retry-After on every answer; keep it where it means something."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def _routed() -> bool:
+    return request.url_rule is not None
+
+
+def _init_limiter(app, client) -> None:
+    from flask_limiter import Limit, Limiter
+
+    url = app.config["REDIS_URL"] or "unix://" + client.connection_pool.connection_kwargs["path"]
+    storage_uri = "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
+    limits = [
+        Limit(lambda: current_app.config["RECS_RATE_WRITES"], scope="writes", shared=True,
+              exempt_when=lambda: not (_routed() and is_api_write()),
+              error_message="Too many writes from this client; see Retry-After."),
+        Limit(lambda: current_app.config["RECS_RATE_READS"], scope="reads", shared=True,
+              exempt_when=lambda: not (request.method == "GET" and request.endpoint in EXPENSIVE_READS),
+              error_message="Too many requests from this client; see Retry-After."),
+    ]
+    # Share the app's connection pool (works for TCP and the embedded unix socket alike);
+    # swallow_errors: with Redis down the request goes on and answers 503 like any read.
+    limiter = Limiter(client_key, app=app, default_limits=limits, headers_enabled=True,
+                      storage_uri=storage_uri, swallow_errors=True,
+                      storage_options={"connection_pool": client.connection_pool,
+                                       "key_prefix": app.config["RECS_PREFIX"] + "limits"})
+    app.extensions["recs_security"]["limiter"] = limiter
+
+
+def _init_cors(app) -> None:
+    origins = app.config.get("CORS_ORIGINS") or []
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    CORS(app, resources={r"/api/*": {"origins": origins}},
+         allow_headers=["Authorization", "Content-Type"],
+         expose_headers=["Location", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                         "X-RateLimit-Reset"],
+         methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"], max_age=600)
+
+
+def init_app(app, client) -> None:
+    """Check the keys, then install key checks, CORS, rate limits and the id converters.
+
+    Call before the blueprints are registered: their routes use the `id` and `job_id` converters.
+    """
+    keys = api_keys(app.config)
+    if not keys and not (app.testing or app.config.get("RECS_ALLOW_NO_KEYS")):
+        raise RuntimeError("No API key configured: set RECS_API_KEYS (comma-separated) or, for "
+                           "local development only, RECS_ALLOW_NO_KEYS=1 (writes then need no key).")
+    app.extensions["recs_security"] = {"keys": keys}
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["job_id"] = JobIdConverter
+    if app.config.get("RECS_TRUSTED_PROXIES"):
+        n = int(app.config["RECS_TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.before_request(require_api_key)
+    app.after_request(drop_stray_retry_after)  # registered first, so it runs after Flask-Limiter's
+    _init_cors(app)
+    _init_limiter(app, client)
+
+
+def init_spec(api) -> None:
+    """Document the bearer scheme and the id patterns (before the blueprints are registered)."""
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for converter in (IdConverter, JobIdConverter):
+        api.register_converter(converter, lambda c: {"type": "string", "pattern": f"^{c.regex}$"})
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+class SecuritySpecPlugin(BasePlugin):
+    """Mark writes as needing the bearer key and document the statuses every route can answer."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        rule = kwargs.get("rule")
+        endpoint = rule.endpoint if rule is not None else None
+        for method, op in (operations or {}).items():
+            responses = op.setdefault("responses", {})
+            if "{" in (path or ""):
+                responses.setdefault("404", _error("No such id"))
+            if method.upper() in WRITE_METHODS and (path or "").startswith(API_PREFIX):
+                op.setdefault("security", [{"bearerAuth": []}])
+                responses.setdefault("401", _error("Missing or wrong API key"))
+                responses.setdefault("413", _error("Request body too large"))
+                responses.setdefault("429", _error("Too many writes; see Retry-After"))
+            elif method.upper() == "GET" and endpoint in EXPENSIVE_READS:
+                responses.setdefault("429", _error("Too many requests; see Retry-After"))
+            if (path or "").startswith(API_PREFIX):
+                responses.setdefault("503", _error("The data store is unreachable; see Retry-After"))
