@@ -166,5 +166,70 @@ def _wait_for_rebuild(store, queue, job_id, timeout: float = 3600):
     raise click.ClickException(f"rebuild {job_id} still running after {timeout:.0f} s")
 
 
+@main.group("import")
+def import_():
+    """Import films and reviews in bulk (validated, idempotent), then queue one rebuild."""
+
+
+def _import_options(command):
+    command = click.option("--wait", is_flag=True, help="Wait for the rebuild that follows.")(command)
+    command = click.option("--report", "report_file", type=click.Path(dir_okay=False, writable=True),
+                           help="Write the report (counts, skipped lines and reasons) as JSON.")(command)
+    return click.argument("path", type=click.Path(exists=True, dir_okay=False))(command)
+
+
+@import_.command("tmdb")
+@_import_options
+def import_tmdb(path, report_file, wait):
+    """Import the TMDB 5000 movies CSV (film ids tmdb-<TMDB id>)."""
+    from service.importer import read_tmdb_rows
+
+    _run_import(read_tmdb_rows(path), path, "tmdb", report_file, wait)
+
+
+@import_.command("jsonl")
+@_import_options
+def import_jsonl(path, report_file, wait):
+    """Import films (optionally with "reviews") or reviews (with "film_id"), one JSON object a line."""
+    from service.importer import read_jsonl
+
+    with open(path, encoding="utf-8-sig") as lines:
+        _run_import(read_jsonl(lines), path, "jsonl", report_file, wait)
+
+
+def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
+    """Import rows with a progress bar, print and write the report, queue one rebuild."""
+    import json
+
+    from tqdm import tqdm
+
+    from service.importer import count_rows, import_rows, queue_rebuild
+
+    store, queue = _store_and_queue()
+    started = time.perf_counter()
+    with tqdm(total=count_rows(path, kind), unit="row", desc="import") as bar:
+        report = import_rows(store, rows, bar)
+    seconds = time.perf_counter() - started
+    click.echo(f"{path}: {report.created} created, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {report.reviews} reviews added "
+               f"({report.reviews_unchanged} unchanged), {len(report.skipped)} rows skipped "
+               f"in {seconds:.2f} s")
+    for line, reason in report.skipped[:shown]:
+        click.echo(f"  line {line}: {reason}")
+    if len(report.skipped) > shown:
+        click.echo(f"  ... and {len(report.skipped) - shown} more (--report FILE lists them all)")
+    job_id = queue_rebuild(store, queue, report)
+    if report_file:
+        with open(report_file, "w", encoding="utf-8") as out:
+            json.dump({"path": str(path), "seconds": round(seconds, 3), **report.as_dict(),
+                       "rebuild_job": job_id}, out, ensure_ascii=False, indent=1)
+    if job_id is None:
+        click.echo("Nothing changed: no rebuild queued.")
+        return
+    click.echo(f"Queued rebuild {job_id}")
+    if wait:
+        _wait_for_rebuild(store, queue, job_id)
+
+
 if __name__ == "__main__":
     main()

@@ -1,8 +1,10 @@
-"""Load films and reviews in bulk: validate each row with the API's schemas, upsert, report."""
+"""Load films and reviews in bulk: validate each row with the API's schemas, upsert in batches, report."""
 
+import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from marshmallow import ValidationError
 
@@ -11,6 +13,8 @@ from service.reviews import ReviewSchema
 from service.storage import NotFound, Store
 from service.text import slugify
 
+BATCH = 500  # films (or reviews) per transaction
+
 
 @dataclass
 class ImportReport:
@@ -18,11 +22,16 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     reviews: int = 0
+    reviews_unchanged: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.reviews)
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "reviews": self.reviews,
+                "reviews": self.reviews, "reviews_unchanged": self.reviews_unchanged,
                 "skipped": [{"line": line, "reason": reason} for line, reason in self.skipped]}
 
 
@@ -39,37 +48,65 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
         yield number, row if isinstance(row, dict) else "not a JSON object"
 
 
+def read_tmdb_rows(path: str | Path) -> Iterator[tuple[int, dict | str]]:
+    """Yield (line number, film) per TMDB CSV record, or (line number, reason) for a malformed one."""
+    from workers.tmdb import read_tmdb
+
+    for line, film in read_tmdb(path, strict=False):
+        yield line, film if isinstance(film, dict) else str(film).split(": ", 1)[-1]
+
+
+def count_rows(path: str | Path, kind: str) -> int:
+    """Return the number of records in a JSONL or CSV file (for a progress bar)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        if kind == "tmdb":
+            return max(0, sum(1 for _ in csv.reader(f)) - 1)
+        return sum(1 for line in f if line.strip())
+
+
 def _reason(exc: ValidationError) -> str:
     return json.dumps(exc.messages, ensure_ascii=False, sort_keys=True)[:500]
 
 
-def upsert_film(store: Store, data: dict) -> str:
-    """Create the film or apply what changed; return created, updated or unchanged."""
-    data.setdefault("id", slugify(data["title"]))
-    try:
-        old = store.get_film(data["id"])
-    except NotFound:
-        store.create_film(data)
-        return "created"
-    changes = {key: value for key, value in data.items() if old.get(key) != value}
-    if not changes:
-        return "unchanged"
-    store.update_film(data["id"], changes)
-    return "updated"
+class _Batch:
+    """Validated films and reviews waiting for their transaction."""
+
+    def __init__(self, store: Store, report: ImportReport):
+        self.store, self.report = store, report
+        self.films: list[dict] = []
+        self.reviews: dict[str, list[tuple[int, dict]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.films) + sum(map(len, self.reviews.values()))
+
+    def has_film(self, film_id) -> bool:
+        return isinstance(film_id, str) and (any(f["id"] == film_id for f in self.films)
+                                             or self.store.film_exists(film_id))
+
+    def add_review(self, number: int, film_id: str, review: dict) -> None:
+        self.reviews.setdefault(film_id, []).append((number, review))
+
+    def flush(self) -> None:
+        """Write the films, then the reviews (films first: reviews may belong to them)."""
+        report = self.report
+        for outcome in self.store.upsert_films(self.films):
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        added = self.store.add_reviews({fid: [r for _, r in rows] for fid, rows in self.reviews.items()})
+        for fid, rows in self.reviews.items():
+            if added[fid] is None:
+                report.skipped.extend((number, f"no film with id {fid!r}") for number, _ in rows)
+            else:
+                report.reviews += added[fid]
+                report.reviews_unchanged += len(rows) - added[fid]
+        self.films, self.reviews = [], {}
 
 
-def add_review(store: Store, film_id: str, data: dict) -> bool:
-    """Add a review unless the film already has one with the same body."""
-    if any(r["body"] == data["body"] for r in store.list_reviews(film_id)):
-        return False
-    store.create_review(film_id, data)
-    return True
-
-
-def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=None) -> ImportReport:
+def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=None,
+                batch_size: int = BATCH) -> ImportReport:
     """Import films (optionally with "reviews": [...]) or reviews (with "film_id")."""
     report = ImportReport()
-    film_schema, review_schema = FilmSchema(), ReviewSchema()
+    batch = _Batch(store, report)
+    film_schema, review_schema, reviews_schema = FilmSchema(), ReviewSchema(), ReviewSchema(many=True)
     for number, row in rows:
         if progress is not None:
             progress.update(1)
@@ -79,17 +116,33 @@ def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=N
         try:
             if "film_id" in row:
                 film_id = row.pop("film_id")
-                if not isinstance(film_id, str) or not store.film_exists(film_id):
+                review = review_schema.load(row)
+                if not batch.has_film(film_id):
                     raise NotFound(f"no film with id {film_id!r}")
-                report.reviews += add_review(store, film_id, review_schema.load(row))
-                continue
-            reviews = [review_schema.load(r) for r in row.pop("reviews", None) or []]
-            film = film_schema.load(row)
-            outcome = upsert_film(store, film)
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            report.reviews += sum(add_review(store, film["id"], r) for r in reviews)
+                batch.add_review(number, film_id, review)
+            else:
+                try:
+                    reviews = reviews_schema.load(row.pop("reviews", None) or [])
+                except ValidationError as exc:
+                    raise ValidationError({"reviews": exc.messages}) from exc
+                film = film_schema.load(row)
+                film.setdefault("id", slugify(film["title"]))
+                batch.films.append(film)
+                for review in reviews:
+                    batch.add_review(number, film["id"], review)
         except ValidationError as exc:
             report.skipped.append((number, _reason(exc)))
-        except (NotFound, TypeError, AttributeError) as exc:
+        except NotFound as exc:
             report.skipped.append((number, str(exc)))
+        if len(batch) >= batch_size:
+            batch.flush()
+    batch.flush()
+    report.skipped.sort()
     return report
+
+
+def queue_rebuild(store: Store, queue, report: ImportReport) -> str | None:
+    """Queue one full rebuild if the import changed anything; return its job id."""
+    from service.queue import enqueue_rebuild
+
+    return enqueue_rebuild(store, queue) if report.changed else None

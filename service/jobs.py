@@ -58,6 +58,9 @@ class JobById(MethodView):
         described = describe_job(job)
         if described["kind"] == "rebuild":
             described.update(rebuild_state(job_id, described))
+        if described["kind"] == "import" and (described["result"] or {}).get("rebuild_job"):
+            rebuild = store().rebuild_progress(described["result"]["rebuild_job"])
+            described["progress"] = {**described["progress"], "rebuild": rebuild}
         return described
 
 

@@ -100,7 +100,7 @@ class Store:
         return self.k("idx", str(version), "rel", film_id)
 
     # -- films -----------------------------------------------------------
-    def _film_writes(self, pipe, film: dict, old: dict | None) -> None:
+    def _film_writes(self, pipe, film: dict, old: dict | None, dirty: bool = True) -> None:
         fid = film["id"]
         pipe.set(self.k("film", fid), _dumps(film))
         card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
@@ -117,7 +117,8 @@ class Store:
             pipe.srem(self.k("genre", g), fid)
         for g in new_genres:
             pipe.sadd(self.k("genre", g), fid)
-        pipe.sadd(self.k("dirty"), fid)
+        if dirty:
+            pipe.sadd(self.k("dirty"), fid)
 
     def create_film(self, film: dict) -> tuple[dict, bool]:
         """Store a new film; return it and whether it needs a refresh job."""
@@ -217,12 +218,13 @@ class Store:
         return {i: json.loads(c) for i, c in zip(ids, self.r.hmget(self.k("cards"), ids)) if c}
 
     # -- reviews ---------------------------------------------------------
-    def _touch_film(self, pipe, film: dict) -> None:
+    def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
         film = {**film, "rev": film["rev"] + 1}
         pipe.set(self.k("film", film["id"]), _dumps(film))
         card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
         pipe.hset(self.k("cards"), film["id"], _dumps(card))
-        pipe.sadd(self.k("dirty"), film["id"])
+        if dirty:
+            pipe.sadd(self.k("dirty"), film["id"])
 
     def create_review(self, fid: str, review: dict) -> tuple[dict, bool]:
         rid = "r" + uuid.uuid4().hex[:12]
@@ -293,6 +295,89 @@ class Store:
             return []
         raws = self.r.mget([self.k("review", rid) for rid in ids])
         return [json.loads(raw) for raw in raws if raw is not None]
+
+    # -- bulk imports (a full rebuild follows, so nothing is marked dirty) -------
+    def upsert_films(self, films: list[dict]) -> list[str]:
+        """Create or update films in one transaction; return created, updated or unchanged per film."""
+        ids = list(dict.fromkeys(f["id"] for f in films))
+        keys = [self.k("film", fid) for fid in ids]
+        holder = {}
+
+        def write(pipe):
+            current = dict(zip(ids, map(_loads, pipe.mget(keys))))
+            outcomes, writes, ts = [], [], now()
+            for data in films:
+                old = current[data["id"]]
+                if old is None:
+                    film, outcome = {**data, "created_at": ts, "updated_at": ts, "rev": 1}, "created"
+                else:
+                    changes = {key: value for key, value in data.items() if old.get(key) != value}
+                    film, outcome = {**old, **changes, "updated_at": ts, "rev": old["rev"] + 1}, "updated"
+                    if not changes:
+                        outcomes.append("unchanged")
+                        continue
+                outcomes.append(outcome)
+                writes.append((film, old))
+                current[data["id"]] = film
+            pipe.multi()
+            for n, (film, old) in enumerate(writes):
+                if old is None:  # keep file order among films created in one batch
+                    pipe.zadd(self.k("films"), {film["id"]: ts + n * 1e-6})
+                self._film_writes(pipe, film, old, dirty=False)
+            holder["outcomes"] = outcomes
+
+        if films:
+            self.r.transaction(write, *keys)
+        return holder.get("outcomes", [])
+
+    def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, int | None]:
+        """Add reviews to films in one transaction, skipping bodies a film has already.
+
+        Return how many were added per film, None for a film that does not exist.
+        """
+        ids = list(batch)
+        keys = [self.k("film", fid) for fid in ids] + [self.k("reviews", fid) for fid in ids]
+        holder = {}
+
+        def write(pipe):
+            films = dict(zip(ids, map(_loads, pipe.mget(keys[:len(ids)]))))
+            existing = self.reviews_of(ids)
+            added, ts = {}, now()
+            pipe.multi()
+            for fid, reviews in batch.items():
+                if films[fid] is None:
+                    added[fid] = None
+                    continue
+                bodies = {r["body"] for r in existing[fid]}
+                added[fid] = 0
+                for review in reviews:
+                    if review["body"] in bodies:
+                        continue
+                    bodies.add(review["body"])
+                    rid, at = "r" + uuid.uuid4().hex[:12], ts + added[fid] * 1e-6
+                    pipe.set(self.k("review", rid), _dumps({**review, "id": rid, "film_id": fid,
+                                                           "created_at": at, "updated_at": at}))
+                    pipe.zadd(self.k("reviews", fid), {rid: at})
+                    added[fid] += 1
+                if added[fid]:
+                    self._touch_film(pipe, films[fid], dirty=False)
+            holder["added"] = added
+
+        if ids:
+            self.r.transaction(write, *keys)
+        return holder.get("added", {})
+
+    def put_upload(self, upload_id: str, data: bytes, ttl: int) -> None:
+        self.r.set(self.k("upload", upload_id), data, ex=ttl)
+
+    def get_upload(self, upload_id: str) -> bytes:
+        data = self.r.get(self.k("upload", upload_id))
+        if data is None:
+            raise NotFound(upload_id)
+        return data
+
+    def drop_upload(self, upload_id: str) -> None:
+        self.r.delete(self.k("upload", upload_id))
 
     # -- refresh bookkeeping ------------------------------------------------
     def set_pending_job(self, fid: str, job_id: str) -> None:
