@@ -27,7 +27,8 @@ def redis_unavailable(error):
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
-    from service import films, health, imports, jobs, pages, recommendations, reviews, security
+    from service import (films, health, imports, jobs, pagefill_api, pages, recommendations,
+                         reviews, security)
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store
@@ -59,7 +60,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     security.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)
     app.register_error_handler(RedisTimeoutError, redis_unavailable)
-    for module in (films, reviews, recommendations, jobs, health, imports):
+    for module in (films, reviews, recommendations, jobs, health, pagefill_api, imports):
         api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
     app.register_blueprint(pages.bp)
     return app

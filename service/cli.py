@@ -231,5 +231,40 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
         _wait_for_rebuild(store, queue, job_id)
 
 
+@main.command("fill-page")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--film-id", help="Fill this film's page (else found by title, or created).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for the film's related titles while they are being computed.")
+@click.option("--timeout", default=120.0, show_default=True, type=float, help="Seconds to wait.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 50),
+              help="Related titles to list.")
+def fill_page(file, film_id, wait, timeout, limit):
+    """Print a plain-text film page (FILE, or - for stdin) with Kritiken and Empfehlungen filled."""
+    from flask import Flask
+
+    from service.pagefill import PageFormatError
+    from service.pagefill_api import fill
+    from service.storage import NotFound
+
+    store, queue = _store_and_queue()
+    app = Flask("service")  # only an app context for the shared code; nothing is served
+    app.extensions["recs"] = {"store": store, "queue": queue}
+    with app.app_context():
+        try:
+            filled = fill(file.read(), film_id, timeout if wait else 0.0, limit)
+        except PageFormatError as error:
+            details = "".join(f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items())
+            raise click.ClickException(error.message + details) from error
+        except NotFound as error:
+            raise click.ClickException(f"No film with id '{film_id}'.") from error
+    if filled.created:
+        click.echo(f"Created film '{filled.film_id}'.", err=True)
+    if filled.status != "fresh":
+        click.echo(f"The related titles of '{filled.film_id}' are still {filled.status}"
+                   f"{' (is a worker running?)' if wait else ''}.", err=True)
+    click.echo(filled.text, nl=False)
+
+
 if __name__ == "__main__":
     main()

@@ -1,25 +1,26 @@
 """Server-rendered pages: the film page with Handlung, Kritiken and Empfehlungen, and the catalog."""
 
-from flask import Blueprint, abort, render_template, request
+import math
+
+from flask import Blueprint, abort, render_template, request, url_for
 
 from service.common import store
+from service.labels import LABELS, format_date, format_rating, review_date
 from service.recommendations import related_titles
 from service.storage import NotFound
+from workers.vocab import load_vocabulary
 
 bp = Blueprint("pages", __name__)
 
-LABELS = {
-    "de": {"plot": "Handlung", "reviews": "Kritiken", "recs": "Empfehlungen",
-           "no_reviews": "Noch keine Kritiken.", "no_recs": "Noch keine Empfehlungen.",
-           "pending": "Die Empfehlungen werden gerade berechnet.",
-           "stale": "Die Empfehlungen werden gerade aktualisiert.",
-           "by": "von", "catalog": "Katalog", "search": "Suchen", "score": "Ähnlichkeit"},
-    "en": {"plot": "Plot", "reviews": "Reviews", "recs": "Recommendations",
-           "no_reviews": "No reviews yet.", "no_recs": "No recommendations yet.",
-           "pending": "Recommendations are being computed.",
-           "stale": "Recommendations are being updated.",
-           "by": "by", "catalog": "Catalog", "search": "Search", "score": "Similarity"},
-}
+PAGE_SIZE = 24
+RELATED_SHOWN = 12
+# TMDB's genres, the ones the catalog filters by, with their German names.
+GENRES = {"Action": "Action", "Adventure": "Abenteuer", "Animation": "Animation",
+          "Comedy": "Komödie", "Crime": "Krimi", "Documentary": "Dokumentarfilm", "Drama": "Drama",
+          "Family": "Familie", "Fantasy": "Fantasy", "History": "Historie", "Horror": "Horror",
+          "Music": "Musik", "Mystery": "Mystery", "Romance": "Liebesfilm",
+          "Science Fiction": "Science-Fiction", "Thriller": "Thriller", "War": "Kriegsfilm",
+          "Western": "Western"}
 
 
 def page_language() -> str:
@@ -29,12 +30,35 @@ def page_language() -> str:
     return request.accept_languages.best_match(["de", "en"], default="de")
 
 
+@bp.context_processor
+def language_switch() -> dict:
+    """Give every page a link to itself in the other language."""
+    lang = page_language()
+    other = "en" if lang == "de" else "de"
+    args = {**request.args.to_dict(), "lang": other}
+    if request.endpoint and request.endpoint.startswith("pages."):
+        return {"other_lang": other, "other_url": url_for(request.endpoint, **(request.view_args or {}), **args)}
+    return {"other_lang": other, "other_url": url_for("pages.catalog", lang=other)}
+
+
+def genre_label(genre: str, lang: str) -> str:
+    return GENRES.get(genre, genre) if lang == "de" else genre
+
+
 def pick_synopsis(synopsis: dict, lang: str) -> tuple[str | None, str]:
     """Return (language, text): the page's language first, then German, then any."""
     for code in (lang, "de", "en", *sorted(synopsis)):
         if synopsis.get(code):
             return code, synopsis[code]
     return None, ""
+
+
+def review_view(review: dict, lang: str) -> dict:
+    """Return what the page shows of a review: date, rating as text and as five stars."""
+    rating = review.get("rating")
+    stars = round(rating / 2) if rating is not None else 0
+    return {**review, "date": format_date(review_date(review), lang),
+            "rating_text": format_rating(rating, lang), "stars": "★" * stars + "☆" * (5 - stars)}
 
 
 @bp.get("/films/<id:film_id>")
@@ -46,10 +70,18 @@ def film_page(film_id):
         abort(404)
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
     recs = related_titles(film_id, lang)
+    related = [{**r, "pct": round(min(max(r["score"], 0.0), 1.0) * 100)}
+               for r in recs["results"][:RELATED_SHOWN]]
+    reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]
     return render_template("film.html", film=film, lang=lang, t=LABELS[lang],
-                           synopsis=synopsis, synopsis_lang=synopsis_lang,
-                           reviews=store().list_reviews(film_id), recs=recs,
-                           related=recs["results"][:10])
+                           genres=[genre_label(g, lang) for g in film.get("genres") or []],
+                           synopsis=synopsis, synopsis_lang=synopsis_lang, reviews=reviews,
+                           recs=recs, related=related)
+
+
+def tag_options(lang: str) -> list[tuple[str, str]]:
+    vocab = load_vocabulary()
+    return sorted(((tag, vocab.label(tag, lang)) for tag in vocab.tags), key=lambda o: o[1].casefold())
 
 
 @bp.get("/")
@@ -57,6 +89,32 @@ def catalog():
     lang = page_language()
     s = store()
     q = request.args.get("q", "").strip()[:200]
-    ids = s.search_titles(s.film_ids(), q) if q else s.film_ids(0, 199)
-    films = [f for f in s.get_films(ids[:200]) if f]
-    return render_template("catalog.html", films=films, q=q, lang=lang, t=LABELS[lang])
+    genre = request.args.get("genre", "").strip()[:60]
+    tag = request.args.get("tag", "").strip()[:100]
+    page = request.args.get("page", 1, type=int) or 1
+    start = (max(page, 1) - 1) * PAGE_SIZE
+    if q or genre or tag:
+        ids = s.filter_film_ids(genre or None, tag or None)
+        ids = s.search_titles(ids, q) if q else ids
+        total, ids = len(ids), ids[start:start + PAGE_SIZE]
+    else:
+        total, ids = s.count_films(), s.film_ids(start, start + PAGE_SIZE - 1)
+    films = [{**f, "genre_labels": [genre_label(g, lang) for g in f.get("genres") or []]}
+             for f in s.get_films(ids) if f]
+    pages = max(math.ceil(total / PAGE_SIZE), 1)
+    query = {k: v for k, v in (("q", q), ("genre", genre), ("tag", tag)) if v}
+
+    def page_url(n: int) -> str:
+        return url_for("pages.catalog", **query, page=n, lang=lang)
+
+    return render_template("catalog.html", films=films, q=q, genre=genre, tag=tag, lang=lang,
+                           t=LABELS[lang], total=total, page=page, pages=pages, page_url=page_url,
+                           genres=[(g, genre_label(g, lang)) for g in GENRES],
+                           tags=tag_options(lang))
+
+
+@bp.errorhandler(404)
+def not_found(error):
+    """Answer an unknown film with an HTML page (the API keeps its JSON errors)."""
+    lang = page_language()
+    return render_template("not_found.html", lang=lang, t=LABELS[lang]), 404

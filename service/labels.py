@@ -1,0 +1,69 @@
+"""Words the film page and the plain-text page show, in German and English, and their formats."""
+
+from datetime import UTC, datetime
+
+LANGS = ("de", "en")
+
+LABELS = {
+    "de": {"plot": "Handlung", "reviews": "Kritiken", "recs": "Empfehlungen",
+           "no_plot": "Noch keine Handlung.",
+           "no_reviews": "Noch keine Kritiken.", "no_recs": "Noch keine Empfehlungen.",
+           "pending": "Die Empfehlungen werden gerade berechnet.",
+           "stale": "Die Empfehlungen werden gerade aktualisiert.",
+           "refreshing": "Die Seite lädt neu, sobald sie fertig sind.",
+           "failed": "Die Berechnung dauert länger als erwartet. Bitte später neu laden.",
+           "by": "von", "anonymous": "Anonym", "review": "Kritik",
+           "rating": "Bewertung: {value} von 10", "score": "Ähnlichkeit {pct} %",
+           "reasons": "Gemeinsamkeiten", "catalog": "Katalog", "search": "Suchen",
+           "title_search": "Titel", "genre": "Genre", "tag": "Merkmal", "any": "alle",
+           "filter": "Filtern", "results": "{n} Filme", "no_results": "Keine Filme gefunden.",
+           "page": "Seite {page} von {pages}", "pages": "Seiten", "prev": "Zurück",
+           "next": "Weiter", "skip": "Zum Inhalt springen", "main_nav": "Hauptnavigation",
+           "language": "English", "not_found": "Film nicht gefunden",
+           "not_found_text": "Einen Film mit dieser Adresse gibt es nicht.",
+           "back": "Zum Katalog", "untitled": "Ohne Titel"},
+    "en": {"plot": "Plot", "reviews": "Reviews", "recs": "Recommendations",
+           "no_plot": "No plot yet.",
+           "no_reviews": "No reviews yet.", "no_recs": "No recommendations yet.",
+           "pending": "Recommendations are being computed.",
+           "stale": "Recommendations are being updated.",
+           "refreshing": "The page reloads as soon as they are ready.",
+           "failed": "This is taking longer than expected. Please reload later.",
+           "by": "by", "anonymous": "Anonymous", "review": "Review",
+           "rating": "Rating: {value} out of 10", "score": "Similarity {pct}%",
+           "reasons": "In common", "catalog": "Catalog", "search": "Search",
+           "title_search": "Title", "genre": "Genre", "tag": "Feature", "any": "any",
+           "filter": "Filter", "results": "{n} films", "no_results": "No films found.",
+           "page": "Page {page} of {pages}", "pages": "Pages", "prev": "Previous",
+           "next": "Next", "skip": "Skip to content", "main_nav": "Main navigation",
+           "language": "Deutsch", "not_found": "Film not found",
+           "not_found_text": "There is no film at this address.",
+           "back": "To the catalog", "untitled": "Untitled"},
+}
+
+
+def format_date(value, lang: str) -> tuple[str, str] | None:
+    """Return (ISO date, shown date) of an ISO string or epoch seconds, or None if unreadable."""
+    try:
+        if isinstance(value, int | float):
+            day = datetime.fromtimestamp(value, tz=UTC).date()
+        elif isinstance(value, str) and value:
+            day = datetime.fromisoformat(value).date()
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return day.isoformat(), day.strftime("%d.%m.%Y") if lang == "de" else day.isoformat()
+
+
+def format_rating(rating, lang: str) -> str | None:
+    """Return a 0-10 rating as shown text ("8", "7,5" in German, "7.5" in English), or None."""
+    if rating is None:
+        return None
+    text = f"{rating:g}"
+    return text.replace(".", ",") if lang == "de" else text
+
+
+def review_date(review: dict):
+    """Return the date a review is shown with: when it was published, else when it was added."""
+    return review.get("published_at") or review.get("created_at")

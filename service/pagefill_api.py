@@ -1,0 +1,146 @@
+"""Plain-text film pages filled with reviews and related titles: POST /api/v1/pages/fill."""
+
+import time
+from dataclasses import dataclass
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from flask_smorest.error_handler import ErrorSchema
+from marshmallow import Schema, ValidationError, fields, validate
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from service.common import queue, store
+from service.pagefill import PageFormatError, parse_page, render_page, title_key
+from service.queue import enqueue_refresh
+from service.recommendations import related_titles
+from service.storage import Conflict, NotFound
+
+URL_PREFIX = "/api/v1"
+blp = Blueprint("pagefill", __name__, description="Plain-text film pages, filled")
+
+TEXT = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
+HEADERS = {name: {"schema": {"type": "string"}, "description": text} for name, text in (
+    ("X-Film-Id", "The film the page was filled from"),
+    ("X-Recs-Status", "fresh, stale (being updated) or pending (being computed) after `wait`"),
+    ("X-Job-Id", "The job computing the list, while it is not fresh"))}
+EXAMPLE = "Love 911 – Lebe und liebe\n\nHandlung\nIm emotionalen Drama …\nKritiken\nEmpfehlungen\n"
+
+
+class FillArgs(Schema):
+    film_id = fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"),
+                            metadata={"description": "Fill this film's page (else found by title)"})
+    wait = fields.Float(load_default=10.0, validate=validate.Range(0, 25),
+                        metadata={"description": "Seconds to wait for a pending list"})
+    limit = fields.Integer(load_default=10, validate=validate.Range(1, 50),
+                           metadata={"description": "Related titles to list"})
+
+
+@dataclass(frozen=True)
+class Filled:
+    text: str
+    film_id: str
+    created: bool
+    status: str  # the list's: fresh, stale or pending
+    job_id: str | None
+
+
+def find_film_id(title: str) -> str | None:
+    """Return the film whose title matches (case, accents and punctuation ignored), oldest first."""
+    s = store()
+    key = title_key(title)
+    ids = s.film_ids()
+    cards = s.get_cards(ids)
+    matches = [i for i in ids if i in cards and title_key(cards[i]["title"]) == key]
+    return key if key in matches else (matches[0] if matches else None)
+
+
+def create_film(title: str, plot: str, lang: str) -> tuple[str, str | None]:
+    """Add a film with the page's plot as its synopsis; return its id and its refresh job."""
+    from service.films import FilmSchema  # the API's own validation of a new film
+
+    data = {"title": title, "synopsis": {lang: plot} if plot else {}}
+    base = title_key(title)
+    for n in range(1, 20):
+        try:
+            film = FilmSchema().load({**data, "id": base if n == 1 else f"{base[:60]}-{n}"})
+        except ValidationError as error:
+            raise PageFormatError("The film in the page is not valid.", error.messages) from error
+        try:
+            film, needed = store().create_film(film)
+        except Conflict:
+            continue
+        return film["id"], enqueue_refresh(store(), queue(), film["id"], needed)
+    raise PageFormatError(f"Could not find a free id for '{title}'; pass film_id.")
+
+
+def job_failed(job_id: str | None) -> bool:
+    if not job_id:
+        return False
+    q = queue()
+    try:
+        return Job.fetch(job_id, connection=q.connection, serializer=q.serializer).is_failed
+    except NoSuchJobError:
+        return False
+
+
+def wait_for_list(film_id: str, lang: str, timeout: float, poll: float = 0.2) -> dict:
+    """Return the film's related titles once fresh, or as they are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = related_titles(film_id, lang)
+        if data["status"] == "fresh" or time.monotonic() >= deadline or job_failed(data["job_id"]):
+            return data
+        time.sleep(poll)
+
+
+def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10) -> Filled:
+    """Parse a page, find (or create) its film, and return the page filled.
+
+    Raises PageFormatError for text not in the layout and NotFound for an unknown film_id.
+    """
+    page = parse_page(text)
+    created = False
+    if film_id:
+        store().get_film(film_id)
+    else:
+        film_id = find_film_id(page.title)
+        if film_id is None:
+            film_id, _ = create_film(page.title, page.plot, page.lang)
+            created = True
+    data = wait_for_list(film_id, page.lang, wait)
+    body = render_page(page, store().list_reviews(film_id), data["results"][:limit], data["status"])
+    return Filled(body, film_id, created, data["status"], data["job_id"])
+
+
+@blp.route("/pages/fill")
+class FillPage(MethodView):
+    @blp.arguments(FillArgs, location="query")
+    @blp.doc(requestBody={"required": True, "content": {"text/plain": {
+        "schema": {"type": "string"}, "example": EXAMPLE}}}, responses={
+        "200": {"description": "The page with Kritiken and Empfehlungen filled", "content": TEXT,
+                "headers": HEADERS},
+        "201": {"description": "As 200, for a film the page created (see Location)", "content": TEXT,
+                "headers": HEADERS}})
+    @blp.alt_response(404, schema=ErrorSchema, description="No film with the given film_id")
+    @blp.alt_response(415, schema=ErrorSchema, description="The body is not text/plain")
+    @blp.alt_response(422, schema=ErrorSchema, description="The text is not a film page in the layout")
+    def post(self, args):
+        """Fill a plain-text film page (title, Handlung, Kritiken, Empfehlungen) with reviews and related titles"""
+        if request.mimetype != "text/plain":
+            abort(415, message="Send the page as text/plain (UTF-8).")
+        text = request.get_data(cache=False).decode("utf-8", errors="replace")
+        try:
+            filled = fill(text, args.get("film_id"), args["wait"], args["limit"])
+        except PageFormatError as error:
+            abort(422, message=error.message, errors=error.errors)
+        except NotFound:
+            abort(404, message=f"No film with id '{args['film_id']}'.")
+        headers = {"X-Film-Id": filled.film_id, "X-Recs-Status": filled.status}
+        if filled.job_id:
+            headers["X-Job-Id"] = filled.job_id
+        if filled.created:
+            headers["Location"] = f"/api/v1/films/{filled.film_id}"
+        return Response(filled.text, 201 if filled.created else 200, headers,
+                        content_type="text/plain; charset=utf-8")
