@@ -1,6 +1,8 @@
 """gunicorn settings for the web service (compose and bench/serve.py use the same)."""
 
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -9,6 +11,50 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
 max_requests = 10000
 max_requests_jitter = 1000
+# Build the app (and the tag vocabulary, see when_ready) once in the master and fork the
+# workers from it: a worker recycled by max_requests then serves within milliseconds instead
+# of spending ~2 s building the app and ~4 s loading the vocabulary on its first requests,
+# which showed as p99 spikes under load (bench/serve.py). Redis pools reconnect after fork.
+preload_app = True
+
+
+def when_ready(server):
+    """Load the tag vocabulary in the master, before the workers are forked."""
+    from workers.vocab import load_vocabulary
+
+    load_vocabulary()
+
+# Logs: one JSON object per line. The app writes the access line itself (with the request id,
+# the route and the duration), so gunicorn's own access log stays off.
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"level": os.environ.get("RECS_LOG_LEVEL", "INFO"), "handlers": ["stderr"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+}
+
+# Prometheus: every gunicorn worker writes its request metrics to files in one directory,
+# and /metrics adds them up (prometheus_client's multiprocess mode). The variable must be
+# set before the workers import prometheus_client, so it is set here, in the master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recs-prometheus-")
+
+
+def on_starting(server):
+    """Start from an empty metrics directory (a restarted container keeps its /tmp)."""
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

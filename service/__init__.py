@@ -27,8 +27,8 @@ def redis_unavailable(error):
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
-    from service import (films, health, imports, jobs, pagefill_api, pages, recommendations,
-                         reviews, security)
+    from service import (films, health, imports, jobs, logs, metrics, pagefill_api, pages,
+                         recommendations, reviews, security)
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store
@@ -55,6 +55,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
     }
 
+    logs.init_app(app)  # first: every later hook and log line sees the request id
+    metrics.init_app(app)
     security.init_app(app, client)
     api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin()]})
     security.init_spec(api)

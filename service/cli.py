@@ -97,8 +97,12 @@ def worker(burst):
     """Run an rq worker on the filmrecs queue (JSON serializer)."""
     from rq import Worker
 
+    from service.logs import configure_logging
+
+    configure_logging()
     _, queue = _store_and_queue()
-    Worker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=burst)
+    Worker([queue], connection=queue.connection, serializer=queue.serializer).work(
+        burst=burst, logging_level="INFO")
 
 
 def _seed(store, queue):
@@ -164,6 +168,21 @@ def _wait_for_rebuild(store, queue, job_id, timeout: float = 3600):
             return
         time.sleep(0.3)
     raise click.ClickException(f"rebuild {job_id} still running after {timeout:.0f} s")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for machines).")
+@click.option("--failed", "last_failed", default=5, show_default=True,
+              help="How many of the latest failed jobs to show.")
+def status(as_json, last_failed):
+    """Show queues, workers, failed jobs and the index's version and age."""
+    import json
+
+    from service.status import format_report, status_report
+
+    store, queue = _store_and_queue()
+    report = status_report(store, queue, last_failed)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 @main.group("import")

@@ -3,6 +3,7 @@
 from rq import get_current_job
 
 from config import settings
+from service.metrics import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
 from workers.tagging import extract_tags
@@ -20,6 +21,7 @@ def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float]]:
     return {"rev": film["rev"], "tags": tags}, vector
 
 
+@timed_job("refresh")
 def refresh_film(prefix: str, film_id: str) -> dict:
     """Recompute a film's tags and list, and its place in the lists of related films."""
     store = current_store(prefix)
@@ -38,6 +40,7 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     if written:
         stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
         store.patch_lists(version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K)
+        record_index_update(store)
     return {"film_id": film_id, "rev": film["rev"], "tags": len(vector), "related": len(own),
             "written": written}
 

@@ -11,6 +11,7 @@ from rq import Callback, Queue, get_current_job
 from rq.serializers import JSONSerializer
 
 from config import settings
+from service.metrics import record_index_update, timed_job
 from service.queue import enqueue_refresh
 from service.storage import Store, now
 from workers import index, similarity
@@ -33,6 +34,7 @@ def _enqueue(q: Queue, func, *args, rebuild_id: str, **kwargs):
                      on_failure=Callback(rebuild_failed), **kwargs)
 
 
+@timed_job("rebuild_start")
 def rebuild(prefix: str) -> dict:
     """Start a full rebuild: one extraction job per chunk of films, then ranking."""
     job = get_current_job()
@@ -49,6 +51,7 @@ def rebuild(prefix: str) -> dict:
     return {"films": len(ids), "extract_jobs": len(extract)}
 
 
+@timed_job("rebuild_extract")
 def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     """Re-extract the tags of a chunk of films."""
     store = current_store(prefix)
@@ -71,6 +74,7 @@ def snapshot(store: Store) -> tuple[similarity.Catalog, dict[str, int]]:
     return similarity.build_catalog(films, index.params()), revs
 
 
+@timed_job("rebuild_snapshot")
 def rank_all(prefix: str, rebuild_id: str) -> dict:
     """Snapshot the catalog into Redis and queue one ranking job per chunk of rows."""
     job = get_current_job()
@@ -97,6 +101,7 @@ def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
     return cat, json.loads(store.get_blob(rebuild_id + ":revs"))
 
 
+@timed_job("rebuild_rank")
 def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
     store = current_store(prefix)
@@ -113,11 +118,13 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     return len(rows)
 
 
+@timed_job("rebuild_switch")
 def finish(prefix: str, version: int, rebuild_id: str) -> dict:
     """Switch readers to the new version, redo films changed meanwhile, drop the old lists."""
     job = get_current_job()
     store = current_store(prefix)
     old, touched = store.switch_version(rebuild_id, version)
+    record_index_update(store, switched_version=version)
     q = _queue(job)
     for fid in touched:
         enqueue_refresh(store, q, fid)

@@ -1,0 +1,99 @@
+"""Structured JSON logs: one object per line, with the request id or the rq job id."""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept a caller's id only when it is short and plain, so it is safe in logs and headers.
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# LogRecord attributes that are not extra fields.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+access_log = logging.getLogger("recs.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object: time, level, logger, message, ids and extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(context_ids())
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def context_ids() -> dict:
+    """Return the current request id or rq job id, whichever applies."""
+    if has_request_context():
+        rid = g.get("request_id")
+        return {"request_id": rid} if rid else {}
+    from rq import get_current_job
+
+    job = get_current_job()
+    return {"job_id": job.id} if job is not None else {}
+
+
+def configure_logging(level: str | int = "INFO") -> None:
+    """Send every log line (root logger, rq's and gunicorn's loggers) to stderr as JSON."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_recs_json", False)]:
+        root.removeHandler(old)
+    handler._recs_json = True
+    root.addHandler(handler)
+    root.setLevel(level)
+    # rq and gunicorn add plain-text handlers of their own unless theirs propagate here.
+    for name in ("rq.worker", "rq.job", "rq.queue", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+
+
+def request_id_from(header: str | None) -> str:
+    """Return the caller's request id when it is sane, else a new one."""
+    if header and _SANE_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def init_app(app: Flask) -> None:
+    """Give each request an id (echoed in X-Request-ID) and log one JSON access line."""
+
+    @app.before_request
+    def start_request():
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response):
+        rid = g.get("request_id") or request_id_from(None)
+        response.headers[REQUEST_ID_HEADER] = rid
+        started = g.get("request_started")
+        duration = time.perf_counter() - started if started else 0.0
+        access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
+            "method": request.method, "path": request.path, "route": route_of(),
+            "status": response.status_code, "duration_ms": round(duration * 1000, 2),
+            "remote": request.remote_addr,
+        })
+        return response
+
+
+def route_of() -> str:
+    """Return the matched url rule (low-cardinality), or a marker when none matched."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else "<unmatched>"
