@@ -13,7 +13,7 @@ LABELS = {
            "refreshing": "Die Seite lädt neu, sobald sie fertig sind.",
            "failed": "Die Berechnung dauert länger als erwartet. Bitte später neu laden.",
            "by": "von", "anonymous": "Anonym", "review": "Kritik",
-           "rating": "Bewertung: {value} von 10", "score": "Ähnlichkeit {pct} %",
+           "rating": "Bewertung: {value} von 10", "score": "Ähnlichkeit: {level} von 5",
            "reasons": "Gemeinsamkeiten", "catalog": "Katalog", "search": "Suchen",
            "title_search": "Titel", "genre": "Genre", "tag": "Merkmal", "any": "alle",
            "filter": "Filtern", "results": "{n} Filme", "no_results": "Keine Filme gefunden.",
@@ -30,7 +30,7 @@ LABELS = {
            "refreshing": "The page reloads as soon as they are ready.",
            "failed": "This is taking longer than expected. Please reload later.",
            "by": "by", "anonymous": "Anonymous", "review": "Review",
-           "rating": "Rating: {value} out of 10", "score": "Similarity {pct}%",
+           "rating": "Rating: {value} out of 10", "score": "Similarity: {level} of 5",
            "reasons": "In common", "catalog": "Catalog", "search": "Search",
            "title_search": "Title", "genre": "Genre", "tag": "Feature", "any": "any",
            "filter": "Filter", "results": "{n} films", "no_results": "No films found.",
@@ -67,3 +67,20 @@ def format_rating(rating, lang: str) -> str | None:
 def review_date(review: dict):
     """Return the date a review is shown with: when it was published, else when it was added."""
     return review.get("published_at") or review.get("created_at")
+
+
+def shown_reasons(reasons: list[dict], lang: str) -> list[tuple[str, str | None]]:
+    """Return (label, language if not the page's) of the reasons to show, duplicates dropped.
+
+    Keyword reasons (`kw:...`) are TMDB's English keywords: a German page shows them only
+    when no vocabulary tag explains the match, marked as English.
+    """
+    tagged = [(r["label"], None) for r in reasons if not r["tag"].startswith("kw:")]
+    keywords = [(r["label"], "en" if lang != "en" else None) for r in reasons if r["tag"].startswith("kw:")]
+    chosen = tagged + keywords if lang == "en" or not tagged else tagged
+    seen, shown = set(), []
+    for label, label_lang in chosen:
+        if label and label.casefold() not in seen:
+            seen.add(label.casefold())
+            shown.append((label, label_lang))
+    return shown

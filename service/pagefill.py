@@ -7,7 +7,7 @@ of their own, in that order, each followed by its text. Pure functions: no Flask
 
 from dataclasses import dataclass
 
-from service.labels import LABELS, format_date, format_rating, review_date
+from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
 from service.text import slugify
 
 HEADINGS = {"de": ("Handlung", "Kritiken", "Empfehlungen"),
@@ -112,12 +112,12 @@ def render_review(review: dict, lang: str) -> str:
     return f"{line}\n{review.get('body', '').strip()}\n"
 
 
-def render_related(item: dict) -> str:
+def render_related(item: dict, lang: str) -> str:
     """Return one related title as a line: title, year and the reasons behind it."""
     line = f"- {item['title']}"
     if item.get("year"):
         line += f" ({item['year']})"
-    labels = [r["label"] for r in item.get("reasons") or [] if r.get("label")]
+    labels = [label for label, _ in shown_reasons(item.get("reasons") or [], lang)]
     if labels:
         line += " – " + ", ".join(labels)
     return line
@@ -137,7 +137,7 @@ def render_page(page: FilmPage, reviews: list[dict], related: list[dict], status
         parts.append(t["no_reviews"] + "\n")
     parts.append(page.recs_heading + "\n")
     lines = [t[status]] if status in ("pending", "stale") else []
-    lines += [render_related(item) for item in related]
+    lines += [render_related(item, page.lang) for item in related]
     if not related and status not in ("pending", "stale"):
         lines.append(t["no_recs"])
     parts.append("\n".join(lines) + "\n")

@@ -5,7 +5,7 @@ import math
 from flask import Blueprint, abort, render_template, request, url_for
 
 from service.common import store
-from service.labels import LABELS, format_date, format_rating, review_date
+from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
 from service.recommendations import related_titles
 from service.storage import NotFound
 from workers.vocab import load_vocabulary
@@ -61,6 +61,11 @@ def review_view(review: dict, lang: str) -> dict:
             "rating_text": format_rating(rating, lang), "stars": "★" * stars + "☆" * (5 - stars)}
 
 
+def score_level(score: float, top: float) -> int:
+    """Return 1-5: a related title's score next to the best one in its list (scores have no unit)."""
+    return max(1, min(5, round(5 * score / top))) if top > 0 else 1
+
+
 @bp.get("/films/<id:film_id>")
 def film_page(film_id):
     lang = page_language()
@@ -70,7 +75,8 @@ def film_page(film_id):
         abort(404)
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
     recs = related_titles(film_id, lang)
-    related = [{**r, "pct": round(min(max(r["score"], 0.0), 1.0) * 100)}
+    top = max((r["score"] for r in recs["results"]), default=0.0)
+    related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
                for r in recs["results"][:RELATED_SHOWN]]
     reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]
     return render_template("film.html", film=film, lang=lang, t=LABELS[lang],

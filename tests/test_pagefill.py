@@ -15,7 +15,8 @@ RECS = Path(sys.executable).with_name("recs")
 REVIEW = {"author": "jediprincess", "title": "Recap", "body": "Gut.\n\nSehr gut.\n", "rating": 7.5,
           "published_at": "2013-02-01T10:00:00+00:00", "created_at": 1700000000.0}
 RELATED = [{"id": "a", "title": "Backdraft", "year": 1991, "score": 0.4,
-            "reasons": [{"tag": "firefighter", "label": "Feuerwehr"}, {"tag": "grief", "label": "Trauer"}]},
+            "reasons": [{"tag": "firefighter", "label": "Feuerwehr"}, {"tag": "kw:grief", "label": "grief"},
+                        {"tag": "grief", "label": "Trauer"}]},
            {"id": "b", "title": "Ohne Jahr", "year": None, "score": 0.2, "reasons": []}]
 
 
@@ -88,7 +89,7 @@ def test_render_english_and_empty_and_pending():
     pending = render_page(page, [], [], "pending")
     assert pending.endswith("Reviews\nNo reviews yet.\nRecommendations\nRecommendations are being computed.\n")
     stale = render_page(page, [], RELATED[:1], "stale")
-    assert stale.endswith("Recommendations are being updated.\n- Backdraft (1991) – Feuerwehr, Trauer\n")
+    assert stale.endswith("Recommendations are being updated.\n- Backdraft (1991) – Feuerwehr, Trauer, grief\n")
 
 
 # -- REST -----------------------------------------------------------------------

@@ -26,7 +26,8 @@ def test_love_911_page_has_three_filled_sections(client, seeded):
     recs = section(html, "empfehlungen")
     assert recs.count('class="card"') >= 5 and 'class="chip"' in recs
     assert re.search(r'<h3><a href="/films/[a-z0-9-]+\?lang=de">', recs)
-    assert re.search(r"Ähnlichkeit \d+ %", recs), "the score bar has a text alternative"
+    assert re.search(r"Ähnlichkeit: [1-5] von 5", recs), "the score bar has a text alternative"
+    assert "Ähnlichkeit: 5 von 5" in recs, "scores are shown next to the best match"
     assert 'id="recs-status"' not in html and "<script>" not in html
 
 
@@ -34,10 +35,11 @@ def test_english_labels_and_reason_chips(client, seeded):
     html = client.get("/films/love-911?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in html
     assert heading(html, 2) == ["Plot", "Reviews", "Recommendations"]
-    assert re.search(r"Similarity \d+%", html)
+    assert re.search(r"Similarity: [1-5] of 5", html)
     de = client.get("/films/love-911").get_data(as_text=True)
     chips = lambda page: re.findall(r'<li class="chip">([^<]+)</li>', page)  # noqa: E731
     assert chips(html) and chips(de) and chips(html) != chips(de), "reason labels follow the language"
+    assert "Feuerwehr" in chips(de) and "firefighter" not in chips(de), "no English keyword chips in German"
 
 
 def test_accept_language_picks_english(client, seeded):
