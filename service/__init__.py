@@ -27,8 +27,19 @@ def redis_unavailable(error):
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
-    from service import (films, health, imports, jobs, logs, metrics, pagefill_api, pages,
-                         recommendations, reviews, security)
+    from service import (
+        films,
+        health,
+        imports,
+        jobs,
+        logs,
+        metrics,
+        pagefill_api,
+        pages,
+        recommendations,
+        reviews,
+        security,
+    )
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store

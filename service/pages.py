@@ -1,6 +1,7 @@
 """Server-rendered pages: the film page with Handlung, Kritiken and Empfehlungen, and the catalog."""
 
 import math
+from functools import lru_cache
 
 from flask import Blueprint, abort, render_template, request, url_for
 
@@ -85,9 +86,11 @@ def film_page(film_id):
                            recs=recs, related=related)
 
 
-def tag_options(lang: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=4)
+def tag_options(lang: str) -> tuple[tuple[str, str], ...]:
+    """Return the vocabulary's tags as (id, label) sorted by label (the vocabulary is fixed per process)."""
     vocab = load_vocabulary()
-    return sorted(((tag, vocab.label(tag, lang)) for tag in vocab.tags), key=lambda o: o[1].casefold())
+    return tuple(sorted(((tag, vocab.label(tag, lang)) for tag in vocab.tags), key=lambda o: o[1].casefold()))
 
 
 @bp.get("/")
