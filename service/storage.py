@@ -82,6 +82,48 @@ class Conflict(ValueError):
     """A film with that id exists already."""
 
 
+class _Merged:
+    """Stand in for a pipeline in bulk writes: merge set/hset/zadd/sadd/srem calls per key.
+
+    The last write of a field or member wins, as it would in order; send() then issues
+    a few large commands instead of one command per field.
+    """
+
+    def __init__(self):
+        self.strings, self.hashes, self.zsets, self.sets = {}, {}, {}, {}
+
+    def set(self, key, value):
+        self.strings[key] = value
+
+    def hset(self, key, field, value):
+        self.hashes.setdefault(key, {})[field] = value
+
+    def zadd(self, key, mapping):
+        self.zsets.setdefault(key, {}).update(mapping)
+
+    def sadd(self, key, *members):
+        self.sets.setdefault(key, {}).update(dict.fromkeys(members, True))
+
+    def srem(self, key, *members):
+        self.sets.setdefault(key, {}).update(dict.fromkeys(members, False))
+
+    def send(self, pipe) -> None:
+        if self.strings:
+            pipe.mset(self.strings)
+        for key, mapping in self.hashes.items():
+            pipe.hset(key, mapping=mapping)
+        for key, mapping in self.zsets.items():
+            pipe.zadd(key, mapping)
+        for key, members in self.sets.items():
+            added = [m for m, present in members.items() if present]
+            removed = [m for m, present in members.items() if not present]
+            if added:
+                pipe.sadd(key, *added)
+            if removed:
+                pipe.srem(key, *removed)
+
+
+
 class Store:
     """Films, reviews, tags and related-title lists under one key prefix."""
 
@@ -319,11 +361,13 @@ class Store:
                 outcomes.append(outcome)
                 writes.append((film, old))
                 current[data["id"]] = film
-            pipe.multi()
+            merged = _Merged()
             for n, (film, old) in enumerate(writes):
                 if old is None:  # keep file order among films created in one batch
-                    pipe.zadd(self.k("films"), {film["id"]: ts + n * 1e-6})
-                self._film_writes(pipe, film, old, dirty=False)
+                    merged.zadd(self.k("films"), {film["id"]: ts + n * 1e-6})
+                self._film_writes(merged, film, old, dirty=False)
+            pipe.multi()
+            merged.send(pipe)
             holder["outcomes"] = outcomes
 
         if films:

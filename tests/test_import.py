@@ -169,3 +169,24 @@ def test_rest_import_answers_413_beyond_the_body_limit(app, client):
                        content_type="application/x-ndjson")
     assert resp.status_code == 413 and resp.is_json and resp.json["message"]
     assert app.extensions["recs"]["queue"].get_job_ids() == []
+
+
+def test_bulk_writes_match_single_film_writes(store):
+    from service.importer import import_rows
+
+    film = {"title": "Same", "original_title": "Pareil", "year": 1999, "genres": ["Drama", "War"],
+            "popularity": 3.5, "vote_count": 70, "vote_average": 6.5, "original_language": "fr"}
+    store.create_film({**film, "id": "one"})
+    import_rows(store, [(1, {**film, "id": "two"})])
+    assert store.get_cards(["one"])["one"] == store.get_cards(["two"])["two"]
+    assert store.get_meta(["one"]) == store.get_meta(["two"])
+    assert store.search_titles(["one", "two"], "pareil") == ["one", "two"]
+    for key in ("votes", "popularity"):
+        assert store.r.zscore(store.k(key), "one") == store.r.zscore(store.k(key), "two")
+    assert store.filter_film_ids("war", None) == ["one", "two"]
+    # One batch: genres change twice for "two"; the last row wins, as if written one by one.
+    report = import_rows(store, [(1, {**film, "id": "two", "genres": ["Drama", "Crime"]}),
+                                 (2, {**film, "id": "two", "genres": ["Crime"]})])
+    assert (report.updated, store.get_film("two")["rev"]) == (2, 3)
+    assert store.filter_film_ids("war", None) == ["one"] == store.filter_film_ids("drama", None)
+    assert store.filter_film_ids("crime", None) == ["two"]
