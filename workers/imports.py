@@ -5,6 +5,7 @@ import time
 from rq import get_current_job
 
 from service.importer import import_rows, queue_rebuild, read_jsonl
+from service.metrics import timed_job
 from service.queue import get_queue
 from workers.jobs import current_store
 
@@ -26,6 +27,7 @@ class JobProgress:
         self.saved = time.monotonic()
 
 
+@timed_job("import")
 def import_upload(prefix: str, upload_id: str) -> dict:
     """Import the uploaded body upload_id; return the report and the rebuild's job id."""
     job = get_current_job()

@@ -1,0 +1,219 @@
+"""docker-compose.yml: valid for a real compose parser, and each service's command starts.
+
+No Docker engine runs here, so the services' commands run as local processes against the
+test Redis, on a fresh key prefix and queue.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
+
+from tests.conftest import REDIS_URL, remove_prefix
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+COMPOSE = shutil.which("docker-compose")
+needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
+API_KEY = "compose-test-" + uuid.uuid4().hex
+
+
+def compose(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RECS_API_KEYS": API_KEY}
+    return subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    """The compose file as docker-compose resolves it (anchors merged, variables filled)."""
+    if COMPOSE is None:
+        pytest.skip("docker-compose is not installed")
+    result = compose("config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def seconds(duration: str) -> float:
+    """Parse a compose duration such as '35m', '1h30m' or '90s'."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", str(duration))
+    assert parts, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+@needs_compose
+def test_compose_config_is_valid():
+    result = compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_redis_has_aof_healthcheck_and_named_volume(config):
+    redis_service = config["services"]["redis"]
+    assert "redis-data" in config["volumes"]
+    assert any(v.startswith("redis-data:/data") for v in redis_service["volumes"])
+    conf_mount = next(v for v in redis_service["volumes"] if v.split(":")[0].endswith("redis.conf"))
+    assert conf_mount.split(":")[1] in redis_service["command"]
+    redis_conf = Path(conf_mount.split(":")[0]).read_text()
+    assert re.search(r"^appendonly yes$", redis_conf, re.MULTILINE)
+    assert "redis-cli" in redis_service["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "rq-dashboard"])
+def test_app_services_share_one_image_and_wait_for_healthy_redis(config, name):
+    service, web = config["services"][name], config["services"]["web"]
+    assert (service["image"], service["build"]) == (web["image"], web["build"])
+    assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_stop_grace_outlasts_the_longest_job(config):
+    worker = config["services"]["worker"]
+    timeout = int(worker["environment"]["RECS_REBUILD_TIMEOUT"])
+    assert seconds(worker["stop_grace_period"]) > timeout
+
+
+def test_rq_dashboard_reads_the_compose_redis_as_json(config):
+    dash = config["services"]["rq-dashboard"]
+    assert dash["command"][0] == "rq-dashboard"
+    assert "--json" in dash["command"]
+    assert dash["environment"]["RQ_DASHBOARD_REDIS_URL"] == config["services"]["web"][
+        "environment"]["REDIS_URL"]
+    assert any(str(p).endswith("9181:9181/tcp") or p == "9181:9181" for p in dash["ports"])
+
+
+# -- each service's command starts -------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def wait_for(url: str, status: int, deadline: float) -> str:
+    code, body = 0, ""
+    while time.monotonic() < deadline:
+        code, body = get(url)
+        if code == status:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{url}: wanted {status}, last got {code} {body[:300]}")
+
+
+def local_command(command: list[str]) -> list[str]:
+    """The compose command with its program taken from this virtualenv."""
+    return [str(BIN / command[0]), *command[1:]]
+
+
+def stop(procs: list[subprocess.Popen]) -> list[str]:
+    """Stop the processes (SIGTERM, then SIGKILL) and return what each wrote."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    outputs = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate(timeout=5)
+        outputs.append(out or "")
+    return outputs
+
+
+def test_web_worker_and_dashboard_commands_start(config, tmp_path):
+    name = "compose-" + uuid.uuid4().hex[:10]
+    web_port, dash_port = free_port(), free_port()
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
+           "RECS_API_KEYS": API_KEY, "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+           "RECS_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    services = config["services"]
+    dash_command = [str(dash_port) if arg == "9181" else arg for arg in services["rq-dashboard"]["command"]]
+    dash_env = {**env, "RQ_DASHBOARD_REDIS_URL": REDIS_URL}
+    base = f"http://127.0.0.1:{web_port}"
+    procs = []
+
+    def start(command, environ):
+        procs.append(subprocess.Popen(local_command(command), env=environ, cwd=ROOT, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+
+    busy = None
+    try:
+        deadline = time.monotonic() + 90
+        start(services["web"]["command"], env)
+        assert wait_for(base + "/healthz", 200, deadline)
+        assert "No worker" in wait_for(base + "/readyz", 503, deadline)
+        start(services["worker"]["command"], env)
+        assert json.loads(wait_for(base + "/readyz", 200, deadline))["workers"] == 1
+
+        # A write goes through the worker; its job shows up in the metrics (read from Redis).
+        request = urllib.request.Request(
+            base + "/api/v1/films", method="POST",
+            data=json.dumps({"id": "compose-film", "title": "Compose", "genres": ["Drama"]}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 201
+        metrics = ""
+        while time.monotonic() < deadline:
+            metrics = get(base + "/metrics")[1]
+            if 'recs_job_duration_seconds_count{kind="refresh"} 1.0' in metrics:
+                break
+            time.sleep(0.3)
+        assert 'recs_job_duration_seconds_count{kind="refresh"} 1.0' in metrics
+        assert f'recs_queue_jobs{{queue="{name}",registry="queued"}} 0.0' in metrics
+        assert re.search(r'recs_http_requests_total\{method="POST",route="/api/v1/films",'
+                         r'status="201"\} 1\.0', metrics)
+
+        # The dashboard starts and lists workers even while one is busy with a JSON job.
+        queue = Queue(name, connection=redis.Redis.from_url(REDIS_URL), serializer=JSONSerializer)
+        parked = queue.enqueue("workers.jobs.refresh_film", name + ":", "parked", result_ttl=60)
+        queue.remove(parked)
+        busy = Worker([queue], connection=queue.connection, serializer=JSONSerializer,
+                      name=name + "-busy")
+        busy.register_birth()
+        busy.set_state(WorkerStatus.BUSY)
+        busy.set_current_job_id(parked.id)
+        start(dash_command, dash_env)
+        dash = f"http://127.0.0.1:{dash_port}"
+        assert "RQ dashboard" in wait_for(dash + "/", 200, deadline)
+        workers = json.loads(wait_for(dash + "/0/data/workers.json", 200, deadline))["workers"]
+        assert parked.id in json.dumps([w for w in workers if w["name"] == busy.name])
+    finally:
+        if busy is not None:
+            busy.register_death()
+        outputs = stop(procs)
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"rq:*:{name}*", count=1000))
+        if keys:
+            client.unlink(*keys)
+        client.close()
+        remove_prefix(name)
+    web_log = outputs[0].splitlines()
+    access = [json.loads(line) for line in web_log if '"recs.access"' in line]
+    assert access and all(line["request_id"] for line in access), web_log[:5]
+    assert all(line.startswith("{") for line in web_log if line.strip()), web_log[:5]
