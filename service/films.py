@@ -86,6 +86,20 @@ class DeletedSchema(Schema):
 FilmPage = paged(FilmSchema, "FilmPage")
 
 
+# The OpenAPI example of a film (the seed's Love 911, shortened).
+FILM_EXAMPLE = {
+    "id": "love-911", "title": "Love 911 – Lebe und liebe", "original_title": "러브 911",
+    "year": 2012, "original_language": "ko", "countries": ["KR"],
+    "genres": ["Romance", "Comedy", "Drama"],
+    "keywords": ["firefighter", "doctor", "widower", "grief", "romantic comedy"],
+    "synopsis": {"de": "Der verwitwete Feuerwehrmann Kang-il trifft die Ärztin Mi-soo ..."},
+    "cast": [{"name": "Go Soo", "role": "Kang-il"}, {"name": "Han Hyo-joo", "role": "Mi-soo"}],
+    "external_ids": {"tmdb": "139997"},
+    "created_at": "2026-05-01T10:00:00+00:00", "updated_at": "2026-05-01T10:00:00+00:00",
+    "rev": 2, "job_id": None,
+}
+
+
 def get_film_or_404(film_id: str) -> dict:
     try:
         return store().get_film(film_id)
@@ -147,7 +161,7 @@ class Films(MethodView):
 
 @blp.route("/films/<id:film_id>")
 class FilmById(MethodView):
-    @blp.response(200, FilmSchema)
+    @blp.response(200, FilmSchema, example=FILM_EXAMPLE)
     def get(self, film_id):
         """Get one film"""
         return get_film_or_404(film_id)

@@ -5,6 +5,7 @@ import time
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields
 from redis.exceptions import RedisError
 from rq import Worker
 
@@ -14,8 +15,19 @@ URL_PREFIX = ""
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
 
+class HealthSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+class ReadySchema(Schema):
+    status = fields.String(metadata={"example": "ready"})
+    workers = fields.Integer(metadata={"description": "Workers seen recently", "example": 2})
+    queued = fields.Integer(metadata={"description": "Jobs waiting in the queue", "example": 0})
+
+
 @blp.route("/healthz")
 class Health(MethodView):
+    @blp.response(200, HealthSchema)
     def get(self):
         """The process is up"""
         return {"status": "ok"}
@@ -23,6 +35,8 @@ class Health(MethodView):
 
 @blp.route("/readyz")
 class Ready(MethodView):
+    @blp.response(200, ReadySchema)
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
         """Redis answers and a worker on our queue sent a heartbeat recently"""
         q = queue()

@@ -66,6 +66,18 @@ class TagsResponse(Schema):
     tags = fields.List(fields.Nested(TagSchema))
 
 
+# The OpenAPI example of a related-titles answer.
+RECS_EXAMPLE = {
+    "film_id": "love-911", "status": "fresh", "computed_at": "2026-05-01T10:00:02+00:00",
+    "index_version": 3, "job_id": None, "page": 1, "total_pages": 3, "total_results": 50,
+    "results": [
+        {"id": "ladder-49", "title": "Ladder 49", "year": 2004, "score": 0.61,
+         "reasons": [{"tag": "firefighter", "label": "Feuerwehr", "share": 0.52},
+                     {"tag": "grief", "label": "Trauer", "share": 0.21}]},
+    ],
+}
+
+
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset()) -> dict:
     """Return a film's whole related list with titles and labelled reasons, best first."""
     try:
@@ -92,7 +104,7 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
     @blp.arguments(RecArgs, location="query")
-    @blp.response(200, RecPage)
+    @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):
         """Related titles, best first, each with its score and the shared tags behind it"""
         exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())

@@ -64,6 +64,17 @@ def add_review(film_id: str, data: dict):
     return review, 201, {"Location": f"/api/v1/reviews/{review['id']}"}
 
 
+# The OpenAPI example of a review (the seed's English blog review, shortened).
+REVIEW_EXAMPLE = {
+    "id": "r1a2b3c4d5e6f", "film_id": "love-911", "author": "jediprincess", "language": "en",
+    "title": "Love 911 Quick KMovie Recap",
+    "body": "When Go Mi-soo misdiagnosed a patient, her doctor's license went in danger ...",
+    "rating": 7.5, "source_url": None, "published_at": "2013-01-20T00:00:00",
+    "created_at": "2026-05-01T10:00:00+00:00", "updated_at": "2026-05-01T10:00:00+00:00",
+    "job_id": "refresh-love-911-3f2a9c1b",
+}
+
+
 def not_found(review_id):
     abort(404, message=f"No review with id '{review_id}'.")
 
@@ -105,7 +116,7 @@ class ReviewImport(MethodView):
 
 @blp.route("/reviews/<id:review_id>")
 class ReviewById(MethodView):
-    @blp.response(200, ReviewSchema)
+    @blp.response(200, ReviewSchema, example=REVIEW_EXAMPLE)
     def get(self, review_id):
         """Get one review"""
         try:
