@@ -106,3 +106,11 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
     second = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
     assert seeded.rebuild_progress(second)["phase"] == "done"
+
+
+def test_film_without_tags_gets_an_empty_fresh_list(client, run_jobs):
+    job_id = client.post("/api/v1/films", json={"id": "blank", "title": "Blank"}).get_json()["job_id"]
+    run_jobs()
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
+    body = client.get("/api/v1/films/blank/recommendations").get_json()
+    assert (body["status"], body["results"]) == ("fresh", [])
