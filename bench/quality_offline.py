@@ -1,6 +1,9 @@
 """Score related lists offline (no service): nDCG@10 on the dev truth and keyword overlap@10.
 
-Usage: .venv/bin/python bench/quality_offline.py [--tags basic|tagger|auto] [--set key=value ...] [--tune]
+Usage: .venv/bin/python bench/quality_offline.py [--tags basic|rich|tagger|auto] [--set key=value ...]
+
+--tags tagger (auto: when it imports) builds vectors through workers.jobs.tag_film, the
+service path; --tags basic uses genre:<name> and kw:<keyword> only.
 """
 
 import argparse
@@ -15,10 +18,10 @@ sys.path.insert(0, str(ROOT))
 EVAL = Path("/work/shared/eval")
 sys.path.insert(0, str(EVAL))
 
-import quality
+import quality  # noqa: E402
 
-from workers.similarity import SimilarityParams, build_catalog, related_rows
-from workers.tmdb import read_tmdb
+from workers.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
+from workers.tmdb import read_tmdb  # noqa: E402
 
 CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
 
@@ -152,17 +155,12 @@ def rich_vector(film: dict) -> dict[str, float]:
 
 
 def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
-    """Return vectors from workers.tagging.extract_tags, or None when it does not import."""
+    """Return vectors exactly as the service makes them (workers.jobs.tag_film), or None."""
     try:
-        from workers import tagging
-        from workers.vocab import load_vocabulary
+        from workers.jobs import tag_film
     except ImportError:
         return None
-    vocab = load_vocabulary()
-    return [
-        {t: float(v["weight"]) for t, v in tagging.extract_tags(f, [], vocab).items()}
-        for f in films
-    ]
+    return [tag_film({**f, "rev": 0}, [])[1] for f in films]
 
 
 def load_films(mode: str) -> tuple[list[dict], str]:

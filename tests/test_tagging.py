@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.tagging import extract_tags, extract_text
+from workers.tagging import extract_tags, extract_text, tag_vector
 from workers.vocab import VocabularyError, load_vocabulary, tokenize
 
 SEEDS = Path("/work/shared/seeds")
@@ -169,12 +169,44 @@ def test_parents_added_with_lower_weight(vocab):
     assert tags["medical"]["sources"] == ["keyword", "parent"]  # mapped directly too
 
 
-def test_unmapped_keyword_becomes_kw_tag(vocab):
+def test_every_keyword_is_kept_as_kw_tag(vocab):
     tags = extract_tags({"keywords": ["Duringcreditsstinger", "Korean Drama Remake"]}, [], vocab)
     assert tags["kw:duringcreditsstinger"]["sources"] == ["keyword"]
-    assert "kw:korean drama remake" not in tags  # "drama" maps, so no kw: tag
+    assert "kw:korean drama remake" in tags and "drama" in tags  # the keyword and what it maps to
     assert vocab.label("kw:duringcreditsstinger") == "duringcreditsstinger"
     assert vocab.label("firefighter", "de") == "Feuerwehr"
+
+
+@pytest.mark.parametrize(
+    "tag, de, en, kind",
+    [
+        ("kw:widow", "Verwitwung", "widow", "keyword"),
+        ("kw:firefighter", "Feuerwehr", "firefighter", "keyword"),
+        ("kw:duringcreditsstinger", "duringcreditsstinger", "duringcreditsstinger", "keyword"),
+        ("genre:romance", "Liebesfilm", "Romance", "genre"),
+        ("grief", "Trauer", "Grief", "theme"),
+        ("title:potter", "Potter", "Potter", "title"),
+        ("nonsense:x", "nonsense:x", "nonsense:x", "unknown"),
+    ],
+)
+def test_labels_of_vector_tags(vocab, tag, de, en, kind):
+    assert (vocab.label(tag, "de"), vocab.label(tag, "en"), vocab.kind(tag)) == (de, en, kind)
+
+
+def test_tag_vector_families(vocab):
+    film = {
+        "title": "The Towering Inferno",
+        "genres": ["Drama", "Action"],
+        "keywords": ["firemen", "skyscraper"],
+        "synopsis": {"en": "A comedy of errors."},
+    }
+    tags = extract_tags(film, [], vocab)
+    vector = tag_vector(film, tags, vocab)
+    assert vector["genre:drama"] == vector["genre:action"] == 1.0
+    assert "genre:comedy" not in vector and "comedy" in vector  # read in the text, not declared
+    assert vector["kw:firemen"] == vector["firefighter"] == 1.0
+    assert vector["title:towering"] == vector["title:inferno"] == 1.0 and "title:the" not in vector
+    assert all(0 < w <= 1 for w in vector.values())
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,12 @@ class SimilarityParams:
     # build time: how tag vectors are weighted
     idf_power: float = 0.5  # idf ** power; 0 disables IDF
     tf_power: float = 1.0  # tag weight ** power; < 1 saturates strong tags
-    family_weights: tuple[tuple[str, float], ...] = (("genre", 0.25), ("kw", 1.0))
-    default_family_weight: float = 0.5  # families not listed (prefix before ":"), e.g. plot tags
-    generic_families: tuple[str, ...] = ("genre",)  # sharing only these is not "specific"
+    # families as workers.tagging.tag_vector makes them: the film's genres, its keywords, title
+    # words, and ("", the default) vocabulary tags from keywords and text
+    family_weights: tuple[tuple[str, float], ...] = (("genre", 0.25), ("kw", 1.0), ("title", 0.25))
+    default_family_weight: float = 0.15  # families not listed (prefix before ":"), "" included
+    # sharing only these is not "specific": the reserved slots go to films sharing a keyword
+    generic_families: tuple[str, ...] = ("genre", "title", "")
     specific_max_df: float = 1.0  # nor is sharing only tags held by more than this share of films
     max_posting: int = 300  # candidate generation: a tag reaches at most its N highest-prior films
     # rank time
@@ -32,6 +35,8 @@ class SimilarityParams:
     quality_weight: float = 0.5  # (vote_average / 10) ** weight
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
+    # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
+    reasons: int = 5
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> "SimilarityParams":
@@ -428,7 +433,7 @@ def _rank(
     cand, val, item = (np.take_along_axis(a, order, axis=1) for a in (cand, val, item))
     # keep scores monotonic with the final order (a demoted item is capped by its predecessor)
     val = np.minimum.accumulate(np.where(cand >= 0, val, -np.inf), axis=1)
-    reasons = _reasons(contrib, cat.tags, 3)
+    reasons = _reasons(contrib, cat.tags, params.reasons)
     out: list[Related] = []
     for c_row, v_row, i_row in zip(cand.tolist(), val.tolist(), item.tolist()):
         out.append(

@@ -6,7 +6,15 @@ import re
 
 import simplemma
 
-from workers.vocab import KW_PREFIX, LANGS, Vocabulary, load_vocabulary, tokenize
+from workers.vocab import (
+    GENRE_PREFIX,
+    KW_PREFIX,
+    LANGS,
+    TITLE_PREFIX,
+    Vocabulary,
+    load_vocabulary,
+    tokenize,
+)
 
 NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of comedy"
 REVIEW_FACTOR = 0.5  # review tags weigh at most half of the film's own
@@ -25,6 +33,14 @@ _HEDGES = frozenset(
     | {"etwas", "leicht", "leichte", "leichten", "ansatzweise", "prise", "elemente"}
 )
 _HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
+_FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
+_TITLE_STOP = frozenset(
+    {"the", "and", "for", "with", "from", "into", "over", "under", "all", "you", "your", "our"}
+    | {"his", "her", "its", "who", "what", "when", "how", "not", "are", "was", "one", "two"}
+    | {"part", "chapter", "episode", "movie", "film", "story", "tale", "returns", "day", "night"}
+    | {"ii", "iii", "der", "die", "das", "und", "ein", "eine", "von", "mit", "den", "des", "dem"}
+    | {"les", "la", "le", "del", "los", "las"}
+)
 
 
 def detect_language(text: str, hint: str | None = None) -> str:
@@ -110,7 +126,8 @@ def extract_tags(
         for tag in vocab.map_genre(name) or [KW_PREFIX + name.lower()]:
             add(tag, "genre", 1.0, [name])
     for name in _names(film.get("keywords")):
-        for tag in vocab.map_keyword(name) or [KW_PREFIX + name.lower()]:
+        # the keyword itself stays: it is more specific than the vocabulary tags it maps to
+        for tag in [KW_PREFIX + name.lower(), *vocab.map_keyword(name)]:
             add(tag, "keyword", 1.0, [name])
     for lang, text in _synopses(film):
         for tag, hit in extract_text(text, lang, vocab).items():
@@ -172,3 +189,26 @@ def _ancestors(vocab: Vocabulary, tag: str) -> list[tuple[str, int]]:
                 nxt.extend(vocab.tags[parent].parents)
         frontier, depth = nxt, depth + 1
     return sorted(seen.items(), key=lambda item: (item[1], item[0]))
+
+
+def tag_vector(
+    film: dict, tags: dict[str, dict], vocab: Vocabulary | None = None
+) -> dict[str, float]:
+    """Return the similarity vector of a film's extracted tags: {tag: weight}.
+
+    The similarity weighs each family (the prefix before ':') separately. Every extracted tag
+    is in: `kw:<keyword>` as the `kw` family, vocabulary tags unprefixed (family "": themes,
+    professions, settings, tones, parents, genres read in the text). Two families are added:
+    `genre:<tag>` for the film's own genres, and `title:<word>` for the words of its title
+    (sequels and series share them).
+    """
+    vocab = vocab or load_vocabulary()
+    vector = {tag: round(float(info["weight"]), 4) for tag, info in tags.items()}
+    for tag, info in tags.items():
+        if vocab.kind(tag) == "genre" and _FILM_OWN & set(info["sources"]):
+            vector[GENRE_PREFIX + tag] = 1.0
+    for word in tokenize(film.get("title") or ""):
+        word = word.lower()
+        if len(word) >= 3 and word.isalpha() and word not in _TITLE_STOP:
+            vector.setdefault(TITLE_PREFIX + word, 1.0)
+    return vector

@@ -12,7 +12,10 @@ import config
 
 LANGS = ("de", "en")
 KINDS = frozenset({"genre", "theme", "profession", "setting", "tone"})
-KW_PREFIX = "kw:"
+KW_PREFIX = "kw:"  # a keyword kept as it is
+GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (workers.tagging.tag_vector)
+TITLE_PREFIX = "title:"  # a word of the title
+_VOCAB_PREFIXES = ("", GENRE_PREFIX)
 STRONG, WEAK = 1.0, 0.5
 _TAG_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _WORD = re.compile(r"[^\W_]+")
@@ -169,13 +172,31 @@ class Vocabulary:
     # -- public API ----------------------------------------------------------------------------
 
     def label(self, tag_id: str, lang: str = "de") -> str:
-        """Return the display label of a tag (the keyword itself for `kw:` tags, the id if unknown)."""
-        if tag_id.startswith(KW_PREFIX):
-            return tag_id[len(KW_PREFIX) :]
-        tag = self.tags.get(tag_id)
+        """Return the display label of a tag id, also of the family-prefixed ids in vectors.
+
+        `genre:x` gives x's label; `kw:<keyword>` gives, in German, the label of the
+        most specific tag the keyword maps to, else (and in English) the keyword itself;
+        `title:<word>` gives the word capitalized; an unknown id gives the id back.
+        """
+        prefix, rest = _split_prefix(tag_id)
+        if prefix == KW_PREFIX:
+            mapped = self.map_keyword(rest) if lang != "en" else []
+            children = {t for t in mapped for p in mapped if t in self.tags[p].parents}
+            specific = [t for t in mapped if t not in children]
+            return self.tags[specific[0]].labels[lang] if specific and lang in LANGS else rest
+        if prefix == TITLE_PREFIX:
+            return rest.capitalize()
+        tag = self.tags.get(rest) if prefix in _VOCAB_PREFIXES else None
         if tag is None:
             return tag_id
         return tag.labels.get(lang) or tag.labels["en"]
+
+    def kind(self, tag_id: str) -> str:
+        """Return a tag id's kind: the vocabulary kind, "keyword" for `kw:`, "title", or "unknown"."""
+        prefix, rest = _split_prefix(tag_id)
+        if prefix in _VOCAB_PREFIXES and rest in self.tags:
+            return self.tags[rest].kind
+        return {KW_PREFIX: "keyword", TITLE_PREFIX: "title"}.get(prefix, "unknown")
 
     def map_genre(self, name: str) -> list[str]:
         """Return the vocabulary tags for a genre name (TMDB English or German); [] if none."""
@@ -317,6 +338,11 @@ class Vocabulary:
         if any(_known_de(f) for f in forms):
             return False
         return None
+
+
+def _split_prefix(tag_id: str) -> tuple[str, str]:
+    head, sep, rest = tag_id.partition(":")
+    return (head + sep, rest) if sep else ("", tag_id)
 
 
 def _strip_glue(word: str) -> list[str]:
