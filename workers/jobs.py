@@ -6,7 +6,7 @@ from config import settings
 from service.metrics import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
-from workers.tagging import extract_tags
+from workers.tagging import extract_tags, tag_vector
 from workers.vocab import load_vocabulary
 
 
@@ -16,9 +16,9 @@ def current_store(prefix: str) -> Store:
 
 def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float]]:
     """Return (stored tags document, vector) for a film and its reviews."""
-    tags = extract_tags(film, reviews, load_vocabulary())
-    vector = {tag: round(info["weight"], 4) for tag, info in tags.items()}
-    return {"rev": film["rev"], "tags": tags}, vector
+    vocab = load_vocabulary()
+    tags = extract_tags(film, reviews, vocab)
+    return {"rev": film["rev"], "tags": tags}, tag_vector(film, tags, vocab)
 
 
 @timed_job("refresh")
