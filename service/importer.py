@@ -41,7 +41,7 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\r\n"))  # error columns on this line, not the next
         except json.JSONDecodeError as exc:
             yield number, f"invalid JSON: {exc.msg} at column {exc.colno}"
             continue
