@@ -30,6 +30,16 @@ JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.
 WORKER_SEEN_SECONDS = _int("RECS_WORKER_SEEN_SECONDS", 120)
+# Recovery from a worker killed mid-job (see docs/OPERATIONS.md): a busy worker beats every
+# JOB_MONITORING_INTERVAL s; a job whose worker missed beats for JOB_HEARTBEAT_GRACE s more is
+# abandoned, and the next registry cleanup (every MAINTENANCE_INTERVAL s, on any worker) requeues
+# it while it has retries left (JOB_RETRIES, also used for jobs that raise).
+JOB_MONITORING_INTERVAL = _int("RECS_JOB_MONITORING_INTERVAL", 5)
+JOB_HEARTBEAT_GRACE = _int("RECS_JOB_HEARTBEAT_GRACE", 10)
+MAINTENANCE_INTERVAL = _int("RECS_MAINTENANCE_INTERVAL", 5)
+JOB_RETRIES = _int("RECS_JOB_RETRIES", 3)
+# An idle worker beats (and may clean registries) every WORKER_TTL - 15 s.
+WORKER_TTL = _int("RECS_WORKER_TTL", 20)
 
 # Request limits.
 MAX_CONTENT_LENGTH = _int("RECS_MAX_BODY_BYTES", 1024 * 1024)

@@ -95,14 +95,12 @@ def _local_api_key(data_dir: str) -> str:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst):
     """Run an rq worker on the filmrecs queue (JSON serializer)."""
-    from rq import Worker
-
     from service.logs import configure_logging
+    from service.queue import run_worker
 
     configure_logging()
     _, queue = _store_and_queue()
-    Worker([queue], connection=queue.connection, serializer=queue.serializer).work(
-        burst=burst, logging_level="INFO")
+    run_worker(queue, burst=burst, logging_level="INFO")
 
 
 def _seed(store, queue):

@@ -1,8 +1,12 @@
-"""Queue rq jobs for films, with one pending refresh per film."""
+"""Queue rq jobs for films, with one pending refresh per film; build the workers that run them."""
 
+import logging
+import time
 import uuid
 
-from rq import Queue
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Retry, Worker
 from rq.serializers import JSONSerializer
 
 from config import settings
@@ -12,6 +16,51 @@ from service.storage import Store
 def get_queue(connection, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer,
                  default_timeout=settings.JOB_TIMEOUT)
+
+
+def retry_policy() -> Retry | None:
+    """Requeue a job that raised or whose worker died, JOB_RETRIES times (see docs/OPERATIONS.md)."""
+    return Retry(max=settings.JOB_RETRIES) if settings.JOB_RETRIES > 0 else None
+
+
+class RecsWorker(Worker):
+    """rq's forking worker whose jobs count as abandoned JOB_HEARTBEAT_GRACE s after a missed beat.
+
+    rq adds a fixed 60 s to every heartbeat of a running job, so a job whose worker was killed
+    stays "started" for over a minute; our jobs are idempotent (lists carry the film revision
+    they were computed from), so running one twice after a short grace is harmless.
+    """
+
+    def get_heartbeat_ttl(self, job) -> int:
+        return max(1, super().get_heartbeat_ttl(job) - 60 + settings.JOB_HEARTBEAT_GRACE)
+
+
+def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, **kwargs) -> Worker:
+    """Return a worker on queue with the product's heartbeat and maintenance settings."""
+    return worker_class([queue], connection=queue.connection, serializer=queue.serializer,
+                        worker_ttl=settings.WORKER_TTL,
+                        job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
+                        maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
+
+
+def run_worker(queue: Queue, burst: bool = False, **work_kwargs) -> None:
+    """Work the queue; when Redis goes away, wait for it and start a fresh worker.
+
+    rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
+    while a job runs; the job is then recovered as abandoned (see docs/OPERATIONS.md).
+    """
+    wait = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            make_worker(queue).work(burst=burst, **work_kwargs)
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if time.monotonic() - started > 60:
+                wait = 1.0
+            logging.getLogger(__name__).error("Redis unreachable (%s); new worker in %.0f s", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
 
 
 def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = True) -> str | None:
@@ -27,7 +76,8 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
     job_id = f"refresh-{film_id}-{uuid.uuid4().hex[:8]}"
     store.set_pending_job(film_id, job_id)
     queue.enqueue("workers.jobs.refresh_film", store.p, film_id, job_id=job_id,
-                  result_ttl=3600, failure_ttl=7 * 86400, description=f"refresh {film_id}")
+                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(),
+                  description=f"refresh {film_id}")
     return job_id
 
 
@@ -36,5 +86,5 @@ def enqueue_rebuild(store: Store, queue: Queue) -> str:
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
     queue.enqueue("workers.rebuild.rebuild", store.p, job_id=job_id,
                   job_timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
-                  failure_ttl=7 * 86400, description="full rebuild")
+                  failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild")
     return job_id

@@ -26,11 +26,19 @@ return {card, blob, ver, cards}
 """
 
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
-# KEYS are the lists' keys; ARGV[2 + i] is the new item for KEYS[i], or '' to drop it.
+# KEYS[1] is film ARGV[1]'s own list: when ARGV[3] (a revision) is given and that list was
+# computed from a newer one, a newer refresh has patched already and nothing is done.
+# KEYS[i > 1] are the lists' keys; ARGV[2 + i] is the new item for KEYS[i], or '' to drop it.
 _PATCH_LISTS = """
 local x = ARGV[1]
 local k = tonumber(ARGV[2])
-for i, key in ipairs(KEYS) do
+local rev = tonumber(ARGV[3])
+if rev then
+  local own = redis.call('GET', KEYS[1])
+  if own and tonumber(cjson.decode(own)['rev'] or 0) > rev then return -1 end
+end
+for i = 2, #KEYS do
+  local key = KEYS[i]
   local blob = redis.call('GET', key)
   if blob then
     local lst = cjson.decode(blob)
@@ -452,9 +460,12 @@ class Store:
     def get_tags(self, fid: str) -> dict | None:
         return _loads(self.r.get(self.k("tags", fid)))
 
-    def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> None:
-        """Store a film's tags and vector and move it in the inverted index, atomically."""
-        self.save_tags_many({fid: (tags, vector)})
+    def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> bool:
+        """Store a film's tags and vector and move it in the inverted index, atomically.
+
+        Return False (storing nothing) when tags of a newer film revision are stored already.
+        """
+        return fid in self.save_tags_many({fid: (tags, vector)})
 
     def drop_tags(self, fid: str) -> dict:
         """Remove a deleted film from the inverted index; return its last vector."""
@@ -471,21 +482,30 @@ class Store:
         self.r.transaction(write, self.k("vec", fid))
         return holder["vec"]
 
-    def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> None:
+    def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
         """Store many films' tags and vectors and move them in the inverted index, atomically.
 
         A posting list is ordered by the film's popularity prior (vote count, else
         popularity), as the similarity caps candidates to each tag's most popular films.
+        A film whose stored tags come from a newer revision (a job that read the film later
+        finished first) is left alone. Return the ids saved.
         """
         ids = list(entries)
         keys = [self.k("vec", fid) for fid in ids]
+        tag_keys = [self.k("tags", fid) for fid in ids]
+        saved = set()
 
         def write(pipe):
+            saved.clear()
             olds = [_loads(raw) or {} for raw in pipe.mget(keys)]
+            stored = [_loads(raw) or {} for raw in pipe.mget(tag_keys)]
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
-            for fid, old, meta in zip(ids, olds, metas):
+            for fid, old, meta, done in zip(ids, olds, metas, stored):
                 tags, vector = entries[fid]
+                if done.get("rev", 0) > tags.get("rev", 0):
+                    continue
+                saved.add(fid)
                 rank = meta.get("vote_count")
                 rank = rank if rank is not None else (meta.get("popularity") or 0) / 1000
                 for tag in old.keys() - vector.keys():
@@ -499,7 +519,8 @@ class Store:
                 pipe.set(self.k("tags", fid), _dumps(tags))
 
         if ids:
-            self.r.transaction(write, *keys)
+            self.r.transaction(write, *keys, *tag_keys)
+        return saved
 
     def reviews_of(self, ids: list[str]) -> dict[str, list[dict]]:
         """Return every review of each film, with two round trips in all."""
@@ -570,13 +591,18 @@ class Store:
                 pipe.execute()
         pipe.execute()
 
-    def patch_lists(self, version: int, fid: str, items: dict[str, list | None], k: int) -> None:
-        """Put film `fid` into (item) or out of (None) each given film's list, atomically."""
+    def patch_lists(self, version: int, fid: str, items: dict[str, list | None], k: int,
+                    rev: int | None = None) -> bool:
+        """Put film `fid` into (item) or out of (None) each given film's list, atomically.
+
+        With `rev` (the film revision the items come from), do nothing and return False when
+        fid's own list is already computed from a newer revision.
+        """
         if not items:
-            return
-        keys = [self.list_key(version, other) for other in items]
-        args = [fid, k] + [_dumps(item) if item else "" for item in items.values()]
-        self._patch_lists(keys=keys, args=args)
+            return True
+        keys = [self.list_key(version, fid)] + [self.list_key(version, other) for other in items]
+        args = [fid, k, "" if rev is None else rev] + [_dumps(item) if item else "" for item in items.values()]
+        return self._patch_lists(keys=keys, args=args) != -1
 
     # -- full rebuilds ---------------------------------------------------------
     def next_version(self) -> int:

@@ -33,13 +33,16 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     except NotFound:
         return forget_film(store, version, film_id)
     doc, vector = tag_film(film, store.list_reviews(film_id))
-    store.save_tags(film_id, doc, vector)
+    if not store.save_tags(film_id, doc, vector):
+        # A job that read a newer revision finished first; its tags and lists stand.
+        return {"film_id": film_id, "rev": film["rev"], "written": False, "superseded": True}
     old = store.get_lists(version, [film_id])[0]
     own, theirs = index.rank_one(store, film_id, vector, film, settings.RECS_K)
     written = store.write_own_list(version, film_id, film["rev"], own)
     if written:
         stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
-        store.patch_lists(version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K)
+        store.patch_lists(version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K,
+                          rev=film["rev"])
         record_index_update(store)
     return {"film_id": film_id, "rev": film["rev"], "tags": len(vector), "related": len(own),
             "written": written}

@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 
 from config import settings
 from service.metrics import record_index_update, timed_job
-from service.queue import enqueue_refresh
+from service.queue import enqueue_refresh, retry_policy
 from service.storage import Store, now
 from workers import index, similarity
 from workers.jobs import current_store, tag_film
@@ -31,7 +31,7 @@ def _chunks(items: list, size: int) -> list[list]:
 
 def _enqueue(q: Queue, func, *args, rebuild_id: str, **kwargs):
     return q.enqueue(func, *args, rebuild_id, result_ttl=86400, failure_ttl=7 * 86400,
-                     on_failure=Callback(rebuild_failed), **kwargs)
+                     retry=retry_policy(), on_failure=Callback(rebuild_failed), **kwargs)
 
 
 @timed_job("rebuild_start")
@@ -135,6 +135,8 @@ def finish(prefix: str, version: int, rebuild_id: str) -> dict:
 
 def rebuild_failed(job, connection, exc_type, exc_value, traceback):
     """Mark the rebuild failed (the old index keeps serving) and let a new one start."""
+    if job.retries_left:
+        return  # rq calls this before it requeues the job: the rebuild is still going
     prefix, rebuild_id = job.args[0], job.args[-1]
     store = Store(connection, prefix)
     store.rebuild_progress(rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500])

@@ -1,0 +1,68 @@
+"""Jobs over REST: failed jobs are listed (paged) and can be retried once the data is fixed."""
+
+import json
+
+import pytest
+
+FILM = {"id": "broken-film", "title": "Broken Film", "year": 2001, "genres": ["Drama"],
+        "keywords": ["grief"], "synopsis": {"en": "A widow grieves."}}
+
+
+def break_film(store, fid):
+    """Store a film record without its revision, as a bad import or manual edit might."""
+    good = store.r.get(store.k("film", fid))
+    bad = {k: v for k, v in json.loads(good).items() if k != "rev"}
+    store.r.set(store.k("film", fid), json.dumps(bad))
+    return good
+
+
+def test_failed_job_is_listed_and_retried(client, store, run_jobs):
+    job_id = client.post("/api/v1/films", json=FILM).get_json()["job_id"]
+    good = break_film(store, "broken-film")
+    run_jobs()  # the job raises KeyError, is retried JOB_RETRIES times, then fails for good
+
+    body = client.get("/api/v1/jobs?state=failed").get_json()
+    assert set(body) >= {"results", "page", "total_pages", "total_results"}
+    assert body["total_results"] == 1 and body["results"][0]["id"] == job_id
+    assert body["results"][0]["state"] == "failed" and "KeyError" in body["results"][0]["error"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "failed"
+    assert client.get("/api/v1/films/broken-film/recommendations").get_json()["status"] == "pending"
+
+    store.r.set(store.k("film", "broken-film"), good)  # the data is fixed
+    resp = client.post(f"/api/v1/jobs/{job_id}/retry")
+    assert resp.status_code == 202 and resp.get_json()["state"] == "queued"
+    assert client.get("/api/v1/jobs?state=failed").get_json()["total_results"] == 0
+    assert [j["id"] for j in client.get("/api/v1/jobs?state=queued").get_json()["results"]] == [job_id]
+    run_jobs()
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
+    assert client.get("/api/v1/films/broken-film/recommendations").get_json()["status"] == "fresh"
+    assert job_id in [j["id"] for j in client.get("/api/v1/jobs?state=finished").get_json()["results"]]
+
+
+def test_retry_answers_409_unless_failed_and_404_when_unknown(client, run_jobs):
+    job_id = client.post("/api/v1/films", json=FILM).get_json()["job_id"]
+    queued = client.post(f"/api/v1/jobs/{job_id}/retry")
+    assert queued.status_code == 409 and "queued" in queued.get_json()["message"]
+    run_jobs()
+    assert client.post(f"/api/v1/jobs/{job_id}/retry").status_code == 409
+    missing = client.post("/api/v1/jobs/refresh-nope-12345678/retry")
+    assert missing.status_code == 404 and missing.get_json()["code"] == 404
+
+
+def test_job_list_is_paged(client, store, run_jobs):
+    ids = [client.post("/api/v1/films", json={**FILM, "id": f"broken-{n}"}).get_json()["job_id"]
+           for n in range(5)]
+    for n in range(5):
+        break_film(store, f"broken-{n}")
+    run_jobs()
+    pages = [client.get(f"/api/v1/jobs?state=failed&page_size=2&page={p}").get_json() for p in (1, 2, 3)]
+    assert [p["total_results"] for p in pages] == [5, 5, 5]
+    assert [p["total_pages"] for p in pages] == [3, 3, 3]
+    assert [len(p["results"]) for p in pages] == [2, 2, 1]
+    assert sorted(j["id"] for p in pages for j in p["results"]) == sorted(ids)
+
+
+@pytest.mark.parametrize("query", ["state=broken", "page=0", "page_size=1000"])
+def test_job_list_rejects_bad_arguments(client, query):
+    resp = client.get(f"/api/v1/jobs?{query}")
+    assert resp.status_code == 422 and resp.get_json()["code"] == 422
