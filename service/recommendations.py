@@ -1,5 +1,9 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
+import json
+from functools import lru_cache
+
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
@@ -66,6 +70,12 @@ class TagsResponse(Schema):
     tags = fields.List(fields.Nested(TagSchema))
 
 
+@lru_cache(maxsize=200_000)
+def tag_label(tag: str, lang: str) -> str:
+    """Return a tag's display label (the vocabulary is loaded once per process, so cache it)."""
+    return load_vocabulary().label(tag, lang)
+
+
 # The OpenAPI example of a related-titles answer.
 RECS_EXAMPLE = {
     "film_id": "love-911", "status": "fresh", "computed_at": "2026-05-01T10:00:02+00:00",
@@ -78,39 +88,69 @@ RECS_EXAMPLE = {
 }
 
 
-def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset()) -> dict:
-    """Return a film's whole related list with titles and labelled reasons, best first."""
+def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
+                   start: int = 0, stop: int | None = None) -> dict:
+    """Return a film's related list, best first: items start..stop with titles and labelled
+    reasons, and in "total" how many items the whole list has."""
     try:
-        card, lst, version, cards = store().read_list(film_id)
+        card, lst, version, cards, pending = store().read_list_raw(film_id)
     except NotFound:
         abort(404, message=f"No film with id '{film_id}'.")
-    vocab = load_vocabulary()
-    results = [
-        {"id": fid, "title": cards[fid]["title"], "year": cards[fid].get("year"), "score": score,
-         "reasons": [{"tag": t, "label": vocab.label(t, lang), "share": share} for t, share in reasons]}
-        for fid, score, reasons in (item[:3] for item in (lst or {}).get("items", []))
-        if fid in cards and fid not in exclude
-    ]
+    # filter on the raw items (films deleted meanwhile have no card), label only the page
+    kept = [item for item in (lst or {}).get("items", ())
+            if item[0] in cards and item[0] not in exclude]
+    results = []
+    for fid, score, reasons in (item[:3] for item in kept[start:stop]):
+        other = json.loads(cards[fid])
+        results.append({"id": fid, "title": other["title"], "year": other.get("year"),
+                        "score": score,
+                        "reasons": [{"tag": t, "label": tag_label(t, lang), "share": share}
+                                    for t, share in reasons]})
     if lst is None:
         status = "pending"
     else:
         status = "stale" if lst["rev"] < card["rev"] else "fresh"
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": lst["computed_at"] if lst else None,
-            "job_id": store().pending_job(film_id) if status != "fresh" else None,
-            "results": results}
+            "job_id": pending if status != "fresh" else None,
+            "results": results, "total": len(kept)}
+
+
+_TIMESTAMP = Timestamp()
+
+
+def dump_rec_page(data: dict) -> dict:
+    """Return RecPage().dump(data) for what Recommendations.get builds, without marshmallow.
+
+    The hot path of the service: the schema stays the documented contract (and the tests
+    compare both dumps), this only skips the per-field machinery.
+    """
+    return {
+        "page": data["page"], "total_pages": data["total_pages"],
+        "total_results": data["total_results"], "film_id": data["film_id"],
+        "status": data["status"],
+        "computed_at": _TIMESTAMP._serialize(data["computed_at"], None, None),
+        "index_version": data["index_version"], "job_id": data["job_id"],
+        "results": [
+            {"id": r["id"], "title": r["title"], "year": r["year"], "score": float(r["score"]),
+             "reasons": [{"tag": x["tag"], "label": x["label"], "share": float(x["share"])}
+                         for x in r["reasons"]]}
+            for r in data["results"]
+        ],
+    }
 
 
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
-    @blp.arguments(RecArgs, location="query")
+    @blp.arguments(RecArgs(), location="query")  # an instance: webargs builds a class per request
     @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):
         """Related titles, best first, each with its score and the shared tags behind it"""
         exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())
-        data = related_titles(film_id, args["lang"], exclude)
-        size = args.get("limit") or args.get("page_size") or 20
-        return {**data, **page_of(data["results"], args["page"], size)}
+        page, size = args["page"], args.get("limit") or args.get("page_size") or 20
+        data = related_titles(film_id, args["lang"], exclude, (page - 1) * size, page * size)
+        body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
+        return current_app.json.response(dump_rec_page(body))
 
 
 @blp.route("/films/<id:film_id>/tags")

@@ -8,21 +8,23 @@ import redis
 
 from service.text import fold
 
-# Read a film's list, its card and the cards of the films in it in one round trip.
+# Read a film's list, its card, its pending refresh job and the cards of the films in
+# its list in one round trip.
 # The list key depends on the index version, so it is built inside the script
 # (fine on a single primary, which is what rq supports anyway).
 _READ_LIST = """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
-if not card then return {false, false, ver, {}} end
+if not card then return {false, false, ver, {}, false} end
+local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
 local blob = redis.call('GET', ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2])
-if not blob then return {card, false, ver, {}} end
+if not blob then return {card, false, ver, {}, pending} end
 local items = cjson.decode(blob)['items']
 local ids = {}
 for i, item in ipairs(items) do ids[i] = item[1] end
 local cards = {}
 if #ids > 0 then cards = redis.call('HMGET', KEYS[2], unpack(ids)) end
-return {card, blob, ver, cards}
+return {card, blob, ver, cards, pending}
 """
 
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
@@ -129,7 +131,6 @@ class _Merged:
                 pipe.sadd(key, *added)
             if removed:
                 pipe.srem(key, *removed)
-
 
 
 class Store:
@@ -558,20 +559,25 @@ class Store:
     def index_version(self) -> int:
         return int(self.r.get(self.k("ver")) or 0)
 
-    def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
-        """Return (film card, list or None, index version, cards of listed films)."""
-        card, blob, ver, cards = self._read_list(keys=[self.k("ver"), self.k("cards")],
-                                                 args=[self.p, fid])
+    def read_list_raw(self, fid: str) -> tuple[dict, dict | None, int, dict[str, bytes], str | None]:
+        """Return (film card, list or None, index version, listed film -> its card as JSON
+        bytes, pending refresh job id or None), in one round trip; cards are left undecoded
+        so a reader decodes only the ones it shows."""
+        card, blob, ver, cards, pending = self._read_list(
+            keys=[self.k("ver"), self.k("cards")], args=[self.p, fid])
         if card is None:
             raise NotFound(fid)
         lst = json.loads(blob) if blob else None
         listed = {}
         if lst:
             lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
-            for item, raw in zip(lst["items"], cards):
-                if raw:
-                    listed[item[0]] = json.loads(raw)
-        return json.loads(card), lst, int(ver), listed
+            listed = {item[0]: raw for item, raw in zip(lst["items"], cards) if raw}
+        return json.loads(card), lst, int(ver), listed, pending.decode() if pending else None
+
+    def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
+        """Return (film card, list or None, index version, cards of listed films)."""
+        card, lst, ver, listed, _ = self.read_list_raw(fid)
+        return card, lst, ver, {fid: json.loads(raw) for fid, raw in listed.items()}
 
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:

@@ -1,0 +1,216 @@
+"""Shared helpers of the benches: Redis prefixes, catalog loading, rq workers, rebuilds, RSS."""
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.queue import enqueue_rebuild, get_queue  # noqa: E402
+from service.storage import Store  # noqa: E402
+
+REDIS_URL = os.environ.get("RECS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+TMDB_CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+API_KEY = "bench-" + uuid.uuid4().hex[:12]
+PY = sys.executable
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs, q):
+    """Return the q-th percentile (0..100) of xs, nearest rank."""
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs) + 0.5) - 1))]
+
+
+def client() -> redis.Redis:
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def new_prefix(tag: str) -> str:
+    return f"bench-{tag}-{uuid.uuid4().hex[:8]}:"
+
+
+def drop_prefix(prefix: str, queue_name: str | None = None) -> int:
+    """Delete every key under prefix (and the rq keys of queue_name, best effort)."""
+    r = client()
+    dropped = 0
+    batch = []
+    for key in r.scan_iter(match=prefix + "*", count=2000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            dropped += r.unlink(*batch)
+            batch = []
+    if batch:
+        dropped += r.unlink(*batch)
+    if queue_name:
+        q = get_queue(r, queue_name)
+        job_ids = q.get_job_ids()
+        for registry in (q.finished_job_registry, q.failed_job_registry, q.deferred_job_registry,
+                         q.started_job_registry, q.scheduled_job_registry, q.canceled_job_registry):
+            job_ids += registry.get_job_ids()
+        keys = [f"rq:job:{j}".encode() for j in job_ids]
+        keys += [f"rq:results:{j}".encode() for j in job_ids]
+        keys += [k for k in r.scan_iter(match=f"rq:*:{queue_name}", count=2000)]
+        keys += [f"rq:queue:{queue_name}".encode()]
+        for start in range(0, len(keys), 500):
+            r.unlink(*keys[start:start + 500])
+    return dropped
+
+
+def env_for(prefix: str, queue_name: str, **extra) -> dict:
+    env = dict(os.environ)
+    env.update({"REDIS_URL": REDIS_URL, "RECS_PREFIX": prefix, "RECS_QUEUE": queue_name,
+                "RECS_API_KEYS": API_KEY, "PYTHONPATH": str(ROOT),
+                # the limiter still runs (and costs what it costs), but never refuses a bench
+                "RECS_RATE_READS": "1000000/second", "RECS_RATE_WRITES": "1000000/second"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def store_for(prefix: str) -> Store:
+    return Store(client(), prefix)
+
+
+def tmdb_films() -> list[dict]:
+    """Return the TMDB 5000 films in the API schema (workers.tmdb.read_tmdb)."""
+    from workers.tmdb import read_tmdb
+
+    return [film for _, film in read_tmdb(TMDB_CSV, strict=False) if isinstance(film, dict)]
+
+
+def import_films(store: Store, films: list[dict], validate: bool = True) -> dict:
+    """Import films through service/importer.py (validated, one transaction per film).
+
+    With validate=False the films (already in the API schema) are written in pipelined
+    batches through the store's own film writes: the same keys, much faster at 100k.
+    """
+    if validate:
+        from service.importer import import_rows
+
+        return import_rows(store, ((i, dict(f)) for i, f in enumerate(films, 1))).as_dict()
+    from service.storage import now
+
+    pipe = store.r.pipeline(transaction=False)
+    for n, film in enumerate(films, 1):
+        ts = now()
+        film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
+        pipe.zadd(store.k("films"), {film["id"]: ts + n * 1e-6})
+        store._film_writes(pipe, film, None)
+        if n % 500 == 0:
+            pipe.execute()
+    pipe.execute()
+    return {"created": len(films)}
+
+
+class Workers:
+    """rq worker processes (`recs worker`, forking, as deployed) on one queue."""
+
+    def __init__(self, prefix: str, queue_name: str, n: int, **env):
+        self.procs = [subprocess.Popen([PY, "-m", "service.cli", "worker"], cwd=ROOT,
+                                       env=env_for(prefix, queue_name, **env),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      for _ in range(n)]
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class RssSampler:
+    """Sample the summed RSS of processes (and their children) in a thread; keep the peak."""
+
+    def __init__(self, pids: list[int], every: float = 0.05):
+        self.pids, self.every, self.peak = pids, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        roots = [psutil.Process(pid) for pid in self.pids]
+        while not self._stop.is_set():
+            total = 0
+            for root in roots:
+                try:
+                    procs = [root] + root.children(recursive=True)
+                except psutil.NoSuchProcess:
+                    continue
+                for proc in procs:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_rebuild(store: Store, queue_name: str, timeout: float = 3600) -> dict:
+    """Queue a full rebuild and wait (workers must run); return its progress and phase times."""
+    queue = get_queue(store.r, queue_name)
+    t0 = time.perf_counter()
+    job_id = enqueue_rebuild(store, queue)
+    marks = {}
+    while time.perf_counter() - t0 < timeout:
+        progress = store.rebuild_progress(job_id)
+        phase = progress.get("phase")
+        if phase and phase not in marks:
+            marks[phase] = time.perf_counter() - t0
+        if phase == "done":
+            return {"seconds": time.perf_counter() - t0, "marks": marks, **progress}
+        if phase == "failed":
+            raise RuntimeError(f"rebuild failed: {progress.get('error')}")
+        time.sleep(0.05)
+    raise TimeoutError("rebuild still running")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                resp.read()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)

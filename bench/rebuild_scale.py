@@ -1,0 +1,127 @@
+"""Full rebuild time and peak worker memory at several catalog sizes, against a TF-IDF reference.
+
+Usage: .venv/bin/python bench/rebuild_scale.py [--sizes 5000,10000,50000,100000]
+                                               [--workers 1,2] [--repeats 1] [--no-reference]
+
+5000 means the TMDB 5000 catalog (4,803 films, imported with service/importer.py); other
+sizes are bench/synth.py catalogs. For each size and worker count: a fresh key prefix,
+`recs worker` processes (forking rq workers, as deployed), `recs rebuild`'s job, wall time
+until the new version serves, and the peak summed RSS of the worker processes and their
+work horses. Then, in the same run, the reference over the same tag documents (the tags
+the rebuild stored): scikit-learn TfidfVectorizer + cosine_similarity (chunks of 500
+rows) + top-k by argpartition, in a child process whose RSS is sampled the same way,
+timed without and with writing its lists (ids and scores) to Redis in pipelined batches.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+K = 50
+
+
+def reference(prefix: str, ids: list[str], out) -> None:
+    """Child process: TF-IDF cosine top-k over the stored tag documents; send timings."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    store = c.store_for(prefix)
+    docs = []
+    for start in range(0, len(ids), 5000):
+        docs.extend(sorted(v) if v else [] for v in store.get_vectors(ids[start:start + 5000]))
+    t0 = time.perf_counter()
+    x = TfidfVectorizer(analyzer=lambda tags: tags).fit_transform(docs)
+    lists = {}
+    for start in range(0, x.shape[0], 500):
+        sims = cosine_similarity(x[start:start + 500], x, dense_output=True)
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf
+        top = np.argpartition(-sims, K, axis=1)[:, :K]
+        vals = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-vals, axis=1)
+        top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        for r, (cols, scores) in enumerate(zip(top.tolist(), vals.tolist())):
+            lists[ids[start + r]] = [[ids[j], round(s, 6)] for j, s in zip(cols, scores) if s > 0]
+    compute = time.perf_counter() - t0
+    pipe = store.r.pipeline(transaction=False)
+    for n, (fid, items) in enumerate(lists.items(), 1):
+        pipe.set(f"{prefix}refidx:{fid}", json.dumps({"items": items}, separators=(",", ":")))
+        if n % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
+    out.put({"compute": compute, "with_write": time.perf_counter() - t0})
+
+
+def run_reference(prefix: str, ids: list[str]) -> dict:
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    proc = ctx.Process(target=reference, args=(prefix, ids, out))
+    proc.start()
+    with c.RssSampler([proc.pid]) as rss:
+        result = out.get()
+        proc.join()
+    return {**result, "peak_rss": rss.peak}
+
+
+def load(store, n: int) -> list[str]:
+    if n == 5000:
+        c.import_films(store, c.tmdb_films())
+    else:
+        from synth import synth_films
+
+        c.import_films(store, synth_films(n), validate=False)
+    return store.film_ids()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="5000,10000,50000,100000")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--no-reference", action="store_true")
+    args = ap.parse_args()
+    gib = 1024 ** 3
+    print(f"{'films':>7s} {'workers':>7s} {'rebuild s':>9s} {'extract+snapshot s':>18s} "
+          f"{'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} {'ref+write s':>11s} "
+          f"{'ref GiB':>7s} {'x ref':>6s} {'x ref+write':>11s}", flush=True)
+    for n in [int(s) for s in args.sizes.split(",")]:
+        for workers in [int(w) for w in args.workers.split(",")]:
+            for _ in range(args.repeats):
+                prefix, queue_name = c.new_prefix(f"scale{n}"), f"bench-scale-{os.urandom(4).hex()}"
+                store = c.store_for(prefix)
+                pool = None
+                try:
+                    ids = load(store, n)
+                    pool = c.Workers(prefix, queue_name, workers)
+                    time.sleep(1.0)  # let the workers import before the clock starts
+                    with c.RssSampler(pool.pids()) as rss:
+                        res = c.run_rebuild(store, queue_name, timeout=7200)
+                    pool.stop()
+                    pool = None
+                    marks = res["marks"]
+                    extract = marks.get("ranking", res["seconds"])
+                    ref = {"compute": float("nan"), "with_write": float("nan"), "peak_rss": 0}
+                    if not args.no_reference:
+                        ref = run_reference(prefix, ids)
+                    print(f"{len(ids):7d} {workers:7d} {res['seconds']:9.1f} {extract:9.1f} "
+                          f"{'-':>10s} {res['seconds'] - extract:12.1f} {rss.peak / gib:12.2f} "
+                          f"{ref['compute']:7.1f} {ref['with_write']:11.1f} "
+                          f"{ref['peak_rss'] / gib:7.2f} {res['seconds'] / ref['compute']:6.2f} "
+                          f"{res['seconds'] / ref['with_write']:11.2f}", flush=True)
+                finally:
+                    if pool:
+                        pool.stop()
+                    c.drop_prefix(prefix, queue_name)
+
+
+if __name__ == "__main__":
+    main()
