@@ -15,6 +15,8 @@ class RecsApi(Api):
         payload, code, headers = super().handle_http_exception(error)
         if "message" not in payload:
             payload["message"] = "Invalid input: see errors." if "errors" in payload else error.description
+        if getattr(error, "valid_methods", None):  # a 405 must say what is allowed (RFC 9110)
+            headers = {**(headers or {}), "Allow": ", ".join(error.valid_methods)}
         return payload, code, headers
 
 

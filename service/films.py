@@ -71,8 +71,8 @@ class FilmPatchSchema(FilmSchema):
 
 class FilmQueryArgs(PageArgs):
     q = fields.String(validate=validate.Length(1, 200), metadata={"description": "Title search"})
-    genre = fields.String(validate=validate.Length(1, 60))
-    tag = fields.String(validate=validate.Length(1, 100))
+    genre = fields.String(validate=[validate.Length(1, 60), Text])
+    tag = fields.String(validate=[validate.Length(1, 100), Text])
     year_from = fields.Integer(validate=validate.Range(1870, 2100))
     year_to = fields.Integer(validate=validate.Range(1870, 2100))
 
@@ -166,7 +166,8 @@ class FilmById(MethodView):
         """Get one film"""
         return get_film_or_404(film_id)
 
-    @blp.arguments(FilmPatchSchema(partial=True))
+    # Partial by top-level name only: a PATCHed cast list still needs each member's name.
+    @blp.arguments(FilmPatchSchema(partial=tuple(FilmPatchSchema._declared_fields)))
     @blp.response(200, FilmSchema)
     def patch(self, changes, film_id):
         """Change some of a film's fields"""

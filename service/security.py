@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import json
 
 from apispec import BasePlugin
 from flask import current_app, request
@@ -66,6 +67,21 @@ def require_api_key():
         message = ("Writes need an API key: send 'Authorization: Bearer <key>'." if token is None
                    else "The API key is not valid.")
         abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="filmrecs"'})
+
+
+def reject_unencodable_json():
+    """before_request: answer 422 for JSON holding lone surrogates ("\\ud800"), text that is not
+    Unicode and cannot be stored (Redis takes UTF-8); every schema field is covered at once."""
+    if not (request.is_json and request.method in WRITE_METHODS):
+        return
+    data = request.get_json(silent=True)  # malformed JSON is left to the schemas' 400
+    if data is None:
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        abort(422, message="Invalid input: see errors.",
+              errors={"json": {"_schema": ["Text may not contain lone surrogates (unpaired \\ud800-\\udfff)."]}})
 
 
 def client_key() -> str:
@@ -138,6 +154,7 @@ def init_app(app, client) -> None:
         n = int(app.config["RECS_TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.before_request(require_api_key)
+    app.before_request(reject_unencodable_json)
     app.after_request(drop_stray_retry_after)  # registered first, so it runs after Flask-Limiter's
     _init_cors(app)
     _init_limiter(app, client)
