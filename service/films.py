@@ -30,7 +30,7 @@ class FilmSchema(Schema):
     id = fields.String(validate=Slug, metadata={"description": "Slug; made from the title when omitted."})
     title = fields.String(required=True, validate=[validate.Length(1, 300), Text])
     original_title = text(300, allow_none=True)
-    year = fields.Integer(allow_none=True, validate=validate.Range(1870, 2100))
+    year = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1870, 2100))
     original_language = fields.String(allow_none=True, validate=LangCode)
     countries = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
                             validate=validate.Length(max=50))
@@ -47,7 +47,7 @@ class FilmSchema(Schema):
                                values=fields.String(validate=[validate.Length(1, 64), Text]))
     popularity = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1e9))
     vote_average = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    vote_count = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=10**9))
+    vote_count = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0, max=10**9))
     pinned_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
                               validate=validate.Length(max=50))
     blocked_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
@@ -67,6 +67,11 @@ class FilmSchema(Schema):
 class FilmPatchSchema(FilmSchema):
     class Meta:
         exclude = ("id",)
+
+    @validates_schema
+    def check_not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.")
 
 
 class FilmQueryArgs(PageArgs):

@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
 from service.films import LangCode, Text, get_film_or_404, refresh, text
@@ -22,7 +22,7 @@ class ReviewSchema(Schema):
     title = text(300, allow_none=True)
     body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    source_url = fields.Url(allow_none=True, validate=validate.Length(max=2000))
+    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000))
     published_at = IsoDateTime(allow_none=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -30,7 +30,10 @@ class ReviewSchema(Schema):
 
 
 class ReviewPatchSchema(ReviewSchema):
-    pass
+    @validates_schema
+    def check_not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.")
 
 
 class ReviewDeletedSchema(Schema):
@@ -47,7 +50,7 @@ class ReviewImportSchema(Schema):
     language = fields.String(allow_none=True, validate=LangCode)
     title = text(300, allow_none=True)
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    source_url = fields.Url(allow_none=True, validate=validate.Length(max=2000))
+    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000))
     published_at = IsoDateTime(allow_none=True)
 
 

@@ -77,6 +77,7 @@ BAD_FILMS = [
     {"title": "A", "external_ids": {"netflix": "1"}}, {"title": "A", "countries": ["de"]},
     {"title": "A", "rev": 9}, {"title": "A", "created_at": "2020-01-01"}, {"title": "A", "extra": 1},
     {"title": "A", "year": 10**30}, {"title": "A", "popularity": "NaN"},
+    {"title": "A", "vote_count": 2.5e-42}, {"title": "A", "year": 1999.5},  # found by the fuzz test
 ]
 
 
@@ -86,6 +87,14 @@ def test_wrong_types_and_unknown_fields_are_422(client, store, film):
         assert_error(client.post("/api/v1/films", json=body), 422)
         change = {k: v for k, v in body.items() if k != "title"} or {"title": 7}
         assert_error(client.patch("/api/v1/films/f", json=change), 422)
+    assert snapshot(store) == before
+
+
+def test_empty_patches_are_422(client, store, film):
+    before = snapshot(store)
+    for path in ("/api/v1/films/f", f"/api/v1/reviews/{film}"):
+        assert_error(client.patch(path, json={}), 422)
+        assert_error(client.patch(path), 422)  # no body at all (found by the fuzz test)
     assert snapshot(store) == before
 
 
@@ -101,6 +110,7 @@ BAD_REVIEWS = [
     {"body": 5}, {"body": ""}, {"body": "x", "rating": "good"}, {"body": "x", "rating": -1},
     {"body": "x", "published_at": "yesterday"}, {"body": "x", "source_url": "javascript:alert(1)"},
     {"body": "x", "film_id": "g"}, {"body": "x", "id": "r1"}, {"body": "x", "language": "deu1"},
+    {"body": "x", "source_url": ""},
 ]
 
 
