@@ -72,11 +72,14 @@ def review_date(review: dict):
 def shown_reasons(reasons: list[dict], lang: str) -> list[tuple[str, str | None]]:
     """Return (label, language if not the page's) of the reasons to show, duplicates dropped.
 
-    Keyword reasons (`kw:...`) are TMDB's English keywords: a German page shows them only
-    when no vocabulary tag explains the match, marked as English.
+    A keyword with no vocabulary tag (`kw:...` labelled with the keyword itself) is TMDB's
+    English: a German page shows it only when nothing else explains the match, marked as English.
     """
-    tagged = [(r["label"], None) for r in reasons if not r["tag"].startswith("kw:")]
-    keywords = [(r["label"], "en" if lang != "en" else None) for r in reasons if r["tag"].startswith("kw:")]
+    def untranslated(reason: dict) -> bool:
+        return reason["tag"].startswith("kw:") and reason["label"] == reason["tag"][3:]
+
+    tagged = [(r["label"], None) for r in reasons if not untranslated(r)]
+    keywords = [(r["label"], "en" if lang != "en" else None) for r in reasons if untranslated(r)]
     chosen = tagged + keywords if lang == "en" or not tagged else tagged
     seen, shown = set(), []
     for label, label_lang in chosen:

@@ -88,6 +88,20 @@ RECS_EXAMPLE = {
 }
 
 
+def labelled_reasons(reasons: list, lang: str) -> list[dict]:
+    """Return reasons labelled in lang, biggest share first; tags that read the same merge.
+
+    A keyword and the vocabulary tag it maps to (kw:firefighter, firefighter) both read
+    "Feuerwehr": shown once, with their shares added.
+    """
+    merged: dict[str, dict] = {}
+    for tag, share in reasons:
+        label = tag_label(tag, lang)
+        reason = merged.setdefault(label.casefold(), {"tag": tag, "label": label, "share": 0.0})
+        reason["share"] = round(reason["share"] + share, 4)
+    return sorted(merged.values(), key=lambda r: -r["share"])
+
+
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
                    start: int = 0, stop: int | None = None) -> dict:
     """Return a film's related list, best first: items start..stop with titles and labelled
@@ -104,8 +118,7 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
         other = json.loads(cards[fid])
         results.append({"id": fid, "title": other["title"], "year": other.get("year"),
                         "score": score,
-                        "reasons": [{"tag": t, "label": tag_label(t, lang), "share": share}
-                                    for t, share in reasons]})
+                        "reasons": labelled_reasons(reasons, lang)})
     if lst is None:
         status = "pending"
     else:

@@ -114,3 +114,13 @@ def test_film_without_tags_gets_an_empty_fresh_list(client, run_jobs):
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
     body = client.get("/api/v1/films/blank/recommendations").get_json()
     assert (body["status"], body["results"]) == ("fresh", [])
+
+
+def test_reasons_with_the_same_label_are_merged(client, seeded):
+    for lang in ("de", "en"):
+        body = client.get(f"/api/v1/films/love-911/recommendations?limit=20&lang={lang}").get_json()
+        for item in body["results"]:
+            labels = [r["label"].casefold() for r in item["reasons"]]
+            assert len(labels) == len(set(labels)), item
+            shares = [r["share"] for r in item["reasons"]]
+            assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0001

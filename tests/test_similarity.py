@@ -176,3 +176,16 @@ def test_params_from_environment_strings():
     )
     assert p.k == 60 and p.max_posting == 500 and p.pop_weight == 1.0
     assert dict(p.family_weights)["plot"] == 0.7
+
+
+def test_films_without_popularity_get_a_typical_prior_not_the_floor():
+    from workers.similarity import SimilarityParams, build_catalog
+
+    films = [{"id": "known", "vector": {"kw:a": 1.0}, "vote_count": 235, "popularity": 10.0},
+             {"id": "top", "vector": {"kw:a": 1.0}, "vote_count": 13752},
+             {"id": "zero", "vector": {"kw:a": 1.0}, "vote_count": 0},
+             {"id": "new", "vector": {"kw:a": 1.0}}]
+    cat = build_catalog(films, SimilarityParams())
+    prior = dict(zip(cat.ids, cat.pop))
+    assert prior["new"] == SimilarityParams().unknown_pop
+    assert prior["zero"] < prior["known"] < prior["top"]

@@ -33,6 +33,9 @@ class SimilarityParams:
     lang_penalty: float = 0.8  # factor 1 - penalty when original languages differ
     pop_weight: float = 2.0  # popularity prior ** weight (log vote_count scaled to [0, 1])
     quality_weight: float = 0.5  # (vote_average / 10) ** weight
+    # prior of a film with neither vote count nor popularity (one added by hand): about the
+    # median TMDB film's, so new films are neither buried nor favoured
+    unknown_pop: float = 0.6
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
@@ -111,7 +114,7 @@ def tag_family(tag: str) -> str:
     return head if sep else ""
 
 
-def _popularity(films: list[dict], stats: dict) -> tuple[np.ndarray, np.ndarray]:
+def _popularity(films: list[dict], stats: dict, unknown: float) -> tuple[np.ndarray, np.ndarray]:
     vc = np.array([_num(f.get("vote_count")) for f in films], dtype=float)
     popularity = np.array([_num(f.get("popularity")) for f in films], dtype=float)
     max_votes = stats.get("max_votes") or np.nanmax(vc, initial=1.0)
@@ -120,6 +123,7 @@ def _popularity(films: list[dict], stats: dict) -> tuple[np.ndarray, np.ndarray]
     max_pop = stats.get("max_popularity") or np.nanmax(popularity, initial=0.0)
     alt = np.log1p(np.nan_to_num(popularity, nan=0.0)) / max(1e-9, math.log1p(max(0.0, max_pop)))
     pop = np.where(np.isnan(vc), alt, pop)
+    pop = np.where(np.isnan(vc) & np.isnan(popularity), unknown, pop)
     quality = np.array([_num(f.get("vote_average")) for f in films], dtype=float) / 10.0
     quality = np.nan_to_num(quality, nan=0.6)
     # a floor keeps every factor positive, so a prior can reorder but never erase a match
@@ -200,7 +204,7 @@ def build_catalog(
     matrix = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tags), params)
     lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
     lang_index = {lang: i for i, lang in enumerate(lang_names)}
-    pop, quality = _popularity(films, stats)
+    pop, quality = _popularity(films, stats, params.unknown_pop)
     generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
     specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
     return Catalog(
