@@ -9,7 +9,7 @@ from rq import SimpleWorker
 
 from service import create_app
 
-REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # own database and prefixes
 API_KEY = "test-key-" + uuid.uuid4().hex
 # High limits so no test is slowed or throttled; tests/test_security.py sets tiny ones on its own app.
 TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/nonexistent",
@@ -18,10 +18,18 @@ TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/non
 
 
 def remove_prefix(name: str) -> None:
-    """Delete every key of a test app's prefix and its rq queue."""
+    """Delete every key of a test app's prefix, its rq queue, registries and jobs."""
     with redis.Redis.from_url(REDIS_URL) as client:
         keys = list(client.scan_iter(match=name + ":*", count=1000))
-        keys += [b"rq:queue:" + name.encode()]
+        queue_keys = [b"rq:queue:" + name.encode(), *client.scan_iter(match=f"rq:*:{name}", count=1000)]
+        job_ids = set(client.lrange(queue_keys[0], 0, -1))
+        for key in queue_keys[1:]:
+            if client.type(key) == b"zset":
+                job_ids.update(member.split(b":")[0] for member in client.zrange(key, 0, -1))
+        for job_id in job_ids:
+            keys += [b"rq:job:" + job_id, b"rq:results:" + job_id,
+                     b"rq:job:" + job_id + b":dependents", b"rq:job:" + job_id + b":dependencies"]
+        keys += queue_keys
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])
 
