@@ -43,12 +43,28 @@ def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, **kwargs)
                         maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
 
 
+def warm_up() -> None:
+    """Import the job modules and load the tag vocabulary once, before jobs are forked.
+
+    rq forks a process per job: what the parent has loaded, every job inherits for free;
+    what it has not, every job loads again (the vocabulary alone takes seconds).
+    """
+    from workers import imports, jobs, rebuild, similarity  # noqa: F401
+    from workers.tagging import extract_text
+    from workers.vocab import load_vocabulary
+
+    vocab = load_vocabulary()
+    extract_text("Ein verwitweter Feuerwehrmann trauert im Krankenhaus.", "de", vocab)
+    extract_text("A widowed firefighter grieves in hospital.", "en", vocab)
+
+
 def run_worker(queue: Queue, burst: bool = False, **work_kwargs) -> None:
     """Work the queue; when Redis goes away, wait for it and start a fresh worker.
 
     rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
     while a job runs; the job is then recovered as abandoned (see docs/OPERATIONS.md).
     """
+    warm_up()
     wait = 1.0
     while True:
         started = time.monotonic()
