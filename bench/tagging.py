@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/tagging.py [--threshold 0.5] [--errors] [--tmdb PATH
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -18,7 +19,8 @@ from workers.tagging import extract_tags  # noqa: E402
 from workers.vocab import KW_PREFIX, load_vocabulary  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-TMDB = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+TMDB = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 
 
 def predicted(tags: dict, threshold: float) -> set[str]:

@@ -7,7 +7,7 @@ import pytest
 from workers.tagging import extract_tags, extract_text, tag_vector
 from workers.vocab import VocabularyError, load_vocabulary, tokenize
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 if not SEEDS.is_dir():
     SEEDS = Path(__file__).resolve().parents[1] / "seeds" / "raw"
 TMDB_GENRES = [
