@@ -15,18 +15,17 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import free_port, wait_http  # noqa: E402
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
@@ -37,22 +36,8 @@ PY = sys.executable
 TARGET = {"nDCG@10": 0.35, "keyword overlap@10": 0.70}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                resp.read()
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in {timeout:.0f} s")
 
 
 def wait_rebuild(store: Store, job_id: str, timeout: float = 3600) -> dict:

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from tests.conftest import REDIS_URL, remove_prefix
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -98,10 +98,6 @@ def test_rq_dashboard_reads_the_compose_redis_as_json(config):
 
 
 # -- each service's command starts -------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:

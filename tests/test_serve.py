@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,21 +10,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import fetch, free_port
+
 RECS = Path(sys.executable).with_name("recs")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fetch(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.read().decode()
-    except OSError:
-        return None
 
 
 def post_film(port: int, key: str | None) -> int:
