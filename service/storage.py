@@ -80,6 +80,11 @@ def _loads(raw):
     return None if raw is None else json.loads(raw)
 
 
+# How long a deleted film's last revision is kept: a film created again under its id within
+# this time continues from it (see docs/OPERATIONS.md, "Revisions").
+TOMBSTONE_TTL = 30 * 86400
+
+
 def now() -> float:
     return round(time.time(), 3)
 
@@ -175,16 +180,20 @@ class Store:
         """Store a new film; return it and whether it needs a refresh job."""
         fid = film["id"]
         ts = now()
-        film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
+        film = {**film, "created_at": ts, "updated_at": ts}
 
         def write(pipe):
             if pipe.exists(self.k("film", fid)):
                 raise Conflict(fid)
+            # A film deleted under this id continues its revisions: jobs that read the old
+            # film must never win over the new one (their writes are revision-guarded).
+            film["rev"] = int(pipe.get(self.k("tomb", fid)) or 0) + 1
             pipe.multi()
+            pipe.delete(self.k("tomb", fid))
             pipe.zadd(self.k("films"), {fid: ts})
             self._film_writes(pipe, film, None)
 
-        results = self.r.transaction(write, self.k("film", fid))
+        results = self.r.transaction(write, self.k("film", fid), self.k("tomb", fid))
         return film, bool(results[-1])
 
     def update_film(self, fid: str, changes: dict) -> tuple[dict, bool]:
@@ -236,6 +245,7 @@ class Store:
             pipe.zrem(self.k("popularity"), fid)
             for g in {fold(g) for g in old.get("genres", [])}:
                 pipe.srem(self.k("genre", g), fid)
+            pipe.set(self.k("tomb", fid), old["rev"], ex=TOMBSTONE_TTL)
             pipe.sadd(self.k("dirty"), fid)
 
         self.r.transaction(write, self.k("film", fid), self.k("reviews", fid))
@@ -352,15 +362,18 @@ class Store:
         """Create or update films in one transaction; return created, updated or unchanged per film."""
         ids = list(dict.fromkeys(f["id"] for f in films))
         keys = [self.k("film", fid) for fid in ids]
+        tombs = [self.k("tomb", fid) for fid in ids]
         holder = {}
 
         def write(pipe):
             current = dict(zip(ids, map(_loads, pipe.mget(keys))))
+            last_rev = dict(zip(ids, (int(raw or 0) for raw in pipe.mget(tombs))))
             outcomes, writes, ts = [], [], now()
             for data in films:
                 old = current[data["id"]]
                 if old is None:
-                    film, outcome = {**data, "created_at": ts, "updated_at": ts, "rev": 1}, "created"
+                    film = {**data, "created_at": ts, "updated_at": ts, "rev": last_rev[data["id"]] + 1}
+                    outcome = "created"
                 else:
                     changes = {key: value for key, value in data.items() if old.get(key) != value}
                     film, outcome = {**old, **changes, "updated_at": ts, "rev": old["rev"] + 1}, "updated"
@@ -377,10 +390,13 @@ class Store:
                 self._film_writes(merged, film, old, dirty=False)
             pipe.multi()
             merged.send(pipe)
+            created = [tomb for tomb, fid in zip(tombs, ids) if last_rev[fid]]
+            if created:
+                pipe.delete(*created)
             holder["outcomes"] = outcomes
 
         if films:
-            self.r.transaction(write, *keys)
+            self.r.transaction(write, *keys, *tombs)
         return holder.get("outcomes", [])
 
     def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, int | None]:

@@ -124,3 +124,43 @@ def test_reasons_with_the_same_label_are_merged(client, seeded):
             assert len(labels) == len(set(labels)), item
             shares = [r["share"] for r in item["reasons"]]
             assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0001
+
+
+def test_film_created_again_continues_its_revisions(client, store, run_jobs):
+    """Delete then create under the same id: the old film's tags and list (rev 3) never win."""
+    film = {"id": "again", "title": "Again", "keywords": ["firefighter", "grief"]}
+    client.post("/api/v1/films", json={"id": "other", "title": "Other", "keywords": ["firefighter"]})
+    client.post("/api/v1/films", json=film)
+    client.patch("/api/v1/films/again", json={"year": 1999})
+    client.patch("/api/v1/films/again", json={"year": 2000})
+    run_jobs()
+    assert store.get_tags("again")["rev"] == 3
+    assert client.delete("/api/v1/films/again").status_code == 200
+    body = client.post("/api/v1/films", json={**film, "keywords": ["hospital"]}).get_json()
+    assert body["rev"] == 4  # not 1: the old film's leftovers carry rev 3
+    run_jobs()
+    assert store.get_tags("again")["rev"] == 4
+    assert "firefighter" not in {t["tag"] for t in client.get("/api/v1/films/again/tags").get_json()["tags"]}
+    assert client.get("/api/v1/films/again/recommendations").get_json()["status"] == "fresh"
+    # an older job's writes (computed from the deleted film's rev 3) are refused
+    assert not store.save_tags("again", {"rev": 3, "tags": []}, {})
+    assert not store.write_own_list(store.index_version(), "again", 3, [])
+    # bulk imports continue the revisions too
+    client.delete("/api/v1/films/again")
+    assert store.upsert_films([{"id": "again", "title": "Again"}]) == ["created"]
+    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.k("tomb", "again"))
+
+
+def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_jobs):
+    from service.queue import enqueue_rebuild
+
+    resp = client.patch("/api/v1/films/love-911", json={"pinned_tags": ["wedding"], "blocked_tags": ["grief"]})
+    assert resp.status_code == 200
+    run_jobs()
+    for _ in range(2):  # after the incremental refresh, then after a full re-extraction
+        body = client.get("/api/v1/films/love-911/tags").get_json()
+        tags = {t["tag"]: t for t in body["tags"]}
+        assert "pinned" in tags["wedding"]["sources"] and "grief" not in tags
+        assert (body["pinned_tags"], body["blocked_tags"]) == (["wedding"], ["grief"])
+        enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+        run_jobs()
