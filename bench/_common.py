@@ -183,11 +183,12 @@ class RssSampler:
         self._thread.join()
 
 
-def run_rebuild(store: Store, queue_name: str, timeout: float = 3600) -> dict:
+def run_rebuild(store: Store, queue_name: str, timeout: float = 3600,
+                reuse_tags: bool = False) -> dict:
     """Queue a full rebuild and wait (workers must run); return its progress and phase times."""
     queue = get_queue(store.r, queue_name)
     t0 = time.perf_counter()
-    job_id = enqueue_rebuild(store, queue)
+    job_id = enqueue_rebuild(store, queue, reuse_tags=reuse_tags)
     marks = {}
     while time.perf_counter() - t0 < timeout:
         progress = store.rebuild_progress(job_id)

@@ -3,6 +3,10 @@
 Usage: .venv/bin/python bench/rebuild_scale.py [--sizes 5000,10000,50000,100000]
                                                [--workers 1,2] [--repeats 1] [--no-reference]
 
+Per size, one full rebuild (`recs rebuild`: tags re-extracted from text) with the most
+workers, then ranking-only rebuilds (`recs rebuild --reuse-tags`) with each worker count:
+these start from the stored tags, as the reference does, and are the like-for-like figures.
+
 5000 means the TMDB 5000 catalog (4,803 films, imported with service/importer.py); other
 sizes are bench/synth.py catalogs. For each size and worker count: a fresh key prefix,
 `recs worker` processes (forking rq workers, as deployed), `recs rebuild`'s job, wall time
@@ -92,37 +96,52 @@ def main():
                     help="workers import the jobs and load the vocabulary before forking")
     args = ap.parse_args()
     gib = 1024 ** 3
-    print(f"{'films':>7s} {'workers':>7s} {'rebuild s':>9s} {'extract+snapshot s':>18s} "
-          f"{'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} {'ref+write s':>11s} "
-          f"{'ref GiB':>7s} {'x ref':>6s} {'x ref+write':>11s}", flush=True)
+    counts = [int(w) for w in args.workers.split(",")]
+    print(f"{'films':>7s} {'kind':>10s} {'workers':>7s} {'rebuild s':>9s} "
+          f"{'before ranking s':>16s} {'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} "
+          f"{'ref+write s':>11s} {'ref GiB':>7s} {'x ref':>6s} {'x ref+write':>11s}", flush=True)
+
+    def row(n, kind, workers, res, peak, ref):
+        before = res["marks"].get("ranking", res["seconds"])
+        print(f"{n:7d} {kind:>10s} {workers:7d} {res['seconds']:9.1f} {before:16.1f} "
+              f"{res['seconds'] - before:12.1f} {peak / gib:12.2f} "
+              f"{ref['compute']:7.1f} {ref['with_write']:11.1f} {ref['peak_rss'] / gib:7.2f} "
+              f"{res['seconds'] / ref['compute']:6.2f} {res['seconds'] / ref['with_write']:11.2f}",
+              flush=True)
+
+    nan = {"compute": float("nan"), "with_write": float("nan"), "peak_rss": 0}
     for n in [int(s) for s in args.sizes.split(",")]:
-        for workers in [int(w) for w in args.workers.split(",")]:
-            for _ in range(args.repeats):
-                prefix, queue_name = c.new_prefix(f"scale{n}"), f"bench-scale-{os.urandom(4).hex()}"
-                store = c.store_for(prefix)
-                pool = None
-                try:
-                    ids = load(store, n)
+        prefix, queue_name = c.new_prefix(f"scale{n}"), f"bench-scale-{os.urandom(4).hex()}"
+        store = c.store_for(prefix)
+        pool = None
+        try:
+            ids = load(store, n)
+            # the full rebuild (tags re-extracted from text), once, with the most workers: it
+            # also stores the tag vectors that the ranking-only rebuilds and the reference use
+            pool = c.Workers(prefix, queue_name, max(counts), preload=args.preload)
+            time.sleep(1.0)  # let the workers import before the clock starts
+            with c.RssSampler(pool.pids()) as rss:
+                res = c.run_rebuild(store, queue_name, timeout=7200)
+            pool.stop()
+            pool = None
+            row(len(ids), "full", max(counts), res, rss.peak, nan)
+            per_film = res["marks"].get("ranking", res["seconds"]) * max(counts) / len(ids)
+            print(f"{'':7s} extraction: {per_film * 1000:.1f} ms per film per worker "
+                  f"(extract+snapshot phase x workers / films)", flush=True)
+            ref = nan if args.no_reference else run_reference(prefix, ids)
+            for workers in counts:
+                for _ in range(args.repeats):
                     pool = c.Workers(prefix, queue_name, workers, preload=args.preload)
-                    time.sleep(1.0)  # let the workers import before the clock starts
+                    time.sleep(1.0)
                     with c.RssSampler(pool.pids()) as rss:
-                        res = c.run_rebuild(store, queue_name, timeout=7200)
+                        res = c.run_rebuild(store, queue_name, timeout=7200, reuse_tags=True)
                     pool.stop()
                     pool = None
-                    marks = res["marks"]
-                    extract = marks.get("ranking", res["seconds"])
-                    ref = {"compute": float("nan"), "with_write": float("nan"), "peak_rss": 0}
-                    if not args.no_reference:
-                        ref = run_reference(prefix, ids)
-                    print(f"{len(ids):7d} {workers:7d} {res['seconds']:9.1f} {extract:18.1f} "
-                          f"{res['seconds'] - extract:12.1f} {rss.peak / gib:12.2f} "
-                          f"{ref['compute']:7.1f} {ref['with_write']:11.1f} "
-                          f"{ref['peak_rss'] / gib:7.2f} {res['seconds'] / ref['compute']:6.2f} "
-                          f"{res['seconds'] / ref['with_write']:11.2f}", flush=True)
-                finally:
-                    if pool:
-                        pool.stop()
-                    c.drop_prefix(prefix, queue_name)
+                    row(len(ids), "reuse-tags", workers, res, rss.peak, ref)
+        finally:
+            if pool:
+                pool.stop()
+            c.drop_prefix(prefix, queue_name)
 
 
 if __name__ == "__main__":

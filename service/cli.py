@@ -128,12 +128,15 @@ def seed(wait):
 
 @main.command()
 @click.option("--wait", is_flag=True, help="Show progress until the new index serves.")
-def rebuild(wait):
+@click.option("--reuse-tags", is_flag=True,
+              help="Keep the stored tags, only recompute the lists (after a similarity "
+                   "setting change).")
+def rebuild(wait, reuse_tags):
     """Re-extract every film's tags and recompute every list (fanned out as rq jobs)."""
     from service.queue import enqueue_rebuild
 
     store, queue = _store_and_queue()
-    job_id = enqueue_rebuild(store, queue)
+    job_id = enqueue_rebuild(store, queue, reuse_tags=reuse_tags)
     click.echo(f"Queued rebuild {job_id}")
     if wait:
         _wait_for_rebuild(store, queue, job_id)

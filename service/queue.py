@@ -97,10 +97,10 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
     return job_id
 
 
-def enqueue_rebuild(store: Store, queue: Queue) -> str:
-    """Queue a full rebuild of every film's tags and list."""
+def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str:
+    """Queue a full rebuild of every film's list (and tags, unless reuse_tags)."""
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    queue.enqueue("workers.rebuild.rebuild", store.p, job_id=job_id,
+    queue.enqueue("workers.rebuild.rebuild", store.p, reuse_tags, job_id=job_id,
                   job_timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
                   failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild")
     return job_id

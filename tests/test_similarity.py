@@ -145,6 +145,21 @@ def test_serialisation_round_trip():
     assert related_rows(back, range(150), params) == related_rows(cat, range(150), params)
 
 
+@pytest.mark.parametrize("max_posting", [5, 40, 300])
+@pytest.mark.parametrize("shrink", [0.0, 2.0])
+def test_stored_snapshot_ranks_identically(max_posting, shrink):
+    # a rebuild's rank jobs load the snapshot with its stored candidate index
+    params = SimilarityParams(max_posting=max_posting, shrink=shrink)
+    cat = build_catalog(filler(400, seed=9), params)
+    fresh = related_rows(cat, range(400), params)
+    back = catalog_from_bytes(catalog_to_bytes(cat))
+    assert "cand" in back._cache  # loaded, not recomputed
+    assert related_rows(back, range(400), params) == fresh
+    plain = catalog_from_bytes(catalog_to_bytes(cat, with_candidates=False))
+    assert "cand" not in plain._cache
+    assert related_rows(plain, range(400), params) == fresh
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 64])
 def test_chunking_matches_one_chunk(chunk):
     cat = build_catalog(filler(250, seed=4))

@@ -276,15 +276,21 @@ def _candidate_index(cat: Catalog) -> dict:
     rest.eliminate_zeros()
     common = np.zeros(m.shape[1], dtype=bool)
     common[df > cat.params.max_posting] = True
-    out = {
-        "reach_csc": reach,
-        "reach_t": reach.T.tocsr(),  # tags × films: the capped inverted index
-        "rest": rest.tocsr(),
-        "has_rest": np.diff(rest.tocsr().indptr) > 0,
-        "common": common,
-    }
+    out = _cand_parts(reach.T.tocsr(), rest.tocsr(), common)
     cat._cache["cand"] = out
     return out
+
+
+def _cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix, common: np.ndarray) -> dict:
+    """Return the candidate index from its stored parts (see catalog_to_bytes)."""
+    rest.sort_indices()
+    return {
+        "reach_t": reach_t,  # tags × films: the capped inverted index
+        "rest": rest,  # films × tags: the entries of common tags the capped postings miss
+        "has_rest": np.diff(rest.indptr) > 0,
+        "common": common,
+        "common_pos": np.cumsum(common) - 1,  # column -> position among the common tags
+    }
 
 
 def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -317,17 +323,44 @@ def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
         shared = c.data.astype(np.float64)
     ps = (q.multiply(cat.specific[None, :]).tocsr() @ idx["reach_t"]).tocsr()
     ps.sort_indices()
-    spec = np.isin(_pair_keys(p), _pair_keys(ps), assume_unique=True)
+    # ps's pairs are a subset of p's, both sorted by (row, candidate)
+    spec = np.zeros(len(pj), dtype=bool)
+    spec[np.searchsorted(_pair_keys(p), _pair_keys(ps))] = True
     # add the exact contribution of common tags whose capped posting missed the candidate
     qc = q.multiply(idx["common"][None, :]).tocsr()
     need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
     if len(need):
-        contrib = qc[pi[need]].multiply(idx["rest"][pj[need]]).tocsr()
-        sim[need] += np.asarray(contrib.sum(axis=1)).ravel()
-        if shared is not None:
-            shared[need] += np.diff(contrib.indptr)
-        spec[need] |= np.asarray(contrib.multiply(cat.specific[None, :]).sum(axis=1)).ravel() > 0
+        _add_rest(idx, qc, pi[need], pj[need], need, sim, shared, spec, cat.specific)
     return p.indptr, pj, sim, shared, spec
+
+
+def _add_rest(idx, qc, qi, cj, need, sim, shared, spec, specific) -> None:
+    """Add to pairs (qi, cj) the products of qc's common tags with cj's uncapped entries.
+
+    Vectorised over (pair, rest entry of the candidate): qc's rows become a dense block over
+    the common tags, so each product is one gather. Sums reduce the nonzero products in
+    column order as a sparse row sum does, so scores are bit-identical to multiplying rows.
+    """
+    rest = idx["rest"]
+    lens = np.diff(rest.indptr)[cj]
+    owner = np.repeat(np.arange(len(cj)), lens)
+    ent = np.arange(int(lens.sum())) + np.repeat(rest.indptr[cj] - (np.cumsum(lens) - lens), lens)
+    cols = rest.indices[ent]
+    dense = np.zeros((qc.shape[0], int(idx["common"].sum())))
+    qrows = np.repeat(np.arange(qc.shape[0]), np.diff(qc.indptr))
+    on = idx["common"][qc.indices]  # multiply() may keep explicit zeros elsewhere
+    dense[qrows[on], idx["common_pos"][qc.indices[on]]] = qc.data[on]
+    prod = dense[qi[owner], idx["common_pos"][cols]] * rest.data[ent]
+    hit = prod != 0
+    owner, prod, cols = owner[hit], prod[hit], cols[hit]
+    counts = np.bincount(owner, minlength=len(cj))
+    if len(prod):
+        # the same reduction as a sparse row sum (np.add.reduceat over each row's products)
+        nonempty = np.flatnonzero(counts)
+        sim[need[nonempty]] += np.add.reduceat(prod, np.cumsum(counts)[nonempty] - counts[nonempty])
+    if shared is not None:
+        shared[need] += counts
+    spec[need] |= np.bincount(owner[specific[cols]], minlength=len(cj)) > 0
 
 
 def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -505,12 +538,25 @@ def score_pair(cat: Catalog, film: dict, row: int, params: SimilarityParams | No
     return None
 
 
-def catalog_to_bytes(cat: Catalog) -> bytes:
-    """Serialise a catalog (np.savez, no pickle)."""
+def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
+    """Serialise a catalog (np.savez, no pickle), with its candidate index unless told not to.
+
+    The candidate index costs O(catalog) to derive; storing it saves that in every job that
+    loads the snapshot (each rank chunk of a rebuild runs in a freshly forked process).
+    """
     buf = io.BytesIO()
     m = cat.matrix
+    extra = {}
+    if with_candidates:
+        idx = _candidate_index(cat)
+        for name in ("reach_t", "rest"):
+            extra.update({f"{name}_data": idx[name].data, f"{name}_indices": idx[name].indices,
+                          f"{name}_indptr": idx[name].indptr,
+                          f"{name}_shape": np.array(idx[name].shape)})
+        extra["common"] = idx["common"]
     np.savez(
         buf,
+        **extra,
         ids=np.array(cat.ids, dtype=str),
         tags=np.array(cat.tags, dtype=str),
         data=m.data,
@@ -534,7 +580,7 @@ def catalog_to_bytes(cat: Catalog) -> bytes:
 def catalog_from_bytes(blob: bytes) -> Catalog:
     """Load a catalog written by catalog_to_bytes."""
     z = np.load(io.BytesIO(blob), allow_pickle=False)
-    return Catalog(
+    cat = Catalog(
         ids=z["ids"].tolist(),
         tags=z["tags"].tolist(),
         matrix=sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])),
@@ -549,3 +595,11 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         specific=z["specific"],
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
     )
+    if "common" in z.files:
+
+        def part(name: str) -> sp.csr_matrix:
+            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
+            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
+
+        cat._cache["cand"] = _cand_parts(part("reach_t"), part("rest"), z["common"])
+    return cat
