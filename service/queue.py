@@ -6,7 +6,8 @@ import uuid
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, Retry, Worker
+from rq import Callback, Queue, Retry, Worker
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from config import settings
@@ -91,16 +92,55 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
             return pending
     job_id = f"refresh-{film_id}-{uuid.uuid4().hex[:8]}"
     store.set_pending_job(film_id, job_id)
+    # At the front: a refresh takes a fraction of a second and must not wait behind the
+    # chunks of a full rebuild (minutes of work) queued before it.
     queue.enqueue("workers.jobs.refresh_film", store.p, film_id, job_id=job_id,
                   result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(),
-                  description=f"refresh {film_id}")
+                  description=f"refresh {film_id}", at_front=True)
     return job_id
 
 
 def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str:
-    """Queue a full rebuild of every film's list (and tags, unless reuse_tags)."""
+    """Queue a full rebuild of every film's list (and tags, unless reuse_tags); return the id of the rebuild that
+    will do it.
+
+    While one runs, a request is remembered and starts when that one ends (finished or
+    failed), once: later requests get the id of the one already waiting (its job is
+    "deferred" until then; its progress says after which rebuild it runs).
+    """
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    queue.enqueue("workers.rebuild.rebuild", store.p, reuse_tags, job_id=job_id,
-                  job_timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
-                  failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild")
+    runs, running = store.request_rebuild(job_id, rebuild_ttl())
+    if runs != job_id:
+        waiting = queue.fetch_job(runs)
+        if waiting is not None and not reuse_tags and waiting.args[-1] is True:
+            waiting.args = (store.p, False)  # the waiting one now covers a request that extracts
+            waiting.save()
+        return runs
+    status = JobStatus.QUEUED if running is None else JobStatus.DEFERRED
+    job = queue.create_job("workers.rebuild.rebuild", args=(store.p, reuse_tags), job_id=job_id,
+                           timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
+                           failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild",
+                           status=status, on_failure=Callback("workers.rebuild.rebuild_failed"))
+    if running is None:
+        queue.enqueue_job(job)
+    else:
+        store.rebuild_progress(job_id, phase="waiting", after=running)
+        job.save()
+        queue.deferred_job_registry.add(job, ttl=-1)
     return job_id
+
+
+def start_waiting_rebuild(queue: Queue, job_id: str) -> None:
+    """Queue the rebuild that waited for the previous one to end."""
+    job = queue.fetch_job(job_id)
+    if job is None:
+        raise LookupError(f"rebuild job {job_id} is gone")
+    queue.deferred_job_registry.remove(job)
+    if job.get_status() in (JobStatus.DEFERRED, JobStatus.FINISHED, None):
+        job.set_status(JobStatus.QUEUED)  # rq's enqueue_job leaves a deferred job deferred
+        queue.enqueue_job(job)
+
+
+def rebuild_ttl() -> int:
+    """How long the rebuild slot is held at most (a rebuild whose jobs all vanished)."""
+    return settings.REBUILD_TIMEOUT * 4

@@ -71,6 +71,30 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
 
+# Claim the rebuild slot (KEYS[1]) for ARGV[1], else make ARGV[1] the rebuild that runs next
+# (KEYS[2]) unless one waits already; return {the rebuild that will run, the running one}.
+_REQUEST_REBUILD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return {ARGV[1], false} end
+local running = redis.call('GET', KEYS[1])
+local waiting = redis.call('GET', KEYS[2])
+if waiting then return {waiting, running} end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return {ARGV[1], running}
+"""
+
+# Free the slot held by ARGV[1]; hand it to the rebuild waiting next and return its id.
+_END_REBUILD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local waiting = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[2])
+if not waiting then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('SET', KEYS[1], waiting, 'EX', ARGV[2])
+return waiting
+"""
+
 
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -83,6 +107,8 @@ def _loads(raw):
 # How long a deleted film's last revision is kept: a film created again under its id within
 # this time continues from it (see docs/OPERATIONS.md, "Revisions").
 TOMBSTONE_TTL = 30 * 86400
+# Films whose tags one optimistic transaction saves (see save_tags_many).
+TAGS_BATCH = 100
 
 
 def now() -> float:
@@ -147,6 +173,8 @@ class Store:
         self._read_list = client.register_script(_READ_LIST)
         self._write_list = client.register_script(_WRITE_LIST)
         self._patch_lists = client.register_script(_PATCH_LISTS)
+        self._request_rebuild = client.register_script(_REQUEST_REBUILD)
+        self._end_rebuild = client.register_script(_END_REBUILD)
 
     # -- key names -------------------------------------------------------
     def k(self, *parts: str) -> str:
@@ -500,13 +528,24 @@ class Store:
         return holder["vec"]
 
     def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
-        """Store many films' tags and vectors and move them in the inverted index, atomically.
+        """Store many films' tags and vectors and move them in the inverted index, atomically
+        per batch of TAGS_BATCH films.
 
         A posting list is ordered by the film's popularity prior (vote count, else
         popularity), as the similarity caps candidates to each tag's most popular films.
         A film whose stored tags come from a newer revision (a job that read the film later
         finished first) is left alone. Return the ids saved.
         """
+        # One WATCH over a whole rebuild chunk (thousands of films) is aborted by any refresh
+        # job saving one of them meanwhile and retried from scratch: under steady writes it
+        # never got through (the soak's rebuild sat in "extracting" for minutes).
+        saved = set()
+        items = list(entries.items())
+        for start in range(0, len(items), TAGS_BATCH):
+            saved |= self._save_tags_batch(dict(items[start:start + TAGS_BATCH]))
+        return saved
+
+    def _save_tags_batch(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
         ids = list(entries)
         keys = [self.k("vec", fid) for fid in ids]
         tag_keys = [self.k("tags", fid) for fid in ids]
@@ -634,22 +673,42 @@ class Store:
         raw = self.r.get(self.k("rebuild", "active"))
         return raw.decode() if raw else None
 
+    def request_rebuild(self, rebuild_id: str, ttl: int) -> tuple[str, str | None]:
+        """Claim the rebuild slot for rebuild_id, or make it the one to run next.
+
+        Return (the rebuild that will do this request's work, the one running now or None):
+        (rebuild_id, None) when it may start at once; (rebuild_id, running) when it waits for
+        `running`; (other, running) when another request already waits: it covers this one.
+        """
+        runs, running = self._request_rebuild(
+            keys=[self.k("rebuild", "active"), self.k("rebuild", "next")], args=[rebuild_id, ttl])
+        return runs.decode(), running.decode() if running else None
+
     def begin_rebuild(self, rebuild_id: str, total: int, ttl: int) -> bool:
-        """Mark a rebuild as running; False if another one is."""
+        """Mark a rebuild as running; False if another one is.
+
+        A retried start (its worker was killed) keeps the progress counted so far.
+        """
         if not self.r.set(self.k("rebuild", "active"), rebuild_id, ex=ttl, nx=True):
-            return self.active_rebuild() == rebuild_id
+            if self.active_rebuild() != rebuild_id:
+                return False
+        key = self.k("rebuild", rebuild_id)
+        if self.r.hget(key, "phase") in (b"extracting", b"ranking"):
+            return True
         pipe = self.r.pipeline()
         pipe.delete(self.k("rebuild", "touched"))
-        pipe.hset(self.k("rebuild", rebuild_id), mapping={"total": total, "extracted": 0,
-                                                          "ranked": 0, "phase": "extracting"})
-        pipe.expire(self.k("rebuild", rebuild_id), 7 * 86400)
+        pipe.hdel(key, "after")
+        pipe.hset(key, mapping={"total": total, "extracted": 0, "ranked": 0, "phase": "extracting"})
+        pipe.expire(key, 7 * 86400)
         pipe.execute()
         return True
 
-    def end_rebuild(self, rebuild_id: str) -> None:
-        """Let a new rebuild start (after this one failed)."""
-        if self.active_rebuild() == rebuild_id:
-            self.r.delete(self.k("rebuild", "active"))
+    def end_rebuild(self, rebuild_id: str, ttl: int) -> str | None:
+        """Free the rebuild slot (rebuild_id finished or failed); hand it to the rebuild
+        waiting next, if any, and return that one's id (its job must then be queued)."""
+        nxt = self._end_rebuild(keys=[self.k("rebuild", "active"), self.k("rebuild", "next")],
+                                args=[rebuild_id, ttl])
+        return nxt.decode() if nxt else None
 
     def rebuild_progress(self, rebuild_id: str, **changes) -> dict:
         """Add counts (ints) or set fields (str) of a rebuild's progress; return it."""
@@ -684,8 +743,7 @@ class Store:
         pipe = self.r.pipeline()
         pipe.getset(self.k("ver"), version)
         pipe.smembers(self.k("rebuild", "touched"))
-        pipe.delete(self.k("rebuild", "touched"), self.k("rebuild", "active"),
-                    self.k("blob", rebuild_id))
+        pipe.delete(self.k("rebuild", "touched"), self.k("blob", rebuild_id))
         old, touched, _ = pipe.execute()
         return int(old or 0), [raw.decode() for raw in touched]
 

@@ -66,3 +66,24 @@ def test_job_list_is_paged(client, store, run_jobs):
 def test_job_list_rejects_bad_arguments(client, query):
     resp = client.get(f"/api/v1/jobs?{query}")
     assert resp.status_code == 422 and resp.get_json()["code"] == 422
+
+
+def test_rebuild_requested_while_one_runs_waits_and_runs_once(app, client, store, run_jobs):
+    """Requests during a rebuild coalesce into one that starts when it ends, never fail."""
+    from service.queue import enqueue_rebuild
+
+    client.post("/api/v1/films", json={"id": "one", "title": "One", "keywords": ["firefighter"]})
+    queue = app.extensions["recs"]["queue"]
+    first = enqueue_rebuild(store, queue)
+    second = enqueue_rebuild(store, queue)
+    assert second != first and enqueue_rebuild(store, queue) == second  # a third one coalesces
+    waiting = client.get(f"/api/v1/jobs/{second}").get_json()
+    assert waiting["state"] == "deferred" and waiting["progress"]["after"] == first
+    run_jobs()
+    for job_id in (first, second):
+        body = client.get(f"/api/v1/jobs/{job_id}").get_json()
+        assert (body["state"], body["progress"]["phase"]) == ("finished", "done"), body
+    assert store.active_rebuild() is None
+    assert store.rebuild_progress(second)["version"] > store.rebuild_progress(first)["version"]
+    assert enqueue_rebuild(store, queue) not in (first, second)  # free again: a new one runs
+    run_jobs()

@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 
 from config import settings
 from service.metrics import record_index_update, timed_job
-from service.queue import enqueue_refresh, retry_policy
+from service.queue import enqueue_refresh, rebuild_ttl, retry_policy, start_waiting_rebuild
 from service.storage import Store, now
 from workers import index, similarity
 from workers.jobs import current_store, tag_film
@@ -44,15 +44,26 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
     job = get_current_job()
     store, rid = current_store(prefix), job.id
     ids = store.film_ids()
-    if not store.begin_rebuild(rid, len(ids), settings.REBUILD_TIMEOUT * 4):
-        raise RuntimeError(f"rebuild {store.active_rebuild()} is still running")
+    if not store.begin_rebuild(rid, len(ids), rebuild_ttl()):
+        # Queued past enqueue_rebuild's bookkeeping while another runs: wait for it, once.
+        runs, running = store.request_rebuild(rid, rebuild_ttl())
+        if runs != rid:
+            store.rebuild_progress(rid, phase="covered", by=runs)
+            return {"covered_by": runs}
+        if running is not None:
+            store.rebuild_progress(rid, phase="waiting", after=running)
+            return {"waiting_for": running}
+        store.begin_rebuild(rid, len(ids), rebuild_ttl())
     q = _queue(job)
+    # Fixed job ids: a start retried after its worker was killed queues only what is missing.
     extract = [] if reuse_tags else [
-        _enqueue(q, extract_chunk, prefix, chunk, rebuild_id=rid,
+        q.fetch_job(f"{rid}-extract-{n}") or
+        _enqueue(q, extract_chunk, prefix, chunk, rebuild_id=rid, job_id=f"{rid}-extract-{n}",
                  description=f"rebuild {rid}: extract {len(chunk)} films")
-        for chunk in _chunks(ids, settings.REBUILD_CHUNK)]
-    _enqueue(q, rank_all, prefix, rebuild_id=rid, depends_on=extract or None,
-             description=f"rebuild {rid}: snapshot and rank")
+        for n, chunk in enumerate(_chunks(ids, settings.REBUILD_CHUNK))]
+    if q.fetch_job(f"{rid}-rank") is None:
+        _enqueue(q, rank_all, prefix, rebuild_id=rid, depends_on=extract or None, job_id=f"{rid}-rank",
+                 description=f"rebuild {rid}: snapshot and rank")
     return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": reuse_tags}
 
 
@@ -134,15 +145,23 @@ def finish(prefix: str, version: int, rebuild_id: str) -> dict:
     for fid in touched:
         enqueue_refresh(store, q, fid)
     store.rebuild_progress(rebuild_id, phase="done", redone=len(touched))
+    following = store.end_rebuild(rebuild_id, rebuild_ttl())
+    if following:
+        start_waiting_rebuild(q, following)
     dropped = store.drop_version(old) if old != version else 0
-    return {"version": version, "previous": old, "redone": len(touched), "dropped": dropped}
+    return {"version": version, "previous": old, "redone": len(touched), "dropped": dropped,
+            "next_rebuild": following}
 
 
 def rebuild_failed(job, connection, exc_type, exc_value, traceback):
     """Mark the rebuild failed (the old index keeps serving) and let a new one start."""
     if job.retries_left:
         return  # rq calls this before it requeues the job: the rebuild is still going
-    prefix, rebuild_id = job.args[0], job.args[-1]
+    # Chunk jobs carry the rebuild id last; the starting job is the rebuild itself.
+    start = job.func_name.endswith(".rebuild")
+    prefix, rebuild_id = job.args[0], job.id if start else job.args[-1]
     store = Store(connection, prefix)
     store.rebuild_progress(rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500])
-    store.end_rebuild(rebuild_id)
+    following = store.end_rebuild(rebuild_id, rebuild_ttl())
+    if following:
+        start_waiting_rebuild(_queue(job), following)
