@@ -204,3 +204,13 @@ def test_films_without_popularity_get_a_typical_prior_not_the_floor():
     prior = dict(zip(cat.ids, cat.pop))
     assert prior["new"] == SimilarityParams().unknown_pop
     assert prior["zero"] < prior["known"] < prior["top"]
+
+
+def test_stored_items_dump_like_as_item():
+    import json
+
+    from workers.index import as_item, as_stored_items
+
+    cat = build_catalog(filler(300, seed=3))
+    for related in related_rows(cat, range(300)):
+        assert json.dumps(as_stored_items(related)) == json.dumps([as_item(r) for r in related])

@@ -127,7 +127,7 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     at = now()
     store.write_lists(version, {
         cat.ids[row]: {"rev": revs.get(cat.ids[row], 0), "computed_at": at,
-                       "items": [index.as_item(r) for r in related]}
+                       "items": index.as_stored_items(related)}
         for row, related in zip(rows, lists)
     })
     store.rebuild_progress(rebuild_id, ranked=len(rows))
