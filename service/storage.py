@@ -345,6 +345,7 @@ class Store:
             old = _loads(pipe.get(self.k("review", rid)))
             if old is None:
                 raise NotFound(rid)
+            pipe.watch(self.k("film", old["film_id"]))  # the film is rewritten: no lost update
             film = _loads(pipe.get(self.k("film", old["film_id"])))
             if film is None:
                 raise NotFound(rid)
@@ -365,6 +366,7 @@ class Store:
             if old is None:
                 raise NotFound(rid)
             fid = holder["film_id"] = old["film_id"]
+            pipe.watch(self.k("film", fid))  # the film is rewritten: no lost update
             film = _loads(pipe.get(self.k("film", fid)))
             pipe.multi()
             pipe.delete(self.k("review", rid))

@@ -174,3 +174,27 @@ def test_review_import_with_nothing_to_keep_is_422(client, store):
     assert resp.status_code == 422 and resp.get_json()["message"]
     assert store.list_reviews("f") == []
     assert client.post("/api/v1/films/nope/reviews/import", json={"content": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("action", ["patch", "delete"])
+def test_review_write_racing_a_film_change_loses_nothing(client, store, monkeypatch, action):
+    client.post("/api/v1/films", json={"id": "f", "title": "Old"})
+    rid = client.post("/api/v1/films/f/reviews", json={"body": "Gut."}).get_json()["id"]
+    real_get_film, raced = store.get_film, []
+    original_loads = __import__("service.storage", fromlist=["_loads"])._loads
+
+    def loads_then_race(raw):  # a film PATCH lands between the review write's read and its MULTI
+        value = original_loads(raw)
+        if isinstance(value, dict) and value.get("id") == "f" and not raced:
+            raced.append(True)
+            store.update_film("f", {"title": "New"})
+        return value
+
+    monkeypatch.setattr("service.storage._loads", loads_then_race)
+    if action == "patch":
+        assert client.patch(f"/api/v1/reviews/{rid}", json={"rating": 5}).status_code == 200
+    else:
+        assert client.delete(f"/api/v1/reviews/{rid}").status_code == 200
+    monkeypatch.undo()
+    film = real_get_film("f")
+    assert raced and film["title"] == "New" and film["rev"] == 4
