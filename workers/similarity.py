@@ -28,7 +28,7 @@ class SimilarityParams:
     specific_max_df: float = 1.0  # nor is sharing only tags held by more than this share of films
     max_posting: int = 300  # candidate generation: a tag reaches at most its N highest-prior films
     # rank time
-    shrink: float = 0.0  # sim * n / (n + shrink), n = number of shared tags
+    shrink: float = 0.5  # sim * n / (n + shrink), n = number of shared tags (issue 2: fewer shared tags, less trust)
     year_scale: float = 8.0  # era closeness exp(-|dy| / scale); 0 disables
     lang_penalty: float = 0.8  # factor 1 - penalty when original languages differ
     pop_weight: float = 2.0  # popularity prior ** weight (log vote_count scaled to [0, 1])
