@@ -30,7 +30,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update(context_ids())
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        for key in record.__dict__.keys() - _STANDARD:  # the extras, in one set difference
+            entry[key] = record.__dict__[key]
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -83,14 +84,22 @@ def init_app(app: Flask) -> None:
     def finish_request(response):
         rid = g.get("request_id") or request_id_from(None)
         response.headers[REQUEST_ID_HEADER] = rid
-        started = g.get("request_started")
-        duration = time.perf_counter() - started if started else 0.0
-        access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-            "method": request.method, "path": request.path, "route": route_of(),
-            "status": response.status_code, "duration_ms": round(duration * 1000, 2),
-            "remote": request.remote_addr,
-        })
+        if access_log.isEnabledFor(logging.INFO):
+            started = g.get("request_started")
+            log_access(request.method, request.path, response.status_code, route_of(),
+                       time.perf_counter() - started if started else 0.0, request.remote_addr)
         return response
+
+
+def log_access(method: str, path: str, status: int, route: str, seconds: float, remote) -> None:
+    """Emit the access line. The record is made directly: Logger.info would also walk the
+    stack for the caller's file and line (findCaller), which the JSON line never shows."""
+    record = access_log.makeRecord(access_log.name, logging.INFO, "(access)", 0, "%s %s %s",
+                                   (method, path, status), None, extra={
+                                       "method": method, "path": path, "route": route,
+                                       "status": status, "duration_ms": round(seconds * 1000, 2),
+                                       "remote": remote})
+    access_log.handle(record)
 
 
 def route_of() -> str:

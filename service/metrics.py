@@ -212,6 +212,20 @@ def render(store: Store, queue) -> bytes:
     return generate_latest(registry)
 
 
+# (method, route, status) -> (counter, histogram) children: .labels() takes a lock and
+# builds a key on every call; the label sets are the same few per route.
+_children: dict[tuple, tuple] = {}
+
+
+def _request_children(method: str, route: str, status: int) -> tuple:
+    key = (method, route, status)
+    pair = _children.get(key)
+    if pair is None:
+        labels = (method, route, str(status))
+        pair = _children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    return pair
+
+
 def init_app(app: Flask) -> None:
     """Count and time every request by route and status, and serve /metrics."""
     from service.logs import route_of
@@ -219,10 +233,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def observe(response):
         started = g.get("metrics_started")
-        labels = (request.method, route_of(), str(response.status_code))
-        REQUESTS.labels(*labels).inc()
+        counter, latency = _request_children(request.method, route_of(), response.status_code)
+        counter.inc()
         if started is not None:
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            latency.observe(time.perf_counter() - started)
         return response
 
     @app.before_request

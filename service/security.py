@@ -12,9 +12,9 @@ from werkzeug.routing import BaseConverter
 
 API_PREFIX = "/api/v1/"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# GET endpoints that cost more than one key lookup: lists, searches and related-title lists.
-EXPENSIVE_READS = frozenset({"films.Films", "recommendations.Recommendations",
-                             "pages.film_page", "pages.catalog"})
+# GET endpoints that cost more than one key lookup: lists, searches and rendered pages. The
+# related-titles API is not one: it is one bounded, precomputed read (see docs/SECURITY.md).
+EXPENSIVE_READS = frozenset({"films.Films", "pages.film_page", "pages.catalog"})
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
@@ -72,7 +72,7 @@ def require_api_key():
 def reject_unencodable_json():
     """before_request: answer 422 for JSON holding lone surrogates ("\\ud800"), text that is not
     Unicode and cannot be stored (Redis takes UTF-8); every schema field is covered at once."""
-    if not (request.is_json and request.method in WRITE_METHODS):
+    if request.method not in WRITE_METHODS or not request.is_json:
         return
     data = request.get_json(silent=True)  # malformed JSON is left to the schemas' 400
     if data is None:
@@ -103,6 +103,39 @@ def _routed() -> bool:
     return request.url_rule is not None
 
 
+def is_unlimited() -> bool:
+    """Return True when no limit applies to this request (the exempt_when checks, at once)."""
+    if request.method == "GET":
+        return request.endpoint not in EXPENSIVE_READS
+    return not (_routed() and is_api_write())
+
+
+def _skip_when_unlimited(app, limiter) -> None:
+    """Run Flask-Limiter's request hooks only for requests a limit applies to.
+
+    Flask-Limiter resolves and filters its limits on every request, and its after_request
+    hook looks up the limit state again: tens of microseconds per request on reads no limit
+    covers (single-film reads, related titles, health). Its hooks are wrapped in place,
+    so the order of hooks stays as registered.
+    """
+    before = app.before_request_funcs.setdefault(None, [])
+    after = app.after_request_funcs.setdefault(None, [])
+    checks = [i for i, f in enumerate(before) if f == limiter._check_request_limit]
+    headers = [i for i, f in enumerate(after) if getattr(f, "args", None) == (limiter,)]
+    if len(checks) != 1 or len(headers) != 1:  # Flask-Limiter changed its hooks: leave them
+        return
+    check, inject = before[checks[0]], after[headers[0]]
+
+    def check_limits():
+        if not is_unlimited():
+            return check()
+
+    def inject_headers(response):
+        return response if is_unlimited() else inject(response)
+
+    before[checks[0]], after[headers[0]] = check_limits, inject_headers
+
+
 def _init_limiter(app, client) -> None:
     from flask_limiter import Limit, Limiter
 
@@ -122,6 +155,7 @@ def _init_limiter(app, client) -> None:
                       storage_uri=storage_uri, swallow_errors=True,
                       storage_options={"connection_pool": client.connection_pool,
                                        "key_prefix": app.config["RECS_PREFIX"] + "limits"})
+    _skip_when_unlimited(app, limiter)  # the exempt_when checks above stay authoritative
     app.extensions["recs_security"]["limiter"] = limiter
 
 

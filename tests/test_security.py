@@ -141,6 +141,21 @@ def test_expensive_reads_are_limited_per_address(make_app):
     assert web.get("/healthz").status_code == 200
 
 
+def test_related_titles_are_a_cheap_read_and_not_limited(make_app):
+    app = make_app(RECS_RATE_READS="1/minute")
+    web = app.test_client()
+    key = {"Authorization": f"Bearer {API_KEY}"}
+    assert web.post("/api/v1/films", json={"id": "f", "title": "F"}, headers=key).status_code == 201
+    answers = [web.get("/api/v1/films/f/recommendations?limit=10") for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert not any(h.startswith("X-RateLimit") for r in answers for h in r.headers.keys())
+    listed = web.get("/api/v1/films")  # an expensive read: limited, with its headers
+    assert listed.status_code == 200 and listed.headers["X-RateLimit-Limit"] == "1"
+    assert_429(web.get("/api/v1/films"))
+    spec = web.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "429" not in spec["/api/v1/films/{film_id}/recommendations"]["get"]["responses"]
+
+
 def test_forwarded_address_counts_behind_a_trusted_proxy(make_app):
     web = make_app(RECS_RATE_READS="1/minute", RECS_TRUSTED_PROXIES=1).test_client()
     for addr in ("203.0.113.1", "203.0.113.2"):
