@@ -50,7 +50,7 @@ for i = 2, #KEYS do
     end
     if ARGV[2 + i] ~= '' then
       items[#items + 1] = cjson.decode(ARGV[2 + i])
-      table.sort(items, function(a, b) return a[2] > b[2] end)
+      table.sort(items, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
       while #items > k do table.remove(items) end
     end
     lst['items'] = items
