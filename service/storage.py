@@ -11,17 +11,23 @@ from service.text import fold
 # Read a film's list, its card, its pending refresh job and the cards of the films in
 # its list in one round trip.
 # The list key depends on the index version, so it is built inside the script
-# (fine on a single primary, which is what rq supports anyway).
+# (fine on a single primary, which is what rq supports anyway). The listed ids are kept
+# beside each list (key ..':ids', space-separated), so the script never decodes the list.
 _READ_LIST = """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
 if not card then return {false, false, ver, {}, false} end
 local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
-local blob = redis.call('GET', ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2])
+local key = ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2]
+local blob = redis.call('GET', key)
 if not blob then return {card, false, ver, {}, pending} end
-local items = cjson.decode(blob)['items']
 local ids = {}
-for i, item in ipairs(items) do ids[i] = item[1] end
+local joined = redis.call('GET', key .. ':ids')
+if joined then
+  for id in string.gmatch(joined, '%S+') do ids[#ids + 1] = id end
+else
+  for i, item in ipairs(cjson.decode(blob)['items']) do ids[i] = item[1] end
+end
 local cards = {}
 if #ids > 0 then cards = redis.call('HMGET', KEYS[2], unpack(ids)) end
 return {card, blob, ver, cards, pending}
@@ -55,12 +61,16 @@ for i = 2, #KEYS do
     end
     lst['items'] = items
     redis.call('SET', key, cjson.encode(lst))
+    local ids = {}
+    for j, it in ipairs(items) do ids[j] = it[1] end
+    redis.call('SET', key .. ':ids', table.concat(ids, ' '))
   end
 end
 return #KEYS
 """
 
-# Write a film's own list unless a newer revision of it is already stored.
+# Write a film's own list (KEYS[1]) and its ids (KEYS[2]) unless a newer revision of it is
+# already stored.
 _WRITE_LIST = """
 local old = redis.call('GET', KEYS[1])
 if old then
@@ -68,6 +78,7 @@ if old then
   if rev and tonumber(rev) > tonumber(ARGV[2]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
 
@@ -98,6 +109,11 @@ return waiting
 
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _ids(items: list) -> str:
+    """Return the film ids of list items, space-separated (ids are slugs: no spaces)."""
+    return " ".join(item[0] for item in items)
 
 
 def _loads(raw):
@@ -643,13 +659,16 @@ class Store:
 
     def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
         blob = _dumps({"rev": rev, "computed_at": now(), "items": items})
-        return bool(self._write_list(keys=[self.list_key(version, fid)], args=[blob, rev]))
+        key = self.list_key(version, fid)
+        return bool(self._write_list(keys=[key, key + ":ids"], args=[blob, rev, _ids(items)]))
 
     def write_lists(self, version: int, lists: dict[str, dict]) -> None:
         """Write many finished lists in pipelined batches."""
         pipe = self.r.pipeline(transaction=False)
         for n, (fid, lst) in enumerate(lists.items(), 1):
-            pipe.set(self.list_key(version, fid), _dumps(lst))
+            key = self.list_key(version, fid)
+            pipe.set(key, _dumps(lst))
+            pipe.set(key + ":ids", _ids(lst["items"]))
             if n % 1000 == 0:
                 pipe.execute()
         pipe.execute()
@@ -763,4 +782,5 @@ class Store:
         return dropped
 
     def drop_list(self, version: int, fid: str) -> None:
-        self.r.delete(self.list_key(version, fid))
+        key = self.list_key(version, fid)
+        self.r.delete(key, key + ":ids")

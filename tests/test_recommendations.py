@@ -164,3 +164,17 @@ def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_j
         assert (body["pinned_tags"], body["blocked_tags"]) == (["wedding"], ["grief"])
         enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
         run_jobs()
+
+
+def test_listed_ids_kept_beside_every_list_match_it(client, seeded, run_jobs):
+    client.post("/api/v1/films", json={"id": "brand-new", "title": "Brand New", "genres": ["Romance"],
+                                       "keywords": ["firefighter", "widow"]})
+    run_jobs()  # an incremental refresh patches other films' lists
+    client.delete("/api/v1/films/ghost")
+    run_jobs()
+    version = seeded.index_version()
+    for fid in seeded.film_ids():
+        key = seeded.list_key(version, fid)
+        lst = seeded.get_lists(version, [fid])[0]
+        ids = (seeded.r.get(key + ":ids") or b"").decode().split()
+        assert ids == [item[0] for item in lst["items"] or []], fid
