@@ -340,27 +340,48 @@ def _add_rest(idx, qc, qi, cj, need, sim, shared, spec, specific) -> None:
     Vectorised over (pair, rest entry of the candidate): qc's rows become a dense block over
     the common tags, so each product is one gather. Sums reduce the nonzero products in
     column order as a sparse row sum does, so scores are bit-identical to multiplying rows.
+    Every array over the (pair, entry) product is 32-bit where it can be and built in as
+    few passes as possible: that product is ~75M entries per 2,000 rows at 50k films.
     """
     rest = idx["rest"]
+    if "rest_pos" not in idx:  # per rest entry: its column among the common tags, is it specific
+        idx["rest_pos"] = idx["common_pos"][rest.indices].astype(np.int32)
+        idx["rest_spec"] = specific[rest.indices]
     lens = np.diff(rest.indptr)[cj]
-    owner = np.repeat(np.arange(len(cj)), lens)
-    ent = np.arange(int(lens.sum())) + np.repeat(rest.indptr[cj] - (np.cumsum(lens) - lens), lens)
-    cols = rest.indices[ent]
-    dense = np.zeros((qc.shape[0], int(idx["common"].sum())))
+    some = lens > 0  # reduceat needs non-empty segments
+    qi, cj, need, lens = qi[some], cj[some], need[some], lens[some]
+    if not len(lens):
+        return
+    n_common = int(idx["common"].sum())
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    total = int(ends[-1])
+    small = rest.nnz < 2**31 and total < 2**31 and qc.shape[0] * n_common < 2**31
+    itype = np.int32 if small else np.int64
+    # ent: the rest entry of each (pair, entry); flat: its query's dense cell
+    shift = np.repeat((rest.indptr[cj] - starts).astype(itype), lens)
+    ent = np.arange(total, dtype=itype)
+    ent += shift
+    flat = np.repeat((qi * n_common).astype(itype), lens)
+    flat += idx["rest_pos"][ent]
+    dense = np.zeros(qc.shape[0] * n_common)
     qrows = np.repeat(np.arange(qc.shape[0]), np.diff(qc.indptr))
     on = idx["common"][qc.indices]  # multiply() may keep explicit zeros elsewhere
-    dense[qrows[on], idx["common_pos"][qc.indices[on]]] = qc.data[on]
-    prod = dense[qi[owner], idx["common_pos"][cols]] * rest.data[ent]
+    dense[qrows[on] * n_common + idx["common_pos"][qc.indices[on]]] = qc.data[on]
+    prod = dense[flat]
+    del flat
+    prod *= rest.data[ent]
     hit = prod != 0
-    owner, prod, cols = owner[hit], prod[hit], cols[hit]
-    counts = np.bincount(owner, minlength=len(cj))
+    counts = np.add.reduceat(hit, starts, dtype=np.int64)
+    spec[need] |= np.logical_or.reduceat(hit & idx["rest_spec"][ent], starts)
+    del ent
+    prod = prod[hit]
     if len(prod):
         # the same reduction as a sparse row sum (np.add.reduceat over each row's products)
         nonempty = np.flatnonzero(counts)
         sim[need[nonempty]] += np.add.reduceat(prod, np.cumsum(counts)[nonempty] - counts[nonempty])
     if shared is not None:
         shared[need] += counts
-    spec[need] |= np.bincount(owner[specific[cols]], minlength=len(cj)) > 0
 
 
 def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
