@@ -299,10 +299,7 @@ def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
     return b
 
 
-def _pair_keys(m: sp.csr_matrix) -> np.ndarray:
-    return (
-        np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * m.shape[1] + m.indices
-    )
+_SPEC_UNIT = float(2**24)  # above any film's tag count
 
 
 def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
@@ -316,16 +313,14 @@ def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
     pi = np.repeat(np.arange(q.shape[0]), np.diff(p.indptr))
     pj = p.indices
     sim = p.data.astype(np.float64)
-    shared = None
-    if params.shrink > 0:
-        c = (_binary(q) @ _binary(idx["reach_t"])).tocsr()
-        c.sort_indices()
-        shared = c.data.astype(np.float64)
-    ps = (q.multiply(cat.specific[None, :]).tocsr() @ idx["reach_t"]).tocsr()
-    ps.sort_indices()
-    # ps's pairs are a subset of p's, both sorted by (row, candidate)
-    spec = np.zeros(len(pj), dtype=bool)
-    spec[np.searchsorted(_pair_keys(p), _pair_keys(ps))] = True
+    # one integer-valued product gives both the shared-tag count and the shared specific
+    # tags: a query tag counts 1, plus _SPEC_UNIT when specific (sums stay exact in float64)
+    qb = _binary(q)
+    qb.data += _SPEC_UNIT * cat.specific[qb.indices]
+    c = (qb @ _binary(idx["reach_t"])).tocsr()
+    c.sort_indices()  # c has p's pairs: every product of positive weights is positive
+    spec = c.data >= _SPEC_UNIT
+    shared = np.mod(c.data, _SPEC_UNIT) if params.shrink > 0 else None
     # add the exact contribution of common tags whose capped posting missed the candidate
     qc = q.multiply(idx["common"][None, :]).tocsr()
     need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
@@ -412,6 +407,36 @@ def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
     return pos, val
 
 
+def _topk_rows(indptr: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Return _topk_padded's positions, computed on groups of rows of similar length.
+
+    A padded block is as wide as its longest row; grouping rows by length keeps the blocks
+    near the number of pairs whatever the longest row (rows are independent: same result).
+    """
+    lengths = np.diff(indptr)
+    n_rows = len(lengths)
+    width = max(min(int(lengths.max(initial=0)), k), 1)
+    out = np.full((n_rows, width), -1, dtype=np.int64)
+    if not n_rows:
+        return out
+    by_len = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[by_len]
+    start = 0
+    while start < n_rows:
+        # a group: rows up to twice the shortest one's length (at least k) plus a margin
+        limit = max(2 * int(sorted_len[start]), k, 64)
+        stop = int(np.searchsorted(sorted_len, limit, side="right"))
+        stop = max(stop, start + 1)
+        rows = by_len[start:stop]
+        seg = np.concatenate([[0], np.cumsum(lengths[rows])])
+        take = np.repeat(indptr[rows] - seg[:-1], lengths[rows]) + np.arange(seg[-1])
+        pos, _ = _topk_padded(seg, scores[take], k)
+        pos = np.where(pos >= 0, take[np.maximum(pos, 0)] if len(take) else -1, -1)
+        out[rows, : pos.shape[1]] = pos
+        start = stop
+    return out
+
+
 def _rerank_reserved(
     valid: np.ndarray, specific: np.ndarray, params: SimilarityParams
 ) -> np.ndarray:
@@ -466,12 +491,15 @@ def _rank(
     # protect each row's best specific matches so the reserved slots can be filled
     slots = min(params.reserve_slots, params.reserve_window, params.k)
     if slots > 0:
-        spos, _ = _topk_padded(indptr, np.where(spec, score, -np.inf), slots)
+        # over the specific pairs only (the others score -inf there): same order, fewer pairs
+        sel = np.flatnonzero(spec)
+        sub_indptr = np.searchsorted(sel, indptr)
+        spos = _topk_rows(sub_indptr, score[sel], slots)
         protected = np.zeros(len(score), dtype=bool)
-        protected[spos[spos >= 0]] = True
-        pos, _ = _topk_padded(indptr, np.where(protected, score + 2.0, score), params.k)
+        protected[sel[spos[spos >= 0]]] = True
+        pos = _topk_rows(indptr, np.where(protected, score + 2.0, score), params.k)
     else:
-        pos, _ = _topk_padded(indptr, score, params.k)
+        pos = _topk_rows(indptr, score, params.k)
     valid = pos >= 0
     val = np.where(valid, score[np.where(valid, pos, 0)], -np.inf)
     order = np.lexsort((np.where(valid, pos, len(score)), -val), axis=-1)
