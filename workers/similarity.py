@@ -363,18 +363,22 @@ def _add_rest(idx, qc, qi, cj, need, sim, shared, spec, specific) -> None:
     qrows = np.repeat(np.arange(qc.shape[0]), np.diff(qc.indptr))
     on = idx["common"][qc.indices]  # multiply() may keep explicit zeros elsewhere
     dense[qrows[on] * n_common + idx["common_pos"][qc.indices[on]]] = qc.data[on]
-    prod = dense[flat]
+    weight = dense[flat]
     del flat
-    prod *= rest.data[ent]
-    hit = prod != 0
+    # the query has about a third of its candidates' uncapped tags: keep those entries
+    # before gathering anything else (a product of two positive weights is never 0)
+    hit = weight != 0
     counts = np.add.reduceat(hit, starts, dtype=np.int64)
-    spec[need] |= np.logical_or.reduceat(hit & idx["rest_spec"][ent], starts)
-    del ent
-    prod = prod[hit]
+    ent = ent[hit]
+    prod = weight[hit]
+    del weight, hit
+    prod *= rest.data[ent]
     if len(prod):
         # the same reduction as a sparse row sum (np.add.reduceat over each row's products)
         nonempty = np.flatnonzero(counts)
-        sim[need[nonempty]] += np.add.reduceat(prod, np.cumsum(counts)[nonempty] - counts[nonempty])
+        at = np.cumsum(counts)[nonempty] - counts[nonempty]
+        sim[need[nonempty]] += np.add.reduceat(prod, at)
+        spec[need[nonempty]] |= np.logical_or.reduceat(idx["rest_spec"][ent], at)
     if shared is not None:
         shared[need] += counts
 
