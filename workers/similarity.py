@@ -302,7 +302,7 @@ def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
 _SPEC_UNIT = float(2**24)  # above any film's tag count
 
 
-def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
+def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams, bound=None):
     """Return the candidate pairs of query rows q.
 
     Returns (indptr, candidate rows, exact sim, shared-tag count or None, shares-a-specific-tag).
@@ -324,9 +324,68 @@ def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams):
     # add the exact contribution of common tags whose capped posting missed the candidate
     qc = q.multiply(idx["common"][None, :]).tocsr()
     need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
+    indptr = p.indptr
+    if len(need) and bound is not None:
+        # drop the pairs that cannot reach the top k nor the reserved slots, whatever their
+        # uncapped contributions: these cost most of the time at scale
+        keep = _keep_pairs(idx, qc, indptr, pi, pj, sim, shared, spec, need, bound, params)
+        pi, pj, sim, spec = pi[keep], pj[keep], sim[keep], spec[keep]
+        shared = shared[keep] if shared is not None else None
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(pi, minlength=q.shape[0]))])
+        need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
     if len(need):
         _add_rest(idx, qc, pi[need], pj[need], need, sim, shared, spec, cat.specific)
-    return p.indptr, pj, sim, shared, spec
+    return indptr, pj, sim, shared, spec
+
+
+def _kth_best(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Per CSR row, return the k-th largest value (-inf when the row has fewer than k)."""
+    pos = _topk_rows(indptr, values, k)
+    if pos.shape[1] < k:
+        return np.full(len(indptr) - 1, -np.inf)
+    kth = pos[:, k - 1]
+    return np.where(kth >= 0, values[np.maximum(kth, 0)], -np.inf)
+
+
+def _keep_pairs(idx, qc, indptr, pi, pj, sim, shared, spec, need, bound, params) -> np.ndarray:
+    """Return a mask of the pairs that may enter a row's top k or its reserved slots.
+
+    Scores only grow with the uncapped contributions (weights are positive), so the capped
+    score is a lower bound; Cauchy-Schwarz bounds the uncapped part. A pair is dropped when
+    its upper bound is below both the k-th best lower bound of its row and the reserve_slots-th
+    best lower bound of its row's specific pairs: at least k pairs, and as many specific
+    pairs as there are reserved slots, then score strictly higher, so it is never listed
+    nor protected, and the lists are exactly those of scoring every pair.
+    """
+    meta, itself = bound(pi, pj)
+    rest = idx["rest"]
+    if "rest_norm" not in idx:
+        idx["rest_norm"] = np.sqrt(np.asarray(rest.multiply(rest).sum(axis=1)).ravel())
+    q_norm = np.sqrt(np.asarray(qc.multiply(qc).sum(axis=1)).ravel())
+
+    def score(s, sh, margin):
+        out = np.clip(s, 0.0, 1.0)
+        if sh is not None:
+            out *= sh / (sh + params.shrink)
+        out *= meta * margin  # margin: float rounding of a product in another order
+        out[itself] = -np.inf
+        return out
+
+    low = score(sim, shared, 1 - 1e-9)
+    up_sim = sim.copy()
+    up_sim[need] += q_norm[pi[need]] * idx["rest_norm"][pj[need]]
+    up_shared = None
+    if shared is not None:
+        up_shared = shared.copy()
+        q_count = np.diff(qc.indptr)[pi[need]]
+        up_shared[need] += np.minimum(q_count, np.diff(rest.indptr)[pj[need]])
+    high = score(up_sim, up_shared, 1 + 1e-9)
+    thr = _kth_best(indptr, low, params.k)
+    slots = min(params.reserve_slots, params.reserve_window, params.k)
+    if slots > 0:
+        sel = np.flatnonzero(spec)
+        thr = np.minimum(thr, _kth_best(np.searchsorted(sel, indptr), low[sel], slots))
+    return ~(high < thr[pi])
 
 
 def _add_rest(idx, qc, qi, cj, need, sim, shared, spec, specific) -> None:
@@ -475,7 +534,20 @@ def _rank(
     cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
 ) -> list[Related]:
     """Score every candidate pair of the query rows and return each row's top-k list with reasons."""
-    indptr, pj, sim, shared, spec = _pair_scores(cat, q, params)
+    def bound(pi, pj):
+        """Return the pairs' prior factors (any order of products) and the self pairs."""
+        meta = cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
+        if params.year_scale > 0:
+            dy = np.abs(q_years[pi] - cat.years[pj])
+            meta *= np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale)
+        if params.lang_penalty:
+            ql, cl = q_langs[pi], cat.langs[pj]
+            known = (ql >= 0) & (cl >= 0)
+            meta *= np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty),
+                             1.0 - params.lang_penalty / 2)
+        return meta, pj == self_rows[pi]
+
+    indptr, pj, sim, shared, spec = _pair_scores(cat, q, params, bound)
     pi = np.repeat(np.arange(q.shape[0]), np.diff(indptr))
     score = np.clip(sim, 0.0, 1.0)
     if shared is not None:
