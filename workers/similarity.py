@@ -328,7 +328,7 @@ def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams, bound
     if len(need) and bound is not None:
         # drop the pairs that cannot reach the top k nor the reserved slots, whatever their
         # uncapped contributions: these cost most of the time at scale
-        keep = _keep_pairs(idx, qc, indptr, pi, pj, sim, shared, spec, need, bound, params)
+        keep = _keep_pairs(cat, qc, indptr, pi, pj, sim, shared, spec, need, bound, params)
         pi, pj, sim, spec = pi[keep], pj[keep], sim[keep], spec[keep]
         shared = shared[keep] if shared is not None else None
         indptr = np.concatenate([[0], np.cumsum(np.bincount(pi, minlength=q.shape[0]))])
@@ -347,21 +347,29 @@ def _kth_best(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     return np.where(kth >= 0, values[np.maximum(kth, 0)], -np.inf)
 
 
-def _keep_pairs(idx, qc, indptr, pi, pj, sim, shared, spec, need, bound, params) -> np.ndarray:
+def _family_norms(m: sp.csr_matrix, tag_family: np.ndarray, n_fam: int) -> np.ndarray:
+    """Return rows × families: the L2 norm of each row's entries in each family."""
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    keys = rows * n_fam + tag_family[m.indices]
+    return np.sqrt(np.bincount(keys, m.data**2, minlength=m.shape[0] * n_fam)).reshape(-1, n_fam)
+
+
+def _keep_pairs(cat, qc, indptr, pi, pj, sim, shared, spec, need, bound, params) -> np.ndarray:
     """Return a mask of the pairs that may enter a row's top k or its reserved slots.
 
     Scores only grow with the uncapped contributions (weights are positive), so the capped
-    score is a lower bound; Cauchy-Schwarz bounds the uncapped part. A pair is dropped when
+    score is a lower bound; Cauchy-Schwarz per tag family bounds the uncapped part. A pair is dropped when
     its upper bound is below both the k-th best lower bound of its row and the reserve_slots-th
     best lower bound of its row's specific pairs: at least k pairs, and as many specific
     pairs as there are reserved slots, then score strictly higher, so it is never listed
     nor protected, and the lists are exactly those of scoring every pair.
     """
     meta, itself = bound(pi, pj)
-    rest = idx["rest"]
+    idx = _candidate_index(cat)
+    rest, n_fam = idx["rest"], len(cat.family_names)
     if "rest_norm" not in idx:
-        idx["rest_norm"] = np.sqrt(np.asarray(rest.multiply(rest).sum(axis=1)).ravel())
-    q_norm = np.sqrt(np.asarray(qc.multiply(qc).sum(axis=1)).ravel())
+        idx["rest_norm"] = _family_norms(rest, cat.tag_family, n_fam)
+    q_norm = _family_norms(qc, cat.tag_family, n_fam)
 
     def score(s, sh, margin):
         out = np.clip(s, 0.0, 1.0)
@@ -373,7 +381,11 @@ def _keep_pairs(idx, qc, indptr, pi, pj, sim, shared, spec, need, bound, params)
 
     low = score(sim, shared, 1 - 1e-9)
     up_sim = sim.copy()
-    up_sim[need] += q_norm[pi[need]] * idx["rest_norm"][pj[need]]
+    qi, cj = pi[need], pj[need]
+    extra = np.zeros(len(need))
+    for f in range(n_fam):
+        extra += q_norm[qi, f] * idx["rest_norm"][cj, f]
+    up_sim[need] += extra
     up_shared = None
     if shared is not None:
         up_shared = shared.copy()
