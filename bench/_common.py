@@ -136,15 +136,7 @@ class Workers:
         return [p.pid for p in self.procs]
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.procs, timeout=20)
 
 
 class RssSampler:
@@ -201,6 +193,19 @@ def run_rebuild(store: Store, queue_name: str, timeout: float = 3600,
             raise RuntimeError(f"rebuild failed: {progress.get('error')}")
         time.sleep(0.05)
     raise TimeoutError("rebuild still running")
+
+
+def stop_processes(procs, timeout: float = 30) -> None:
+    """Terminate processes, wait for each, kill those still running after timeout s."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def free_port() -> int:

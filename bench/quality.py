@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, wait_http  # noqa: E402
+from bench._common import free_port, stop_processes, wait_http  # noqa: E402
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
@@ -142,13 +142,7 @@ def main() -> int:
               f"items without reasons {unexplained[1] if unexplained else '?'}  "
               f"target (nDCG >= 0.35, overlap >= 0.70, 0 unexplained): {'met' if met else 'NOT met'}")
     finally:
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_processes(list(reversed(children)))
         if os.environ.get("REDIS_URL") and not a.keep:
             drop_prefix(client, name + ":", name)
         client.close()

@@ -196,13 +196,7 @@ def main():
         if args.profile:
             profile_requests(prefix, ids)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        c.stop_processes(procs)
         if workers:
             workers.stop()
         c.drop_prefix(prefix, queue_name)

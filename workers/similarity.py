@@ -546,17 +546,24 @@ def _rank(
     cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
 ) -> list[Related]:
     """Score every candidate pair of the query rows and return each row's top-k list with reasons."""
-    def bound(pi, pj):
-        """Return the pairs' prior factors (any order of products) and the self pairs."""
-        meta = cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
+    def era_and_language(pi, pj) -> list[np.ndarray]:
+        """Return the pairs' era and language prior factors (those switched on)."""
+        factors = []
         if params.year_scale > 0:
             dy = np.abs(q_years[pi] - cat.years[pj])
-            meta *= np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale)
+            factors.append(np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale))
         if params.lang_penalty:
             ql, cl = q_langs[pi], cat.langs[pj]
             known = (ql >= 0) & (cl >= 0)
-            meta *= np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty),
-                             1.0 - params.lang_penalty / 2)
+            factors.append(np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty),
+                                    1.0 - params.lang_penalty / 2))
+        return factors
+
+    def bound(pi, pj):
+        """Return the pairs' prior factors (any order of products) and the self pairs."""
+        meta = cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
+        for factor in era_and_language(pi, pj):
+            meta *= factor
         return meta, pj == self_rows[pi]
 
     indptr, pj, sim, shared, spec = _pair_scores(cat, q, params, bound)
@@ -564,15 +571,8 @@ def _rank(
     score = np.clip(sim, 0.0, 1.0)
     if shared is not None:
         score *= shared / (shared + params.shrink)
-    if params.year_scale > 0:
-        dy = np.abs(q_years[pi] - cat.years[pj])
-        score *= np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale)
-    if params.lang_penalty:
-        ql, cl = q_langs[pi], cat.langs[pj]
-        known = (ql >= 0) & (cl >= 0)
-        score *= np.where(
-            known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty), 1.0 - params.lang_penalty / 2
-        )
+    for factor in era_and_language(pi, pj):
+        score *= factor
     score *= cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
     score[pj == self_rows[pi]] = -np.inf
     score[sim <= 0] = -np.inf
