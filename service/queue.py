@@ -54,6 +54,7 @@ def warm_up() -> None:
     from workers.tagging import extract_text
     from workers.vocab import load_vocabulary
 
+    similarity.compile_kernels()
     vocab = load_vocabulary()
     extract_text("Ein verwitweter Feuerwehrmann trauert im Krankenhaus.", "de", vocab)
     extract_text("A widowed firefighter grieves in hospital.", "en", vocab)

@@ -662,13 +662,14 @@ class Store:
         key = self.list_key(version, fid)
         return bool(self._write_list(keys=[key, key + ":ids"], args=[blob, rev, _ids(items)]))
 
-    def write_lists(self, version: int, lists: dict[str, dict]) -> None:
-        """Write many finished lists in pipelined batches."""
+    def write_encoded_lists(self, version: int, lists) -> None:
+        """Write many finished lists given as (film id, list JSON, ids space-separated), in
+        pipelined batches of 1,000."""
         pipe = self.r.pipeline(transaction=False)
-        for n, (fid, lst) in enumerate(lists.items(), 1):
+        for n, (fid, blob, ids) in enumerate(lists, 1):
             key = self.list_key(version, fid)
-            pipe.set(key, _dumps(lst))
-            pipe.set(key + ":ids", _ids(lst["items"]))
+            pipe.set(key, blob)
+            pipe.set(key + ":ids", ids)
             if n % 1000 == 0:
                 pipe.execute()
         pipe.execute()

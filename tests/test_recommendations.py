@@ -96,7 +96,7 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
     def broken(*args, **kwargs):
         raise ValueError("bad data")
 
-    monkeypatch.setattr(rebuild.similarity, "related_rows", broken)
+    monkeypatch.setattr(rebuild.similarity, "related_rows_json", broken)
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
     assert seeded.rebuild_progress(job_id)["phase"] == "failed"

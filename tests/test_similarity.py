@@ -10,6 +10,7 @@ from workers.similarity import (
     catalog_to_bytes,
     related_for_vector,
     related_rows,
+    related_rows_json,
     score_pair,
 )
 
@@ -206,44 +207,73 @@ def test_films_without_popularity_get_a_typical_prior_not_the_floor():
     assert prior["zero"] < prior["known"] < prior["top"]
 
 
-def test_stored_items_dump_like_as_item():
+def test_encoded_lists_are_the_items_as_json():
     import json
 
-    from workers.index import as_item, as_stored_items
+    from workers.index import as_item
 
-    cat = build_catalog(filler(300, seed=3))
-    for related in related_rows(cat, range(300)):
-        assert json.dumps(as_stored_items(related)) == json.dumps([as_item(r) for r in related])
+    films = filler(300, seed=3) + [film("tiny", {"kw:k1": 0.2}, votes=0, year=1900)]
+    cat = build_catalog(films)
+    rows = range(len(films))
+    encoded, plain = related_rows_json(cat, rows), related_rows(cat, rows)
+    assert [fid for fid, _, _ in encoded] == [f["id"] for f in films]
+    assert any(s < 1e-4 for related in plain for _, s, _ in related)  # written without exponent
+    for (_, items, ids), related in zip(encoded, plain):
+        assert json.loads(items) == [as_item(r) for r in related]
+        assert ids.decode() == " ".join(other for other, _, _ in related)
 
 
-@pytest.mark.parametrize("max_posting", [3, 20])
-def test_uncapped_contributions_match_a_slow_reference(max_posting):
-    # small caps put most pairs' shared tags in the uncapped rest: the vectorised pair
-    # scores must equal a per-pair dot product (same shared-tag count and specific flag)
-    from workers.similarity import _candidate_index, _pair_scores
-
-    params = SimilarityParams(max_posting=max_posting, specific_max_df=0.3)
-    cat = build_catalog(filler(300, seed=6), params)
-    assert _candidate_index(cat)["rest"].nnz > 0
-    q = cat.matrix[:60]
-    indptr, pj, sim, shared, spec = _pair_scores(cat, q, params)
+def slow_related(cat, row, params):
+    """The ranking rules written out per pair, for one catalog row (see workers/kernels.py)."""
     dense = cat.matrix.toarray()
-    for row in range(60):
-        for at in range(indptr[row], indptr[row + 1]):
-            both = (dense[row] > 0) & (dense[pj[at]] > 0)
-            assert sim[at] == pytest.approx(dense[row] @ dense[pj[at]], rel=1e-12)
-            assert shared[at] == both.sum()
-            assert spec[at] == (both & cat.specific).any()
+    q = dense[row]
+    reach = set()
+    for t in np.flatnonzero(q):
+        holders = np.flatnonzero(dense[:, t])
+        best = sorted(holders, key=lambda j: (-cat.pop[j], j))[: params.max_posting]
+        reach.update(int(j) for j in best)
+    scored = []
+    for j in sorted(reach - {row}):
+        both = (q > 0) & (dense[j] > 0)
+        sim = float(q @ dense[j])
+        score = min(sim, 1.0)
+        if params.shrink > 0:
+            score *= both.sum() / (both.sum() + params.shrink)
+        dy = abs(cat.years[row] - cat.years[j])
+        score *= np.exp(-(params.year_scale if np.isnan(dy) else dy) / params.year_scale)
+        ql, cl = cat.langs[row], cat.langs[j]
+        if ql >= 0 and cl >= 0:
+            score *= 1.0 if ql == cl else 1.0 - params.lang_penalty
+        else:
+            score *= 1.0 - params.lang_penalty / 2
+        score *= cat.pop[j] ** params.pop_weight * cat.quality[j] ** params.quality_weight
+        scored.append((score, j, bool((both & cat.specific).any())))
+    best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
+    protected = [s for s in best_first if s[2]][: params.reserve_slots]
+    rest = [s for s in best_first if s not in protected][: params.k - len(protected)]
+    chosen = sorted(protected + rest, key=lambda s: (-s[0], s[1]))
+    window, slots = params.reserve_window, params.reserve_slots
+    plain = allowed = 0
+    first, later = [], []
+    for s in chosen:
+        ok = s[2] or plain < window - slots
+        plain += not s[2]
+        (first if ok and allowed < window else later).append(s)
+        allowed += ok
+    return [(cat.ids[j], score) for score, j, _ in first + later]
 
 
-def test_topk_by_row_groups_matches_one_padded_block():
-    from workers.similarity import _topk_padded, _topk_rows
-
-    rng = np.random.default_rng(7)
-    lengths = rng.integers(0, 400, size=300)
-    lengths[:5] = [0, 1, 3000, 50, 51]
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    scores = rng.integers(0, 20, size=indptr[-1]).astype(float) / 7  # many ties
-    scores[rng.random(len(scores)) < 0.1] = -np.inf
-    for k in (1, 7, 50):
-        assert np.array_equal(_topk_rows(indptr, scores, k), _topk_padded(indptr, scores, k)[0])
+@pytest.mark.parametrize("max_posting", [3, 20, 2000])
+@pytest.mark.parametrize("shrink", [0.0, 0.5])
+def test_kernel_follows_the_rules_written_out(max_posting, shrink):
+    # small caps leave most shared tags outside the postings: they still count in the score
+    params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20)
+    films = filler(250, seed=6)
+    films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
+    cat = build_catalog(films, params)
+    rows = list(range(0, 250, 7)) + [250]
+    for row, got in zip(rows, related_rows(cat, rows, params)):
+        expected = slow_related(cat, row, params)
+        running = np.minimum.accumulate([s for _, s in expected]) if expected else []
+        assert [o for o, _, _ in got] == [o for o, _ in expected]
+        assert np.allclose([s for _, s, _ in got], running, atol=1e-6)

@@ -19,16 +19,6 @@ def as_item(related: tuple) -> list:
     return [other, round(float(score), 6), [[tag, round(float(share), 4)] for tag, share in reasons]]
 
 
-def as_stored_items(related) -> list:
-    """Return as_item's items for related_rows output, without re-rounding each value.
-
-    related_rows already rounds scores to 6 places and floors shares to 4, so as_item's
-    round() calls change nothing; they cost more than the ranking at 50 items per film.
-    Tuples dump to the same JSON as lists.
-    """
-    return [[other, score, reasons] for other, score, reasons in related]
-
-
 def candidates(store: Store, vector: dict[str, float], exclude: str) -> list[str]:
     """Return the films sharing a tag with vector, reading at most max_posting per tag."""
     found = set()

@@ -123,13 +123,12 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     store = current_store(prefix)
     cat, revs = _load_snapshot(prefix, rebuild_id, id(store.r.connection_pool))
     rows = range(start, stop)
-    lists = similarity.related_rows(cat, rows, index.params())
     at = now()
-    store.write_lists(version, {
-        cat.ids[row]: {"rev": revs.get(cat.ids[row], 0), "computed_at": at,
-                       "items": index.as_stored_items(related)}
-        for row, related in zip(rows, lists)
-    })
+    # the lists come encoded from the kernel: no Python object per item at any size
+    store.write_encoded_lists(version, (
+        (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{json.dumps(at)},"items":'.encode()
+         + items + b"}", ids)
+        for fid, items, ids in similarity.related_rows_json(cat, rows, index.params())))
     store.rebuild_progress(rebuild_id, ranked=len(rows))
     return len(rows)
 

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import scipy.sparse as sp
 
+from workers import kernels
+
 Related = list[tuple[str, float, list[tuple[str, float]]]]
 
 
@@ -255,397 +257,172 @@ def _query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
 
 
 def _candidate_index(cat: Catalog) -> dict:
-    """Split the matrix: entries a tag's capped posting reaches (top max_posting by prior) and the rest."""
-    if "cand" in cat._cache:
-        return cat._cache["cand"]
-    m = cat.matrix.tocsc()
-    keep = np.ones(m.nnz, dtype=bool)
-    df = np.diff(m.indptr)
-    for col in np.flatnonzero(df > cat.params.max_posting):  # a loop over common tags, not pairs
-        lo, hi = m.indptr[col], m.indptr[col + 1]
-        rows = m.indices[lo:hi]
-        order = np.lexsort((rows, -cat.pop[rows]))  # highest prior first, ties by row
-        keep[lo + order[cat.params.max_posting :]] = False
-    reach = sp.csc_matrix(
-        (np.where(keep, m.data, 0.0), m.indices.copy(), m.indptr.copy()), shape=m.shape
-    )
-    rest = sp.csc_matrix(
-        (np.where(keep, 0.0, m.data), m.indices.copy(), m.indptr.copy()), shape=m.shape
-    )
-    reach.eliminate_zeros()
-    rest.eliminate_zeros()
-    common = np.zeros(m.shape[1], dtype=bool)
-    common[df > cat.params.max_posting] = True
-    out = _cand_parts(reach.T.tocsr(), rest.tocsr(), common)
-    cat._cache["cand"] = out
-    return out
+    """Return the capped inverted index and the entries it leaves out.
+
+    {"reach_t": tags x films, per tag its max_posting films of highest prior (ties by row),
+    with their weights; "rest": films x tags, every other entry}. A query's candidates are
+    the films its tags reach; their scores add the shared tags found in "rest".
+    """
+    if "cand" not in cat._cache:
+        m = cat.matrix.tocsc()
+        col = np.repeat(np.arange(m.shape[1]), np.diff(m.indptr))
+        rows = m.indices
+        order = np.lexsort((rows, -cat.pop[rows], col))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - m.indptr[col[order]]
+        keep = rank < cat.params.max_posting  # entries stay in column-major order
+        counts = np.bincount(col[keep], minlength=m.shape[1])
+        reach_t = sp.csr_matrix(
+            (m.data[keep], rows[keep], np.concatenate([[0], np.cumsum(counts)])),
+            shape=(m.shape[1], m.shape[0]))
+        rest = sp.csc_matrix(
+            (np.where(keep, 0.0, m.data), rows, m.indptr), shape=m.shape).tocsr()
+        rest.eliminate_zeros()
+        rest.sort_indices()
+        cat._cache["cand"] = {"reach_t": reach_t, "rest": rest}
+    return cat._cache["cand"]
 
 
-def _cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix, common: np.ndarray) -> dict:
-    """Return the candidate index from its stored parts (see catalog_to_bytes)."""
-    rest.sort_indices()
-    return {
-        "reach_t": reach_t,  # tags × films: the capped inverted index
-        "rest": rest,  # films × tags: the entries of common tags the capped postings miss
-        "has_rest": np.diff(rest.indptr) > 0,
-        "common": common,
-        "common_pos": np.cumsum(common) - 1,  # column -> position among the common tags
+def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
+    """Per film, the popularity and quality prior of its score."""
+    key = ("prior", params.pop_weight, params.quality_weight)
+    if key not in cat._cache:
+        cat._cache[key] = cat.pop ** params.pop_weight * cat.quality ** params.quality_weight
+    return cat._cache[key]
+
+
+def _rank_arrays(
+    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
+) -> dict[str, np.ndarray]:
+    """Rank the query rows in the compiled kernel (workers/kernels.py has the rules).
+
+    Return its output arrays: per row "len" items, per item its catalog "rows", its score in
+    millionths ("micro") and "reason_len" reasons, per reason its tag column
+    ("reason_tags") and share in 1/10,000 ("reason_units").
+    """
+    n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
+    idx = _candidate_index(cat)
+    reach, rest, m = idx["reach_t"], idx["rest"], cat.matrix
+    out = {
+        "rows": np.zeros((n_rows, k), dtype=np.int64),
+        "micro": np.zeros((n_rows, k), dtype=np.int64),
+        "len": np.zeros(n_rows, dtype=np.int64),
+        "reason_tags": np.zeros((n_rows, k, n_reasons), dtype=np.int64),
+        "reason_units": np.zeros((n_rows, k, n_reasons), dtype=np.int64),
+        "reason_len": np.zeros((n_rows, k), dtype=np.int64),
     }
+    window_slots = min(params.reserve_slots, params.reserve_window)
 
+    def ints(a):
+        return a.astype(np.int64, copy=False)
 
-def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
-    b = m.copy()
-    b.data = np.ones_like(b.data)
-    return b
-
-
-_SPEC_UNIT = float(2**24)  # above any film's tag count
-
-
-def _pair_scores(cat: Catalog, q: sp.csr_matrix, params: SimilarityParams, bound=None):
-    """Return the candidate pairs of query rows q.
-
-    Returns (indptr, candidate rows, exact sim, shared-tag count or None, shares-a-specific-tag).
-    """
-    idx = _candidate_index(cat)
-    p = (q @ idx["reach_t"]).tocsr()
-    p.sort_indices()
-    pi = np.repeat(np.arange(q.shape[0]), np.diff(p.indptr))
-    pj = p.indices
-    sim = p.data.astype(np.float64)
-    # one integer-valued product gives both the shared-tag count and the shared specific
-    # tags: a query tag counts 1, plus _SPEC_UNIT when specific (sums stay exact in float64)
-    qb = _binary(q)
-    qb.data += _SPEC_UNIT * cat.specific[qb.indices]
-    c = (qb @ _binary(idx["reach_t"])).tocsr()
-    c.sort_indices()  # c has p's pairs: every product of positive weights is positive
-    spec = c.data >= _SPEC_UNIT
-    shared = np.mod(c.data, _SPEC_UNIT) if params.shrink > 0 else None
-    # add the exact contribution of common tags whose capped posting missed the candidate
-    qc = q.multiply(idx["common"][None, :]).tocsr()
-    need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
-    indptr = p.indptr
-    if len(need) and bound is not None:
-        # drop the pairs that cannot reach the top k nor the reserved slots, whatever their
-        # uncapped contributions: these cost most of the time at scale
-        keep = _keep_pairs(cat, qc, indptr, pi, pj, sim, shared, spec, need, bound, params)
-        pi, pj, sim, spec = pi[keep], pj[keep], sim[keep], spec[keep]
-        shared = shared[keep] if shared is not None else None
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(pi, minlength=q.shape[0]))])
-        need = np.flatnonzero((np.diff(qc.indptr) > 0)[pi] & idx["has_rest"][pj])
-    if len(need):
-        _add_rest(idx, qc, pi[need], pj[need], need, sim, shared, spec, cat.specific)
-    return indptr, pj, sim, shared, spec
-
-
-def _kth_best(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Per CSR row, return the k-th largest value (-inf when the row has fewer than k)."""
-    pos = _topk_rows(indptr, values, k)
-    if pos.shape[1] < k:
-        return np.full(len(indptr) - 1, -np.inf)
-    kth = pos[:, k - 1]
-    return np.where(kth >= 0, values[np.maximum(kth, 0)], -np.inf)
-
-
-def _family_norms(m: sp.csr_matrix, tag_family: np.ndarray, n_fam: int) -> np.ndarray:
-    """Return rows × families: the L2 norm of each row's entries in each family."""
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    keys = rows * n_fam + tag_family[m.indices]
-    return np.sqrt(np.bincount(keys, m.data**2, minlength=m.shape[0] * n_fam)).reshape(-1, n_fam)
-
-
-def _keep_pairs(cat, qc, indptr, pi, pj, sim, shared, spec, need, bound, params) -> np.ndarray:
-    """Return a mask of the pairs that may enter a row's top k or its reserved slots.
-
-    Scores only grow with the uncapped contributions (weights are positive), so the capped
-    score is a lower bound; Cauchy-Schwarz per tag family bounds the uncapped part. A pair is dropped when
-    its upper bound is below both the k-th best lower bound of its row and the reserve_slots-th
-    best lower bound of its row's specific pairs: at least k pairs, and as many specific
-    pairs as there are reserved slots, then score strictly higher, so it is never listed
-    nor protected, and the lists are exactly those of scoring every pair.
-    """
-    meta, itself = bound(pi, pj)
-    idx = _candidate_index(cat)
-    rest, n_fam = idx["rest"], len(cat.family_names)
-    if "rest_norm" not in idx:
-        idx["rest_norm"] = _family_norms(rest, cat.tag_family, n_fam)
-    q_norm = _family_norms(qc, cat.tag_family, n_fam)
-
-    def score(s, sh, margin):
-        out = np.clip(s, 0.0, 1.0)
-        if sh is not None:
-            out *= sh / (sh + params.shrink)
-        out *= meta * margin  # margin: float rounding of a product in another order
-        out[itself] = -np.inf
-        return out
-
-    low = score(sim, shared, 1 - 1e-9)
-    up_sim = sim.copy()
-    qi, cj = pi[need], pj[need]
-    extra = np.zeros(len(need))
-    for f in range(n_fam):
-        extra += q_norm[qi, f] * idx["rest_norm"][cj, f]
-    up_sim[need] += extra
-    up_shared = None
-    if shared is not None:
-        up_shared = shared.copy()
-        q_count = np.diff(qc.indptr)[pi[need]]
-        up_shared[need] += np.minimum(q_count, np.diff(rest.indptr)[pj[need]])
-    high = score(up_sim, up_shared, 1 + 1e-9)
-    thr = _kth_best(indptr, low, params.k)
-    slots = min(params.reserve_slots, params.reserve_window, params.k)
-    if slots > 0:
-        sel = np.flatnonzero(spec)
-        thr = np.minimum(thr, _kth_best(np.searchsorted(sel, indptr), low[sel], slots))
-    return ~(high < thr[pi])
-
-
-def _add_rest(idx, qc, qi, cj, need, sim, shared, spec, specific) -> None:
-    """Add to pairs (qi, cj) the products of qc's common tags with cj's uncapped entries.
-
-    Vectorised over (pair, rest entry of the candidate): qc's rows become a dense block over
-    the common tags, so each product is one gather. Sums reduce the nonzero products in
-    column order as a sparse row sum does, so scores are bit-identical to multiplying rows.
-    Every array over the (pair, entry) product is 32-bit where it can be and built in as
-    few passes as possible: that product is ~75M entries per 2,000 rows at 50k films.
-    """
-    rest = idx["rest"]
-    if "rest_pos" not in idx:  # per rest entry: its column among the common tags, is it specific
-        idx["rest_pos"] = idx["common_pos"][rest.indices].astype(np.int32)
-        idx["rest_spec"] = specific[rest.indices]
-    lens = np.diff(rest.indptr)[cj]
-    some = lens > 0  # reduceat needs non-empty segments
-    qi, cj, need, lens = qi[some], cj[some], need[some], lens[some]
-    if not len(lens):
-        return
-    n_common = int(idx["common"].sum())
-    ends = np.cumsum(lens)
-    starts = ends - lens
-    total = int(ends[-1])
-    small = rest.nnz < 2**31 and total < 2**31 and qc.shape[0] * n_common < 2**31
-    itype = np.int32 if small else np.int64
-    # ent: the rest entry of each (pair, entry); flat: its query's dense cell
-    shift = np.repeat((rest.indptr[cj] - starts).astype(itype), lens)
-    ent = np.arange(total, dtype=itype)
-    ent += shift
-    flat = np.repeat((qi * n_common).astype(itype), lens)
-    flat += idx["rest_pos"][ent]
-    dense = np.zeros(qc.shape[0] * n_common)
-    qrows = np.repeat(np.arange(qc.shape[0]), np.diff(qc.indptr))
-    on = idx["common"][qc.indices]  # multiply() may keep explicit zeros elsewhere
-    dense[qrows[on] * n_common + idx["common_pos"][qc.indices[on]]] = qc.data[on]
-    weight = dense[flat]
-    del flat
-    # the query has about a third of its candidates' uncapped tags: keep those entries
-    # before gathering anything else (a product of two positive weights is never 0)
-    hit = weight != 0
-    counts = np.add.reduceat(hit, starts, dtype=np.int64)
-    ent = ent[hit]
-    prod = weight[hit]
-    del weight, hit
-    prod *= rest.data[ent]
-    if len(prod):
-        # the same reduction as a sparse row sum (np.add.reduceat over each row's products)
-        nonempty = np.flatnonzero(counts)
-        at = np.cumsum(counts)[nonempty] - counts[nonempty]
-        sim[need[nonempty]] += np.add.reduceat(prod, at)
-        spec[need[nonempty]] |= np.logical_or.reduceat(idx["rest_spec"][ent], at)
-    if shared is not None:
-        shared[need] += counts
-
-
-def _topk_padded(indptr: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per CSR row, return positions (into scores) of the top k, best first, -1 where missing."""
-    n_rows = len(indptr) - 1
-    lengths = np.diff(indptr)
-    width = int(lengths.max(initial=0))
-    pos = np.full((n_rows, max(width, 1)), -1, dtype=np.int64)
-    val = np.full(pos.shape, -np.inf)
-    r = np.repeat(np.arange(n_rows), lengths)
-    col = np.arange(len(scores)) - indptr[:-1][r]
-    pos[r, col] = np.arange(len(scores))
-    val[r, col] = scores
-    if width > k:
-        # exact top k with ties broken by candidate row (positions are sorted by row)
-        thr = -np.partition(-val, k - 1, axis=1)[:, k - 1 : k]
-        eq = val == thr
-        take = (val > thr) | (
-            eq & (np.cumsum(eq, axis=1) <= k - (val > thr).sum(axis=1, keepdims=True))
-        )
-        part = np.argsort(~take, axis=1, kind="stable")[:, :k]
-        pos = np.take_along_axis(pos, part, axis=1)
-        val = np.take_along_axis(val, part, axis=1)
-    order = np.lexsort((pos, -val), axis=-1)
-    pos = np.take_along_axis(pos, order, axis=1)[:, :k]
-    val = np.take_along_axis(val, order, axis=1)[:, :k]
-    pos[~np.isfinite(val)] = -1
-    return pos, val
-
-
-def _topk_rows(indptr: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """Return _topk_padded's positions, computed on groups of rows of similar length.
-
-    A padded block is as wide as its longest row; grouping rows by length keeps the blocks
-    near the number of pairs whatever the longest row (rows are independent: same result).
-    """
-    lengths = np.diff(indptr)
-    n_rows = len(lengths)
-    width = max(min(int(lengths.max(initial=0)), k), 1)
-    out = np.full((n_rows, width), -1, dtype=np.int64)
-    if not n_rows:
-        return out
-    by_len = np.argsort(lengths, kind="stable")
-    sorted_len = lengths[by_len]
-    start = 0
-    while start < n_rows:
-        # a group: rows up to twice the shortest one's length (at least k) plus a margin
-        limit = max(2 * int(sorted_len[start]), k, 64)
-        stop = int(np.searchsorted(sorted_len, limit, side="right"))
-        stop = max(stop, start + 1)
-        rows = by_len[start:stop]
-        seg = np.concatenate([[0], np.cumsum(lengths[rows])])
-        take = np.repeat(indptr[rows] - seg[:-1], lengths[rows]) + np.arange(seg[-1])
-        pos, _ = _topk_padded(seg, scores[take], k)
-        pos = np.where(pos >= 0, take[np.maximum(pos, 0)] if len(take) else -1, -1)
-        out[rows, : pos.shape[1]] = pos
-        start = stop
-    return out
-
-
-def _rerank_reserved(
-    valid: np.ndarray, specific: np.ndarray, params: SimilarityParams
-) -> np.ndarray:
-    """Return a per-row order that keeps reserve_slots of the first reserve_window for specific matches."""
-    window, slots = params.reserve_window, min(params.reserve_slots, params.reserve_window)
-    plain = valid & ~specific
-    plain_rank = np.cumsum(plain, axis=1) - 1
-    allowed = valid & (specific | (plain_rank < window - slots))
-    in_window = allowed & (np.cumsum(allowed, axis=1) - 1 < window)
-    pos = np.broadcast_to(np.arange(valid.shape[1]), valid.shape)
-    return np.lexsort((pos, ~valid, ~in_window), axis=-1)
-
-
-def _reasons(contrib: sp.csr_matrix, tags: list[str], n: int) -> list[list[tuple[str, float]]]:
-    """Per contribution row, return the top n (tag, share of the row's total)."""
-    lengths = np.diff(contrib.indptr)
-    r = np.repeat(np.arange(contrib.shape[0]), lengths)
-    totals = np.asarray(contrib.sum(axis=1)).ravel()
-    order = np.lexsort((-contrib.data, r))
-    rank = np.arange(len(order)) - contrib.indptr[:-1][r[order]]
-    top = order[rank < n]
-    out: list[list[tuple[str, float]]] = [[] for _ in range(contrib.shape[0])]
-    shares = (
-        np.floor(contrib.data[top] / totals[r[top]] * 1e4) / 1e4
-    )  # floor: shares never sum above 1
-    for row, col, share in zip(r[top].tolist(), contrib.indices[top].tolist(), shares.tolist()):
-        out[row].append((tags[col], share))
+    kernels.rank_rows(
+        ints(q.indptr), ints(q.indices), q.data.astype(np.float64, copy=False),
+        np.asarray(q_years, dtype=np.float64), ints(np.asarray(q_langs)),
+        ints(np.asarray(self_rows)),
+        ints(reach.indptr), ints(reach.indices), reach.data,
+        ints(rest.indptr), ints(rest.indices), rest.data,
+        ints(m.indptr), ints(m.indices), m.data,
+        cat.specific.astype(np.bool_, copy=False), cat.years, ints(cat.langs),
+        _prior(cat, params), k, float(params.shrink), float(params.year_scale),
+        float(params.lang_penalty), min(window_slots, k), params.reserve_window, window_slots,
+        n_reasons, out["rows"], out["micro"], out["len"], out["reason_tags"],
+        out["reason_units"], out["reason_len"])
     return out
 
 
 def _rank(
     cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
 ) -> list[Related]:
-    """Score every candidate pair of the query rows and return each row's top-k list with reasons."""
-    def era_and_language(pi, pj) -> list[np.ndarray]:
-        """Return the pairs' era and language prior factors (those switched on)."""
-        factors = []
-        if params.year_scale > 0:
-            dy = np.abs(q_years[pi] - cat.years[pj])
-            factors.append(np.exp(-np.nan_to_num(dy, nan=params.year_scale) / params.year_scale))
-        if params.lang_penalty:
-            ql, cl = q_langs[pi], cat.langs[pj]
-            known = (ql >= 0) & (cl >= 0)
-            factors.append(np.where(known, np.where(ql == cl, 1.0, 1.0 - params.lang_penalty),
-                                    1.0 - params.lang_penalty / 2))
-        return factors
-
-    def bound(pi, pj):
-        """Return the pairs' prior factors (any order of products) and the self pairs."""
-        meta = cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
-        for factor in era_and_language(pi, pj):
-            meta *= factor
-        return meta, pj == self_rows[pi]
-
-    indptr, pj, sim, shared, spec = _pair_scores(cat, q, params, bound)
-    pi = np.repeat(np.arange(q.shape[0]), np.diff(indptr))
-    score = np.clip(sim, 0.0, 1.0)
-    if shared is not None:
-        score *= shared / (shared + params.shrink)
-    for factor in era_and_language(pi, pj):
-        score *= factor
-    score *= cat.pop[pj] ** params.pop_weight * cat.quality[pj] ** params.quality_weight
-    score[pj == self_rows[pi]] = -np.inf
-    score[sim <= 0] = -np.inf
-    # protect each row's best specific matches so the reserved slots can be filled
-    slots = min(params.reserve_slots, params.reserve_window, params.k)
-    if slots > 0:
-        # over the specific pairs only (the others score -inf there): same order, fewer pairs
-        sel = np.flatnonzero(spec)
-        sub_indptr = np.searchsorted(sel, indptr)
-        spos = _topk_rows(sub_indptr, score[sel], slots)
-        protected = np.zeros(len(score), dtype=bool)
-        protected[sel[spos[spos >= 0]]] = True
-        pos = _topk_rows(indptr, np.where(protected, score + 2.0, score), params.k)
-    else:
-        pos = _topk_rows(indptr, score, params.k)
-    valid = pos >= 0
-    val = np.where(valid, score[np.where(valid, pos, 0)], -np.inf)
-    order = np.lexsort((np.where(valid, pos, len(score)), -val), axis=-1)
-    pos, val = np.take_along_axis(pos, order, axis=1), np.take_along_axis(val, order, axis=1)
-    valid = pos >= 0
-    flat = pos[valid]
-    ti, tj = pi[flat], pj[flat]
-    contrib = q[ti].multiply(cat.matrix[tj]).tocsr()
-    contrib.eliminate_zeros()
-    specific = np.zeros(pos.shape, dtype=bool)
-    specific[valid] = spec[flat]
-    order = _rerank_reserved(valid, specific, params)
-    cand = np.full(pos.shape, -1, dtype=np.int64)
-    cand[valid] = tj
-    item = np.full(pos.shape, -1, dtype=np.int64)
-    item[valid] = np.arange(len(flat))
-    cand, val, item = (np.take_along_axis(a, order, axis=1) for a in (cand, val, item))
-    # keep scores monotonic with the final order (a demoted item is capped by its predecessor)
-    val = np.minimum.accumulate(np.where(cand >= 0, val, -np.inf), axis=1)
-    reasons = _reasons(contrib, cat.tags, params.reasons)
+    """Return each query row's top-k list with reasons: [(id, score, [(tag, share)])]."""
+    r = _rank_arrays(cat, q, q_years, q_langs, self_rows, params)
+    ids, tags = cat.ids, cat.tags
     out: list[Related] = []
-    for c_row, v_row, i_row in zip(cand.tolist(), val.tolist(), item.tolist()):
-        out.append(
-            [
-                (cat.ids[c], round(v, 6), reasons[i])
-                for c, v, i in zip(c_row, v_row, i_row)
-                if c >= 0
-            ]
-        )
+    for n, rows, scores, r_tags, r_shares, r_len in zip(
+        r["len"].tolist(), r["rows"].tolist(), (r["micro"] / 1e6).tolist(),
+        r["reason_tags"].tolist(), (r["reason_units"] / 1e4).tolist(), r["reason_len"].tolist()
+    ):
+        out.append([
+            (ids[rows[a]], scores[a],
+             [(tags[t], s) for t, s in zip(r_tags[a][: r_len[a]], r_shares[a][: r_len[a]])])
+            for a in range(n)
+        ])
+    return out
+
+
+def _strings(cat: Catalog) -> dict[str, np.ndarray]:
+    """Return the catalog's ids (JSON-quoted and raw) and tags (JSON-quoted) as UTF-8 bytes
+    with offsets, for kernels.items_json."""
+    if "strings" not in cat._cache:
+
+        def pack(texts):
+            parts = [t.encode() for t in texts]
+            off = np.zeros(len(parts) + 1, dtype=np.int64)
+            np.cumsum([len(p) for p in parts], out=off[1:])
+            return np.frombuffer(b"".join(parts), dtype=np.uint8), off
+
+        def quoted(texts):
+            return [json.dumps(t, ensure_ascii=False) for t in texts]
+
+        id_json, id_off = pack(quoted(cat.ids))
+        id_raw, raw_off = pack(cat.ids)
+        tag_json, tag_off = pack(quoted(cat.tags))
+        cat._cache["strings"] = {"id_json": id_json, "id_off": id_off, "id_raw": id_raw,
+                                 "raw_off": raw_off, "tag_json": tag_json, "tag_off": tag_off}
+    return cat._cache["strings"]
+
+
+def related_rows_json(
+    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
+) -> list[tuple[str, bytes, bytes]]:
+    """Return related_rows' lists encoded: per row (film id, its items as JSON bytes, its
+    listed ids space-separated). The items are the JSON of related_rows' items as lists
+    (numbers below 1e-4 written without an exponent), made without Python objects per item.
+    """
+    params = params or SimilarityParams()
+    rows = np.asarray(rows, dtype=np.int64)
+    st = _strings(cat)
+    id_len, raw_len, tag_len = (np.diff(st[x]) for x in ("id_off", "raw_off", "tag_off"))
+    out = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        r = _rank_arrays(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params)
+        items = np.arange(params.k)[None, :] < r["len"][:, None]
+        reasons = np.arange(params.reasons)[None, None, :] < r["reason_len"][:, :, None]
+        # an upper bound of the bytes: brackets, commas and numbers at most 12 characters
+        size = (int(id_len[r["rows"]][items].sum()) + 20 * int(items.sum())
+                + int(tag_len[r["reason_tags"]][reasons].sum()) + 16 * int(reasons.sum())
+                + 2 * len(part))
+        buf = np.empty(size, dtype=np.uint8)
+        ids_buf = np.empty(int(raw_len[r["rows"]][items].sum()) + int(items.sum()), np.uint8)
+        row_end = np.zeros(len(part), dtype=np.int64)
+        ids_end = np.zeros(len(part), dtype=np.int64)
+        kernels.items_json(r["rows"], r["micro"], r["len"], r["reason_tags"], r["reason_units"],
+                           r["reason_len"], st["id_json"], st["id_off"], st["id_raw"],
+                           st["raw_off"], st["tag_json"], st["tag_off"], buf, ids_buf,
+                           row_end, ids_end)
+        text, ids_text = buf.tobytes(), ids_buf.tobytes()
+        row_start = np.concatenate([[0], row_end[:-1]]).tolist()
+        ids_start = np.concatenate([[0], ids_end[:-1]]).tolist()
+        for row, a, b, c, d in zip(part.tolist(), row_start, row_end.tolist(), ids_start,
+                                   ids_end.tolist()):
+            out.append((cat.ids[row], text[a:b], ids_text[c:d]))
     return out
 
 
 def related_rows(
-    cat: Catalog,
-    rows,
-    params: SimilarityParams | None = None,
-    chunk: int = 1000,
-    max_pairs: int = 2_000_000,
+    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
 ) -> list[Related]:
     """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself.
 
-    Rows run in chunks of at most `chunk` rows and about `max_pairs` candidate pairs, which
-    bounds peak memory whatever the catalog size.
+    Rows run in chunks of `chunk`: the kernel's memory is O(films + chunk x k).
     """
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
-    reach = np.diff(_candidate_index(cat)["reach_t"].indptr).astype(np.float64)
-    bound = (
-        _binary(cat.matrix[rows]) @ reach if len(rows) else np.zeros(0)
-    )  # candidates per row, at most
     out: list[Related] = []
-    start = 0
-    while start < len(rows):
-        fits = np.searchsorted(np.cumsum(bound[start : start + chunk]), max_pairs, side="right")
-        part = rows[start : start + max(1, int(fits))]
-        q = cat.matrix[part]
-        out.extend(_rank(cat, q, cat.years[part], cat.langs[part], part, params))
-        start += len(part)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        out.extend(_rank(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params))
     return out
 
 
@@ -690,7 +467,6 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
             extra.update({f"{name}_data": idx[name].data, f"{name}_indices": idx[name].indices,
                           f"{name}_indptr": idx[name].indptr,
                           f"{name}_shape": np.array(idx[name].shape)})
-        extra["common"] = idx["common"]
     np.savez(
         buf,
         **extra,
@@ -732,11 +508,20 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         specific=z["specific"],
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
     )
-    if "common" in z.files:
+    if "reach_t_indptr" in z.files:
 
         def part(name: str) -> sp.csr_matrix:
             arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
             return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
 
-        cat._cache["cand"] = _cand_parts(part("reach_t"), part("rest"), z["common"])
+        cat._cache["cand"] = {"reach_t": part("reach_t"), "rest": part("rest")}
     return cat
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's on-disk cache) the ranking kernels on a two-film catalog.
+
+    Workers call it before forking jobs, so no job pays the compilation.
+    """
+    cat = build_catalog([{"id": "a", "vector": {"kw:x": 1.0}}, {"id": "b", "vector": {"kw:x": 1.0}}])
+    related_rows_json(cat, [0, 1])

@@ -1,0 +1,315 @@
+"""Compiled ranking kernel (numba): every query row's top-k related films with their reasons.
+
+One pass per query row, in O(candidates x tags per candidate), no per-pair arrays:
+
+1. Candidates: the films in the capped postings (`reach`) of the query's tags.
+2. Exact score per candidate: the dot product of the query row with the candidate's full
+   catalog row (every shared tag counts, capped or not), summed in column order, times the
+   shared-tag shrinkage and the era, language and popularity priors.
+3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
+   k is the best of the others; ties go to the lower catalog row.
+4. Order: by score; then, within the first `window`, at most `window - slots` items that
+   share only generic tags (the reserved slots); scores made monotonic in the final order.
+5. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share.
+
+The full rebuild and the one-film refresh both call it, so their lists agree to the bit.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _better(va, ja, vb, jb) -> bool:
+    """Return whether (score va, row ja) ranks before (vb, jb): higher score, then lower row."""
+    return va > vb or (va == vb and ja < jb)
+
+
+@njit(cache=True)
+def _sort_best_first(items, score, rows, n) -> None:
+    """Sort items[:n] (positions into score and rows) best first, in place (n is at most k)."""
+    for a in range(1, n):
+        x = items[a]
+        b = a - 1
+        while b >= 0 and _better(score[x], rows[x], score[items[b]], rows[items[b]]):
+            items[b + 1] = items[b]
+            b -= 1
+        items[b + 1] = x
+
+
+@njit(cache=True)
+def _select_best(pool, n, count, score, rows, out) -> int:
+    """Write to out the best `count` of pool[:n] (positions), best first; return how many."""
+    if count <= 0:
+        return 0
+    if n <= count:
+        out[:n] = pool[:n]
+        _sort_best_first(out, score, rows, n)
+        return n
+    vals = np.empty(n)
+    for a in range(n):
+        vals[a] = score[pool[a]]
+    thr = np.partition(vals, n - count)[n - count]  # the count-th largest score
+    got = 0
+    for a in range(n):
+        if vals[a] > thr:
+            out[got] = pool[a]
+            got += 1
+    # fill up with the tied candidates of lowest row
+    tied = np.empty(n, np.int64)
+    n_tied = 0
+    for a in range(n):
+        if vals[a] == thr:
+            tied[n_tied] = pool[a]
+            n_tied += 1
+    tied_rows = np.empty(n_tied, np.int64)
+    for a in range(n_tied):
+        tied_rows[a] = rows[tied[a]]
+    order = np.argsort(tied_rows)
+    for a in range(count - got):
+        out[got + a] = tied[order[a]]
+    _sort_best_first(out, score, rows, count)
+    return count
+
+
+@njit(cache=True)
+def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
+              reach_indptr, reach_indices, reach_data, rest_indptr, rest_indices, rest_data,
+              m_indptr, m_indices, m_data,
+              specific, years, langs, prior,
+              k, shrink, year_scale, lang_penalty, slots, window, window_slots, n_reasons,
+              out_rows, out_micro, out_len, reason_tags, reason_units, reason_len):
+    """Rank each query row; write rows, scores, counts and reasons into the out arrays.
+
+    out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;
+    reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
+    reason_len: rows x k. See the module docstring for the rules.
+    """
+    n_films = len(m_indptr) - 1
+    dense_q = np.zeros(len(specific))
+    seen = np.full(n_films, -1, np.int64)
+    cand = np.empty(n_films, np.int64)
+    score = np.empty(n_films)
+    acc = np.zeros(n_films)
+    count = np.zeros(n_films, np.int64)
+    spec_any = np.zeros(n_films, np.bool_)
+    is_spec = np.zeros(n_films, np.bool_)
+    protected = np.zeros(n_films, np.bool_)
+    pool = np.empty(n_films, np.int64)
+    chosen = np.empty(k, np.int64)
+    kept = np.empty(k, np.int64)
+    contrib = np.empty(len(specific))
+    contrib_tag = np.empty(len(specific), np.int64)
+    for i in range(len(q_indptr) - 1):
+        lo, hi = q_indptr[i], q_indptr[i + 1]
+        for e in range(lo, hi):
+            dense_q[q_indices[e]] = q_data[e]
+        # 1. candidates from the capped postings, with their capped part of the dot product
+        n_cand = 0
+        for e in range(lo, hi):
+            t = q_indices[e]
+            w = q_data[e]
+            for f in range(reach_indptr[t], reach_indptr[t + 1]):
+                j = reach_indices[f]
+                if seen[j] != i:
+                    seen[j] = i
+                    cand[n_cand] = j
+                    n_cand += 1
+                    acc[j] = 0.0
+                    count[j] = 0
+                    spec_any[j] = False
+                acc[j] += w * reach_data[f]
+                count[j] += 1
+                spec_any[j] = spec_any[j] or specific[t]
+        # 2. exact scores: add the shared tags the caps left out (rest); cand[:n] becomes the
+        # scored candidates, score and is_spec by position
+        n = 0
+        for c in range(n_cand):
+            j = cand[c]
+            if j == self_rows[i]:
+                continue
+            uncapped = 0.0
+            shared = count[j]
+            spec = spec_any[j]
+            for f in range(rest_indptr[j], rest_indptr[j + 1]):
+                w = dense_q[rest_indices[f]]
+                if w != 0.0:
+                    uncapped += w * rest_data[f]
+                    shared += 1
+                    spec = spec or specific[rest_indices[f]]
+            sim = acc[j] + uncapped
+            if sim <= 0.0:
+                continue
+            v = min(sim, 1.0)
+            if shrink > 0:
+                v *= shared / (shared + shrink)
+            if year_scale > 0:
+                dy = abs(q_years[i] - years[j])
+                v *= math.exp(-(year_scale if math.isnan(dy) else dy) / year_scale)
+            if lang_penalty != 0:
+                if q_langs[i] >= 0 and langs[j] >= 0:
+                    v *= 1.0 if q_langs[i] == langs[j] else 1.0 - lang_penalty
+                else:
+                    v *= 1.0 - lang_penalty / 2
+            v *= prior[j]
+            cand[n] = j
+            score[n] = v
+            is_spec[n] = spec
+            n += 1
+        # 3. the protected specific matches, then the best of the others up to k
+        n_pool = 0
+        for c in range(n):
+            if is_spec[c]:
+                pool[n_pool] = c
+                n_pool += 1
+        n_prot = _select_best(pool, n_pool, slots, score, cand, chosen) if slots > 0 else 0
+        for a in range(n_prot):
+            protected[chosen[a]] = True
+        n_pool = 0
+        for c in range(n):
+            if not protected[c]:
+                pool[n_pool] = c
+                n_pool += 1
+        for a in range(n_prot):
+            protected[chosen[a]] = False
+        n_rest = _select_best(pool, n_pool, k - n_prot, score, cand, chosen[n_prot:])
+        total = n_prot + n_rest
+        _sort_best_first(chosen, score, cand, total)
+        # 4. reserved slots: the first `window` hold at most window - window_slots plain items
+        plain_seen = 0
+        allowed_seen = 0
+        n_in = 0
+        n_out = 0
+        for a in range(total):
+            c = chosen[a]
+            allowed = is_spec[c]
+            if not allowed:
+                allowed = plain_seen < window - window_slots
+                plain_seen += 1
+            if allowed and allowed_seen < window:
+                kept[n_in] = c
+                n_in += 1
+            else:
+                pool[n_out] = c
+                n_out += 1
+            if allowed:
+                allowed_seen += 1
+        kept[n_in:total] = pool[:n_out]
+        out_len[i] = total
+        last = np.inf
+        for a in range(total):
+            c = kept[a]
+            j = cand[c]
+            last = min(last, score[c])
+            out_rows[i, a] = j
+            out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
+            # 5. reasons: per-tag contributions in column order, the largest first
+            n_tags = 0
+            whole = 0.0
+            for f in range(m_indptr[j], m_indptr[j + 1]):
+                w = dense_q[m_indices[f]]
+                if w != 0.0:
+                    contrib[n_tags] = w * m_data[f]
+                    contrib_tag[n_tags] = m_indices[f]
+                    whole += contrib[n_tags]
+                    n_tags += 1
+            order = np.argsort(-contrib[:n_tags], kind="mergesort")  # stable: ties by column
+            n_r = min(n_reasons, n_tags)
+            for r in range(n_r):
+                x = order[r]
+                reason_tags[i, a, r] = contrib_tag[x]
+                # floored to 4 places: shares never sum above 1
+                reason_units[i, a, r] = math.floor(contrib[x] / whole * 1e4)
+            reason_len[i, a] = n_r
+        for e in range(lo, hi):
+            dense_q[q_indices[e]] = 0.0
+
+
+@njit(cache=True)
+def _put(buf, pos, src, lo, hi) -> int:
+    for x in range(lo, hi):
+        buf[pos] = src[x]
+        pos += 1
+    return pos
+
+
+@njit(cache=True)
+def _put_fixed(buf, pos, value, places) -> int:
+    """Write value / 10**places as a JSON number: "0.012346", "1.0" (trailing zeros dropped)."""
+    scale = 10 ** places
+    whole, frac = value // scale, value % scale
+    digits = np.empty(20, np.uint8)
+    n = 0
+    while True:  # the integer part, least significant digit first
+        digits[n] = 48 + whole % 10
+        whole //= 10
+        n += 1
+        if whole == 0:
+            break
+    for d in range(n - 1, -1, -1):
+        buf[pos] = digits[d]
+        pos += 1
+    buf[pos] = 46  # "."
+    pos += 1
+    if frac == 0:
+        buf[pos] = 48
+        return pos + 1
+    while frac % 10 == 0:
+        frac //= 10
+        places -= 1
+    for d in range(places - 1, -1, -1):
+        buf[pos] = 48 + (frac // 10 ** d) % 10
+        pos += 1
+    return pos
+
+
+@njit(cache=True)
+def items_json(out_rows, out_micro, out_len, reason_tags, reason_units, reason_len,
+               id_json, id_off, id_raw, raw_off, tag_json, tag_off, buf, ids_buf, row_end,
+               ids_end) -> None:
+    """Write each row's list items as JSON and its listed ids space-separated.
+
+    Items are [["id",score,[["tag",share],...]],...]; id_json/tag_json hold every id and
+    tag as a JSON string (UTF-8, quoted) at offsets id_off/tag_off, id_raw the ids as they
+    are at raw_off. Row i's items end at buf[row_end[i]], its ids at ids_buf[ids_end[i]].
+    """
+    pos = 0
+    at = 0
+    for i in range(len(out_len)):
+        buf[pos] = 91  # "["
+        pos += 1
+        for a in range(out_len[i]):
+            j = out_rows[i, a]
+            if a:
+                buf[pos] = 44  # ","
+                pos += 1
+                ids_buf[at] = 32  # " "
+                at += 1
+            at = _put(ids_buf, at, id_raw, raw_off[j], raw_off[j + 1])
+            buf[pos] = 91
+            pos = _put(buf, pos + 1, id_json, id_off[j], id_off[j + 1])
+            buf[pos] = 44
+            pos = _put_fixed(buf, pos + 1, out_micro[i, a], 6)
+            buf[pos] = 44
+            buf[pos + 1] = 91
+            pos += 2
+            for r in range(reason_len[i, a]):
+                t = reason_tags[i, a, r]
+                if r:
+                    buf[pos] = 44
+                    pos += 1
+                buf[pos] = 91
+                pos = _put(buf, pos + 1, tag_json, tag_off[t], tag_off[t + 1])
+                buf[pos] = 44
+                pos = _put_fixed(buf, pos + 1, reason_units[i, a, r], 4)
+                buf[pos] = 93  # "]"
+                pos += 1
+            buf[pos] = 93
+            buf[pos + 1] = 93
+            pos += 2
+        buf[pos] = 93
+        pos += 1
+        row_end[i] = pos
+        ids_end[i] = at
