@@ -115,22 +115,27 @@ def import_films(store: Store, films: list[dict], validate: bool = True) -> dict
     return {"created": len(films)}
 
 
-# `recs worker` after importing the job modules and loading the tag vocabulary in the parent,
-# so that each forked work horse inherits them instead of paying ~4 s per job (the change
-# proposed to service/queue.py's owner; --preload in the benches measures it).
-PRELOADED_WORKER = ("import workers.jobs, workers.rebuild; from workers.vocab import load_vocabulary; "
-                    "load_vocabulary(); from service.cli import main; main(['worker'])")
-
-
 class Workers:
-    """rq worker processes (`recs worker`, forking, as deployed) on one queue."""
+    """rq worker processes (`recs worker`, forking, as deployed) on one queue.
 
-    def __init__(self, prefix: str, queue_name: str, n: int, preload: bool = False, **env):
-        cmd = [PY, "-c", PRELOADED_WORKER] if preload else [PY, "-m", "service.cli", "worker"]
-        self.procs = [subprocess.Popen(cmd, cwd=ROOT,
+    Returns once every worker listens: each first imports the jobs, loads the vocabulary and
+    the compiled kernels (service.queue.warm_up), which a bench must not time.
+    """
+
+    def __init__(self, prefix: str, queue_name: str, n: int, timeout: float = 180, **env):
+        from rq import Worker
+
+        self.procs = [subprocess.Popen([PY, "-m", "service.cli", "worker"], cwd=ROOT,
                                        env=env_for(prefix, queue_name, **env),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                       for _ in range(n)]
+        queue = get_queue(client(), queue_name)
+        deadline = time.monotonic() + timeout
+        while Worker.count(connection=queue.connection, queue=queue) < n:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                self.stop()
+                raise RuntimeError(f"{n} workers did not start listening on {queue_name}")
+            time.sleep(0.1)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]

@@ -71,8 +71,6 @@ def main():
     ap.add_argument("--films", type=int, default=50000)
     ap.add_argument("--inserts", type=int, default=50)
     ap.add_argument("--caps", default="300", help="posting caps to measure, e.g. 100,300,1000")
-    ap.add_argument("--preload", action="store_true",
-                    help="workers import the jobs and load the vocabulary before forking")
     args = ap.parse_args()
     prefix, queue_name = c.new_prefix("fresh"), "bench-fresh-" + os.urandom(4).hex()
     store = c.store_for(prefix)
@@ -81,11 +79,10 @@ def main():
         films = synth_films(args.films + args.inserts * len(args.caps.split(",")), seed=7)
         catalog, extra = films[:args.films], films[args.films:]
         c.import_films(store, catalog, validate=False)
-        worker = c.Workers(prefix, queue_name, 1, preload=args.preload)
-        time.sleep(1.0)
+        worker = c.Workers(prefix, queue_name, 1)
         rebuild = c.run_rebuild(store, queue_name, timeout=7200)
         rebuild_jobs = rebuild_job_seconds(store, queue_name)
-        print(f"catalog {args.films} synthetic films; workers preloaded: {args.preload}; "
+        print(f"catalog {args.films} synthetic films; "
               f"full rebuild with 1 worker: "
               f"{rebuild['seconds']:.1f} s wall, {rebuild_jobs:.1f} s summed job time", flush=True)
         port = c.free_port()
@@ -96,9 +93,8 @@ def main():
         c.wait_http(base + "/healthz")
         for cap in [int(x) for x in args.caps.split(",")]:
             worker.stop()
-            worker = c.Workers(prefix, queue_name, 1, preload=args.preload,
+            worker = c.Workers(prefix, queue_name, 1,
                                RECS_SIM_MAX_POSTING=cap)
-            time.sleep(2.0)
             batch, extra = extra[:args.inserts], extra[args.inserts:]
             for kind in ("POST /films", "POST review"):
                 waits, jobs = [], []

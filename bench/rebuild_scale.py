@@ -92,8 +92,6 @@ def main():
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-reference", action="store_true")
-    ap.add_argument("--preload", action="store_true",
-                    help="workers import the jobs and load the vocabulary before forking")
     args = ap.parse_args()
     gib = 1024 ** 3
     counts = [int(w) for w in args.workers.split(",")]
@@ -118,8 +116,7 @@ def main():
             ids = load(store, n)
             # the full rebuild (tags re-extracted from text), once, with the most workers: it
             # also stores the tag vectors that the ranking-only rebuilds and the reference use
-            pool = c.Workers(prefix, queue_name, max(counts), preload=args.preload)
-            time.sleep(1.0)  # let the workers import before the clock starts
+            pool = c.Workers(prefix, queue_name, max(counts))
             with c.RssSampler(pool.pids()) as rss:
                 res = c.run_rebuild(store, queue_name, timeout=7200)
             pool.stop()
@@ -131,8 +128,7 @@ def main():
             ref = nan if args.no_reference else run_reference(prefix, ids)
             for workers in counts:
                 for _ in range(args.repeats):
-                    pool = c.Workers(prefix, queue_name, workers, preload=args.preload)
-                    time.sleep(1.0)
+                    pool = c.Workers(prefix, queue_name, workers)
                     with c.RssSampler(pool.pids()) as rss:
                         res = c.run_rebuild(store, queue_name, timeout=7200, reuse_tags=True)
                     pool.stop()

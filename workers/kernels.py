@@ -75,9 +75,17 @@ def _select_best(pool, n, count, score, rows, out) -> int:
 
 
 @njit(cache=True)
+def _kth_largest(values, n, kth) -> float:
+    """Return the kth largest of values[:n] (-inf when there are fewer)."""
+    if kth <= 0 or n < kth:
+        return -np.inf
+    return np.partition(values[:n], n - kth)[n - kth]
+
+
+@njit(cache=True)
 def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
               reach_indptr, reach_indices, reach_data, rest_indptr, rest_indices, rest_data,
-              m_indptr, m_indices, m_data,
+              rest_norm, capped, m_indptr, m_indices, m_data,
               specific, years, langs, prior,
               k, shrink, year_scale, lang_penalty, slots, window, window_slots, n_reasons,
               out_rows, out_micro, out_len, reason_tags, reason_units, reason_len):
@@ -85,27 +93,46 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
 
     out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
-    reason_len: rows x k. See the module docstring for the rules.
+    reason_len: rows x k. rest_norm: per film, the L2 norm of its rest entries; capped:
+    per tag, whether some of its entries are in rest. See the module docstring for the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
     seen = np.full(n_films, -1, np.int64)
-    cand = np.empty(n_films, np.int64)
-    score = np.empty(n_films)
     acc = np.zeros(n_films)
     count = np.zeros(n_films, np.int64)
     spec_any = np.zeros(n_films, np.bool_)
+    cand = np.empty(n_films, np.int64)
+    low = np.empty(n_films)
+    high = np.empty(n_films)
+    low_spec = np.empty(n_films)
+    era_of = np.empty(n_films)
+    lang_of = np.empty(n_films)
+    score = np.empty(n_films)
     is_spec = np.zeros(n_films, np.bool_)
     protected = np.zeros(n_films, np.bool_)
     pool = np.empty(n_films, np.int64)
     chosen = np.empty(k, np.int64)
     kept = np.empty(k, np.int64)
-    contrib = np.empty(len(specific))
-    contrib_tag = np.empty(len(specific), np.int64)
+    top_val = np.empty(max(n_reasons, 1))
+    top_tag = np.empty(max(n_reasons, 1), np.int64)
+    # era factors of whole-year gaps, as math.exp gives them (gaps are whole years but for
+    # odd inputs, which take math.exp directly)
+    era_table = np.ones(256)
+    if year_scale > 0:
+        for d in range(256):
+            era_table[d] = math.exp(-float(d) / year_scale)
+    margin = 1.0 + 1e-9  # float rounding of the bounds, which sum in another order
     for i in range(len(q_indptr) - 1):
         lo, hi = q_indptr[i], q_indptr[i + 1]
+        q_capped_sq = 0.0
+        q_capped = 0
         for e in range(lo, hi):
             dense_q[q_indices[e]] = q_data[e]
+            if capped[q_indices[e]]:
+                q_capped_sq += q_data[e] * q_data[e]
+                q_capped += 1
+        q_capped_norm = math.sqrt(q_capped_sq)
         # 1. candidates from the capped postings, with their capped part of the dot product
         n_cand = 0
         for e in range(lo, hi):
@@ -115,21 +142,66 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
                 j = reach_indices[f]
                 if seen[j] != i:
                     seen[j] = i
+                    if j == self_rows[i]:
+                        continue
                     cand[n_cand] = j
                     n_cand += 1
                     acc[j] = 0.0
                     count[j] = 0
                     spec_any[j] = False
+                elif j == self_rows[i]:
+                    continue
                 acc[j] += w * reach_data[f]
                 count[j] += 1
                 spec_any[j] = spec_any[j] or specific[t]
-        # 2. exact scores: add the shared tags the caps left out (rest); cand[:n] becomes the
-        # scored candidates, score and is_spec by position
-        n = 0
+        # 2. bounds without the rest entries: the capped part is a lower bound of the dot
+        # product (weights are positive), Cauchy-Schwarz on the rest gives an upper bound
+        n_low_spec = 0
         for c in range(n_cand):
             j = cand[c]
-            if j == self_rows[i]:
+            era = 1.0
+            if year_scale > 0:
+                dy = abs(q_years[i] - years[j])
+                if math.isnan(dy):
+                    dy = year_scale
+                era = era_table[int(dy)] if dy < 256 and dy == int(dy) else math.exp(-dy / year_scale)
+            lang = 1.0
+            if lang_penalty != 0:
+                if q_langs[i] >= 0 and langs[j] >= 0:
+                    lang = 1.0 if q_langs[i] == langs[j] else 1.0 - lang_penalty
+                else:
+                    lang = 1.0 - lang_penalty / 2
+            era_of[c] = era
+            lang_of[c] = lang
+            v = min(acc[j], 1.0)
+            if shrink > 0:
+                v *= count[j] / (count[j] + shrink)
+            v *= era
+            v *= lang
+            v *= prior[j]
+            low[c] = v
+            if spec_any[j]:
+                low_spec[n_low_spec] = v
+                n_low_spec += 1
+            n_rest = rest_indptr[j + 1] - rest_indptr[j]
+            if q_capped == 0 or n_rest == 0:
+                high[c] = v * margin
                 continue
+            u = min((acc[j] + q_capped_norm * rest_norm[j]) * margin, 1.0)
+            if shrink > 0:
+                most = count[j] + min(q_capped, n_rest)
+                u *= most / (most + shrink)
+            high[c] = u * era * lang * prior[j] * margin
+        # a candidate below k others and below `slots` specific ones can be neither listed
+        # nor protected, whatever its rest entries add: skip their scan
+        thr = min(_kth_largest(low, n_cand, k), _kth_largest(low_spec, n_low_spec, slots))
+        # 3. exact scores of the others; cand[:n] becomes the scored candidates, score and
+        # is_spec by position
+        n = 0
+        for c in range(n_cand):
+            if high[c] < thr:
+                continue
+            j = cand[c]
             uncapped = 0.0
             shared = count[j]
             spec = spec_any[j]
@@ -145,20 +217,14 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             v = min(sim, 1.0)
             if shrink > 0:
                 v *= shared / (shared + shrink)
-            if year_scale > 0:
-                dy = abs(q_years[i] - years[j])
-                v *= math.exp(-(year_scale if math.isnan(dy) else dy) / year_scale)
-            if lang_penalty != 0:
-                if q_langs[i] >= 0 and langs[j] >= 0:
-                    v *= 1.0 if q_langs[i] == langs[j] else 1.0 - lang_penalty
-                else:
-                    v *= 1.0 - lang_penalty / 2
+            v *= era_of[c]
+            v *= lang_of[c]
             v *= prior[j]
             cand[n] = j
             score[n] = v
             is_spec[n] = spec
             n += 1
-        # 3. the protected specific matches, then the best of the others up to k
+        # 4. the protected specific matches, then the best of the others up to k
         n_pool = 0
         for c in range(n):
             if is_spec[c]:
@@ -177,7 +243,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
         n_rest = _select_best(pool, n_pool, k - n_prot, score, cand, chosen[n_prot:])
         total = n_prot + n_rest
         _sort_best_first(chosen, score, cand, total)
-        # 4. reserved slots: the first `window` hold at most window - window_slots plain items
+        # 5. reserved slots: the first `window` hold at most window - window_slots plain items
         plain_seen = 0
         allowed_seen = 0
         n_in = 0
@@ -205,23 +271,32 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             last = min(last, score[c])
             out_rows[i, a] = j
             out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
-            # 5. reasons: per-tag contributions in column order, the largest first
-            n_tags = 0
+            # 6. reasons: the largest per-tag contributions, ties to the first column
+            n_r = 0
             whole = 0.0
             for f in range(m_indptr[j], m_indptr[j + 1]):
                 w = dense_q[m_indices[f]]
-                if w != 0.0:
-                    contrib[n_tags] = w * m_data[f]
-                    contrib_tag[n_tags] = m_indices[f]
-                    whole += contrib[n_tags]
-                    n_tags += 1
-            order = np.argsort(-contrib[:n_tags], kind="mergesort")  # stable: ties by column
-            n_r = min(n_reasons, n_tags)
+                if w == 0.0:
+                    continue
+                x = w * m_data[f]
+                whole += x
+                if n_r < n_reasons:
+                    p = n_r
+                    n_r += 1
+                elif n_reasons > 0 and x > top_val[n_r - 1]:
+                    p = n_r - 1
+                else:
+                    continue
+                while p > 0 and x > top_val[p - 1]:
+                    top_val[p] = top_val[p - 1]
+                    top_tag[p] = top_tag[p - 1]
+                    p -= 1
+                top_val[p] = x
+                top_tag[p] = m_indices[f]
             for r in range(n_r):
-                x = order[r]
-                reason_tags[i, a, r] = contrib_tag[x]
+                reason_tags[i, a, r] = top_tag[r]
                 # floored to 4 places: shares never sum above 1
-                reason_units[i, a, r] = math.floor(contrib[x] / whole * 1e4)
+                reason_units[i, a, r] = math.floor(top_val[r] / whole * 1e4)
             reason_len[i, a] = n_r
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
@@ -240,16 +315,11 @@ def _put_fixed(buf, pos, value, places) -> int:
     """Write value / 10**places as a JSON number: "0.012346", "1.0" (trailing zeros dropped)."""
     scale = 10 ** places
     whole, frac = value // scale, value % scale
-    digits = np.empty(20, np.uint8)
-    n = 0
-    while True:  # the integer part, least significant digit first
-        digits[n] = 48 + whole % 10
-        whole //= 10
-        n += 1
-        if whole == 0:
-            break
-    for d in range(n - 1, -1, -1):
-        buf[pos] = digits[d]
+    width = 1
+    while whole >= 10 ** width:
+        width += 1
+    for d in range(width - 1, -1, -1):  # the integer part, most significant digit first
+        buf[pos] = 48 + (whole // 10 ** d) % 10
         pos += 1
     buf[pos] = 46  # "."
     pos += 1

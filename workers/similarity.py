@@ -140,38 +140,33 @@ def _family_weight(params: SimilarityParams, family: str) -> float:
     return dict(params.family_weights).get(family, params.default_family_weight)
 
 
-def _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, n_cols, params):
+def _flatten(films: list[dict], tag_index: dict[str, int]):
+    """Return per film its number of entries, and every entry's column and weight (capped at
+    1), for the tags in tag_index with a positive weight, film after film."""
+    rows_tags = [[t for t, w in f["vector"].items() if w > 0 and t in tag_index] for f in films]
+    lengths = np.fromiter(map(len, rows_tags), dtype=np.int64, count=len(films))
+    total = int(lengths.sum())
+    cols = np.fromiter((tag_index[t] for ts in rows_tags for t in ts), dtype=np.int64, count=total)
+    weights = np.fromiter((f["vector"][t] for f, ts in zip(films, rows_tags) for t in ts),
+                          dtype=float, count=total)
+    return lengths, cols, np.minimum(1.0, weights)
+
+
+def _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, n_cols, params):
     """Return csr rows: per family, idf·tf weights L2-normalised then scaled by sqrt(family weight)."""
-    indptr, indices, data = [0], [], []
-    total = float(sum(fam_w))
-    for tags, weights in zip(rows_tags, rows_weights):
-        cols = np.array([tag_index[t] for t in tags], dtype=np.int64)
-        vals = (
-            np.asarray(weights, dtype=float) ** params.tf_power * idf[cols]
-            if len(cols)
-            else np.zeros(0)
-        )
-        fam = tag_fam[cols]
-        norms = np.zeros(len(fam_w))
-        np.add.at(norms, fam, vals**2)
-        norms = np.sqrt(norms)
-        scale = np.sqrt(np.asarray(fam_w) / total)
-        vals = np.where(
-            norms[fam] > 0, vals / np.where(norms[fam] > 0, norms[fam], 1) * scale[fam], 0.0
-        )
-        keep = vals > 0
-        order = np.argsort(cols[keep])
-        indices.append(cols[keep][order])
-        data.append(vals[keep][order])
-        indptr.append(indptr[-1] + int(keep.sum()))
-    return sp.csr_matrix(
-        (
-            np.concatenate(data) if data else np.zeros(0),
-            np.concatenate(indices) if indices else np.zeros(0, int),
-            indptr,
-        ),
-        shape=(len(indptr) - 1, n_cols),
-    )
+    n_rows, n_fam = len(lengths), len(fam_w)
+    rows = np.repeat(np.arange(n_rows), lengths)
+    vals = weights ** params.tf_power * idf[cols]
+    fam = tag_fam[cols].astype(np.int64)
+    # per (row, family) norms, summed in entry order
+    norms = np.sqrt(np.bincount(rows * n_fam + fam, weights=vals**2, minlength=n_rows * n_fam))
+    norm = norms[rows * n_fam + fam]
+    scale = np.sqrt(np.asarray(fam_w, dtype=float) / float(sum(fam_w)))
+    vals = np.where(norm > 0, vals / np.where(norm > 0, norm, 1) * scale[fam], 0.0)
+    keep = np.flatnonzero(vals > 0)
+    keep = keep[np.lexsort((cols[keep], rows[keep]))]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n_rows))])
+    return sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n_rows, n_cols))
 
 
 def build_catalog(
@@ -188,13 +183,8 @@ def build_catalog(
     tags = sorted({t for f in films for t, w in f["vector"].items() if w > 0})
     tag_index = {t: i for i, t in enumerate(tags)}
     n = len(films)
-    df = np.zeros(len(tags))
-    rows_tags = [[t for t, w in f["vector"].items() if w > 0] for f in films]
-    rows_weights = [
-        [min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)
-    ]
-    for ts in rows_tags:
-        df[[tag_index[t] for t in ts]] += 1
+    lengths, cols, weights = _flatten(films, tag_index)
+    df = np.bincount(cols, minlength=len(tags)).astype(float)
     if stats.get("df") is not None:
         df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
     n = max(n, int(stats.get("n") or 0))
@@ -203,7 +193,7 @@ def build_catalog(
     fam_index = {f: i for i, f in enumerate(family_names)}
     tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
     fam_w = [_family_weight(params, f) for f in family_names]
-    matrix = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tags), params)
+    matrix = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tags), params)
     lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
     lang_index = {lang: i for i, lang in enumerate(lang_names)}
     pop, quality = _popularity(films, stats, params.unknown_pop)
@@ -247,12 +237,9 @@ def _query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
     tag_fam = np.concatenate([cat.tag_family, [fam_index[tag_family(t)] for t in extra]]).astype(
         np.int32
     )
-    rows_tags = [[t for t, w in f["vector"].items() if w > 0 and t in tag_index] for f in films]
-    rows_weights = [
-        [min(1.0, float(f["vector"][t])) for t in ts] for f, ts in zip(films, rows_tags)
-    ]
+    lengths, cols, weights = _flatten(films, tag_index)
     fam_w = [_family_weight(p, f) for f in cat.family_names]
-    q = _vectorise(rows_tags, rows_weights, tag_index, idf, tag_fam, fam_w, len(tag_index), p)
+    q = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tag_index), p)
     return q[:, : len(cat.tags)].tocsr()
 
 
@@ -279,8 +266,17 @@ def _candidate_index(cat: Catalog) -> dict:
             (np.where(keep, 0.0, m.data), rows, m.indptr), shape=m.shape).tocsr()
         rest.eliminate_zeros()
         rest.sort_indices()
-        cat._cache["cand"] = {"reach_t": reach_t, "rest": rest}
+        cat._cache["cand"] = _cand_parts(reach_t, rest)
     return cat._cache["cand"]
+
+
+def _cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
+    """Return the candidate index from its stored parts, with what the kernel's bounds use."""
+    capped = np.zeros(rest.shape[1], dtype=np.bool_)
+    capped[rest.indices] = True
+    rows = np.repeat(np.arange(rest.shape[0]), np.diff(rest.indptr))
+    rest_norm = np.sqrt(np.bincount(rows, weights=rest.data**2, minlength=rest.shape[0]))
+    return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
 def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
@@ -321,7 +317,7 @@ def _rank_arrays(
         np.asarray(q_years, dtype=np.float64), ints(np.asarray(q_langs)),
         ints(np.asarray(self_rows)),
         ints(reach.indptr), ints(reach.indices), reach.data,
-        ints(rest.indptr), ints(rest.indices), rest.data,
+        ints(rest.indptr), ints(rest.indices), rest.data, idx["rest_norm"], idx["capped"],
         ints(m.indptr), ints(m.indices), m.data,
         cat.specific.astype(np.bool_, copy=False), cat.years, ints(cat.langs),
         _prior(cat, params), k, float(params.shrink), float(params.year_scale),
@@ -514,7 +510,7 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
             arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
             return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
 
-        cat._cache["cand"] = {"reach_t": part("reach_t"), "rest": part("rest")}
+        cat._cache["cand"] = _cand_parts(part("reach_t"), part("rest"))
     return cat
 
 
