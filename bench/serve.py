@@ -106,7 +106,8 @@ def profile_requests(prefix: str, ids: list[str], n: int = 2000) -> None:
 
     from service import create_app
 
-    app = create_app({"REDIS_URL": c.REDIS_URL, "RECS_PREFIX": prefix, "RECS_DATA_DIR": "/nonexistent"})
+    app = create_app({"REDIS_URL": c.REDIS_URL, "RECS_PREFIX": prefix, "RECS_DATA_DIR": "/nonexistent",
+                      "RECS_API_KEYS": c.API_KEY})
     client = app.test_client()
     for fid in ids[:50]:
         client.get(f"/api/v1/films/{fid}/recommendations?limit=10")

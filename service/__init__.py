@@ -1,11 +1,33 @@
 """filmrecs web service: films, reviews, tags and related titles over REST, and the film page."""
 
+from inspect import iscoroutinefunction
+
 from flask import Flask
 from flask_smorest import Api
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config import settings
+
+
+class RecsFlask(Flask):
+    """Flask, remembering which callables are coroutine functions.
+
+    Flask asks inspect for each hook and view on every request (14 times per API request
+    here); the answer never changes for a function, so it is looked up once.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._is_async: dict = {}
+
+    def ensure_sync(self, func):
+        # a method is keyed by its function: views get a new bound method per request
+        key = getattr(func, "__func__", func)
+        is_async = self._is_async.get(key)
+        if is_async is None:
+            is_async = self._is_async[key] = iscoroutinefunction(func)
+        return self.async_to_sync(func) if is_async else func
 
 
 class RecsApi(Api):
@@ -42,11 +64,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         reviews,
         security,
     )
+    from service.jsonio import OrjsonProvider
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store
 
-    app = Flask(__name__)
+    app = RecsFlask(__name__)
     app.config.update(settings.as_dict())
     app.config.update(
         API_TITLE="filmrecs",
@@ -59,6 +82,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})
+    app.json = OrjsonProvider(app)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 

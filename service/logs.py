@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -34,7 +35,20 @@ class JsonFormatter(logging.Formatter):
             entry[key] = record.__dict__[key]
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return dumps_line(entry)
+
+
+# Dates and dataclasses are written as str() gives them, as json.dumps(default=str) did.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def dumps_line(entry: dict) -> str:
+    """Return entry as one line of compact JSON (json.dumps for what orjson refuses: lone
+    surrogates, huge ints)."""
+    try:
+        return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 def context_ids() -> dict:

@@ -1,9 +1,10 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
-import json
-from functools import lru_cache
+from functools import lru_cache, wraps
+from operator import itemgetter
 
-from flask import current_app
+import orjson
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
@@ -76,6 +77,12 @@ def tag_label(tag: str, lang: str) -> str:
     return load_vocabulary().label(tag, lang)
 
 
+@lru_cache(maxsize=200_000)
+def _label_and_key(tag: str, lang: str) -> tuple[str, str]:
+    label = tag_label(tag, lang)
+    return label, label.casefold()
+
+
 # The OpenAPI example of a related-titles answer.
 RECS_EXAMPLE = {
     "film_id": "love-911", "status": "fresh", "computed_at": "2026-05-01T10:00:02+00:00",
@@ -96,10 +103,16 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
     """
     merged: dict[str, dict] = {}
     for tag, share in reasons:
-        label = tag_label(tag, lang)
-        reason = merged.setdefault(label.casefold(), {"tag": tag, "label": label, "share": 0.0})
-        reason["share"] = round(reason["share"] + share, 4)
-    return sorted(merged.values(), key=lambda r: -r["share"])
+        label, key = _label_and_key(tag, lang)
+        reason = merged.get(key)
+        if reason is None:
+            merged[key] = {"tag": tag, "label": label, "share": round(share, 4)}
+        else:
+            reason["share"] = round(reason["share"] + share, 4)
+    return sorted(merged.values(), key=_share, reverse=True)  # stable: ties keep their order
+
+
+_share = itemgetter("share")
 
 
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
@@ -107,15 +120,15 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
     """Return a film's related list, best first: items start..stop with titles and labelled
     reasons, and in "total" how many items the whole list has."""
     try:
-        card, lst, version, cards, pending = store().read_list_raw(film_id)
+        # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
+        # which sends the cards of the requested page only
+        card, lst, version, page, total, pending = store().read_list_raw(
+            film_id, start, stop, exclude)
     except NotFound:
         abort(404, message=f"No film with id '{film_id}'.")
-    # filter on the raw items (films deleted meanwhile have no card), label only the page
-    kept = [item for item in (lst or {}).get("items", ())
-            if item[0] in cards and item[0] not in exclude]
     results = []
-    for fid, score, reasons in (item[:3] for item in kept[start:stop]):
-        other = json.loads(cards[fid])
+    for (fid, score, reasons, *_), raw in page:
+        other = orjson.loads(raw)
         results.append({"id": fid, "title": other["title"], "year": other.get("year"),
                         "score": score,
                         "reasons": labelled_reasons(reasons, lang)})
@@ -126,7 +139,7 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": lst["computed_at"] if lst else None,
             "job_id": pending if status != "fresh" else None,
-            "results": results, "total": len(kept)}
+            "results": results, "total": total}
 
 
 _TIMESTAMP = Timestamp()
@@ -153,9 +166,58 @@ def dump_rec_page(data: dict) -> dict:
     }
 
 
+_INT_ARGS = {"limit": (1, 100), "page": (1, 100), "page_size": (1, 100)}
+
+
+def plain_rec_args(query) -> dict | None:
+    """Return RecArgs().load(query) for plain valid queries (one value per name, small
+    decimal numbers in range, a known lang, a short exclude), else None.
+
+    The hot route parses these by hand; anything else (an unknown name, a bad or unusual
+    value) goes through webargs and the schema, which give the same values and the same
+    422 errors, so the schema stays the only contract.
+    """
+    args = {"page": 1, "lang": "de"}
+    for name, values in query.lists():
+        if len(values) != 1:
+            return None
+        value = values[0]
+        if name in _INT_ARGS:
+            low, high = _INT_ARGS[name]
+            if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+                return None
+            args[name] = int(value)
+        elif name == "lang" and value in ("de", "en"):
+            args[name] = value
+        elif name == "exclude" and len(value) <= 2000:
+            args[name] = value
+        else:
+            return None
+    return args
+
+
+def query_args(schema: Schema, plain):
+    """blp.arguments(schema, location="query") (documented and used as it is) with a fast
+    path: query args that plain(request.args) accepts skip webargs."""
+
+    def decorator(func):
+        parsed = blp.arguments(schema, location="query")(func)
+
+        @wraps(parsed)  # carries the OpenAPI doc (_apidoc) over
+        def wrapper(*args, **kwargs):
+            fast = plain(request.args)
+            if fast is None:
+                return parsed(*args, **kwargs)
+            return func(*args, fast, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
-    @blp.arguments(RecArgs(), location="query")  # an instance: webargs builds a class per request
+    @query_args(RecArgs(), plain_rec_args)  # an instance: webargs builds a class per request
     @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):
         """Related titles, best first, each with its score and the shared tags behind it"""

@@ -4,23 +4,26 @@ import json
 import time
 import uuid
 
+import orjson
 import redis
 
 from service.text import fold
 
-# Read a film's list, its card, its pending refresh job and the cards of the films in
-# its list in one round trip.
-# The list key depends on the index version, so it is built inside the script
-# (fine on a single primary, which is what rq supports anyway). The listed ids are kept
-# beside each list (key ..':ids', space-separated), so the script never decodes the list.
+# Read a film's list, its card, its pending refresh job and the cards of one page of the
+# list in one round trip. The list key depends on the index version, so it is built inside
+# the script (fine on a single primary, which is what rq supports anyway). The listed ids are
+# kept beside each list (key ..':ids', space-separated), so the script never decodes the list.
+# Listed films without a card (deleted meanwhile) and the ids in ARGV[5..] are left out; of
+# the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
+# as (position in the list, card) pairs, with how many were kept in all.
 _READ_LIST = """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
-if not card then return {false, false, ver, {}, false} end
+if not card then return {false, false, ver, {}, false, 0} end
 local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
 local key = ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2]
 local blob = redis.call('GET', key)
-if not blob then return {card, false, ver, {}, pending} end
+if not blob then return {card, false, ver, {}, pending, 0} end
 local ids = {}
 local joined = redis.call('GET', key .. ':ids')
 if joined then
@@ -28,9 +31,22 @@ if joined then
 else
   for i, item in ipairs(cjson.decode(blob)['items']) do ids[i] = item[1] end
 end
-local cards = {}
-if #ids > 0 then cards = redis.call('HMGET', KEYS[2], unpack(ids)) end
-return {card, blob, ver, cards, pending}
+if #ids == 0 then return {card, blob, ver, {}, pending, 0} end
+local cards = redis.call('HMGET', KEYS[2], unpack(ids))
+local skip = {}
+for i = 5, #ARGV do skip[ARGV[i]] = true end
+local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+local page, kept = {}, 0
+for i, id in ipairs(ids) do
+  if cards[i] and not skip[id] then
+    if kept >= start and (stop < 0 or kept < stop) then
+      page[#page + 1] = i
+      page[#page + 1] = cards[i]
+    end
+    kept = kept + 1
+  end
+end
+return {card, blob, ver, page, pending, kept}
 """
 
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
@@ -632,25 +648,33 @@ class Store:
     def index_version(self) -> int:
         return int(self.r.get(self.k("ver")) or 0)
 
-    def read_list_raw(self, fid: str) -> tuple[dict, dict | None, int, dict[str, bytes], str | None]:
-        """Return (film card, list or None, index version, listed film -> its card as JSON
-        bytes, pending refresh job id or None), in one round trip; cards are left undecoded
-        so a reader decodes only the ones it shows."""
-        card, blob, ver, cards, pending = self._read_list(
-            keys=[self.k("ver"), self.k("cards")], args=[self.p, fid])
+    def read_list_raw(self, fid: str, start: int = 0, stop: int | None = None,
+                      exclude=()) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int,
+                                           str | None]:
+        """Return (film card, list or None, index version, page, kept, pending refresh job id
+        or None), in one round trip.
+
+        Of the listed films that still have a card and are not in exclude, `kept` is how many
+        there are and `page` holds items start..stop as (list item, its card as JSON bytes);
+        cards are left undecoded so a reader decodes only what it shows.
+        """
+        card, blob, ver, flat, pending, kept = self._read_list(
+            keys=[self.k("ver"), self.k("cards")],
+            args=[self.p, fid, start, -1 if stop is None else stop, *exclude])
         if card is None:
             raise NotFound(fid)
-        lst = json.loads(blob) if blob else None
-        listed = {}
+        lst = orjson.loads(blob) if blob else None
+        page = []
         if lst:
-            lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
-            listed = {item[0]: raw for item, raw in zip(lst["items"], cards) if raw}
-        return json.loads(card), lst, int(ver), listed, pending.decode() if pending else None
+            items = lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
+            page = [(items[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return (orjson.loads(card), lst, int(ver), page, kept,
+                pending.decode() if pending else None)
 
     def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
         """Return (film card, list or None, index version, cards of listed films)."""
-        card, lst, ver, listed, _ = self.read_list_raw(fid)
-        return card, lst, ver, {fid: json.loads(raw) for fid, raw in listed.items()}
+        card, lst, ver, page, _, _ = self.read_list_raw(fid)
+        return card, lst, ver, {item[0]: json.loads(raw) for item, raw in page}
 
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:
