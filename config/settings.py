@@ -25,7 +25,10 @@ QUEUE_NAME = os.environ.get("RECS_QUEUE", "recs")
 
 # Related titles kept per film, and how rebuilds are split into rq jobs.
 RECS_K = _int("RECS_K", 50)
-REBUILD_CHUNK = _int("RECS_REBUILD_CHUNK", 2000)
+REBUILD_CHUNK = _int("RECS_REBUILD_CHUNK", 2000)  # films per extraction job
+# Rows per ranking job at most: a rebuild splits the ranking over the workers listening
+# (but never below 500 rows a job), and its snapshot job ranks the first part itself.
+RANK_CHUNK = _int("RECS_RANK_CHUNK", 5000)
 JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.

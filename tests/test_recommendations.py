@@ -76,6 +76,7 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, mo
     from service.queue import enqueue_rebuild
 
     monkeypatch.setattr(settings, "REBUILD_CHUNK", 7)
+    monkeypatch.setattr(settings, "RANK_CHUNK", 7)  # the snapshot job ranks 7, 7 more jobs the rest
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
@@ -85,6 +86,17 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, mo
     assert after["index_version"] == before["index_version"] + 1
     assert ids(after) == ids(before)
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["progress"]["phase"] == "done"
+
+
+def test_ranking_is_split_over_the_listening_workers():
+    from workers.rebuild import rank_parts
+
+    assert rank_parts(4803, 1) == [(0, 4803)]
+    assert rank_parts(4803, 2) == [(0, 2402), (2402, 4803)]
+    assert rank_parts(300, 4) == [(0, 300)]  # never below 500 rows a job
+    parts = rank_parts(50000, 2)
+    assert len(parts) == 10 and parts[-1] == (45000, 50000)  # at most RANK_CHUNK rows a job
+    assert rank_parts(0, 3) == []
 
 
 def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypatch):

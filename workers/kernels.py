@@ -41,45 +41,73 @@ def _sort_best_first(items, score, rows, n) -> None:
 
 @njit(cache=True)
 def _select_best(pool, n, count, score, rows, out) -> int:
-    """Write to out the best `count` of pool[:n] (positions), best first; return how many."""
+    """Write to out the best `count` of pool[:n] (positions), best first; return how many.
+
+    A heap of the best so far whose root is the worst of them: one comparison for most
+    candidates, whatever the ties (quickselect degrades on many equal scores).
+    """
     if count <= 0:
         return 0
-    if n <= count:
-        out[:n] = pool[:n]
-        _sort_best_first(out, score, rows, n)
-        return n
-    vals = np.empty(n)
+    size = 0
     for a in range(n):
-        vals[a] = score[pool[a]]
-    thr = np.partition(vals, n - count)[n - count]  # the count-th largest score
-    got = 0
-    for a in range(n):
-        if vals[a] > thr:
-            out[got] = pool[a]
-            got += 1
-    # fill up with the tied candidates of lowest row
-    tied = np.empty(n, np.int64)
-    n_tied = 0
-    for a in range(n):
-        if vals[a] == thr:
-            tied[n_tied] = pool[a]
-            n_tied += 1
-    tied_rows = np.empty(n_tied, np.int64)
-    for a in range(n_tied):
-        tied_rows[a] = rows[tied[a]]
-    order = np.argsort(tied_rows)
-    for a in range(count - got):
-        out[got + a] = tied[order[a]]
-    _sort_best_first(out, score, rows, count)
-    return count
+        x = pool[a]
+        if size < count:
+            at = size
+            size += 1
+            while at > 0:  # sift up: the worse of parent and child goes up
+                up = (at - 1) // 2
+                if not _better(score[out[up]], rows[out[up]], score[x], rows[x]):
+                    break
+                out[at] = out[up]
+                at = up
+            out[at] = x
+        elif _better(score[x], rows[x], score[out[0]], rows[out[0]]):
+            at = 0
+            while True:  # sift down from the root
+                child = 2 * at + 1
+                if child >= size:
+                    break
+                if child + 1 < size and _better(score[out[child]], rows[out[child]],
+                                                score[out[child + 1]], rows[out[child + 1]]):
+                    child += 1
+                if not _better(score[x], rows[x], score[out[child]], rows[out[child]]):
+                    break
+                out[at] = out[child]
+                at = child
+            out[at] = x
+    _sort_best_first(out, score, rows, size)
+    return size
 
 
 @njit(cache=True)
-def _kth_largest(values, n, kth) -> float:
-    """Return the kth largest of values[:n] (-inf when there are fewer)."""
+def _kth_largest(values, n, kth, heap) -> float:
+    """Return the kth largest of values[:n] (-inf when there are fewer); heap: kth floats."""
     if kth <= 0 or n < kth:
         return -np.inf
-    return np.partition(values[:n], n - kth)[n - kth]
+    size = 0
+    for a in range(n):
+        x = values[a]
+        if size < kth:
+            at = size
+            size += 1
+            while at > 0 and heap[(at - 1) // 2] > x:
+                heap[at] = heap[(at - 1) // 2]
+                at = (at - 1) // 2
+            heap[at] = x
+        elif x > heap[0]:
+            at = 0
+            while True:
+                child = 2 * at + 1
+                if child >= size:
+                    break
+                if child + 1 < size and heap[child + 1] < heap[child]:
+                    child += 1
+                if x <= heap[child]:
+                    break
+                heap[at] = heap[child]
+                at = child
+            heap[at] = x
+    return heap[0]
 
 
 @njit(cache=True)
@@ -113,6 +141,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
     protected = np.zeros(n_films, np.bool_)
     pool = np.empty(n_films, np.int64)
     chosen = np.empty(k, np.int64)
+    heap = np.empty(max(k, slots, 1))
     kept = np.empty(k, np.int64)
     top_val = np.empty(max(n_reasons, 1))
     top_tag = np.empty(max(n_reasons, 1), np.int64)
@@ -194,7 +223,8 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             high[c] = u * era * lang * prior[j] * margin
         # a candidate below k others and below `slots` specific ones can be neither listed
         # nor protected, whatever its rest entries add: skip their scan
-        thr = min(_kth_largest(low, n_cand, k), _kth_largest(low_spec, n_low_spec, slots))
+        thr = min(_kth_largest(low, n_cand, k, heap),
+                  _kth_largest(low_spec, n_low_spec, slots, heap))
         # 3. exact scores of the others; cand[:n] becomes the scored candidates, score and
         # is_spec by position
         n = 0

@@ -7,7 +7,7 @@ to a new index version; readers keep the old one until every chunk is done.
 import json
 from functools import lru_cache
 
-from rq import Callback, Queue, get_current_job
+from rq import Callback, Queue, Worker, get_current_job
 from rq.serializers import JSONSerializer
 
 from config import settings
@@ -90,22 +90,35 @@ def snapshot(store: Store) -> tuple[similarity.Catalog, dict[str, int]]:
     return similarity.build_catalog(films, index.params()), revs
 
 
+def rank_parts(n_rows: int, workers: int) -> list[tuple[int, int]]:
+    """Split n_rows into ranking jobs: one per listening worker, 500 (or RANK_CHUNK if
+    smaller) to RANK_CHUNK rows each."""
+    least = min(500, settings.RANK_CHUNK)
+    size = min(settings.RANK_CHUNK, max(least, -(-n_rows // max(1, workers))))
+    return [(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
 @timed_job("rebuild_snapshot")
 def rank_all(prefix: str, rebuild_id: str) -> dict:
-    """Snapshot the catalog into Redis and queue one ranking job per chunk of rows."""
+    """Snapshot the catalog, queue ranking jobs for all but the first part of the rows, rank
+    that part here (the catalog is in memory already), and queue the switch after them all."""
     job = get_current_job()
     store = current_store(prefix)
     cat, revs = snapshot(store)
-    store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
-    store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
     version = store.next_version()
-    store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
     q = _queue(job)
-    rank = [_enqueue(q, rank_chunk, prefix, version, start, min(start + settings.REBUILD_CHUNK,
-                                                               len(cat.ids)),
-                     rebuild_id=rebuild_id, description=f"rebuild {rebuild_id}: rank from {start}")
-            for start in range(0, len(cat.ids), settings.REBUILD_CHUNK)]
-    _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=rank or None,
+    parts = rank_parts(len(cat.ids), Worker.count(connection=job.connection, queue=q))
+    if len(parts) > 1:
+        store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
+        store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
+    store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
+    rank = [_enqueue(q, rank_chunk, prefix, version, start, stop, rebuild_id=rebuild_id,
+                     description=f"rebuild {rebuild_id}: rank from {start}")
+            for start, stop in parts[1:]]
+    if parts:
+        _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id)
+    # rq queues the switch once this job and every ranking job have finished
+    _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=[job.id, *rank],
              description=f"rebuild {rebuild_id}: switch to version {version}")
     return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version}
 
@@ -122,11 +135,16 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
     store = current_store(prefix)
     cat, revs = _load_snapshot(prefix, rebuild_id, id(store.r.connection_pool))
-    rows = range(start, stop)
-    at = now()
+    return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
+
+
+def _rank_and_write(store: Store, cat: similarity.Catalog, revs: dict[str, int], version: int,
+                    rows: range, rebuild_id: str) -> int:
+    """Rank catalog rows and write their lists to the new version."""
+    at = json.dumps(now())
     # the lists come encoded from the kernel: no Python object per item at any size
     store.write_encoded_lists(version, (
-        (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{json.dumps(at)},"items":'.encode()
+        (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
          + items + b"}", ids)
         for fid, items, ids in similarity.related_rows_json(cat, rows, index.params())))
     store.rebuild_progress(rebuild_id, ranked=len(rows))
