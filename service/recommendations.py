@@ -10,6 +10,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service.common import PageSchema, Timestamp, page_of, store
+from service.labels import LANGS
 from service.storage import NotFound
 from workers.vocab import load_vocabulary
 
@@ -81,6 +82,21 @@ def tag_label(tag: str, lang: str) -> str:
 def _label_and_key(tag: str, lang: str) -> tuple[str, str]:
     label = tag_label(tag, lang)
     return label, label.casefold()
+
+
+def warm_labels(app) -> int:
+    """Label every tag films carry, in both languages, and return how many tags there are.
+
+    gunicorn's master calls this before forking (config/gunicorn.conf.py): each worker then
+    starts with the labels cached, also after max_requests recycles it, instead of paying
+    a keyword lookup in the vocabulary (~0.1 ms) for each tag it shows the first time.
+    """
+    with app.app_context():
+        tags = store().tag_ids()
+    for lang in LANGS:
+        for tag in tags:
+            _label_and_key(tag, lang)
+    return len(tags)
 
 
 # The OpenAPI example of a related-titles answer.

@@ -676,6 +676,11 @@ class Store:
         card, lst, ver, page, _, _ = self.read_list_raw(fid)
         return card, lst, ver, {item[0]: json.loads(raw) for item, raw in page}
 
+    def tag_ids(self) -> list[str]:
+        """Return every tag id films carry (the fields of the document-frequency hash), for
+        readers that label the tags of lists ahead of time."""
+        return [tag.decode() for tag in self.r.hkeys(self.k("df"))]
+
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []

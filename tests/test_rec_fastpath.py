@@ -13,10 +13,12 @@ from service.common import page_of
 from service.recommendations import (
     RecArgs,
     RecPage,
+    _label_and_key,
     blp,
     dump_rec_page,
     plain_rec_args,
     related_titles,
+    warm_labels,
 )
 
 
@@ -77,3 +79,12 @@ def test_orjson_answers_equal_flask_json(app):
     assert ours.mimetype == expected.mimetype == "application/json"
     assert json.loads(ours.get_data()) == json.loads(expected.get_data())
     assert ours.get_data().endswith(b"\n") and "Schön".encode() in ours.get_data()
+
+
+def test_warmed_labels_serve_every_list_without_the_vocabulary(app, client, seeded):
+    assert warm_labels(app) == len(seeded.tag_ids()) > 0
+    misses = _label_and_key.cache_info().misses
+    for lang in ("de", "en"):
+        body = client.get(f"/api/v1/films/love-911/recommendations?limit=50&lang={lang}").get_json()
+        assert body["results"] and all(r["reasons"] for r in body["results"])
+    assert _label_and_key.cache_info().misses == misses
