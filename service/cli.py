@@ -100,6 +100,8 @@ def worker(burst):
 
     configure_logging()
     _, queue = _store_and_queue()
+    click.echo("Worker: loading the tag vocabulary and the ranking kernels (compiled on the first "
+               "start after an install or upgrade, ~20 s; cached after that)", err=True)
     run_worker(queue, burst=burst, logging_level="INFO")
 
 

@@ -336,7 +336,7 @@ class Store:
     def get_cards(self, ids: list[str]) -> dict[str, dict]:
         if not ids:
             return {}
-        return {i: json.loads(c) for i, c in zip(ids, self.r.hmget(self.k("cards"), ids)) if c}
+        return {i: orjson.loads(c) for i, c in zip(ids, self.r.hmget(self.k("cards"), ids)) if c}
 
     # -- reviews ---------------------------------------------------------
     def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
@@ -529,12 +529,14 @@ class Store:
     def get_vectors(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [_loads(raw) for raw in self.r.mget([self.k("vec", i) for i in ids])]
+        # orjson: a rebuild's snapshot reads every film's vector and meta
+        return [orjson.loads(raw) if raw else None
+                for raw in self.r.mget([self.k("vec", i) for i in ids])]
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [_loads(raw) for raw in self.r.hmget(self.k("meta"), ids)]
+        return [orjson.loads(raw) if raw else None for raw in self.r.hmget(self.k("meta"), ids)]
 
     def get_tags(self, fid: str) -> dict | None:
         return _loads(self.r.get(self.k("tags", fid)))
