@@ -91,17 +91,19 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def start_request():
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        g.request_started = time.perf_counter()
+        ctx_g = g._get_current_object()  # one context lookup per hook, not one per attribute
+        ctx_g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        ctx_g.request_started = time.perf_counter()
 
     @app.after_request
     def finish_request(response):
-        rid = g.get("request_id") or request_id_from(None)
+        ctx_g, req = g._get_current_object(), request._get_current_object()
+        rid = getattr(ctx_g, "request_id", None) or request_id_from(None)
         response.headers[REQUEST_ID_HEADER] = rid
         if access_log.isEnabledFor(logging.INFO):
-            started = g.get("request_started")
-            log_access(request.method, request.path, response.status_code, route_of(),
-                       time.perf_counter() - started if started else 0.0, request.remote_addr)
+            started = getattr(ctx_g, "request_started", None)
+            log_access(req.method, req.path, response.status_code, route_of(req),
+                       time.perf_counter() - started if started else 0.0, req.remote_addr)
         return response
 
 
@@ -116,7 +118,7 @@ def log_access(method: str, path: str, status: int, route: str, seconds: float, 
     access_log.handle(record)
 
 
-def route_of() -> str:
+def route_of(req=None) -> str:
     """Return the matched url rule (low-cardinality), or a marker when none matched."""
-    rule = request.url_rule
+    rule = (req or request).url_rule
     return rule.rule if rule is not None else "<unmatched>"

@@ -233,7 +233,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def observe(response):
         started = g.get("metrics_started")
-        counter, latency = _request_children(request.method, route_of(), response.status_code)
+        req = request._get_current_object()
+        counter, latency = _request_children(req.method, route_of(req), response.status_code)
         counter.inc()
         if started is not None:
             latency.observe(time.perf_counter() - started)

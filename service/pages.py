@@ -75,8 +75,8 @@ def film_page(film_id):
     except NotFound:
         abort(404)
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
-    recs = related_titles(film_id, lang)
-    top = max((r["score"] for r in recs["results"]), default=0.0)
+    recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
+    top = max((r["score"] for r in recs["results"]), default=0.0)  # lists are best first
     related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
                for r in recs["results"][:RELATED_SHOWN]]
     reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]

@@ -121,8 +121,8 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
     for tag, share in reasons:
         label, key = _label_and_key(tag, lang)
         reason = merged.get(key)
-        if reason is None:
-            merged[key] = {"tag": tag, "label": label, "share": round(share, 4)}
+        if reason is None:  # 0.0 + share: a share stored as 1 is still shown as 1.0
+            merged[key] = {"tag": tag, "label": label, "share": round(0.0 + share, 4)}
         else:
             reason["share"] = round(reason["share"] + share, 4)
     return sorted(merged.values(), key=_share, reverse=True)  # stable: ties keep their order
@@ -173,10 +173,10 @@ def dump_rec_page(data: dict) -> dict:
         "status": data["status"],
         "computed_at": _TIMESTAMP._serialize(data["computed_at"], None, None),
         "index_version": data["index_version"], "job_id": data["job_id"],
+        # labelled_reasons already gives the dumped form: tag, label and a float share
         "results": [
             {"id": r["id"], "title": r["title"], "year": r["year"], "score": float(r["score"]),
-             "reasons": [{"tag": x["tag"], "label": x["label"], "share": float(x["share"])}
-                         for x in r["reasons"]]}
+             "reasons": r["reasons"]}
             for r in data["results"]
         ],
     }
@@ -233,6 +233,8 @@ def query_args(schema: Schema, plain):
 
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
+    init_every_request = False  # no per-request state: one instance serves every request
+
     @query_args(RecArgs(), plain_rec_args)  # an instance: webargs builds a class per request
     @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):

@@ -105,8 +105,9 @@ def _routed() -> bool:
 
 def is_unlimited() -> bool:
     """Return True when no limit applies to this request (the exempt_when checks, at once)."""
-    if request.method == "GET":
-        return request.endpoint not in EXPENSIVE_READS
+    req = request._get_current_object()
+    if req.method == "GET":
+        return req.endpoint not in EXPENSIVE_READS
     return not (_routed() and is_api_write())
 
 
