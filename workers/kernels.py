@@ -346,23 +346,25 @@ def _put_fixed(buf, pos, value, places) -> int:
     scale = 10 ** places
     whole, frac = value // scale, value % scale
     width = 1
-    while whole >= 10 ** width:
+    rest = whole // 10
+    while rest:
         width += 1
-    for d in range(width - 1, -1, -1):  # the integer part, most significant digit first
-        buf[pos] = 48 + (whole // 10 ** d) % 10
-        pos += 1
+        rest //= 10
+    for d in range(width - 1, -1, -1):  # the integer part, filled from its last digit
+        buf[pos + d] = 48 + whole % 10
+        whole //= 10
+    pos += width
     buf[pos] = 46  # "."
-    pos += 1
     if frac == 0:
-        buf[pos] = 48
-        return pos + 1
+        buf[pos + 1] = 48
+        return pos + 2
     while frac % 10 == 0:
         frac //= 10
         places -= 1
-    for d in range(places - 1, -1, -1):
-        buf[pos] = 48 + (frac // 10 ** d) % 10
-        pos += 1
-    return pos
+    for d in range(places, 0, -1):  # the fraction, zero-padded to its places
+        buf[pos + d] = 48 + frac % 10
+        frac //= 10
+    return pos + places + 1
 
 
 @njit(cache=True)

@@ -378,26 +378,25 @@ def related_rows_json(
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
     st = _strings(cat)
-    id_len, raw_len, tag_len = (np.diff(st[x]) for x in ("id_off", "raw_off", "tag_off"))
+    # bytes per item and per reason at most: brackets, commas, a number of up to 8 characters
+    per_item = int(np.diff(st["id_off"]).max(initial=0)) + 16
+    per_reason = int(np.diff(st["tag_off"]).max(initial=0)) + 12
     out = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         r = _rank_arrays(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params)
-        items = np.arange(params.k)[None, :] < r["len"][:, None]
-        reasons = np.arange(params.reasons)[None, None, :] < r["reason_len"][:, :, None]
-        # an upper bound of the bytes: brackets, commas and numbers at most 12 characters
-        size = (int(id_len[r["rows"]][items].sum()) + 20 * int(items.sum())
-                + int(tag_len[r["reason_tags"]][reasons].sum()) + 16 * int(reasons.sum())
-                + 2 * len(part))
-        buf = np.empty(size, dtype=np.uint8)
-        ids_buf = np.empty(int(raw_len[r["rows"]][items].sum()) + int(items.sum()), np.uint8)
+        n_items, n_reasons = int(r["len"].sum()), int(r["reason_len"].sum())
+        # untouched pages of np.empty cost nothing: a loose bound is free
+        buf = np.empty(n_items * per_item + n_reasons * per_reason + 2 * len(part), np.uint8)
+        ids_buf = np.empty(n_items * per_item, np.uint8)  # raw ids are shorter than quoted ones
         row_end = np.zeros(len(part), dtype=np.int64)
         ids_end = np.zeros(len(part), dtype=np.int64)
         kernels.items_json(r["rows"], r["micro"], r["len"], r["reason_tags"], r["reason_units"],
                            r["reason_len"], st["id_json"], st["id_off"], st["id_raw"],
                            st["raw_off"], st["tag_json"], st["tag_off"], buf, ids_buf,
                            row_end, ids_end)
-        text, ids_text = buf.tobytes(), ids_buf.tobytes()
+        text = buf[: row_end[-1]].tobytes()
+        ids_text = ids_buf[: ids_end[-1]].tobytes()
         row_start = np.concatenate([[0], row_end[:-1]]).tolist()
         ids_start = np.concatenate([[0], ids_end[:-1]]).tolist()
         for row, a, b, c, d in zip(part.tolist(), row_start, row_end.tolist(), ids_start,
