@@ -120,11 +120,12 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
     merged: dict[str, dict] = {}
     for tag, share in reasons:
         label, key = _label_and_key(tag, lang)
-        reason = merged.get(key)
-        if reason is None:  # 0.0 + share: a share stored as 1 is still shown as 1.0
-            merged[key] = {"tag": tag, "label": label, "share": round(0.0 + share, 4)}
-        else:
+        if key in merged:
+            reason = merged[key]
             reason["share"] = round(reason["share"] + share, 4)
+        else:  # stored shares have 4 places already (workers/index.py, the kernels): only
+            # sums are rounded; 0.0 + share shows a share stored as 1 as 1.0
+            merged[key] = {"tag": tag, "label": label, "share": 0.0 + share}
     return sorted(merged.values(), key=_share, reverse=True)  # stable: ties keep their order
 
 
