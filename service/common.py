@@ -54,6 +54,17 @@ def paged(item_schema: type[Schema], name: str, **extra) -> type[Schema]:
     return type(name, (PageSchema,), attrs)
 
 
+def dump_plain(schema: Schema, obj: dict) -> dict:
+    """Return schema.dump(obj) for a dict obj, calling each field's serializer directly.
+
+    For the read hot paths: the same output (fields in declared order, absent keys left
+    out), without marshmallow's per-field lookups. Only for schemas without hooks, data
+    keys or dump defaults (tests compare both dumps).
+    """
+    return {name: field._serialize(obj[name], name, obj)
+            for name, field in schema.dump_fields.items() if name in obj}
+
+
 def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:
     """Slice a page out of items (or take items as the page when total is given)."""
     if total is None:

@@ -1,10 +1,11 @@
 """Films: create, list, read, change and delete them."""
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.common import PageArgs, Timestamp, page_of, paged, queue, store
+from service.common import PageArgs, Timestamp, dump_plain, page_of, paged, queue, store
 from service.queue import enqueue_refresh
 from service.storage import Conflict, NotFound
 from service.text import SLUG_PATTERN, slugify
@@ -89,6 +90,7 @@ class DeletedSchema(Schema):
 
 
 FilmPage = paged(FilmSchema, "FilmPage")
+FILM_SCHEMA = FilmSchema()
 
 
 # The OpenAPI example of a film (the seed's Love 911, shortened).
@@ -169,7 +171,7 @@ class FilmById(MethodView):
     @blp.response(200, FilmSchema, example=FILM_EXAMPLE)
     def get(self, film_id):
         """Get one film"""
-        return get_film_or_404(film_id)
+        return current_app.json.response(dump_plain(FILM_SCHEMA, get_film_or_404(film_id)))
 
     # Partial by top-level name only: a PATCHed cast list still needs each member's name.
     @blp.arguments(FilmPatchSchema(partial=tuple(FilmPatchSchema._declared_fields)))

@@ -10,6 +10,7 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from service.common import page_of
+from service.films import FilmSchema
 from service.recommendations import (
     RecArgs,
     RecPage,
@@ -88,3 +89,12 @@ def test_warmed_labels_serve_every_list_without_the_vocabulary(app, client, seed
         body = client.get(f"/api/v1/films/love-911/recommendations?limit=50&lang={lang}").get_json()
         assert body["results"] and all(r["reasons"] for r in body["results"])
     assert _label_and_key.cache_info().misses == misses
+
+
+def test_film_reads_equal_the_schema_dump(client, seeded):
+    ids = seeded.film_ids()
+    assert any(seeded.get_film(fid).get("cast") for fid in ids)  # nested fields covered
+    for fid in ids:
+        expected = FilmSchema().dump(seeded.get_film(fid))
+        body = client.get(f"/api/v1/films/{fid}").get_json()
+        assert body == expected and list(body) == list(expected)
