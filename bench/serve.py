@@ -105,9 +105,11 @@ def profile_requests(prefix: str, ids: list[str], n: int = 2000) -> None:
     from pyinstrument import Profiler
 
     from service import create_app
+    from service.recommendations import warm_labels
 
     app = create_app({"REDIS_URL": c.REDIS_URL, "RECS_PREFIX": prefix, "RECS_DATA_DIR": "/nonexistent",
                       "RECS_API_KEYS": c.API_KEY})
+    warm_labels(app)  # as gunicorn's master does before forking (config/gunicorn.conf.py)
     client = app.test_client()
     for fid in ids[:50]:
         client.get(f"/api/v1/films/{fid}/recommendations?limit=10")
