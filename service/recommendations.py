@@ -183,7 +183,12 @@ def dump_rec_page(data: dict) -> dict:
     }
 
 
-_INT_ARGS = {"limit": (1, 100), "page": (1, 100), "page_size": (1, 100)}
+# The limits plain_rec_args checks, read from RecArgs so that the schema stays their one source.
+_REC_FIELDS = RecArgs._declared_fields
+_INT_ARGS = {name: (field.validators[0].min, field.validators[0].max)
+             for name, field in _REC_FIELDS.items() if isinstance(field, fields.Integer)}
+_LANGS = frozenset(_REC_FIELDS["lang"].validators[0].choices)
+_EXCLUDE_MAX = _REC_FIELDS["exclude"].validators[0].max
 
 
 def plain_rec_args(query) -> dict | None:
@@ -204,9 +209,9 @@ def plain_rec_args(query) -> dict | None:
             if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
                 return None
             args[name] = int(value)
-        elif name == "lang" and value in ("de", "en"):
+        elif name == "lang" and value in _LANGS:
             args[name] = value
-        elif name == "exclude" and len(value) <= 2000:
+        elif name == "exclude" and len(value) <= _EXCLUDE_MAX:
             args[name] = value
         else:
             return None
