@@ -27,8 +27,9 @@ QUEUE_NAME = os.environ.get("RECS_QUEUE", "recs")
 RECS_K = _int("RECS_K", 50)
 REBUILD_CHUNK = _int("RECS_REBUILD_CHUNK", 2000)  # films per extraction job
 # Rows per ranking job at most: a rebuild splits the ranking over the workers listening
-# (but never below 500 rows a job), and its snapshot job ranks the first part itself.
-RANK_CHUNK = _int("RECS_RANK_CHUNK", 5000)
+# (but never below 500 rows a job), and its snapshot job ranks the first part itself. Each
+# ranking job loads the whole snapshot (seconds at 100k films), so parts are large.
+RANK_CHUNK = _int("RECS_RANK_CHUNK", 50000)
 JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.

@@ -94,8 +94,9 @@ def test_ranking_is_split_over_the_listening_workers():
     assert rank_parts(4803, 1) == [(0, 4803)]
     assert rank_parts(4803, 2) == [(0, 2402), (2402, 4803)]
     assert rank_parts(300, 4) == [(0, 300)]  # never below 500 rows a job
-    parts = rank_parts(50000, 2)
-    assert len(parts) == 10 and parts[-1] == (45000, 50000)  # at most RANK_CHUNK rows a job
+    assert rank_parts(100000, 2) == [(0, 50000), (50000, 100000)]
+    parts = rank_parts(120000, 1)
+    assert len(parts) == 3 and parts[-1] == (100000, 120000)  # at most RANK_CHUNK rows a job
     assert rank_parts(0, 3) == []
 
 
@@ -108,7 +109,7 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
     def broken(*args, **kwargs):
         raise ValueError("bad data")
 
-    monkeypatch.setattr(rebuild.similarity, "related_rows_json", broken)
+    monkeypatch.setattr(rebuild.similarity, "iter_related_json", broken)
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
     assert seeded.rebuild_progress(job_id)["phase"] == "failed"

@@ -140,14 +140,14 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
 
 def _rank_and_write(store: Store, cat: similarity.Catalog, revs: dict[str, int], version: int,
                     rows: range, rebuild_id: str) -> int:
-    """Rank catalog rows and write their lists to the new version."""
+    """Rank catalog rows and write their lists to the new version, a chunk at a time."""
     at = json.dumps(now())
     # the lists come encoded from the kernel: no Python object per item at any size
-    store.write_encoded_lists(version, (
-        (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
-         + items + b"}", ids)
-        for fid, items, ids in similarity.related_rows_json(cat, rows, index.params())))
-    store.rebuild_progress(rebuild_id, ranked=len(rows))
+    for batch in similarity.iter_related_json(cat, rows, index.params()):
+        store.write_encoded_lists(version, (
+            (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
+             + items + b"}", ids) for fid, items, ids in batch))
+        store.rebuild_progress(rebuild_id, ranked=len(batch))
     return len(rows)
 
 

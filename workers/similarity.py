@@ -375,13 +375,19 @@ def related_rows_json(
     listed ids space-separated). The items are the JSON of related_rows' items as lists
     (numbers below 1e-4 written without an exponent), made without Python objects per item.
     """
+    return [row for batch in iter_related_json(cat, rows, params, chunk) for row in batch]
+
+
+def iter_related_json(
+    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
+):
+    """Yield related_rows_json's rows a chunk at a time (memory bounded by the chunk)."""
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
     st = _strings(cat)
     # bytes per item and per reason at most: brackets, commas, a number of up to 8 characters
     per_item = int(np.diff(st["id_off"]).max(initial=0)) + 16
     per_reason = int(np.diff(st["tag_off"]).max(initial=0)) + 12
-    out = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         r = _rank_arrays(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params)
@@ -399,10 +405,8 @@ def related_rows_json(
         ids_text = ids_buf[: ids_end[-1]].tobytes()
         row_start = np.concatenate([[0], row_end[:-1]]).tolist()
         ids_start = np.concatenate([[0], ids_end[:-1]]).tolist()
-        for row, a, b, c, d in zip(part.tolist(), row_start, row_end.tolist(), ids_start,
-                                   ids_end.tolist()):
-            out.append((cat.ids[row], text[a:b], ids_text[c:d]))
-    return out
+        yield [(cat.ids[row], text[a:b], ids_text[c:d]) for row, a, b, c, d in zip(
+            part.tolist(), row_start, row_end.tolist(), ids_start, ids_end.tolist())]
 
 
 def related_rows(
