@@ -1,5 +1,7 @@
 """Related titles end to end: seeds -> real rq worker -> tags and lists over REST."""
 
+import pytest
+
 UNRELATED = {"the-matrix", "inception", "interstellar", "oceans-eleven-2001", "heat-1995", "inside-man",
              "the-shining", "train-to-busan", "saving-private-ryan"}
 
@@ -86,6 +88,25 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, mo
     assert after["index_version"] == before["index_version"] + 1
     assert ids(after) == ids(before)
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["progress"]["phase"] == "done"
+
+
+@pytest.mark.parametrize("rank_chunk", [7, 50000])
+def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_jobs, monkeypatch,
+                                                    rank_chunk):
+    # one part: ranked and switched in the starting job; several: ranking jobs, then the switch
+    from config import settings
+    from service.queue import enqueue_rebuild
+
+    monkeypatch.setattr(settings, "RANK_CHUNK", rank_chunk)
+    before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
+    run_jobs()
+    progress = seeded.rebuild_progress(job_id)
+    assert progress["phase"] == "done" and progress["ranked"] == seeded.count_films()
+    assert progress.get("extracted", 0) == 0  # tags reused, not extracted
+    after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert after["index_version"] == before["index_version"] + 1
+    assert after["results"] == before["results"]
 
 
 def test_ranking_is_split_over_the_listening_workers():

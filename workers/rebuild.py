@@ -54,9 +54,12 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             store.rebuild_progress(rid, phase="waiting", after=running)
             return {"waiting_for": running}
         store.begin_rebuild(rid, len(ids), rebuild_ttl())
+    if reuse_tags:  # nothing to extract: snapshot and rank in this job, one job hop less
+        return {"films": len(ids), "extract_jobs": 0, "reuse_tags": True,
+                **_rank_all(job, prefix, rid)}
     q = _queue(job)
     # Fixed job ids: a start retried after its worker was killed queues only what is missing.
-    extract = [] if reuse_tags else [
+    extract = [
         q.fetch_job(f"{rid}-extract-{n}") or
         _enqueue(q, extract_chunk, prefix, chunk, rebuild_id=rid, job_id=f"{rid}-extract-{n}",
                  description=f"rebuild {rid}: extract {len(chunk)} films")
@@ -64,7 +67,7 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
     if q.fetch_job(f"{rid}-rank") is None:
         _enqueue(q, rank_all, prefix, rebuild_id=rid, depends_on=extract or None, job_id=f"{rid}-rank",
                  description=f"rebuild {rid}: snapshot and rank")
-    return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": reuse_tags}
+    return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": False}
 
 
 @timed_job("rebuild_extract")
@@ -100,9 +103,14 @@ def rank_parts(n_rows: int, workers: int) -> list[tuple[int, int]]:
 
 @timed_job("rebuild_snapshot")
 def rank_all(prefix: str, rebuild_id: str) -> dict:
+    """Snapshot the catalog and rank it (see _rank_all)."""
+    return _rank_all(get_current_job(), prefix, rebuild_id)
+
+
+def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     """Snapshot the catalog, queue ranking jobs for all but the first part of the rows, rank
-    that part here (the catalog is in memory already), and queue the switch after them all."""
-    job = get_current_job()
+    that part here (the catalog is in memory already), then switch: here when there was one
+    part, else in a job that rq queues once this one and every ranking job have finished."""
     store = current_store(prefix)
     cat, revs = snapshot(store)
     version = store.next_version()
@@ -115,12 +123,14 @@ def rank_all(prefix: str, rebuild_id: str) -> dict:
     rank = [_enqueue(q, rank_chunk, prefix, version, start, stop, rebuild_id=rebuild_id,
                      description=f"rebuild {rebuild_id}: rank from {start}")
             for start, stop in parts[1:]]
+    if rank:
+        _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=[job.id, *rank],
+                 description=f"rebuild {rebuild_id}: switch to version {version}")
     if parts:
         _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id)
-    # rq queues the switch once this job and every ranking job have finished
-    _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=[job.id, *rank],
-             description=f"rebuild {rebuild_id}: switch to version {version}")
-    return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version}
+    switched = None if rank else _switch(q, store, version, rebuild_id)
+    return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version,
+            "switched": switched}
 
 
 @lru_cache(maxsize=2)
@@ -154,11 +164,12 @@ def _rank_and_write(store: Store, cat: similarity.Catalog, revs: dict[str, int],
 @timed_job("rebuild_switch")
 def finish(prefix: str, version: int, rebuild_id: str) -> dict:
     """Switch readers to the new version, redo films changed meanwhile, drop the old lists."""
-    job = get_current_job()
-    store = current_store(prefix)
+    return _switch(_queue(get_current_job()), current_store(prefix), version, rebuild_id)
+
+
+def _switch(q: Queue, store: Store, version: int, rebuild_id: str) -> dict:
     old, touched = store.switch_version(rebuild_id, version)
     record_index_update(store, switched_version=version)
-    q = _queue(job)
     for fid in touched:
         enqueue_refresh(store, q, fid)
     store.rebuild_progress(rebuild_id, phase="done", redone=len(touched))
