@@ -31,6 +31,10 @@ REBUILD_CHUNK = _int("RECS_REBUILD_CHUNK", 2000)  # films per extraction job
 # ranking job loads the whole snapshot (seconds at 100k films), so parts are large.
 RANK_CHUNK = _int("RECS_RANK_CHUNK", 50000)
 JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
+# Related-title pages each web process keeps, made from a list and the films' cards, and
+# serves again while neither has changed (one small read still checks that; a few KB a page;
+# 0 turns it off).
+PAGE_CACHE = _int("RECS_PAGE_CACHE", 10000)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.
 WORKER_SEEN_SECONDS = _int("RECS_WORKER_SEEN_SECONDS", 120)

@@ -267,11 +267,12 @@ def fill_page(file, film_id, wait, timeout, limit):
 
     from service.pagefill import PageFormatError
     from service.pagefill_api import fill
+    from service.recommendations import PageCache
     from service.storage import NotFound
 
     store, queue = _store_and_queue()
     app = Flask("service")  # only an app context for the shared code; nothing is served
-    app.extensions["recs"] = {"store": store, "queue": queue}
+    app.extensions["recs"] = {"store": store, "queue": queue, "pages": PageCache(0)}
     with app.app_context():
         try:
             filled = fill(file.read(), film_id, timeout if wait else 0.0, limit)

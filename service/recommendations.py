@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from service.common import PageSchema, Timestamp, page_of, store
 from service.labels import LANGS
-from service.storage import NotFound
+from service.storage import NotFound, list_page
 from workers.vocab import load_vocabulary
 
 URL_PREFIX = "/api/v1"
@@ -132,31 +132,84 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
 _share = itemgetter("share")
 
 
+class PageCache:
+    """Pages of related titles a web process made, by (film, lang, excluded ids, start, stop),
+    with the list blob (its hash) and the cards generation they were made from.
+
+    A page is served again only while Redis still holds that very blob under that
+    generation (read_list_parts checks both in the one read every request makes), so it is
+    never staler than a page made anew. At most `size` pages; the oldest goes first.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.pages: dict = {}
+
+    def get(self, key):
+        return self.pages.get(key)
+
+    def put(self, key, page) -> None:
+        if self.size <= 0:
+            return
+        pages = self.pages
+        if len(pages) >= self.size and key not in pages:
+            try:
+                del pages[next(iter(pages))]
+            except (StopIteration, RuntimeError, KeyError):  # emptied or changed by a thread
+                pass
+        pages[key] = page
+
+
+def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
+                 start: int = 0, stop: int | None = None) -> dict:
+    """Return related_titles' answer with "results" as their JSON bytes, as the page cache
+    keeps them (bytes: nothing for the garbage collector to walk)."""
+    s = store()
+    cache = current_app.extensions["recs"]["pages"]
+    key = (film_id, lang, exclude, start, stop)
+    kept = cache.get(key)  # (cards generation, blob hash, rev, computed_at, results, total)
+    try:
+        # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
+        # which sends the cards of the requested page only
+        card, blob, version, flat, total, pending, gen = s.read_list_parts(
+            film_id, start, stop, exclude, kept[0] if kept else None)
+        if flat is None and hash(blob) != kept[1]:  # patched since: read it with its cards
+            card, blob, version, flat, total, pending, gen = s.read_list_parts(
+                film_id, start, stop, exclude)
+    except NotFound:
+        abort(404, message=f"No film with id '{film_id}'.")
+    card = orjson.loads(card)
+    if flat is None:
+        _, _, rev, computed_at, results, total = kept
+    elif blob is None:
+        rev, computed_at, results = None, None, b"[]"
+    else:
+        lst = orjson.loads(blob)
+        items = []
+        for (fid, score, reasons, *_), raw in list_page(lst, flat):
+            other = orjson.loads(raw)
+            # labelled_reasons gives the dumped form already: tag, label and a float share
+            items.append({"id": fid, "title": other["title"], "year": other.get("year"),
+                          "score": float(score), "reasons": labelled_reasons(reasons, lang)})
+        rev, computed_at = lst["rev"], lst["computed_at"]
+        results = orjson.dumps(items)
+        cache.put(key, (gen, hash(blob), rev, computed_at, results, total))
+    if rev is None:
+        status = "pending"
+    else:
+        status = "stale" if rev < card["rev"] else "fresh"
+    return {"film_id": film_id, "status": status, "index_version": version,
+            "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
+            "results": results, "total": total}
+
+
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
                    start: int = 0, stop: int | None = None) -> dict:
     """Return a film's related list, best first: items start..stop with titles and labelled
     reasons, and in "total" how many items the whole list has."""
-    try:
-        # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
-        # which sends the cards of the requested page only
-        card, lst, version, page, total, pending = store().read_list_raw(
-            film_id, start, stop, exclude)
-    except NotFound:
-        abort(404, message=f"No film with id '{film_id}'.")
-    results = []
-    for (fid, score, reasons, *_), raw in page:
-        other = orjson.loads(raw)
-        results.append({"id": fid, "title": other["title"], "year": other.get("year"),
-                        "score": score,
-                        "reasons": labelled_reasons(reasons, lang)})
-    if lst is None:
-        status = "pending"
-    else:
-        status = "stale" if lst["rev"] < card["rev"] else "fresh"
-    return {"film_id": film_id, "status": status, "index_version": version,
-            "computed_at": lst["computed_at"] if lst else None,
-            "job_id": pending if status != "fresh" else None,
-            "results": results, "total": total}
+    data = related_page(film_id, lang, exclude, start, stop)
+    data["results"] = orjson.loads(data["results"])
+    return data
 
 
 _TIMESTAMP = Timestamp()
@@ -174,8 +227,8 @@ def dump_rec_page(data: dict) -> dict:
         "status": data["status"],
         "computed_at": _TIMESTAMP._serialize(data["computed_at"], None, None),
         "index_version": data["index_version"], "job_id": data["job_id"],
-        # labelled_reasons already gives the dumped form: tag, label and a float share
-        "results": [
+        # related_page's results are dumped already; labelled_reasons gives the dumped form
+        "results": orjson.Fragment(data["results"]) if isinstance(data["results"], bytes) else [
             {"id": r["id"], "title": r["title"], "year": r["year"], "score": float(r["score"]),
              "reasons": r["reasons"]}
             for r in data["results"]
@@ -247,7 +300,7 @@ class Recommendations(MethodView):
         """Related titles, best first, each with its score and the shared tags behind it"""
         exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())
         page, size = args["page"], args.get("limit") or args.get("page_size") or 20
-        data = related_titles(film_id, args["lang"], exclude, (page - 1) * size, page * size)
+        data = related_page(film_id, args["lang"], exclude, (page - 1) * size, page * size)
         body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
         return current_app.json.response(dump_rec_page(body))
 

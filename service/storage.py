@@ -13,17 +13,22 @@ from service.text import fold
 # list in one round trip. The list key depends on the index version, so it is built inside
 # the script (fine on a single primary, which is what rq supports anyway). The listed ids are
 # kept beside each list (key ..':ids', space-separated), so the script never decodes the list.
-# Listed films without a card (deleted meanwhile) and the ids in ARGV[5..] are left out; of
+# Listed films without a card (deleted meanwhile) and the ids in ARGV[6..] are left out; of
 # the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
 # as (position in the list, card) pairs, with how many were kept in all.
+# KEYS[3] counts the writes to the cards hash (the cards' generation). A reader that kept
+# what it made of this list under generation ARGV[5] (and the same blob, which it checks
+# itself) needs no cards: then the page is false and the count -1.
 _READ_LIST = """
 local ver = redis.call('GET', KEYS[1]) or '0'
+local gen = redis.call('GET', KEYS[3]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
-if not card then return {false, false, ver, {}, false, 0} end
+if not card then return {false, false, ver, {}, false, 0, gen} end
 local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
 local key = ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2]
 local blob = redis.call('GET', key)
-if not blob then return {card, false, ver, {}, pending, 0} end
+if not blob then return {card, false, ver, {}, pending, 0, gen} end
+if ARGV[5] == gen then return {card, blob, ver, false, pending, -1, gen} end
 local ids = {}
 local joined = redis.call('GET', key .. ':ids')
 if joined then
@@ -31,10 +36,10 @@ if joined then
 else
   for i, item in ipairs(cjson.decode(blob)['items']) do ids[i] = item[1] end
 end
-if #ids == 0 then return {card, blob, ver, {}, pending, 0} end
+if #ids == 0 then return {card, blob, ver, {}, pending, 0, gen} end
 local cards = redis.call('HMGET', KEYS[2], unpack(ids))
 local skip = {}
-for i = 5, #ARGV do skip[ARGV[i]] = true end
+for i = 6, #ARGV do skip[ARGV[i]] = true end
 local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
 local page, kept = {}, 0
 for i, id in ipairs(ids) do
@@ -46,7 +51,7 @@ for i, id in ipairs(ids) do
     kept = kept + 1
   end
 end
-return {card, blob, ver, page, pending, kept}
+return {card, blob, ver, page, pending, kept, gen}
 """
 
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
@@ -136,6 +141,14 @@ def _loads(raw):
     return None if raw is None else json.loads(raw)
 
 
+def list_page(lst: dict | None, flat: list) -> list[tuple[list, bytes]]:
+    """Return the page read_list_parts sends as (list item, card JSON) pairs."""
+    if not lst:
+        return []
+    items = lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
+    return [(items[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
 # How long a deleted film's last revision is kept: a film created again under its id within
 # this time continues from it (see docs/OPERATIONS.md, "Revisions").
 TOMBSTONE_TTL = 30 * 86400
@@ -163,7 +176,7 @@ class _Merged:
     """
 
     def __init__(self):
-        self.strings, self.hashes, self.zsets, self.sets = {}, {}, {}, {}
+        self.strings, self.hashes, self.zsets, self.sets, self.counters = {}, {}, {}, {}, {}
 
     def set(self, key, value):
         self.strings[key] = value
@@ -180,6 +193,9 @@ class _Merged:
     def srem(self, key, *members):
         self.sets.setdefault(key, {}).update(dict.fromkeys(members, False))
 
+    def incr(self, key):
+        self.counters[key] = self.counters.get(key, 0) + 1
+
     def send(self, pipe) -> None:
         if self.strings:
             pipe.mset(self.strings)
@@ -194,6 +210,8 @@ class _Merged:
                 pipe.sadd(key, *added)
             if removed:
                 pipe.srem(key, *removed)
+        for key, amount in self.counters.items():
+            pipe.incrby(key, amount)
 
 
 class Store:
@@ -221,6 +239,7 @@ class Store:
         pipe.set(self.k("film", fid), _dumps(film))
         card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
         pipe.hset(self.k("cards"), fid, _dumps(card))
+        pipe.incr(self.k("cards", "gen"))  # readers' kept pages are stale (read_list_parts)
         pipe.hset(self.k("titles"), fid, fold(film["title"]) + " " + fold(film.get("original_title") or ""))
         meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
                                                "vote_count", "vote_average")}
@@ -299,6 +318,7 @@ class Store:
             pipe.delete(*[self.k("review", rid) for rid in review_ids] or [self.k("review", "-")])
             pipe.zrem(self.k("films"), fid)
             pipe.hdel(self.k("cards"), fid)
+            pipe.incr(self.k("cards", "gen"))
             pipe.hdel(self.k("titles"), fid)
             pipe.hdel(self.k("meta"), fid)
             pipe.zrem(self.k("votes"), fid)
@@ -344,6 +364,7 @@ class Store:
         pipe.set(self.k("film", film["id"]), _dumps(film))
         card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
         pipe.hset(self.k("cards"), film["id"], _dumps(card))
+        pipe.incr(self.k("cards", "gen"))
         if dirty:
             pipe.sadd(self.k("dirty"), film["id"])
 
@@ -650,6 +671,25 @@ class Store:
     def index_version(self) -> int:
         return int(self.r.get(self.k("ver")) or 0)
 
+    def read_list_parts(self, fid: str, start: int = 0, stop: int | None = None, exclude=(),
+                        known_gen: bytes | None = None) -> tuple:
+        """Return (film card, list blob or None, index version, page or None, kept, pending
+        refresh job id or None, cards generation) as Redis sends them, in one round trip.
+
+        Of the listed films that still have a card and are not in exclude, `kept` is how many
+        there are and `page` is a flat [position in the list (1-based), card JSON, ...] of
+        items start..stop. With known_gen equal to the cards generation (no card written
+        since), a list blob comes without its page (None; kept is -1): a reader that kept
+        what it made of that very blob under that generation can reuse it.
+        """
+        card, blob, ver, flat, pending, kept, gen = self._read_list(
+            keys=[self.k("ver"), self.k("cards"), self.k("cards", "gen")],
+            args=[self.p, fid, start, -1 if stop is None else stop,
+                  b"" if known_gen is None else known_gen, *exclude])
+        if card is None:
+            raise NotFound(fid)
+        return card, blob, int(ver), flat, kept, pending.decode() if pending else None, gen
+
     def read_list_raw(self, fid: str, start: int = 0, stop: int | None = None,
                       exclude=()) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int,
                                            str | None]:
@@ -660,18 +700,9 @@ class Store:
         there are and `page` holds items start..stop as (list item, its card as JSON bytes);
         cards are left undecoded so a reader decodes only what it shows.
         """
-        card, blob, ver, flat, pending, kept = self._read_list(
-            keys=[self.k("ver"), self.k("cards")],
-            args=[self.p, fid, start, -1 if stop is None else stop, *exclude])
-        if card is None:
-            raise NotFound(fid)
+        card, blob, ver, flat, kept, pending, _ = self.read_list_parts(fid, start, stop, exclude)
         lst = orjson.loads(blob) if blob else None
-        page = []
-        if lst:
-            items = lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
-            page = [(items[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
-        return (orjson.loads(card), lst, int(ver), page, kept,
-                pending.decode() if pending else None)
+        return orjson.loads(card), lst, ver, list_page(lst, flat), kept, pending
 
     def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
         """Return (film card, list or None, index version, cards of listed films)."""
