@@ -1,7 +1,8 @@
 """Load the service and a bare Flask reference side by side under gunicorn with wrk; print ratios.
 
 Usage: .venv/bin/python bench/serve.py [--duration 10] [--repeats 3] [--connections 32]
-                                       [--threads 2] [--workers 1] [--profile]
+                                       [--threads 2] [--workers 1] [--warmup 8]
+                                       [--page-cache N] [--profile]
 
 Both apps run under config/gunicorn.conf.py (the compose settings) on loopback. The
 service gets the TMDB 5000 catalog (service/importer.py + workers/tmdb.read_tmdb) on a
@@ -10,6 +11,10 @@ scores from a Redis sorted set (ZREVRANGE) and returning them as JSON. Each repe
 the reference, then each service endpoint, with the same wrk command, so every ratio is
 taken between runs seconds apart. Medians over the repeats are printed; --profile also
 runs pyinstrument over 2,000 in-process recommendation requests.
+
+Each endpoint is loaded for --warmup seconds first, so every gunicorn worker has seen most
+ids (the page cache, RECS_PAGE_CACHE, then serves what it made); --page-cache 0 measures
+the service with that cache off, every page made from the list and the cards.
 """
 
 import argparse
@@ -131,6 +136,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config)")
     ap.add_argument("--rq-workers", type=int, default=2, help="rq workers for the initial rebuild")
+    ap.add_argument("--warmup", type=int, default=8, help="seconds of load per endpoint first")
+    ap.add_argument("--page-cache", type=int, default=None,
+                    help="RECS_PAGE_CACHE for the service (default: the settings' default)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
 
@@ -158,8 +166,11 @@ def main():
         pipe.execute()
 
         env = c.env_for(prefix, queue_name)
+        if args.page_cache is not None:
+            env["RECS_PAGE_CACHE"] = str(args.page_cache)
         ports = {"service": c.free_port(), "reference": c.free_port()}
         procs.append(gunicorn("service:create_app()", ports["service"], env, args.workers))
+        print(f"page cache: {env.get('RECS_PAGE_CACHE', 'default')} pages per web worker")
         procs.append(gunicorn("serve:create_reference_app()", ports["reference"],
                               {**env, "PYTHONPATH": f"{c.ROOT}:{c.ROOT / 'bench'}"}, args.workers))
         c.wait_http(f"http://127.0.0.1:{ports['service']}/healthz")
@@ -172,7 +183,7 @@ def main():
 
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
               f"{args.repeats} repeats, rotating over {len(ids)} film ids")
-        warm = argparse.Namespace(**{**vars(args), "duration": 3})
+        warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
         for name, fmt in ENDPOINTS.items():  # first requests load caches in every worker
             run_wrk(f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}",
                     fmt, ids, warm)

@@ -134,10 +134,11 @@ _share = itemgetter("share")
 
 class PageCache:
     """Pages of related titles a web process made, by (film, lang, excluded ids, start, stop),
-    with the list blob (its hash) and the cards generation they were made from.
+    with what they were made from: the index version, the cards generation and the list
+    blob (its hash).
 
-    A page is served again only while Redis still holds that very blob under that
-    generation (read_list_parts checks both in the one read every request makes), so it is
+    A page is served again only while Redis still holds that very blob under that version
+    and generation (Store.read_list_unchanged, the one read such a request makes), so it is
     never staler than a page made anew. At most `size` pages; the oldest goes first.
     """
 
@@ -167,37 +168,41 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     s = store()
     cache = current_app.extensions["recs"]["pages"]
     key = (film_id, lang, exclude, start, stop)
-    kept = cache.get(key)  # (cards generation, blob hash, rev, computed_at, results, total)
+    kept = cache.get(key)
+    if kept is not None:
+        version, gen, blob_hash, card_rev, rev, computed_at, results, total = kept
+        same = s.read_list_unchanged(film_id, version, gen)
+        if same is not None and hash(same[0]) == blob_hash:
+            return _answer(film_id, version, card_rev, rev, computed_at, same[1], results, total)
     try:
         # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
         # which sends the cards of the requested page only
         card, blob, version, flat, total, pending, gen = s.read_list_parts(
-            film_id, start, stop, exclude, kept[0] if kept else None)
-        if flat is None and hash(blob) != kept[1]:  # patched since: read it with its cards
-            card, blob, version, flat, total, pending, gen = s.read_list_parts(
-                film_id, start, stop, exclude)
+            film_id, start, stop, exclude)
     except NotFound:
         abort(404, message=f"No film with id '{film_id}'.")
-    card = orjson.loads(card)
-    if flat is None:
-        _, _, rev, computed_at, results, total = kept
-    elif blob is None:
-        rev, computed_at, results = None, None, b"[]"
-    else:
-        lst = orjson.loads(blob)
-        items = []
-        for (fid, score, reasons, *_), raw in list_page(lst, flat):
-            other = orjson.loads(raw)
-            # labelled_reasons gives the dumped form already: tag, label and a float share
-            items.append({"id": fid, "title": other["title"], "year": other.get("year"),
-                          "score": float(score), "reasons": labelled_reasons(reasons, lang)})
-        rev, computed_at = lst["rev"], lst["computed_at"]
-        results = orjson.dumps(items)
-        cache.put(key, (gen, hash(blob), rev, computed_at, results, total))
+    card_rev = orjson.loads(card)["rev"]
+    if blob is None:
+        return _answer(film_id, version, card_rev, None, None, pending, b"[]", total)
+    lst = orjson.loads(blob)
+    items = []
+    for (fid, score, reasons, *_), raw in list_page(lst, flat):
+        other = orjson.loads(raw)
+        # labelled_reasons gives the dumped form already: tag, label and a float share
+        items.append({"id": fid, "title": other["title"], "year": other.get("year"),
+                      "score": float(score), "reasons": labelled_reasons(reasons, lang)})
+    results = orjson.dumps(items)
+    cache.put(key, (version, gen, hash(blob), card_rev, lst["rev"], lst["computed_at"],
+                    results, total))
+    return _answer(film_id, version, card_rev, lst["rev"], lst["computed_at"], pending,
+                   results, total)
+
+
+def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total) -> dict:
     if rev is None:
         status = "pending"
     else:
-        status = "stale" if rev < card["rev"] else "fresh"
+        status = "stale" if rev < card_rev else "fresh"
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
             "results": results, "total": total}

@@ -16,9 +16,8 @@ from service.text import fold
 # Listed films without a card (deleted meanwhile) and the ids in ARGV[6..] are left out; of
 # the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
 # as (position in the list, card) pairs, with how many were kept in all.
-# KEYS[3] counts the writes to the cards hash (the cards' generation). A reader that kept
-# what it made of this list under generation ARGV[5] (and the same blob, which it checks
-# itself) needs no cards: then the page is false and the count -1.
+# KEYS[3] counts the writes to the cards hash (the cards' generation), returned last: a
+# reader that keeps what it made of the list can check it later (Store.read_list_unchanged).
 _READ_LIST = """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local gen = redis.call('GET', KEYS[3]) or '0'
@@ -28,7 +27,6 @@ local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
 local key = ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2]
 local blob = redis.call('GET', key)
 if not blob then return {card, false, ver, {}, pending, 0, gen} end
-if ARGV[5] == gen then return {card, blob, ver, false, pending, -1, gen} end
 local ids = {}
 local joined = redis.call('GET', key .. ':ids')
 if joined then
@@ -39,7 +37,7 @@ end
 if #ids == 0 then return {card, blob, ver, {}, pending, 0, gen} end
 local cards = redis.call('HMGET', KEYS[2], unpack(ids))
 local skip = {}
-for i = 6, #ARGV do skip[ARGV[i]] = true end
+for i = 5, #ARGV do skip[ARGV[i]] = true end
 local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
 local page, kept = {}, 0
 for i, id in ipairs(ids) do
@@ -671,24 +669,36 @@ class Store:
     def index_version(self) -> int:
         return int(self.r.get(self.k("ver")) or 0)
 
-    def read_list_parts(self, fid: str, start: int = 0, stop: int | None = None, exclude=(),
-                        known_gen: bytes | None = None) -> tuple:
-        """Return (film card, list blob or None, index version, page or None, kept, pending
-        refresh job id or None, cards generation) as Redis sends them, in one round trip.
+    def read_list_parts(self, fid: str, start: int = 0, stop: int | None = None,
+                        exclude=()) -> tuple:
+        """Return (film card, list blob or None, index version, page, kept, pending refresh
+        job id or None, cards generation) as Redis sends them, in one round trip.
 
         Of the listed films that still have a card and are not in exclude, `kept` is how many
         there are and `page` is a flat [position in the list (1-based), card JSON, ...] of
-        items start..stop. With known_gen equal to the cards generation (no card written
-        since), a list blob comes without its page (None; kept is -1): a reader that kept
-        what it made of that very blob under that generation can reuse it.
+        items start..stop.
         """
         card, blob, ver, flat, pending, kept, gen = self._read_list(
             keys=[self.k("ver"), self.k("cards"), self.k("cards", "gen")],
-            args=[self.p, fid, start, -1 if stop is None else stop,
-                  b"" if known_gen is None else known_gen, *exclude])
+            args=[self.p, fid, start, -1 if stop is None else stop, *exclude])
         if card is None:
             raise NotFound(fid)
         return card, blob, int(ver), flat, kept, pending.decode() if pending else None, gen
+
+    def read_list_unchanged(self, fid: str, version: int, gen: bytes) -> tuple | None:
+        """Return (list blob, pending refresh job id or None) of version `version` when that is
+        still the index version and no card was written since cards generation `gen`, else
+        None: one MGET, for a reader that kept what it made of a read_list_parts answer.
+
+        Every card write bumps the generation in its transaction, so an unchanged generation
+        means every card (the film's own, its listed films', which exist) is as it was.
+        """
+        ver, now_gen, pending, blob = self.r.mget(
+            self.k("ver"), self.k("cards", "gen"), self.k("pending", fid),
+            self.list_key(version, fid))
+        if blob is None or int(ver or 0) != version or (now_gen or b"0") != gen:
+            return None
+        return blob, pending.decode() if pending else None
 
     def read_list_raw(self, fid: str, start: int = 0, stop: int | None = None,
                       exclude=()) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int,

@@ -5,6 +5,7 @@ changed."""
 import pytest
 
 from service import create_app
+from service.queue import enqueue_rebuild
 from tests.conftest import TEST_SETTINGS
 
 URL = "/api/v1/films/love-911/recommendations?limit=5"
@@ -27,7 +28,7 @@ def test_a_repeated_read_is_served_from_the_cache(app, client, seeded, uncached)
     first = client.get(URL).get_json()
     assert len(cache_of(app).pages) == 1
     (key, entry), = cache_of(app).pages.items()
-    cache_of(app).pages[key] = (*entry[:4], b'[{"marker": 1}]', entry[5])  # what it would serve
+    cache_of(app).pages[key] = (*entry[:6], b'[{"marker": 1}]', entry[7])  # what it would serve
     assert client.get(URL).get_json()["results"] == [{"marker": 1}]
     cache_of(app).pages[key] = entry
     assert client.get(URL).get_json() == first == uncached.get(URL).get_json()
@@ -72,6 +73,15 @@ def test_a_review_makes_the_cached_list_stale(app, client, seeded, uncached):
     assert resp.status_code == 201
     after = client.get(URL).get_json()
     assert after["status"] == "stale" and after["job_id"]
+    assert after == uncached.get(URL).get_json()
+
+
+def test_a_new_index_version_is_read_again(app, client, seeded, run_jobs, uncached):
+    before = client.get(URL).get_json()
+    enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
+    run_jobs()
+    after = client.get(URL).get_json()
+    assert after["index_version"] == before["index_version"] + 1
     assert after == uncached.get(URL).get_json()
 
 
