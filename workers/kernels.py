@@ -111,7 +111,7 @@ def _kth_largest(values, n, kth, heap) -> float:
 
 
 @njit(cache=True)
-def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
+def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
               reach_indptr, reach_indices, reach_data, rest_indptr, rest_indices, rest_data,
               rest_norm, capped, m_indptr, m_indices, m_data,
               specific, years, langs, prior,
@@ -119,6 +119,9 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
               out_rows, out_micro, out_len, reason_tags, reason_units, reason_len):
     """Rank each query row; write rows, scores, counts and reasons into the out arrays.
 
+    Films are numbered in a layout of the caller's (workers.similarity._layout): every
+    film-indexed input and self_rows use it, orig maps it back to catalog rows, and ties
+    and out_rows use catalog rows, so the layout changes nothing but memory access.
     out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
     reason_len: rows x k. rest_norm: per film, the L2 norm of its rest entries; capped:
@@ -138,6 +141,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
     lang_of = np.empty(n_films)
     score = np.empty(n_films)
     is_spec = np.zeros(n_films, np.bool_)
+    tie = np.empty(n_films, np.int64)  # per scored candidate, its catalog row
     protected = np.zeros(n_films, np.bool_)
     pool = np.empty(n_films, np.int64)
     chosen = np.empty(k, np.int64)
@@ -251,6 +255,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             v *= lang_of[c]
             v *= prior[j]
             cand[n] = j
+            tie[n] = orig[j]
             score[n] = v
             is_spec[n] = spec
             n += 1
@@ -260,7 +265,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             if is_spec[c]:
                 pool[n_pool] = c
                 n_pool += 1
-        n_prot = _select_best(pool, n_pool, slots, score, cand, chosen) if slots > 0 else 0
+        n_prot = _select_best(pool, n_pool, slots, score, tie, chosen) if slots > 0 else 0
         for a in range(n_prot):
             protected[chosen[a]] = True
         n_pool = 0
@@ -270,9 +275,9 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
                 n_pool += 1
         for a in range(n_prot):
             protected[chosen[a]] = False
-        n_rest = _select_best(pool, n_pool, k - n_prot, score, cand, chosen[n_prot:])
+        n_rest = _select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
-        _sort_best_first(chosen, score, cand, total)
+        _sort_best_first(chosen, score, tie, total)
         # 5. reserved slots: the first `window` hold at most window - window_slots plain items
         plain_seen = 0
         allowed_seen = 0
@@ -299,7 +304,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows,
             c = kept[a]
             j = cand[c]
             last = min(last, score[c])
-            out_rows[i, a] = j
+            out_rows[i, a] = orig[j]
             out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
             # 6. reasons: the largest per-tag contributions, ties to the first column
             n_r = 0

