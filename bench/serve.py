@@ -9,7 +9,9 @@ service gets the TMDB 5000 catalog (service/importer.py + workers/tmdb.read_tmdb
 fresh key prefix, rebuilt by rq workers; the reference is one route reading 10 ids with
 scores from a Redis sorted set (ZREVRANGE) and returning them as JSON. Each repeat loads
 the reference, then each service endpoint, with the same wrk command, so every ratio is
-taken between runs seconds apart. Medians over the repeats are printed; --profile also
+taken between runs seconds apart. Each run also prints the CPU time per request of the
+app's gunicorn processes and of redis-server (when it runs on this machine), read from
+/proc before and after. Medians over the repeats are printed; --profile also
 runs pyinstrument over 2,000 in-process recommendation requests.
 
 Each endpoint is loaded for --warmup seconds first, so every gunicorn worker has seen most
@@ -86,6 +88,23 @@ def gunicorn(app: str, port: int, env: dict, workers: int | None) -> subprocess.
     return subprocess.Popen([c.PY, "-m", "gunicorn", "-c", str(c.ROOT / "config/gunicorn.conf.py"),
                              app], cwd=c.ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """Return the CPU time of a process and its children, the exited ones included (a
+    gunicorn master's workers, also those recycled meanwhile), or nan when not readable."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        own = proc.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in proc.children(recursive=True):
+            times = child.cpu_times()
+            total += times.user + times.system
+        return total
+    except (psutil.Error, TypeError, ValueError):
+        return float("nan")
 
 
 def run_wrk(base: str, fmt: str, ids: list[str], args) -> dict:
@@ -188,17 +207,24 @@ def main():
             run_wrk(f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}",
                     fmt, ids, warm)
         runs = {name: [] for name in ENDPOINTS}
+        redis_pid = store.r.info("server").get("process_id")
         for rep in range(args.repeats):
             for name, fmt in ENDPOINTS.items():
                 port = ports["reference" if name == "reference" else "service"]
+                app_proc = procs[1] if name == "reference" else procs[0]
+                before = cpu_seconds(app_proc.pid), cpu_seconds(redis_pid)
                 res = run_wrk(f"http://127.0.0.1:{port}", fmt, ids, args)
+                done = res["rps"] * args.duration
+                res["worker_us"] = (cpu_seconds(app_proc.pid) - before[0]) / done * 1e6
+                res["redis_us"] = (cpu_seconds(redis_pid) - before[1]) / done * 1e6
                 runs[name].append(res)
                 print(f"  repeat {rep + 1} {name:15s} {res['rps']:7.0f} req/s  p50 {res['p50_ms']:6.2f} ms"
-                      f"  p99 {res['p99_ms']:6.2f} ms  errors {res['errors']} non-2xx {res['non2xx']}",
+                      f"  p99 {res['p99_ms']:6.2f} ms  errors {res['errors']} non-2xx {res['non2xx']}"
+                      f"  CPU/request: web {res['worker_us']:4.0f} us, Redis {res['redis_us']:3.0f} us",
                       flush=True)
         print("\nmedians (ratios: per repeat against that repeat's reference run, then the median)")
         print(f"{'endpoint':16s} {'req/s':>8s} {'x ref':>6s} {'p50 ms':>7s} {'x ref':>6s} "
-              f"{'p99 ms':>7s} {'x ref':>6s}")
+              f"{'p99 ms':>7s} {'x ref':>6s} {'web us/req':>10s} {'Redis us/req':>12s}")
         ref = runs["reference"]
         for name, rs in runs.items():
             rps_ratio = c.median([r["rps"] / b["rps"] for r, b in zip(rs, ref)])
@@ -206,7 +232,9 @@ def main():
             p99_ratio = c.median([r["p99_ms"] / b["p99_ms"] for r, b in zip(rs, ref)])
             print(f"{name:16s} {c.median([r['rps'] for r in rs]):8.0f} {rps_ratio:6.2f} "
                   f"{c.median([r['p50_ms'] for r in rs]):7.2f} {p50_ratio:6.2f} "
-                  f"{c.median([r['p99_ms'] for r in rs]):7.2f} {p99_ratio:6.2f}")
+                  f"{c.median([r['p99_ms'] for r in rs]):7.2f} {p99_ratio:6.2f} "
+                  f"{c.median([r['worker_us'] for r in rs]):10.0f} "
+                  f"{c.median([r['redis_us'] for r in rs]):12.0f}")
         if args.profile:
             profile_requests(prefix, ids)
     finally:

@@ -129,11 +129,13 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
-    seen = np.full(n_films, -1, np.int64)
+    # per film, while a row is ranked: capped part of the dot product, capped tags shared,
+    # shares a specific tag; zero again after each row (only its candidates are touched)
     acc = np.zeros(n_films)
     count = np.zeros(n_films, np.int64)
     spec_any = np.zeros(n_films, np.bool_)
     cand = np.empty(n_films, np.int64)
+    scored = np.empty(n_films, np.int64)
     low = np.empty(n_films)
     high = np.empty(n_films)
     low_spec = np.empty(n_films)
@@ -166,27 +168,28 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
                 q_capped_sq += q_data[e] * q_data[e]
                 q_capped += 1
         q_capped_norm = math.sqrt(q_capped_sq)
-        # 1. candidates from the capped postings, with their capped part of the dot product
+        # 1. candidates from the capped postings, with their capped part of the dot product.
+        # Branch-free: a film is appended at every posting and kept (n_cand moves on) only
+        # at its first, when its count is still 0; the row's own film never has count 0.
         n_cand = 0
+        me = self_rows[i]
+        if me >= 0:
+            count[me] = -(1 << 40)
         for e in range(lo, hi):
             t = q_indices[e]
             w = q_data[e]
+            spec_t = specific[t]
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
                 j = reach_indices[f]
-                if seen[j] != i:
-                    seen[j] = i
-                    if j == self_rows[i]:
-                        continue
-                    cand[n_cand] = j
-                    n_cand += 1
-                    acc[j] = 0.0
-                    count[j] = 0
-                    spec_any[j] = False
-                elif j == self_rows[i]:
-                    continue
+                cand[n_cand] = j
+                n_cand += count[j] == 0
                 acc[j] += w * reach_data[f]
                 count[j] += 1
-                spec_any[j] = spec_any[j] or specific[t]
+                spec_any[j] |= spec_t
+        if me >= 0:
+            acc[me] = 0.0
+            count[me] = 0
+            spec_any[me] = False
         # 2. bounds without the rest entries: the capped part is a lower bound of the dot
         # product (weights are positive), Cauchy-Schwarz on the rest gives an upper bound
         n_low_spec = 0
@@ -229,7 +232,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
         # nor protected, whatever its rest entries add: skip their scan
         thr = min(_kth_largest(low, n_cand, k, heap),
                   _kth_largest(low_spec, n_low_spec, slots, heap))
-        # 3. exact scores of the others; cand[:n] becomes the scored candidates, score and
+        # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position
         n = 0
         for c in range(n_cand):
@@ -240,11 +243,13 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             shared = count[j]
             spec = spec_any[j]
             for f in range(rest_indptr[j], rest_indptr[j + 1]):
-                w = dense_q[rest_indices[f]]
-                if w != 0.0:
-                    uncapped += w * rest_data[f]
-                    shared += 1
-                    spec = spec or specific[rest_indices[f]]
+                # branch-free: a tag the query lacks adds 0.0 (weights are positive, so the
+                # sum is the same to the bit) and counts for nothing
+                t = rest_indices[f]
+                w = dense_q[t]
+                uncapped += w * rest_data[f]
+                shared += w != 0.0
+                spec |= (w != 0.0) & specific[t]
             sim = acc[j] + uncapped
             if sim <= 0.0:
                 continue
@@ -254,11 +259,16 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             v *= era_of[c]
             v *= lang_of[c]
             v *= prior[j]
-            cand[n] = j
+            scored[n] = j
             tie[n] = orig[j]
             score[n] = v
             is_spec[n] = spec
             n += 1
+        for c in range(n_cand):  # zero what this row accumulated, for the next one
+            j = cand[c]
+            acc[j] = 0.0
+            count[j] = 0
+            spec_any[j] = False
         # 4. the protected specific matches, then the best of the others up to k
         n_pool = 0
         for c in range(n):
@@ -302,7 +312,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
         last = np.inf
         for a in range(total):
             c = kept[a]
-            j = cand[c]
+            j = scored[c]
             last = min(last, score[c])
             out_rows[i, a] = orig[j]
             out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
