@@ -116,7 +116,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
               rest_norm, capped, m_indptr, m_indices, m_data,
               specific, years, langs, prior,
               k, shrink, year_scale, lang_penalty, slots, window, window_slots, n_reasons,
-              out_rows, out_micro, out_len, reason_tags, reason_units, reason_len):
+              out_rows, out_micro, out_len, reason_tags, reason_units, reason_len, stats):
     """Rank each query row; write rows, scores, counts and reasons into the out arrays.
 
     Films are numbered in a layout of the caller's (workers.similarity._layout): every
@@ -124,7 +124,9 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
     and out_rows use catalog rows, so the layout changes nothing but memory access.
     out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
-    reason_len: rows x k. rest_norm: per film, the L2 norm of its rest entries; capped:
+    reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
+    the candidates, the candidates scored exactly and the rest entries their scans read.
+    rest_norm: per film, the L2 norm of its rest entries; capped:
     per tag, whether some of its entries are in rest. See the module docstring for the rules.
     """
     n_films = len(m_indptr) - 1
@@ -179,6 +181,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             t = q_indices[e]
             w = q_data[e]
             spec_t = specific[t]
+            stats[0] += reach_indptr[t + 1] - reach_indptr[t]
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
                 j = reach_indices[f]
                 cand[n_cand] = j
@@ -186,6 +189,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
                 acc[j] += w * reach_data[f]
                 count[j] += 1
                 spec_any[j] |= spec_t
+        stats[1] += n_cand
         if me >= 0:
             acc[me] = 0.0
             count[me] = 0
@@ -239,6 +243,8 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             if high[c] < thr:
                 continue
             j = cand[c]
+            stats[2] += 1
+            stats[3] += rest_indptr[j + 1] - rest_indptr[j]
             uncapped = 0.0
             shared = count[j]
             spec = spec_any[j]

@@ -317,13 +317,15 @@ def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
 
 
 def _rank_arrays(
-    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
+    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams,
+    stats: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Rank the query rows in the compiled kernel (workers/kernels.py has the rules).
 
     Return its output arrays: per row "len" items, per item its catalog "rows", its score in
     millionths ("micro") and "reason_len" reasons, per reason its tag column
-    ("reason_tags") and share in 1/10,000 ("reason_units").
+    ("reason_tags") and share in 1/10,000 ("reason_units"). stats, when given, gets the
+    kernel's work counts added (see kernels.rank_rows).
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)
@@ -352,7 +354,7 @@ def _rank_arrays(
         _prior(cat, params)[lay["orig"]], k, float(params.shrink), float(params.year_scale),
         float(params.lang_penalty), min(window_slots, k), params.reserve_window, window_slots,
         n_reasons, out["rows"], out["micro"], out["len"], out["reason_tags"],
-        out["reason_units"], out["reason_len"])
+        out["reason_units"], out["reason_len"], np.zeros(4) if stats is None else stats)
     return out
 
 
@@ -408,9 +410,11 @@ def related_rows_json(
 
 
 def iter_related_json(
-    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
+    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000,
+    stats: np.ndarray | None = None,
 ):
-    """Yield related_rows_json's rows a chunk at a time (memory bounded by the chunk)."""
+    """Yield related_rows_json's rows a chunk at a time (memory bounded by the chunk); stats,
+    when given, gets the kernel's work counts added (kernels.rank_rows)."""
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
     st = _strings(cat)
@@ -419,7 +423,8 @@ def iter_related_json(
     per_reason = int(np.diff(st["tag_off"]).max(initial=0)) + 12
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        r = _rank_arrays(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params)
+        r = _rank_arrays(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params,
+                         stats)
         n_items, n_reasons = int(r["len"].sum()), int(r["reason_len"].sum())
         # untouched pages of np.empty cost nothing: a loose bound is free
         buf = np.empty(n_items * per_item + n_reasons * per_reason + 2 * len(part), np.uint8)
