@@ -9,7 +9,8 @@ For each size, a bench/synth.py catalog is tagged by the service's tagger
 are ranked and encoded (iter_related_json, what a rebuild's ranking job runs) after a
 warm-up. Prints per row: time, and the kernel's own counts (workers/kernels.py `stats`):
 capped postings read, candidates, candidates scored exactly (their upper bound reached
-the k-th best lower bound) and the left-out ("rest") entries those scans read. The work
+the k-th best lower bound) and the left-out ("rest") entries those scans read; and per
+film, its tags and how many of them are left out of the capped postings. The work
 counts show how much of the growth in time per row is more work and how much is the
 same work on memory that no longer fits the CPU caches. No Redis is used.
 """
@@ -43,7 +44,8 @@ def main():
                                                 **dict(kv.split("=", 1) for kv in args.set)})
     sim.compile_kernels()
     print(f"{'films':>7s} {'tag s':>6s} {'build s':>7s} {'ms/row':>7s} {'postings':>8s} "
-          f"{'candidates':>10s} {'scored':>7s} {'rest read':>9s} {'tags/film':>9s}", flush=True)
+          f"{'candidates':>10s} {'scored':>7s} {'rest read':>9s} {'tags/film':>9s} "
+          f"{'rest/film':>9s}", flush=True)
     for n in [int(x) for x in args.sizes.split(",")]:
         t0 = time.perf_counter()
         films = []
@@ -64,7 +66,8 @@ def main():
         postings, cands, scored, rest = stats / len(rows)
         print(f"{n:7d} {tagged:6.1f} {built:7.1f} {per_row * 1e3:7.3f} {postings:8.0f} "
               f"{cands:10.0f} {scored:7.0f} {rest:9.0f} "
-              f"{np.diff(cat.matrix.indptr).mean():9.1f}", flush=True)
+              f"{np.diff(cat.matrix.indptr).mean():9.1f} "
+              f"{sim._candidate_index(cat)['rest'].nnz / n:9.1f}", flush=True)
 
 
 if __name__ == "__main__":
