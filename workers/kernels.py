@@ -111,6 +111,34 @@ def _kth_largest(values, n, kth, heap) -> float:
 
 
 @njit(cache=True)
+def _offer(heap, size, cap, x) -> int:
+    """Keep the `cap` largest values offered in the min-heap heap[:size]; return its size."""
+    if cap <= 0:
+        return size
+    if size < cap:
+        at = size
+        while at > 0 and heap[(at - 1) // 2] > x:
+            heap[at] = heap[(at - 1) // 2]
+            at = (at - 1) // 2
+        heap[at] = x
+        return size + 1
+    if x > heap[0]:
+        at = 0
+        while True:
+            child = 2 * at + 1
+            if child >= size:
+                break
+            if child + 1 < size and heap[child + 1] < heap[child]:
+                child += 1
+            if x <= heap[child]:
+                break
+            heap[at] = heap[child]
+            at = child
+        heap[at] = x
+    return size
+
+
+@njit(cache=True)
 def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
               reach_indptr, reach_indices, reach_data, rest_indptr, rest_indices, rest_data,
               rest_norm, capped, m_indptr, m_indices, m_data,
@@ -150,6 +178,8 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
     pool = np.empty(n_films, np.int64)
     chosen = np.empty(k, np.int64)
     heap = np.empty(max(k, slots, 1))
+    best_all = np.empty(max(k, 1))  # the k best exact scores so far (a min-heap)
+    best_spec = np.empty(max(slots, 1))  # the `slots` best among specific matches
     kept = np.empty(k, np.int64)
     top_val = np.empty(max(n_reasons, 1))
     top_tag = np.empty(max(n_reasons, 1), np.int64)
@@ -237,11 +267,18 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
         thr = min(_kth_largest(low, n_cand, k, heap),
                   _kth_largest(low_spec, n_low_spec, slots, heap))
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
-        # is_spec by position
+        # is_spec by position. The exact scores found so far raise the bar as they come:
+        # a candidate below the k best of them and below the `slots` best specific ones
+        # can be neither listed nor protected either.
         n = 0
+        n_all = 0
+        n_spec = 0
         for c in range(n_cand):
             if high[c] < thr:
                 continue
+            if k > 0 and n_all == k and (slots <= 0 or n_spec == slots):
+                if high[c] < min(best_all[0], best_spec[0] if slots > 0 else -np.inf):
+                    continue
             j = cand[c]
             stats[2] += 1
             stats[3] += rest_indptr[j + 1] - rest_indptr[j]
@@ -270,6 +307,9 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             score[n] = v
             is_spec[n] = spec
             n += 1
+            n_all = _offer(best_all, n_all, k, v)
+            if spec:
+                n_spec = _offer(best_spec, n_spec, slots, v)
         for c in range(n_cand):  # zero what this row accumulated, for the next one
             j = cand[c]
             acc[j] = 0.0
