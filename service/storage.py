@@ -13,7 +13,7 @@ from service.text import fold
 # list in one round trip. The list key depends on the index version, so it is built inside
 # the script (fine on a single primary, which is what rq supports anyway). The listed ids are
 # kept beside each list (key ..':ids', space-separated), so the script never decodes the list.
-# Listed films without a card (deleted meanwhile) and the ids in ARGV[6..] are left out; of
+# Listed films without a card (deleted meanwhile) and the ids in ARGV[5..] are left out; of
 # the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
 # as (position in the list, card) pairs, with how many were kept in all.
 # KEYS[3] counts the writes to the cards hash (the cards' generation), returned last: a
@@ -232,12 +232,17 @@ class Store:
         return self.k("idx", str(version), "rel", film_id)
 
     # -- films -----------------------------------------------------------
+    def _write_card(self, pipe, film: dict) -> None:
+        """Write a film's card (title, year, revision) and bump the cards generation with it,
+        which tells readers' kept pages that a card changed (read_list_unchanged)."""
+        card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
+        pipe.hset(self.k("cards"), film["id"], _dumps(card))
+        pipe.incr(self.k("cards", "gen"))
+
     def _film_writes(self, pipe, film: dict, old: dict | None, dirty: bool = True) -> None:
         fid = film["id"]
         pipe.set(self.k("film", fid), _dumps(film))
-        card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
-        pipe.hset(self.k("cards"), fid, _dumps(card))
-        pipe.incr(self.k("cards", "gen"))  # readers' kept pages are stale (read_list_parts)
+        self._write_card(pipe, film)
         pipe.hset(self.k("titles"), fid, fold(film["title"]) + " " + fold(film.get("original_title") or ""))
         meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
                                                "vote_count", "vote_average")}
@@ -316,7 +321,7 @@ class Store:
             pipe.delete(*[self.k("review", rid) for rid in review_ids] or [self.k("review", "-")])
             pipe.zrem(self.k("films"), fid)
             pipe.hdel(self.k("cards"), fid)
-            pipe.incr(self.k("cards", "gen"))
+            pipe.incr(self.k("cards", "gen"))  # as _write_card does
             pipe.hdel(self.k("titles"), fid)
             pipe.hdel(self.k("meta"), fid)
             pipe.zrem(self.k("votes"), fid)
@@ -360,9 +365,7 @@ class Store:
     def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
         film = {**film, "rev": film["rev"] + 1}
         pipe.set(self.k("film", film["id"]), _dumps(film))
-        card = {"title": film["title"], "year": film.get("year"), "rev": film["rev"]}
-        pipe.hset(self.k("cards"), film["id"], _dumps(card))
-        pipe.incr(self.k("cards", "gen"))
+        self._write_card(pipe, film)
         if dirty:
             pipe.sadd(self.k("dirty"), film["id"])
 

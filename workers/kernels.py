@@ -112,7 +112,11 @@ def _kth_largest(values, n, kth, heap) -> float:
 
 @njit(cache=True)
 def _offer(heap, size, cap, x) -> int:
-    """Keep the `cap` largest values offered in the min-heap heap[:size]; return its size."""
+    """Keep the `cap` largest values offered in the min-heap heap[:size]; return its size.
+
+    _kth_largest keeps its own copy of this loop: calling this from it (inlined or not) made
+    the ranking 15-20% slower per row at 10k and 100k films, with the same lists.
+    """
     if cap <= 0:
         return size
     if size < cap:
