@@ -297,3 +297,20 @@ def test_invalid_vocabulary_raises(tmp_path, body, message):
 
 def test_tokenize_splits_negations_and_hyphens():
     assert tokenize("It isn't a rom-com") == ["It", "is", "not", "a", "rom", "com"]
+
+
+def test_vocabulary_folder_merges_files_and_refuses_a_tag_defined_twice(tmp_path):
+    tag = '[tags.{0}]\nkind = "tone"\nlabels = {{de = "{0}", en = "{0}"}}\nen = ["{0}"]\n'
+    (tmp_path / "a.toml").write_text(tag.format("calm"), encoding="utf-8")
+    (tmp_path / "b.toml").write_text(
+        tag.format("eerie") + '[keywords]\n"spooky" = ["eerie"]\n', encoding="utf-8"
+    )
+    vocab = load_vocabulary(str(tmp_path))
+    assert set(vocab.tags) == {"calm", "eerie"}
+    assert vocab.map_keyword("spooky") == ["eerie"]
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    for name in ("a.toml", "b.toml"):
+        (twice / name).write_text(tag.format("calm"), encoding="utf-8")
+    with pytest.raises(VocabularyError, match="already defined"):
+        load_vocabulary(str(twice))

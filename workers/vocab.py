@@ -1,4 +1,4 @@
-"""Load the tag vocabulary (config/vocabulary.toml) and find its synonyms in tokenized text."""
+"""Load the tag vocabulary (config/vocabulary/*.toml) and find its synonyms in tokenized text."""
 
 import re
 import tomllib
@@ -350,20 +350,45 @@ def _strip_glue(word: str) -> list[str]:
 
 
 def default_path() -> Path:
-    """Return config/vocabulary.toml beside config/__init__.py."""
-    return Path(config.__file__).with_name("vocabulary.toml")
+    """Return the config/vocabulary folder beside config/__init__.py."""
+    return Path(config.__file__).with_name("vocabulary")
 
 
 def load_vocabulary(path: str | None = None) -> Vocabulary:
-    """Load and validate a vocabulary file, cached per path (default: config/vocabulary.toml)."""
+    """Load and validate a vocabulary (a .toml file or a folder of them), cached per path.
+
+    The default is config/vocabulary/: its files are read in name order and merged; a tag
+    or a keyword defined in two files is an error.
+    """
     return _load(str(Path(path).resolve()) if path else str(default_path()))
+
+
+def _read_toml(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise VocabularyError(f"{path}: {exc}") from exc
+
+
+def _merge(files: list[Path]) -> dict:
+    merged: dict[str, dict] = {}
+    for path in files:
+        for section, table in _read_toml(path).items():
+            if not isinstance(table, dict):
+                raise VocabularyError(f"{path}: [{section}] is not a table")
+            into = merged.setdefault(section, {})
+            twice = sorted(set(into) & set(table))
+            if twice:
+                raise VocabularyError(f"{path}: [{section}] {twice[:5]} already defined")
+            into.update(table)
+    return merged
 
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> Vocabulary:
-    with open(path, "rb") as fh:
-        try:
-            data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise VocabularyError(f"{path}: {exc}") from exc
-    return Vocabulary(data, source=path)
+    where = Path(path)
+    files = sorted(where.glob("*.toml")) if where.is_dir() else [where]
+    if not files:
+        raise VocabularyError(f"{path}: no .toml files")
+    return Vocabulary(_merge(files), source=path)
