@@ -11,7 +11,9 @@ import simplemma
 import config
 
 LANGS = ("de", "en")
-KINDS = frozenset({"genre", "theme", "profession", "setting", "tone"})
+KINDS = frozenset(
+    {"genre", "theme", "profession", "sport", "setting", "event", "relationship", "tone", "era"}
+)
 KW_PREFIX = "kw:"  # a keyword kept as it is
 GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (workers.tagging.tag_vector)
 TITLE_PREFIX = "title:"  # a word of the title
@@ -90,6 +92,7 @@ class Vocabulary:
         self._patterns: dict[str, dict[str, dict[str, float]]] = {lang: {} for lang in LANGS}
         self._genre_names: dict[str, list[str]] = {}
         self._keywords: dict[str, list[str]] = {}
+        self.unmapped: dict[str, str] = {}  # TMDB keyword -> why it deliberately maps to no tag
         self._single: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {}
         self._parse(data, source)
         self._index = {lang: self._build_index(lang) for lang in LANGS}
@@ -140,6 +143,10 @@ class Vocabulary:
                 if tag_id not in self.tags:
                     fail(f"keyword {keyword!r}: unknown tag {tag_id!r}")
             self._keywords[keyword.strip().lower()] = sorted(set(tag_ids))
+        for keyword, reason in data.get("unmapped", {}).items():
+            if not isinstance(reason, str) or not reason.strip():
+                fail(f"unmapped keyword {keyword!r}: give the reason as a string")
+            self.unmapped[keyword.strip().lower()] = reason.strip()
 
     def _check_cycle(self, tag_id: str, path: tuple[str, ...], fail) -> None:
         if tag_id in path:
