@@ -58,24 +58,38 @@ def drop_prefix(prefix: str, queue_name: str | None = None) -> int:
     if queue_name:
         q = get_queue(r, queue_name)
         job_ids = q.get_job_ids()
-        for registry in (q.finished_job_registry, q.failed_job_registry, q.deferred_job_registry,
-                         q.started_job_registry, q.scheduled_job_registry, q.canceled_job_registry):
+        for registry in (
+            q.finished_job_registry,
+            q.failed_job_registry,
+            q.deferred_job_registry,
+            q.started_job_registry,
+            q.scheduled_job_registry,
+            q.canceled_job_registry,
+        ):
             job_ids += registry.get_job_ids()
         keys = [f"rq:job:{j}".encode() for j in job_ids]
         keys += [f"rq:results:{j}".encode() for j in job_ids]
         keys += [k for k in r.scan_iter(match=f"rq:*:{queue_name}", count=2000)]
         keys += [f"rq:queue:{queue_name}".encode()]
         for start in range(0, len(keys), 500):
-            r.unlink(*keys[start:start + 500])
+            r.unlink(*keys[start : start + 500])
     return dropped
 
 
 def env_for(prefix: str, queue_name: str, **extra) -> dict:
     env = dict(os.environ)
-    env.update({"REDIS_URL": REDIS_URL, "RECS_PREFIX": prefix, "RECS_QUEUE": queue_name,
-                "RECS_API_KEYS": API_KEY, "PYTHONPATH": str(ROOT),
-                # the limiter still runs (and costs what it costs), but never refuses a bench
-                "RECS_RATE_READS": "1000000/second", "RECS_RATE_WRITES": "1000000/second"})
+    env.update(
+        {
+            "REDIS_URL": REDIS_URL,
+            "RECS_PREFIX": prefix,
+            "RECS_QUEUE": queue_name,
+            "RECS_API_KEYS": API_KEY,
+            "PYTHONPATH": str(ROOT),
+            # the limiter still runs (and costs what it costs), but never refuses a bench
+            "RECS_RATE_READS": "1000000/second",
+            "RECS_RATE_WRITES": "1000000/second",
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -125,10 +139,16 @@ class Workers:
     def __init__(self, prefix: str, queue_name: str, n: int, timeout: float = 180, **env):
         from rq import Worker
 
-        self.procs = [subprocess.Popen([PY, "-m", "service.cli", "worker"], cwd=ROOT,
-                                       env=env_for(prefix, queue_name, **env),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                      for _ in range(n)]
+        self.procs = [
+            subprocess.Popen(
+                [PY, "-m", "service.cli", "worker"],
+                cwd=ROOT,
+                env=env_for(prefix, queue_name, **env),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(n)
+        ]
         queue = get_queue(client(), queue_name)
         deadline = time.monotonic() + timeout
         while Worker.count(connection=queue.connection, queue=queue) < n:
@@ -180,8 +200,9 @@ class RssSampler:
         self._thread.join()
 
 
-def run_rebuild(store: Store, queue_name: str, timeout: float = 3600,
-                reuse_tags: bool = False) -> dict:
+def run_rebuild(
+    store: Store, queue_name: str, timeout: float = 3600, reuse_tags: bool = False
+) -> dict:
     """Queue a full rebuild and wait (workers must run); return its progress and phase times."""
     queue = get_queue(store.r, queue_name)
     t0 = time.perf_counter()

@@ -26,15 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 from synth import synth_films  # noqa: E402
 
-REVIEW = ("A firefighter and a surgeon in a hospital: grief, a widow's slow healing, and a "
-          "heist gone wrong. Ein Feuerwehrmann trauert um seine Frau.")
+REVIEW = (
+    "A firefighter and a surgeon in a hospital: grief, a widow's slow healing, and a "
+    "heist gone wrong. Ein Feuerwehrmann trauert um seine Frau."
+)
 
 
 def call(base: str, method: str, path: str, body: dict | None = None) -> dict:
-    req = urllib.request.Request(base + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {c.API_KEY}"})
+    req = urllib.request.Request(
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {c.API_KEY}"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -42,7 +46,10 @@ def call(base: str, method: str, path: str, body: dict | None = None) -> dict:
 def wait_fresh(base: str, film_id: str, timeout: float = 120) -> float:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
-        if call(base, "GET", f"/api/v1/films/{film_id}/recommendations?limit=1")["status"] == "fresh":
+        if (
+            call(base, "GET", f"/api/v1/films/{film_id}/recommendations?limit=1")["status"]
+            == "fresh"
+        ):
             return time.perf_counter()
         time.sleep(0.01)
     raise TimeoutError(film_id)
@@ -55,8 +62,11 @@ def job_seconds(store, queue_name: str, job_ids: list[str]) -> list[float]:
 
     q = get_queue(store.r, queue_name)
     jobs = Job.fetch_many(job_ids, connection=store.r, serializer=q.serializer)
-    return [(j.ended_at - j.started_at).total_seconds() for j in jobs
-            if j is not None and j.ended_at and j.started_at]
+    return [
+        (j.ended_at - j.started_at).total_seconds()
+        for j in jobs
+        if j is not None and j.ended_at and j.started_at
+    ]
 
 
 def rebuild_job_seconds(store, queue_name: str) -> float:
@@ -77,14 +87,17 @@ def main():
     worker, web = None, None
     try:
         films = synth_films(args.films + args.inserts * len(args.caps.split(",")), seed=7)
-        catalog, extra = films[:args.films], films[args.films:]
+        catalog, extra = films[: args.films], films[args.films :]
         c.import_films(store, catalog, validate=False)
         worker = c.Workers(prefix, queue_name, 1)
         rebuild = c.run_rebuild(store, queue_name, timeout=7200)
         rebuild_jobs = rebuild_job_seconds(store, queue_name)
-        print(f"catalog {args.films} synthetic films; "
-              f"full rebuild with 1 worker: "
-              f"{rebuild['seconds']:.1f} s wall, {rebuild_jobs:.1f} s summed job time", flush=True)
+        print(
+            f"catalog {args.films} synthetic films; "
+            f"full rebuild with 1 worker: "
+            f"{rebuild['seconds']:.1f} s wall, {rebuild_jobs:.1f} s summed job time",
+            flush=True,
+        )
         port = c.free_port()
         from serve import gunicorn
 
@@ -93,9 +106,8 @@ def main():
         c.wait_http(base + "/healthz")
         for cap in [int(x) for x in args.caps.split(",")]:
             worker.stop()
-            worker = c.Workers(prefix, queue_name, 1,
-                               RECS_SIM_MAX_POSTING=cap)
-            batch, extra = extra[:args.inserts], extra[args.inserts:]
+            worker = c.Workers(prefix, queue_name, 1, RECS_SIM_MAX_POSTING=cap)
+            batch, extra = extra[: args.inserts], extra[args.inserts :]
             for kind in ("POST /films", "POST review"):
                 waits, jobs = [], []
                 for film in batch:
@@ -106,16 +118,25 @@ def main():
                     else:
                         fid = film["id"].replace("synth-", "new-")
                         t0 = time.perf_counter()
-                        jobs.append(call(base, "POST", f"/api/v1/films/{fid}/reviews",
-                                         {"body": REVIEW, "language": "en"})["job_id"])
+                        jobs.append(
+                            call(
+                                base,
+                                "POST",
+                                f"/api/v1/films/{fid}/reviews",
+                                {"body": REVIEW, "language": "en"},
+                            )["job_id"]
+                        )
                         film = {"id": fid}
                     waits.append(wait_fresh(base, film["id"]) - t0)
                 work = job_seconds(store, queue_name, jobs)
-                print(f"cap {cap:5d} {kind:12s} time to fresh: median {c.median(waits):.3f} s, "
-                      f"p95 {c.pct(waits, 95):.3f} s (n={len(waits)}); refresh job: median "
-                      f"{c.median(work):.3f} s, p95 {c.pct(work, 95):.3f} s = "
-                      f"{c.median(work) / rebuild['seconds']:.3%} of the rebuild's wall time, "
-                      f"{c.median(work) / rebuild_jobs:.3%} of its summed job time", flush=True)
+                print(
+                    f"cap {cap:5d} {kind:12s} time to fresh: median {c.median(waits):.3f} s, "
+                    f"p95 {c.pct(waits, 95):.3f} s (n={len(waits)}); refresh job: median "
+                    f"{c.median(work):.3f} s, p95 {c.pct(work, 95):.3f} s = "
+                    f"{c.median(work) / rebuild['seconds']:.3%} of the rebuild's wall time, "
+                    f"{c.median(work) / rebuild_jobs:.3%} of its summed job time",
+                    flush=True,
+                )
     finally:
         if web:
             web.terminate()

@@ -29,15 +29,13 @@ from bench._common import free_port, stop_processes, wait_http  # noqa: E402
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
-SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+SHARED = Path(
+    os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)  # ../shared
 CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 EVAL = SHARED / "eval/quality.py"
 PY = sys.executable
 TARGET = {"nDCG@10": 0.35, "keyword overlap@10": 0.70}
-
-
-
-
 
 
 def wait_rebuild(store: Store, job_id: str, timeout: float = 3600) -> dict:
@@ -55,9 +53,11 @@ def wait_rebuild(store: Store, job_id: str, timeout: float = 3600) -> dict:
 
 def drop_prefix(client, prefix: str, queue_name: str) -> int:
     """Delete the run's keys and its queue's list (rq job hashes expire on their own)."""
-    keys = list(client.scan_iter(match=prefix + "*", count=2000)) + [f"rq:queue:{queue_name}".encode()]
+    keys = list(client.scan_iter(match=prefix + "*", count=2000)) + [
+        f"rq:queue:{queue_name}".encode()
+    ]
     for start in range(0, len(keys), 1000):
-        client.unlink(*keys[start:start + 1000])
+        client.unlink(*keys[start : start + 1000])
     return len(keys)
 
 
@@ -92,24 +92,42 @@ def main() -> int:
     if not url:
         server = start_embedded(tmp.name)
         url = "unix://" + server.socket_file
-    env = {**os.environ, "REDIS_URL": url, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
-           "RECS_DATA_DIR": tmp.name, "RECS_API_KEYS": secrets.token_urlsafe(16),
-           "RECS_RATE_READS": "1000000/minute", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "REDIS_URL": url,
+        "RECS_PREFIX": name + ":",
+        "RECS_QUEUE": name,
+        "RECS_DATA_DIR": tmp.name,
+        "RECS_API_KEYS": secrets.token_urlsafe(16),
+        "RECS_RATE_READS": "1000000/minute",
+        "PYTHONPATH": str(ROOT),
+    }
     client = connect(url, tmp.name)
     store = Store(client, name + ":")
     print(f"store: {url} prefix {name}:  catalog: {a.csv}")
     overrides = {k: v for k, v in os.environ.items() if k.startswith("RECS_SIM_")}
     if overrides:
         print(f"similarity overrides: {overrides}")
-    children = [subprocess.Popen([PY, "-m", "service.cli", "worker"], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for _ in range(a.workers)]
+    children = [
+        subprocess.Popen(
+            [PY, "-m", "service.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(a.workers)
+    ]
     rc = 1
     try:
         report_file = Path(tmp.name) / "import.json"
         with Step("import (recs import tmdb)"):
-            subprocess.run([PY, "-m", "service.cli", "import", "tmdb", a.csv, "--report",
-                            str(report_file)], cwd=ROOT, env=env, check=True)
+            subprocess.run(
+                [PY, "-m", "service.cli", "import", "tmdb", a.csv, "--report", str(report_file)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
         report = json.loads(report_file.read_text())
         with Step(f"rebuild ({a.workers} rq workers)"):
             progress = wait_rebuild(store, report["rebuild_job"])
@@ -117,30 +135,51 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with Step("start gunicorn"):
-            children.append(subprocess.Popen(
-                [PY, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"), "service:create_app()"],
-                cwd=ROOT, env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            children.append(
+                subprocess.Popen(
+                    [
+                        PY,
+                        "-m",
+                        "gunicorn",
+                        "-c",
+                        str(ROOT / "config/gunicorn.conf.py"),
+                        "service:create_app()",
+                    ],
+                    cwd=ROOT,
+                    env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             wait_http(base + "/healthz")
         with Step(f"score ({EVAL} --base-url {base})"):
             cmd = [PY, str(EVAL), "--base-url", base] + (["--truth", a.truth] if a.truth else [])
             scored = subprocess.run(cmd, capture_output=True, text=True)
             print(scored.stdout + scored.stderr, end="")
         rc = scored.returncode
-        figures = {m[1]: float(m[2]) for m in re.finditer(r"^(nDCG@10|keyword overlap@10): ([\d.]+)$",
-                                                             scored.stdout, re.M)}
+        figures = {
+            m[1]: float(m[2])
+            for m in re.finditer(r"^(nDCG@10|keyword overlap@10): ([\d.]+)$", scored.stdout, re.M)
+        }
         unexplained = re.search(r"without reasons: (\d+) of (\d+)", scored.stdout)
         print("\n== summary")
-        print(f"import: {report['created']} created, {report['updated']} updated, "
-              f"{report['unchanged']} unchanged, {len(report['skipped'])} skipped "
-              f"({report['seconds']:.2f} s inside the command)")
+        print(
+            f"import: {report['created']} created, {report['updated']} updated, "
+            f"{report['unchanged']} unchanged, {len(report['skipped'])} skipped "
+            f"({report['seconds']:.2f} s inside the command)"
+        )
         for step, seconds in Step.timings.items():
             print(f"{seconds:8.1f} s  {step}")
-        met = (all(figures.get(k, 0) >= v for k, v in TARGET.items())
-               and unexplained is not None and unexplained[1] == "0")
-        print(f"nDCG@10 {figures.get('nDCG@10')}  keyword overlap@10 {figures.get('keyword overlap@10')}  "
-              f"items without reasons {unexplained[1] if unexplained else '?'}  "
-              f"target (nDCG >= 0.35, overlap >= 0.70, 0 unexplained): {'met' if met else 'NOT met'}")
+        met = (
+            all(figures.get(k, 0) >= v for k, v in TARGET.items())
+            and unexplained is not None
+            and unexplained[1] == "0"
+        )
+        print(
+            f"nDCG@10 {figures.get('nDCG@10')}  keyword overlap@10 {figures.get('keyword overlap@10')}  "
+            f"items without reasons {unexplained[1] if unexplained else '?'}  "
+            f"target (nDCG >= 0.35, overlap >= 0.70, 0 unexplained): {'met' if met else 'NOT met'}"
+        )
     finally:
         stop_processes(list(reversed(children)))
         if os.environ.get("REDIS_URL") and not a.keep:

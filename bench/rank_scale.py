@@ -36,16 +36,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,50000,100000")
     ap.add_argument("--rows", type=int, default=5000)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a similarity knob, e.g. max_posting=100")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a similarity knob, e.g. max_posting=100",
+    )
     args = ap.parse_args()
     # the knobs a rebuild uses (RECS_SIM_* settings), then --set
-    params = sim.SimilarityParams.from_mapping({**asdict(index.params()),
-                                                **dict(kv.split("=", 1) for kv in args.set)})
+    params = sim.SimilarityParams.from_mapping(
+        {**asdict(index.params()), **dict(kv.split("=", 1) for kv in args.set)}
+    )
     sim.compile_kernels()
-    print(f"{'films':>7s} {'tag s':>6s} {'build s':>7s} {'ms/row':>7s} {'postings':>8s} "
-          f"{'candidates':>10s} {'scored':>7s} {'rest read':>9s} {'tags/film':>9s} "
-          f"{'rest/film':>9s}", flush=True)
+    print(
+        f"{'films':>7s} {'tag s':>6s} {'build s':>7s} {'ms/row':>7s} {'postings':>8s} "
+        f"{'candidates':>10s} {'scored':>7s} {'rest read':>9s} {'tags/film':>9s} "
+        f"{'rest/film':>9s}",
+        flush=True,
+    )
     for n in [int(x) for x in args.sizes.split(",")]:
         t0 = time.perf_counter()
         films = []
@@ -64,10 +73,13 @@ def main():
             pass
         per_row = (time.perf_counter() - t0) / len(rows)
         postings, cands, scored, rest = stats / len(rows)
-        print(f"{n:7d} {tagged:6.1f} {built:7.1f} {per_row * 1e3:7.3f} {postings:8.0f} "
-              f"{cands:10.0f} {scored:7.0f} {rest:9.0f} "
-              f"{np.diff(cat.matrix.indptr).mean():9.1f} "
-              f"{sim._candidate_index(cat)['rest'].nnz / n:9.1f}", flush=True)
+        print(
+            f"{n:7d} {tagged:6.1f} {built:7.1f} {per_row * 1e3:7.3f} {postings:8.0f} "
+            f"{cands:10.0f} {scored:7.0f} {rest:9.0f} "
+            f"{np.diff(cat.matrix.indptr).mean():9.1f} "
+            f"{sim._candidate_index(cat)['rest'].nnz / n:9.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -41,12 +41,12 @@ def reference(prefix: str, ids: list[str], out) -> None:
     store = c.store_for(prefix)
     docs = []
     for start in range(0, len(ids), 5000):
-        docs.extend(sorted(v) if v else [] for v in store.get_vectors(ids[start:start + 5000]))
+        docs.extend(sorted(v) if v else [] for v in store.get_vectors(ids[start : start + 5000]))
     t0 = time.perf_counter()
     x = TfidfVectorizer(analyzer=lambda tags: tags).fit_transform(docs)
     lists = {}
     for start in range(0, x.shape[0], 500):
-        sims = cosine_similarity(x[start:start + 500], x, dense_output=True)
+        sims = cosine_similarity(x[start : start + 500], x, dense_output=True)
         rows = np.arange(sims.shape[0])
         sims[rows, start + rows] = -np.inf
         top = np.argpartition(-sims, K, axis=1)[:, :K]
@@ -93,19 +93,24 @@ def main():
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-reference", action="store_true")
     args = ap.parse_args()
-    gib = 1024 ** 3
+    gib = 1024**3
     counts = [int(w) for w in args.workers.split(",")]
-    print(f"{'films':>7s} {'kind':>10s} {'workers':>7s} {'rebuild s':>9s} "
-          f"{'before ranking s':>16s} {'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} "
-          f"{'ref+write s':>11s} {'ref GiB':>7s} {'x ref':>6s} {'x ref+write':>11s}", flush=True)
+    print(
+        f"{'films':>7s} {'kind':>10s} {'workers':>7s} {'rebuild s':>9s} "
+        f"{'before ranking s':>16s} {'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} "
+        f"{'ref+write s':>11s} {'ref GiB':>7s} {'x ref':>6s} {'x ref+write':>11s}",
+        flush=True,
+    )
 
     def row(n, kind, workers, res, peak, ref):
         before = res["marks"].get("ranking", res["seconds"])
-        print(f"{n:7d} {kind:>10s} {workers:7d} {res['seconds']:9.1f} {before:16.1f} "
-              f"{res['seconds'] - before:12.1f} {peak / gib:12.2f} "
-              f"{ref['compute']:7.1f} {ref['with_write']:11.1f} {ref['peak_rss'] / gib:7.2f} "
-              f"{res['seconds'] / ref['compute']:6.2f} {res['seconds'] / ref['with_write']:11.2f}",
-              flush=True)
+        print(
+            f"{n:7d} {kind:>10s} {workers:7d} {res['seconds']:9.1f} {before:16.1f} "
+            f"{res['seconds'] - before:12.1f} {peak / gib:12.2f} "
+            f"{ref['compute']:7.1f} {ref['with_write']:11.1f} {ref['peak_rss'] / gib:7.2f} "
+            f"{res['seconds'] / ref['compute']:6.2f} {res['seconds'] / ref['with_write']:11.2f}",
+            flush=True,
+        )
 
     nan = {"compute": float("nan"), "with_write": float("nan"), "peak_rss": 0}
     for n in [int(s) for s in args.sizes.split(",")]:
@@ -123,8 +128,11 @@ def main():
             pool = None
             row(len(ids), "full", max(counts), res, rss.peak, nan)
             per_film = res["marks"].get("ranking", res["seconds"]) * max(counts) / len(ids)
-            print(f"{'':7s} extraction: {per_film * 1000:.1f} ms per film per worker "
-                  f"(extract+snapshot phase x workers / films)", flush=True)
+            print(
+                f"{'':7s} extraction: {per_film * 1000:.1f} ms per film per worker "
+                f"(extract+snapshot phase x workers / films)",
+                flush=True,
+            )
             ref = nan if args.no_reference else run_reference(prefix, ids)
             for workers in counts:
                 for _ in range(args.repeats):

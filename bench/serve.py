@@ -75,8 +75,9 @@ def create_reference_app():
     @app.get("/ref/<string:film_id>")
     def ref(film_id):
         rows = r.zrevrange(prefix + "ref:" + film_id, 0, 9, withscores=True)
-        return jsonify({"film_id": film_id,
-                        "results": [{"id": m.decode(), "score": s} for m, s in rows]})
+        return jsonify(
+            {"film_id": film_id, "results": [{"id": m.decode(), "score": s} for m, s in rows]}
+        )
 
     return app
 
@@ -85,9 +86,13 @@ def gunicorn(app: str, port: int, env: dict, workers: int | None) -> subprocess.
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
-    return subprocess.Popen([c.PY, "-m", "gunicorn", "-c", str(c.ROOT / "config/gunicorn.conf.py"),
-                             app], cwd=c.ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [c.PY, "-m", "gunicorn", "-c", str(c.ROOT / "config/gunicorn.conf.py"), app],
+        cwd=c.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -108,20 +113,41 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def run_wrk(base: str, fmt: str, ids: list[str], args) -> dict:
-    script = WRK_SCRIPT % {"ids": ",".join(json.dumps(i) for i in ids), "fmt": fmt,
-                           "key": c.API_KEY}
+    script = WRK_SCRIPT % {
+        "ids": ",".join(json.dumps(i) for i in ids),
+        "fmt": fmt,
+        "key": c.API_KEY,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}",
-                              f"-d{args.duration}s", "--timeout", "5s", "-s", f.name, base],
-                             capture_output=True, text=True, timeout=args.duration + 60)
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{args.threads}",
+                f"-c{args.connections}",
+                f"-d{args.duration}s",
+                "--timeout",
+                "5s",
+                "-s",
+                f.name,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=args.duration + 60,
+        )
     finally:
         os.unlink(f.name)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON "))
-    raw = json.loads(line[len("WRKJSON "):])
-    return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1e3,
-            "p99_ms": raw["p99_us"] / 1e3, "errors": raw["errors"], "non2xx": raw["non2xx"]}
+    raw = json.loads(line[len("WRKJSON ") :])
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1e3,
+        "p99_ms": raw["p99_us"] / 1e3,
+        "errors": raw["errors"],
+        "non2xx": raw["non2xx"],
+    }
 
 
 def profile_requests(prefix: str, ids: list[str], n: int = 2000) -> None:
@@ -131,8 +157,14 @@ def profile_requests(prefix: str, ids: list[str], n: int = 2000) -> None:
     from service import create_app
     from service.recommendations import warm_labels
 
-    app = create_app({"REDIS_URL": c.REDIS_URL, "RECS_PREFIX": prefix, "RECS_DATA_DIR": "/nonexistent",
-                      "RECS_API_KEYS": c.API_KEY})
+    app = create_app(
+        {
+            "REDIS_URL": c.REDIS_URL,
+            "RECS_PREFIX": prefix,
+            "RECS_DATA_DIR": "/nonexistent",
+            "RECS_API_KEYS": c.API_KEY,
+        }
+    )
     warm_labels(app)  # as gunicorn's master does before forking (config/gunicorn.conf.py)
     client = app.test_client()
     for fid in ids[:50]:
@@ -156,8 +188,12 @@ def main():
     ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config)")
     ap.add_argument("--rq-workers", type=int, default=2, help="rq workers for the initial rebuild")
     ap.add_argument("--warmup", type=int, default=8, help="seconds of load per endpoint first")
-    ap.add_argument("--page-cache", type=int, default=None,
-                    help="RECS_PAGE_CACHE for the service (default: the settings' default)")
+    ap.add_argument(
+        "--page-cache",
+        type=int,
+        default=None,
+        help="RECS_PAGE_CACHE for the service (default: the settings' default)",
+    )
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
 
@@ -169,8 +205,10 @@ def main():
         t0 = time.perf_counter()
         films = c.tmdb_films()
         report = c.import_films(store, films)
-        print(f"imported TMDB 5000: {report['created']} films in {time.perf_counter() - t0:.1f} s "
-              f"(prefix {prefix})")
+        print(
+            f"imported TMDB 5000: {report['created']} films in {time.perf_counter() - t0:.1f} s "
+            f"(prefix {prefix})"
+        )
         workers = c.Workers(prefix, queue_name, args.rq_workers)
         result = c.run_rebuild(store, queue_name)
         workers.stop()
@@ -190,22 +228,39 @@ def main():
         ports = {"service": c.free_port(), "reference": c.free_port()}
         procs.append(gunicorn("service:create_app()", ports["service"], env, args.workers))
         print(f"page cache: {env.get('RECS_PAGE_CACHE', 'default')} pages per web worker")
-        procs.append(gunicorn("serve:create_reference_app()", ports["reference"],
-                              {**env, "PYTHONPATH": f"{c.ROOT}:{c.ROOT / 'bench'}"}, args.workers))
+        procs.append(
+            gunicorn(
+                "serve:create_reference_app()",
+                ports["reference"],
+                {**env, "PYTHONPATH": f"{c.ROOT}:{c.ROOT / 'bench'}"},
+                args.workers,
+            )
+        )
         c.wait_http(f"http://127.0.0.1:{ports['service']}/healthz")
         c.wait_http(f"http://127.0.0.1:{ports['reference']}/ref/{ids[0]}")
-        sample = json.loads(__import__("urllib.request").request.urlopen(
-            f"http://127.0.0.1:{ports['service']}/api/v1/films/{ids[0]}/recommendations?limit=10").read())
+        sample = json.loads(
+            __import__("urllib.request")
+            .request.urlopen(
+                f"http://127.0.0.1:{ports['service']}/api/v1/films/{ids[0]}/recommendations?limit=10"
+            )
+            .read()
+        )
         first = sample["results"][0]
         print(f"sample item: {json.dumps(first, ensure_ascii=False)[:200]}")
         assert first["title"] and first["reasons"], "titles and reasons expected in the response"
 
-        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
-              f"{args.repeats} repeats, rotating over {len(ids)} film ids")
+        print(
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
+            f"{args.repeats} repeats, rotating over {len(ids)} film ids"
+        )
         warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
         for name, fmt in ENDPOINTS.items():  # first requests load caches in every worker
-            run_wrk(f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}",
-                    fmt, ids, warm)
+            run_wrk(
+                f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}",
+                fmt,
+                ids,
+                warm,
+            )
         runs = {name: [] for name in ENDPOINTS}
         redis_pid = store.r.info("server").get("process_id")
         for rep in range(args.repeats):
@@ -218,23 +273,29 @@ def main():
                 res["worker_us"] = (cpu_seconds(app_proc.pid) - before[0]) / done * 1e6
                 res["redis_us"] = (cpu_seconds(redis_pid) - before[1]) / done * 1e6
                 runs[name].append(res)
-                print(f"  repeat {rep + 1} {name:15s} {res['rps']:7.0f} req/s  p50 {res['p50_ms']:6.2f} ms"
-                      f"  p99 {res['p99_ms']:6.2f} ms  errors {res['errors']} non-2xx {res['non2xx']}"
-                      f"  CPU/request: web {res['worker_us']:4.0f} us, Redis {res['redis_us']:3.0f} us",
-                      flush=True)
+                print(
+                    f"  repeat {rep + 1} {name:15s} {res['rps']:7.0f} req/s  p50 {res['p50_ms']:6.2f} ms"
+                    f"  p99 {res['p99_ms']:6.2f} ms  errors {res['errors']} non-2xx {res['non2xx']}"
+                    f"  CPU/request: web {res['worker_us']:4.0f} us, Redis {res['redis_us']:3.0f} us",
+                    flush=True,
+                )
         print("\nmedians (ratios: per repeat against that repeat's reference run, then the median)")
-        print(f"{'endpoint':16s} {'req/s':>8s} {'x ref':>6s} {'p50 ms':>7s} {'x ref':>6s} "
-              f"{'p99 ms':>7s} {'x ref':>6s} {'web us/req':>10s} {'Redis us/req':>12s}")
+        print(
+            f"{'endpoint':16s} {'req/s':>8s} {'x ref':>6s} {'p50 ms':>7s} {'x ref':>6s} "
+            f"{'p99 ms':>7s} {'x ref':>6s} {'web us/req':>10s} {'Redis us/req':>12s}"
+        )
         ref = runs["reference"]
         for name, rs in runs.items():
             rps_ratio = c.median([r["rps"] / b["rps"] for r, b in zip(rs, ref)])
             p50_ratio = c.median([r["p50_ms"] / b["p50_ms"] for r, b in zip(rs, ref)])
             p99_ratio = c.median([r["p99_ms"] / b["p99_ms"] for r, b in zip(rs, ref)])
-            print(f"{name:16s} {c.median([r['rps'] for r in rs]):8.0f} {rps_ratio:6.2f} "
-                  f"{c.median([r['p50_ms'] for r in rs]):7.2f} {p50_ratio:6.2f} "
-                  f"{c.median([r['p99_ms'] for r in rs]):7.2f} {p99_ratio:6.2f} "
-                  f"{c.median([r['worker_us'] for r in rs]):10.0f} "
-                  f"{c.median([r['redis_us'] for r in rs]):12.0f}")
+            print(
+                f"{name:16s} {c.median([r['rps'] for r in rs]):8.0f} {rps_ratio:6.2f} "
+                f"{c.median([r['p50_ms'] for r in rs]):7.2f} {p50_ratio:6.2f} "
+                f"{c.median([r['p99_ms'] for r in rs]):7.2f} {p99_ratio:6.2f} "
+                f"{c.median([r['worker_us'] for r in rs]):10.0f} "
+                f"{c.median([r['redis_us'] for r in rs]):12.0f}"
+            )
         if args.profile:
             profile_requests(prefix, ids)
     finally:

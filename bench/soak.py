@@ -80,8 +80,10 @@ class Load:
             self.status[resp.status_code // 100 * 100] += 1
 
     def reader(self) -> None:
-        session, paths = requests.Session(), ("/api/v1/films/%s/recommendations?limit=10",
-                                              "/films/%s", "/api/v1/films/%s")
+        session, paths = (
+            requests.Session(),
+            ("/api/v1/films/%s/recommendations?limit=10", "/films/%s", "/api/v1/films/%s"),
+        )
         while not self.stop.is_set():
             path = random.choice(paths) % random.choice(self.ids)
             try:
@@ -105,16 +107,34 @@ class Load:
         kind = n % 4
         if kind == 0:
             fid = f"soak-{uuid.uuid4().hex[:10]}"
-            body = {"id": fid, "title": f"Soak {n}", "year": 2000 + n % 20, "genres": ["Drama"],
-                    "keywords": random.sample(["grief", "firefighter", "hospital", "widow", "doctor",
-                                               "romantic comedy", "heist", "space"], 3)}
+            body = {
+                "id": fid,
+                "title": f"Soak {n}",
+                "year": 2000 + n % 20,
+                "genres": ["Drama"],
+                "keywords": random.sample(
+                    [
+                        "grief",
+                        "firefighter",
+                        "hospital",
+                        "widow",
+                        "doctor",
+                        "romantic comedy",
+                        "heist",
+                        "space",
+                    ],
+                    3,
+                ),
+            }
             resp = session.post(self.base + "/api/v1/films", json=body, timeout=10)
             if resp.status_code == 201:
                 self.films[fid] = body["title"]
                 self.ids.append(fid)
         elif kind == 1:
             fid, year = random.choice(self.ids), 1950 + n % 70
-            resp = session.patch(self.base + f"/api/v1/films/{fid}", json={"year": year}, timeout=10)
+            resp = session.patch(
+                self.base + f"/api/v1/films/{fid}", json={"year": year}, timeout=10
+            )
             if resp.status_code == 200:
                 self.years[fid] = year
         elif kind == 2:
@@ -157,20 +177,45 @@ def main() -> int:
     ap.add_argument("--readers", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="rq workers")
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
-    ap.add_argument("--bound", type=float, default=60, help="seconds allowed for every list to be fresh")
+    ap.add_argument(
+        "--bound", type=float, default=60, help="seconds allowed for every list to be fresh"
+    )
     args = ap.parse_args()
 
     tmp, procs = Path(tempfile.mkdtemp(prefix="recs-soak-")), []
     redis_port, web_port, key = free_port(), free_port(), "soak-" + uuid.uuid4().hex
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "RECS_PREFIX": "soak:",
-           "RECS_QUEUE": "soak", "RECS_API_KEYS": key, "RECS_RATE_WRITES": "1000000/minute",
-           "RECS_RATE_READS": "1000000/minute", "GUNICORN_BIND": f"127.0.0.1:{web_port}",
-           "GUNICORN_WORKERS": str(args.web_workers)}
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "RECS_PREFIX": "soak:",
+        "RECS_QUEUE": "soak",
+        "RECS_API_KEYS": key,
+        "RECS_RATE_WRITES": "1000000/minute",
+        "RECS_RATE_READS": "1000000/minute",
+        "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+        "GUNICORN_WORKERS": str(args.web_workers),
+    }
     try:
-        procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(tmp),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-            stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(tmp),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         client = redis.Redis(port=redis_port)
         wait_until(lambda: _pings(client), 10, 0.05)
         store, queue = Store(client, "soak:"), get_queue(client, "soak")
@@ -180,14 +225,30 @@ def main() -> int:
         log = open(tmp / "services.log", "w")
         for _ in range(args.workers):
             procs.append(subprocess.Popen([str(RECS), "worker"], env=env, stdout=log, stderr=log))
-        procs.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
-                                       "service:create_app()"], env=env, cwd=ROOT, stdout=log, stderr=log))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "config/gunicorn.conf.py",
+                    "service:create_app()",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )
+        )
         first = enqueue_rebuild(store, queue)
         wait_until(lambda: store.rebuild_progress(first).get("phase") == "done", 600)
         base = f"http://127.0.0.1:{web_port}"
         wait_until(lambda: _answers(base + "/readyz"), 30)
-        print(f"setup: {report.created} films imported and indexed in {time.monotonic() - started:.1f} s "
-              f"({args.workers} rq workers, {args.web_workers} gunicorn workers, {args.readers} readers)")
+        print(
+            f"setup: {report.created} films imported and indexed in {time.monotonic() - started:.1f} s "
+            f"({args.workers} rq workers, {args.web_workers} gunicorn workers, {args.readers} readers)"
+        )
 
         load = Load(base, key, store.film_ids())
         rebuild_id = enqueue_rebuild(store, queue)
@@ -203,9 +264,12 @@ def main() -> int:
         rebuild = store.rebuild_progress(rebuild_id)
 
         def settled():
-            return (store.rebuild_progress(rebuild_id).get("phase") == "done" and queue.count == 0
-                    and queue.started_job_registry.get_job_count(cleanup=False) == 0
-                    and stale_lists(store) == 0)
+            return (
+                store.rebuild_progress(rebuild_id).get("phase") == "done"
+                and queue.count == 0
+                and queue.started_job_registry.get_job_count(cleanup=False) == 0
+                and stale_lists(store) == 0
+            )
 
         try:
             lag = wait_until(settled, args.bound, 0.25)
@@ -213,20 +277,28 @@ def main() -> int:
             lag = None
         lost = load.lost_writes()
         total = sum(load.status.values())
-        print(f"load: {args.seconds:.0f} s, {total} requests ({total / args.seconds:.0f}/s), "
-              f"by status {dict(sorted(load.status.items()))}, client errors {dict(load.errors)}")
-        print(f"writes acknowledged: {len(load.films)} films, {len(load.years)} film changes, "
-              f"{len(load.reviews)} reviews (incl. changes)")
-        print(f"rebuild during load: phase {rebuild.get('phase')} when the load stopped "
-              f"({rebuild.get('extracted', 0)} extracted, {rebuild.get('ranked', 0)} ranked "
-              f"of {rebuild.get('total')})")
+        print(
+            f"load: {args.seconds:.0f} s, {total} requests ({total / args.seconds:.0f}/s), "
+            f"by status {dict(sorted(load.status.items()))}, client errors {dict(load.errors)}"
+        )
+        print(
+            f"writes acknowledged: {len(load.films)} films, {len(load.years)} film changes, "
+            f"{len(load.reviews)} reviews (incl. changes)"
+        )
+        print(
+            f"rebuild during load: phase {rebuild.get('phase')} when the load stopped "
+            f"({rebuild.get('extracted', 0)} extracted, {rebuild.get('ranked', 0)} ranked "
+            f"of {rebuild.get('total')})"
+        )
         print(f"5xx: {load.status[500]}  lost writes: {len(lost)} {lost[:5]}")
         print(f"failed jobs: {queue.failed_job_registry.count}")
         if lag is None:
             print(f"lists fresh: NOT within {args.bound:.0f} s ({stale_lists(store)} stale)")
         else:
-            print(f"lists fresh: every list of {store.count_films()} films fresh {lag:.1f} s after "
-                  f"the load stopped (bound {args.bound:.0f} s)")
+            print(
+                f"lists fresh: every list of {store.count_films()} films fresh {lag:.1f} s after "
+                f"the load stopped (bound {args.bound:.0f} s)"
+            )
         del stopped
         return 0 if load.status[500] == 0 and not lost and lag is not None else 1
     finally:

@@ -61,15 +61,20 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", help="write JSONL here (default: stdout)")
-    ap.add_argument("--load", metavar="PREFIX", help="load into Redis under this key prefix instead")
+    ap.add_argument(
+        "--load", metavar="PREFIX", help="load into Redis under this key prefix instead"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     films = synth_films(args.n, args.seed)
     made = time.perf_counter() - t0
     if args.load:
         c.import_films(c.store_for(args.load), films, validate=False)
-        print(f"{len(films)} films made in {made:.1f} s, loaded under {args.load} "
-              f"in {time.perf_counter() - t0 - made:.1f} s", file=sys.stderr)
+        print(
+            f"{len(films)} films made in {made:.1f} s, loaded under {args.load} "
+            f"in {time.perf_counter() - t0 - made:.1f} s",
+            file=sys.stderr,
+        )
         return
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     for film in films:

@@ -16,7 +16,11 @@ def params() -> similarity.SimilarityParams:
 def as_item(related: tuple) -> list:
     """Return a stored list item [id, score, [[tag, share], ...]]."""
     other, score, reasons = related
-    return [other, round(float(score), 6), [[tag, round(float(share), 4)] for tag, share in reasons]]
+    return [
+        other,
+        round(float(score), 6),
+        [[tag, round(float(share), 4)] for tag, share in reasons],
+    ]
 
 
 def candidates(store: Store, vector: dict[str, float], exclude: str) -> list[str]:
@@ -38,8 +42,10 @@ def load_films(store: Store, ids: list[str]) -> list[dict]:
 
 
 def film_input(film_id: str, vector: dict[str, float], film: dict) -> dict:
-    meta = {key: film.get(key) for key in ("year", "original_language", "popularity", "vote_count",
-                                           "vote_average")}
+    meta = {
+        key: film.get(key)
+        for key in ("year", "original_language", "popularity", "vote_count", "vote_average")
+    }
     return {"id": film_id, "vector": vector, **meta}
 
 

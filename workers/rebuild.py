@@ -21,17 +21,29 @@ BLOB_TTL = 86400
 
 
 def _queue(job) -> Queue:
-    return Queue(job.origin, connection=job.connection, serializer=JSONSerializer,
-                 default_timeout=settings.REBUILD_TIMEOUT)
+    return Queue(
+        job.origin,
+        connection=job.connection,
+        serializer=JSONSerializer,
+        default_timeout=settings.REBUILD_TIMEOUT,
+    )
 
 
 def _chunks(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _enqueue(q: Queue, func, *args, rebuild_id: str, **kwargs):
-    return q.enqueue(func, *args, rebuild_id, result_ttl=86400, failure_ttl=7 * 86400,
-                     retry=retry_policy(), on_failure=Callback(rebuild_failed), **kwargs)
+    return q.enqueue(
+        func,
+        *args,
+        rebuild_id,
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+        retry=retry_policy(),
+        on_failure=Callback(rebuild_failed),
+        **kwargs,
+    )
 
 
 @timed_job("rebuild_start")
@@ -55,18 +67,37 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             return {"waiting_for": running}
         store.begin_rebuild(rid, len(ids), rebuild_ttl())
     if reuse_tags:  # nothing to extract: snapshot and rank in this job, one job hop less
-        return {"films": len(ids), "extract_jobs": 0, "reuse_tags": True,
-                **_rank_all(job, prefix, rid)}
+        return {
+            "films": len(ids),
+            "extract_jobs": 0,
+            "reuse_tags": True,
+            **_rank_all(job, prefix, rid),
+        }
     q = _queue(job)
     # Fixed job ids: a start retried after its worker was killed queues only what is missing.
     extract = [
-        q.fetch_job(f"{rid}-extract-{n}") or
-        _enqueue(q, extract_chunk, prefix, chunk, rebuild_id=rid, job_id=f"{rid}-extract-{n}",
-                 description=f"rebuild {rid}: extract {len(chunk)} films")
-        for n, chunk in enumerate(_chunks(ids, settings.REBUILD_CHUNK))]
+        q.fetch_job(f"{rid}-extract-{n}")
+        or _enqueue(
+            q,
+            extract_chunk,
+            prefix,
+            chunk,
+            rebuild_id=rid,
+            job_id=f"{rid}-extract-{n}",
+            description=f"rebuild {rid}: extract {len(chunk)} films",
+        )
+        for n, chunk in enumerate(_chunks(ids, settings.REBUILD_CHUNK))
+    ]
     if q.fetch_job(f"{rid}-rank") is None:
-        _enqueue(q, rank_all, prefix, rebuild_id=rid, depends_on=extract or None, job_id=f"{rid}-rank",
-                 description=f"rebuild {rid}: snapshot and rank")
+        _enqueue(
+            q,
+            rank_all,
+            prefix,
+            rebuild_id=rid,
+            depends_on=extract or None,
+            job_id=f"{rid}-rank",
+            description=f"rebuild {rid}: snapshot and rank",
+        )
     return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": False}
 
 
@@ -120,17 +151,33 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
         store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
         store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
     store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
-    rank = [_enqueue(q, rank_chunk, prefix, version, start, stop, rebuild_id=rebuild_id,
-                     description=f"rebuild {rebuild_id}: rank from {start}")
-            for start, stop in parts[1:]]
+    rank = [
+        _enqueue(
+            q,
+            rank_chunk,
+            prefix,
+            version,
+            start,
+            stop,
+            rebuild_id=rebuild_id,
+            description=f"rebuild {rebuild_id}: rank from {start}",
+        )
+        for start, stop in parts[1:]
+    ]
     if rank:
-        _enqueue(q, finish, prefix, version, rebuild_id=rebuild_id, depends_on=[job.id, *rank],
-                 description=f"rebuild {rebuild_id}: switch to version {version}")
+        _enqueue(
+            q,
+            finish,
+            prefix,
+            version,
+            rebuild_id=rebuild_id,
+            depends_on=[job.id, *rank],
+            description=f"rebuild {rebuild_id}: switch to version {version}",
+        )
     if parts:
         _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id)
     switched = None if rank else _switch(q, store, version, rebuild_id)
-    return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version,
-            "switched": switched}
+    return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version, "switched": switched}
 
 
 @lru_cache(maxsize=2)
@@ -148,15 +195,31 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
 
 
-def _rank_and_write(store: Store, cat: similarity.Catalog, revs: dict[str, int], version: int,
-                    rows: range, rebuild_id: str) -> int:
+def _rank_and_write(
+    store: Store,
+    cat: similarity.Catalog,
+    revs: dict[str, int],
+    version: int,
+    rows: range,
+    rebuild_id: str,
+) -> int:
     """Rank catalog rows and write their lists to the new version, a chunk at a time."""
     at = json.dumps(now())
     # the lists come encoded from the kernel: no Python object per item at any size
     for batch in similarity.iter_related_json(cat, rows, index.params()):
-        store.write_encoded_lists(version, (
-            (fid, f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
-             + items + b"}", ids) for fid, items, ids in batch))
+        store.write_encoded_lists(
+            version,
+            (
+                (
+                    fid,
+                    f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
+                    + items
+                    + b"}",
+                    ids,
+                )
+                for fid, items, ids in batch
+            ),
+        )
         store.rebuild_progress(rebuild_id, ranked=len(batch))
     return len(rows)
 
@@ -177,8 +240,13 @@ def _switch(q: Queue, store: Store, version: int, rebuild_id: str) -> dict:
     if following:
         start_waiting_rebuild(q, following)
     dropped = store.drop_version(old) if old != version else 0
-    return {"version": version, "previous": old, "redone": len(touched), "dropped": dropped,
-            "next_rebuild": following}
+    return {
+        "version": version,
+        "previous": old,
+        "redone": len(touched),
+        "dropped": dropped,
+        "next_rebuild": following,
+    }
 
 
 def rebuild_failed(job, connection, exc_type, exc_value, traceback):
@@ -189,7 +257,9 @@ def rebuild_failed(job, connection, exc_type, exc_value, traceback):
     start = job.func_name.endswith(".rebuild")
     prefix, rebuild_id = job.args[0], job.id if start else job.args[-1]
     store = Store(connection, prefix)
-    store.rebuild_progress(rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500])
+    store.rebuild_progress(
+        rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500]
+    )
     following = store.end_rebuild(rebuild_id, rebuild_ttl())
     if following:
         start_waiting_rebuild(_queue(job), following)
