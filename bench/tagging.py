@@ -1,6 +1,8 @@
-"""Benchmark tag extraction: precision/recall on labelled synopses and TMDB overviews, and speed.
+"""Benchmark tag extraction: precision/recall on labelled synopses, on trap-laden plots (word
+sense) and on TMDB overviews, and the speed of re-extracting the TMDB 5000 films.
 
 Run: .venv/bin/python bench/tagging.py [--threshold 0.5] [--errors] [--tmdb PATH]
+     [--no-senses] [--tune-only] [--vocabulary PATH]
 """
 
 import argparse
@@ -15,11 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from workers import pos  # noqa: E402
 from workers.tagging import extract_tags  # noqa: E402
 from workers.vocab import KW_PREFIX, load_vocabulary  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+SHARED = Path(
+    os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)  # ../shared
 TMDB = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 
 
@@ -79,6 +84,54 @@ def bench_labelled(lang: str, vocab, threshold: float, show_errors: bool) -> tup
     return p, r
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def _traps(item: dict) -> list[dict]:
+    """Return an item's traps {"tag", "words", "kind"}: tags its text must not give (null: none)."""
+    return [t for t in item.get("traps") or [] if t.get("tag")]
+
+
+def bench_senses(
+    path: Path, vocab, threshold: float, show_errors: bool
+) -> tuple[float, float, int]:
+    """Score one half of the trap-laden plots: micro P/R, and every trap that fires.
+
+    A trap fires when its tag is predicted (from the plot, weight >= threshold); a trap tag
+    that is there below the threshold is counted apart.
+    """
+    items = read_jsonl(path)
+    score, fired, weak, n_traps = Score(), [], 0, 0
+    for item in items:
+        tags = extract_tags({"synopsis": {item["lang"]: item["text"]}}, [], vocab)
+        pred, truth = predicted(tags, threshold), set(item["tags"])
+        score.add(pred, truth)
+        if show_errors and pred != truth:
+            print(f"  {item['id']}: missed {sorted(truth - pred)} extra {sorted(pred - truth)}")
+        for trap in _traps(item):
+            n_traps += 1
+            hit = tags.get(trap["tag"])
+            if trap["tag"] in pred:
+                fired.append((item["id"], trap, hit))
+            elif hit and "synopsis" in hit["sources"]:
+                weak += 1
+    p, r, f = score.micro()
+    print(f"\n== {path.relative_to(ROOT)}: {len(items)} plots, {n_traps} traps")
+    for item_id, trap, hit in fired:
+        print(
+            f"  trap fired: {item_id} {trap['tag']} ({hit['weight']:.2f}) from {hit['evidence']}"
+            f" [{trap.get('kind')}: {trap['words']!r}]"
+        )
+    print(
+        f"  micro P={p:.3f} R={r:.3f} F1={f:.3f}, traps fired {len(fired)}/{n_traps}"
+        f" ({weak} more below the threshold)  (threshold {threshold})"
+    )
+    return p, r, len(fired)
+
+
 def read_tmdb(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8") as fh:
         return [
@@ -94,7 +147,8 @@ def read_tmdb(path: Path) -> list[dict]:
 
 def bench_tmdb(path: Path, vocab, threshold: float) -> None:
     films = read_tmdb(path)
-    start = time.perf_counter()
+    tagged = pos.tag_clause.cache_info().currsize
+    start, cpu = time.perf_counter(), time.process_time()
     full = [
         extract_tags(
             {"genres": f["genres"], "keywords": f["keywords"], "synopsis": {"en": f["overview"]}},
@@ -103,15 +157,16 @@ def bench_tmdb(path: Path, vocab, threshold: float) -> None:
         )
         for f in films
     ]
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     n_tags = sum(map(len, full))
     kw = sum(1 for tags in full for t in tags if t.startswith(KW_PREFIX))
     print(f"\n== TMDB 5000 ({path}): {len(films)} films")
     print(
         f"  full extraction (genres + keywords + overview): {elapsed:.2f} s, "
         f"{elapsed / len(films) * 1000:.2f} ms/film, {n_tags / len(films):.1f} tags/film "
-        f"({kw / len(films):.1f} kw:)"
+        f"({kw / len(films):.1f} kw:), one process, {cpu:.2f} s CPU"
     )
+    print(f"  part-of-speech tagged: {pos.tag_clause.cache_info().currsize - tagged} clauses")
     score, genre_score = Score(), Score()
     for film, tags in zip(films, full, strict=True):
         truth = {t for g in film["genres"] for t in vocab.map_genre(g)}
@@ -133,13 +188,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.5, help="min weight of a prediction")
     parser.add_argument("--errors", action="store_true", help="list each synopsis's misses")
     parser.add_argument("--tmdb", type=Path, default=TMDB, help="tmdb_5000_movies.csv")
+    parser.add_argument("--no-senses", action="store_true", help="drop the sense rules")
+    parser.add_argument(
+        "--tune-only", action="store_true", help="leave out the held-out half (while tuning)"
+    )
+    parser.add_argument("--vocabulary", help="a vocabulary file or folder (default: config's)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    vocab = load_vocabulary()
+    vocab = load_vocabulary(args.vocabulary, senses=not args.no_senses)
     print(f"vocabulary: {len(vocab.tags)} tags, loaded in {time.perf_counter() - start:.2f} s")
+    start = time.perf_counter()
+    pos.load_taggers()  # as a worker would, once
+    print(f"HanTa's German and English models loaded in {time.perf_counter() - start:.2f} s")
     for lang in ("de", "en"):
         bench_labelled(lang, vocab, args.threshold, args.errors)
+    for half in ("tune",) if args.tune_only else ("tune", "heldout"):
+        path = DATA / f"sense_{half}.jsonl"
+        if path.exists():
+            bench_senses(path, vocab, args.threshold, args.errors and half == "tune")
+        else:
+            print(f"\n({path.relative_to(ROOT)} not found)")
     if args.tmdb.exists():
         bench_tmdb(args.tmdb, vocab, args.threshold)
     else:

@@ -57,6 +57,24 @@ def test_love911_english_review_alone(vocab, love911_en_review):
     assert all(v["weight"] <= 0.5 for v in tags.values())  # reviews weigh less than the film
 
 
+LOVE911_WRONG = {"dancer", "supernatural", "history", "war", "violent", "erotic"}
+
+
+@pytest.mark.parametrize("text", ["synopsis", "review"])
+def test_love911_words_read_in_their_sense(vocab, love911_de_synopsis, love911_en_review, text):
+    film, reviews = (
+        ({"synopsis": {"de": love911_de_synopsis}}, [])
+        if text == "synopsis"
+        else ({}, [{"language": "en", "body": love911_en_review}])
+    )
+    tags = extract_tags(film, reviews, vocab)
+    assert not LOVE911_WRONG & set(tags), {t: tags[t]["excerpts"] for t in LOVE911_WRONG & set(tags)}
+    assert {"firefighter", "grief", "widowhood", "romance"} <= set(tags)
+    assert any_of(tags, "medical", "doctor", "hospital", "malpractice")
+    naive = extract_tags(film, reviews, load_vocabulary(senses=False))
+    assert LOVE911_WRONG & set(naive)  # what the sense rules prevent
+
+
 @pytest.mark.parametrize(
     "word, tag",
     [
@@ -154,7 +172,9 @@ def test_pinned_and_blocked(vocab):
         "blocked_tags": ["comedy", "rescue"],
     }
     tags = extract_tags(film, [], vocab)
-    assert tags["kw:korean"] == {"weight": 1.0, "sources": ["pinned"], "evidence": []}
+    assert tags["kw:korean"] == {
+        "weight": 1.0, "sources": ["pinned"], "evidence": [], "excerpts": []
+    }
     assert "comedy" not in tags and "rescue" not in tags
     assert tags["firefighter"]["weight"] == 1.0
 
@@ -180,8 +200,10 @@ def test_every_keyword_is_kept_as_kw_tag(vocab):
 @pytest.mark.parametrize(
     "tag, de, en, kind",
     [
-        ("kw:widow", "Verwitwung", "widow", "keyword"),
-        ("kw:firefighter", "Feuerwehr", "firefighter", "keyword"),
+        # a keyword reads as the tag it maps to, so the two show as one chip
+        ("kw:widow", "Verwitwung", "Widowhood", "keyword"),
+        ("kw:firefighter", "Feuerwehr", "Firefighters", "keyword"),
+        ("plot:submarine", "Ähnliche Handlung", "Similar plot", "plot"),
         ("kw:duringcreditsstinger", "duringcreditsstinger", "duringcreditsstinger", "keyword"),
         ("genre:romance", "Liebesfilm", "Romance", "genre"),
         ("grief", "Trauer", "Grief", "theme"),
@@ -258,8 +280,12 @@ def test_vocabulary_size_and_kinds(vocab):
         "genre",
         "theme",
         "profession",
+        "sport",
         "setting",
+        "event",
+        "relationship",
         "tone",
+        "era",
     }
 
 

@@ -18,7 +18,7 @@ def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float]]:
     """Return (stored tags document, vector) for a film and its reviews."""
     vocab = load_vocabulary()
     tags = extract_tags(film, reviews, vocab)
-    return {"rev": film["rev"], "tags": tags}, tag_vector(film, tags, vocab)
+    return {"rev": film["rev"], "tags": tags}, tag_vector(film, tags, vocab, reviews)
 
 
 @timed_job("refresh")
@@ -41,11 +41,17 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     written = store.write_own_list(version, film_id, film["rev"], own)
     if written:
         stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
-        store.patch_lists(version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K,
-                          rev=film["rev"])
+        store.patch_lists(
+            version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K, rev=film["rev"]
+        )
         record_index_update(store)
-    return {"film_id": film_id, "rev": film["rev"], "tags": len(vector), "related": len(own),
-            "written": written}
+    return {
+        "film_id": film_id,
+        "rev": film["rev"],
+        "tags": len(vector),
+        "related": len(own),
+        "written": written,
+    }
 
 
 def forget_film(store: Store, version: int, film_id: str) -> dict:

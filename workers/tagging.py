@@ -6,6 +6,8 @@ import re
 
 import simplemma
 
+from workers.plot import film_plot_words
+from workers.sentences import excerpt, split_sentences
 from workers.vocab import (
     GENRE_PREFIX,
     KW_PREFIX,
@@ -20,6 +22,7 @@ NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of 
 REVIEW_FACTOR = 0.5  # review tags weigh at most half of the film's own
 PARENT_FACTOR = 0.5  # per generation
 MAX_EVIDENCE = 5
+MAX_EXCERPTS = 3  # sentences kept per tag, so an editor can see why it fired
 _WINDOW = 3  # tokens before a match searched for negation / hedges
 _CLAUSE = re.compile(r"[.!?;:,()\[\]\"“”„«»–—\n]+")
 _NEGATIONS = frozenset(
@@ -65,24 +68,49 @@ def _mention_factor(words: list[str], start: int) -> float:
 
 
 def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, dict]:
-    """Return {tag: {"count", "evidence", "position"}} for one text; position = first mention in [0, 1)."""
+    """Return {tag: {"count", "evidence", "position", "excerpts"}} for one text.
+
+    position is the first mention in [0, 1); excerpts are up to MAX_EXCERPTS
+    {"words", "text"}: the words matched in a sentence and that sentence, cut short.
+    """
     lang = detect_language(text, lang)
-    clauses = [tokenize(clause) for clause in _CLAUSE.split(text)]
-    total = sum(map(len, clauses)) or 1
+    sentences = [
+        (sentence, [tokenize(clause) for clause in _CLAUSE.split(sentence)])
+        for sentence in split_sentences(text)
+    ]
+    total = sum(len(words) for _, clauses in sentences for words in clauses) or 1
     found: dict[str, dict] = {}
     offset = 0
-    for words in clauses:
-        for match in vocab.find(words, lang):
-            factor = _mention_factor(words, match.start)
-            for tag, strength in match.tags:
-                entry = found.setdefault(
-                    tag, {"count": 0.0, "evidence": [], "position": (offset + match.start) / total}
-                )
-                entry["count"] += factor * strength
-                if match.surface not in entry["evidence"] and len(entry["evidence"]) < MAX_EVIDENCE:
-                    entry["evidence"].append(match.surface)
-        offset += len(words)
+    for sentence, clauses in sentences:
+        whole = [word for words in clauses for word in words]
+        seen: dict[str, dict] = {}  # tag -> its excerpt of this sentence
+        for words in clauses:
+            for match in vocab.find(words, lang, whole):
+                factor = _mention_factor(words, match.start)
+                for tag, strength in match.tags:
+                    entry = found.setdefault(
+                        tag,
+                        {"count": 0.0, "evidence": [], "position": (offset + match.start) / total,
+                         "excerpts": []},
+                    )  # fmt: skip
+                    entry["count"] += factor * strength
+                    if (
+                        match.surface not in entry["evidence"]
+                        and len(entry["evidence"]) < MAX_EVIDENCE
+                    ):
+                        entry["evidence"].append(match.surface)
+                    _note_excerpt(entry, seen, tag, sentence, match.surface)
+            offset += len(words)
     return found
+
+
+def _note_excerpt(entry: dict, seen: dict, tag: str, sentence: str, surface: str) -> None:
+    if tag in seen:
+        if surface not in seen[tag]["words"]:
+            seen[tag]["words"].append(surface)
+    elif len(entry["excerpts"]) < MAX_EXCERPTS:
+        seen[tag] = {"words": [surface], "text": excerpt(sentence, surface)}
+        entry["excerpts"].append(seen[tag])
 
 
 def mention_weight(count: float, position: float) -> float:
@@ -111,7 +139,12 @@ def _synopses(film: dict) -> list[tuple[str | None, str]]:
 def extract_tags(
     film: dict, reviews: list[dict], vocab: Vocabulary | None = None
 ) -> dict[str, dict]:
-    """Return {tag: {"weight", "sources", "evidence"}} for a film and its reviews, sorted by tag."""
+    """Return {tag: {"weight", "sources", "evidence", "excerpts"}} for a film and its reviews.
+
+    Sorted by tag. evidence: up to MAX_EVIDENCE words (genre and keyword names, matched
+    synonyms, or a parent-only tag's children); excerpts: up to MAX_EXCERPTS
+    {"source", "words", "text"}, the sentences of synopses and reviews the words came from.
+    """
     vocab = vocab or load_vocabulary()
     direct: dict[str, dict[str, float]] = {}  # tag -> source -> weight
     evidence: dict[str, list[str]] = {}
@@ -129,9 +162,17 @@ def extract_tags(
         # the keyword itself stays: it is more specific than the vocabulary tags it maps to
         for tag in [KW_PREFIX + name.lower(), *vocab.map_keyword(name)]:
             add(tag, "keyword", 1.0, [name])
+    excerpts: dict[str, list[dict]] = {}
+
+    def quote(tag: str, source: str, hit: dict) -> None:
+        kept = excerpts.setdefault(tag, [])
+        room = MAX_EXCERPTS - len(kept)
+        kept.extend({"source": source, **e} for e in hit["excerpts"][: max(0, room)])
+
     for lang, text in _synopses(film):
         for tag, hit in extract_text(text, lang, vocab).items():
             add(tag, "synopsis", mention_weight(hit["count"], hit["position"]), hit["evidence"])
+            quote(tag, "synopsis", hit)
     per_review: dict[str, list[float]] = {}
     for review in reviews or []:
         for tag, hit in extract_text(
@@ -140,6 +181,7 @@ def extract_tags(
             per_review.setdefault(tag, []).append(mention_weight(hit["count"], hit["position"]))
             evidence.setdefault(tag, [])
             evidence[tag].extend(w for w in hit["evidence"] if w not in evidence[tag])
+            quote(tag, "review", hit)
     for tag, weights in sorted(per_review.items()):
         # one review saying something is weaker than several agreeing
         add(tag, "review", REVIEW_FACTOR * _noisy_or([0.8 * w for w in weights]), [])
@@ -171,6 +213,7 @@ def extract_tags(
             "weight": round(min(1.0, max(weight, 1e-4)), 4),
             "sources": sorted(sources),
             "evidence": list(words[:MAX_EVIDENCE]),
+            "excerpts": excerpts.get(tag, []),
         }
     return result
 
@@ -192,15 +235,19 @@ def _ancestors(vocab: Vocabulary, tag: str) -> list[tuple[str, int]]:
 
 
 def tag_vector(
-    film: dict, tags: dict[str, dict], vocab: Vocabulary | None = None
+    film: dict,
+    tags: dict[str, dict],
+    vocab: Vocabulary | None = None,
+    reviews: list[dict] | None = None,
 ) -> dict[str, float]:
     """Return the similarity vector of a film's extracted tags: {tag: weight}.
 
     The similarity weighs each family (the prefix before ':') separately. Every extracted tag
     is in: `kw:<keyword>` as the `kw` family, vocabulary tags unprefixed (family "": themes,
-    professions, settings, tones, parents, genres read in the text). Two families are added:
-    `genre:<tag>` for the film's own genres, and `title:<word>` for the words of its title
-    (sequels and series share them).
+    professions, settings, tones, parents, genres read in the text). Three families are added:
+    `genre:<tag>` for the film's own genres, `title:<word>` for the words of its title
+    (sequels and series share them), and `plot:<word>` for the telling words of its plots
+    and reviews (workers.plot).
     """
     vocab = vocab or load_vocabulary()
     vector = {tag: round(float(info["weight"]), 4) for tag, info in tags.items()}
@@ -211,4 +258,10 @@ def tag_vector(
         word = word.lower()
         if len(word) >= 3 and word.isalpha() and word not in _TITLE_STOP:
             vector.setdefault(TITLE_PREFIX + word, 1.0)
+    synopses = [(detect_language(text, lang), text) for lang, text in _synopses(film)]
+    said = [
+        (detect_language(r.get("body") or "", r.get("language")), r.get("body") or "")
+        for r in reviews or []
+    ]
+    vector.update(film_plot_words(synopses, said))
     return vector

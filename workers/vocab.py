@@ -9,6 +9,8 @@ from pathlib import Path
 import simplemma
 
 import config
+from workers.compounds import MIN_COMPOUND, Splitter, strip_glue
+from workers.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
 KINDS = frozenset(
@@ -17,16 +19,15 @@ KINDS = frozenset(
 KW_PREFIX = "kw:"  # a keyword kept as it is
 GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (workers.tagging.tag_vector)
 TITLE_PREFIX = "title:"  # a word of the title
+PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (workers.plot)
+PLOT_LABELS = {"de": "Ähnliche Handlung", "en": "Similar plot"}  # one chip for all such words
 _VOCAB_PREFIXES = ("", GENRE_PREFIX)
 STRONG, WEAK = 1.0, 0.5
 _TAG_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _WORD = re.compile(r"[^\W_]+")
 _NOT = re.compile(r"n[’']t\b")
-_TAG_KEYS = {"kind", "labels", "parents", "tmdb", "en", "de", "en_weak", "de_weak"}
-_GLUES = ("ens", "es", "en", "er", "e", "n", "s")  # German linking elements (Fugenelemente)
+_TAG_KEYS = {"kind", "labels", "parents", "tmdb", "en", "de", "en_weak", "de_weak", "senses"}
 _MIN_PART = 4  # shortest vocabulary word that may match inside a compound
-_MIN_COMPOUND = 8  # shorter German words are not split
-_MIN_PART_LEN = 3  # shortest part of a split compound
 
 
 class VocabularyError(ValueError):
@@ -49,10 +50,12 @@ class Match:
     surface: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Pattern:
+    text: str  # the synonym, lowercased, words joined by one space
     keys: tuple[frozenset[str], ...]  # per word: its lemma variants
     tags: tuple[tuple[str, float], ...]
+    senses: dict[str, Sense]  # tag -> the sense this synonym needs for it
 
 
 def tokenize(text: str) -> list[str]:
@@ -79,11 +82,6 @@ def pattern_keys(word: str, lang: str) -> frozenset[str]:
     return frozenset({low, lemma} if lemma[:2] == low[:2] else {low})
 
 
-@lru_cache(maxsize=100_000)
-def _known_de(word: str) -> bool:
-    return simplemma.is_known(word, lang="de") or simplemma.is_known(word.capitalize(), lang="de")
-
-
 class Vocabulary:
     """Canonical tags with their synonym index and the TMDB genre/keyword mappings."""
 
@@ -93,10 +91,12 @@ class Vocabulary:
         self._genre_names: dict[str, list[str]] = {}
         self._keywords: dict[str, list[str]] = {}
         self.unmapped: dict[str, str] = {}  # TMDB keyword -> why it deliberately maps to no tag
-        self._single: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {}
+        # per language: a single word's key -> its strong (tag, sense or None) pairs
+        self._single: dict[str, dict[str, tuple[tuple[str, Sense | None], ...]]] = {}
+        self._senses: dict[str, dict[tuple[str, str], Sense]] = {lang: {} for lang in LANGS}
         self._parse(data, source)
         self._index = {lang: self._build_index(lang) for lang in LANGS}
-        self._parts_cache: dict[tuple[str, bool], tuple[str, ...] | None] = {}
+        self._splitter = Splitter(self._single["de"])
         self._keyword_cache: dict[str, list[str]] = {}
 
     # -- loading -------------------------------------------------------------------------------
@@ -132,6 +132,8 @@ class Vocabulary:
                         if not isinstance(synonym, str) or not tokenize(synonym):
                             fail(f"tag {tag_id!r}: bad synonym {synonym!r} in {key}")
                         self._add_pattern(lang, synonym, tag_id, weight)
+            for raw in spec.get("senses", []):
+                self._add_sense(tag_id, raw, fail)
             if spec["kind"] == "genre":
                 names = [spec.get("tmdb", ""), labels["de"], labels["en"]]
                 for name in filter(None, names):
@@ -154,26 +156,49 @@ class Vocabulary:
         for parent in self.tags[tag_id].parents:
             self._check_cycle(parent, path + (tag_id,), fail)
 
+    def _add_sense(self, tag_id: str, raw, fail) -> None:
+        word, lang = (raw.get("word"), raw.get("lang")) if isinstance(raw, dict) else (None, None)
+        if not isinstance(word, str) or lang not in LANGS:
+            fail(f"tag {tag_id!r}: a sense needs a word and a lang ('de' or 'en'): {raw!r}")
+        key = " ".join(tokenize(word.lower()))
+        if tag_id not in self._patterns[lang].get(key, {}):
+            fail(f"tag {tag_id!r}: sense word {word!r} is not one of its {lang} synonyms")
+        if (key, tag_id) in self._senses[lang]:
+            fail(f"tag {tag_id!r}: two senses for {word!r} ({lang})")
+        try:
+            sense = parse_sense(raw, len(key.split()), lambda p: self._phrase_keys(p, lang))
+        except SenseError as exc:
+            fail(f"tag {tag_id!r}: sense of {word!r}: {exc}")
+        self._senses[lang][(key, tag_id)] = sense
+
+    @staticmethod
+    def _phrase_keys(phrase: str, lang: str) -> tuple[frozenset[str], ...]:
+        return tuple(pattern_keys(w, lang) for w in tokenize(phrase.lower()))
+
     def _add_pattern(self, lang: str, synonym: str, tag_id: str, weight: float) -> None:
         key = " ".join(tokenize(synonym.lower()))
         tag_weights = self._patterns[lang].setdefault(key, {})
         tag_weights[tag_id] = max(weight, tag_weights.get(tag_id, 0.0))
 
     def _build_index(self, lang: str) -> dict[str, list[_Pattern]]:
+        """Index synonyms by their first word's keys, and phrases by their first two words'."""
         index: dict[str, list[_Pattern]] = {}
+        senses = self._senses[lang]
+        self._single[lang] = {}
         for text, tag_weights in sorted(self._patterns[lang].items()):
             keys = tuple(pattern_keys(w, lang) for w in text.split())
-            pattern = _Pattern(keys, tuple(sorted(tag_weights.items())))
-            for key in keys[0]:
-                index.setdefault(key, []).append(pattern)
-        self._single[lang] = {}
-        for patterns in index.values():
-            for p in patterns:
-                if len(p.keys) == 1:
-                    for key in p.keys[0]:
-                        strong = tuple((t, w) for t, w in p.tags if w == STRONG)
-                        if strong and len(key) >= _MIN_PART:
-                            self._single[lang][key] = strong
+            own = {t: senses[(text, t)] for t in tag_weights if (text, t) in senses}
+            pattern = _Pattern(text, keys, tuple(sorted(tag_weights.items())), own)
+            if len(keys) == 1:
+                strong = tuple((t, own.get(t)) for t, w in pattern.tags if w == STRONG)
+                for key in keys[0]:
+                    index.setdefault(key, []).append(pattern)
+                    if strong and len(key) >= _MIN_PART:
+                        self._single[lang][key] = strong
+            else:
+                for first in keys[0]:
+                    for second in keys[1]:
+                        index.setdefault(f"{first} {second}", []).append(pattern)
         return index
 
     # -- public API ----------------------------------------------------------------------------
@@ -181,13 +206,16 @@ class Vocabulary:
     def label(self, tag_id: str, lang: str = "de") -> str:
         """Return the display label of a tag id, also of the family-prefixed ids in vectors.
 
-        `genre:x` gives x's label; `kw:<keyword>` gives, in German, the label of the
-        most specific tag the keyword maps to, else (and in English) the keyword itself;
-        `title:<word>` gives the word capitalized; an unknown id gives the id back.
+        `genre:x` gives x's label; `kw:<keyword>` gives the label of the most specific tag the
+        keyword maps to (so a keyword and its tag show as one chip), else the keyword itself;
+        `title:<word>` gives the word capitalized; `plot:<word>` gives "similar plot", the
+        same for every word; an unknown id gives the id back.
         """
         prefix, rest = _split_prefix(tag_id)
+        if prefix == PLOT_PREFIX:
+            return PLOT_LABELS.get(lang, PLOT_LABELS["en"])
         if prefix == KW_PREFIX:
-            mapped = self.map_keyword(rest) if lang != "en" else []
+            mapped = self.map_keyword(rest)
             children = {t for t in mapped for p in mapped if t in self.tags[p].parents}
             specific = [t for t in mapped if t not in children]
             return self.tags[specific[0]].labels[lang] if specific and lang in LANGS else rest
@@ -203,7 +231,9 @@ class Vocabulary:
         prefix, rest = _split_prefix(tag_id)
         if prefix in _VOCAB_PREFIXES and rest in self.tags:
             return self.tags[rest].kind
-        return {KW_PREFIX: "keyword", TITLE_PREFIX: "title"}.get(prefix, "unknown")
+        return {KW_PREFIX: "keyword", TITLE_PREFIX: "title", PLOT_PREFIX: "plot"}.get(
+            prefix, "unknown"
+        )
 
     def map_genre(self, name: str) -> list[str]:
         """Return the vocabulary tags for a genre name (TMDB English or German); [] if none."""
@@ -213,10 +243,10 @@ class Vocabulary:
         return self._match_phrase(name)
 
     def map_keyword(self, name: str) -> list[str]:
-        """Return the vocabulary tags for a (TMDB) keyword; [] if none."""
+        """Return the vocabulary tags for a (TMDB) keyword; [] if none or deliberately unmapped."""
         key = name.strip().lower()
         if key not in self._keyword_cache:
-            explicit = self._keywords.get(key)
+            explicit = [] if key in self.unmapped else self._keywords.get(key)
             self._keyword_cache[key] = explicit if explicit is not None else self._match_phrase(key)
         return list(self._keyword_cache[key])
 
@@ -229,42 +259,82 @@ class Vocabulary:
                 return sorted(found)
         return []
 
-    def find(self, tokens: list[str], lang: str) -> list[Match]:
-        """Return the synonym matches in tokens, longest match first, German compounds split."""
+    def find(self, tokens: list[str], lang: str, sentence: list[str] | None = None) -> list[Match]:
+        """Return the synonym matches in tokens, longest match first, German compounds split.
+
+        Synonyms with a sense rule count only where the clause (tokens) and its sentence (all
+        its words) give them that sense; the longest synonym that does wins. Without a sentence
+        the tokens are a name (a keyword, a genre): only set phrases and compound rules apply.
+        """
         index = self._index[lang]
         keys = [word_keys(t, lang) for t in tokens]
-        matches, i = [], 0
-        while i < len(tokens):
-            best_len, best_tags = 0, {}
-            seen = set()
-            for key in keys[i]:
-                for p in index.get(key, ()):
-                    n = len(p.keys)
-                    if id(p) in seen or n < best_len or i + n > len(tokens):
-                        continue
-                    seen.add(id(p))
-                    if all(keys[i + j] & p.keys[j] for j in range(1, n)):
-                        if n > best_len:
-                            best_len, best_tags = n, {}
-                        for tag, w in p.tags:
-                            best_tags[tag] = max(w, best_tags.get(tag, 0.0))
-            if best_len:
-                surface = " ".join(tokens[i : i + best_len])
-                matches.append(Match(i, i + best_len, tuple(sorted(best_tags.items())), surface))
-                i += best_len
-                continue
-            if lang == "de" and len(tokens[i]) >= _MIN_COMPOUND and tokens[i][0].isupper():
+        context = _LazyContext(tokens, keys, lang, sentence)
+        matches, i, n_tokens = [], 0, len(tokens)
+        while i < n_tokens:
+            found: dict[int, list[_Pattern]] = {}
+            candidates = [index[key] for key in keys[i] if key in index]
+            if i + 1 < n_tokens:
+                pairs = (f"{a} {b}" for a in keys[i] for b in keys[i + 1])
+                candidates += [index[pair] for pair in pairs if pair in index]
+            if candidates:
+                seen = set()
+                for patterns in candidates:
+                    for p in patterns:
+                        n = len(p.keys)
+                        if id(p) in seen or i + n > n_tokens:
+                            continue
+                        seen.add(id(p))
+                        if all(keys[i + j] & p.keys[j] for j in range(1, n)):
+                            found.setdefault(n, []).append(p)
+            if found:
+                length, tags = self._best_sense(found, tokens, i, context)
+                if length:
+                    matches.append(Match(i, i + length, tags, " ".join(tokens[i : i + length])))
+                    i += length
+                    continue
+            elif lang == "de" and len(tokens[i]) >= MIN_COMPOUND and tokens[i][0].isupper():
                 # only nouns (capitalized) are split, as verbs split into misleading parts
-                tags = self._compound_tags(tokens[i])
+                tags = self._compound_tags(tokens[i], i, context)
                 if tags:
                     matches.append(Match(i, i + 1, tags, tokens[i]))
             i += 1
         return matches
 
+    @staticmethod
+    def _best_sense(found: dict[int, list[_Pattern]], tokens: list[str], i: int, context):
+        """Return (length, tags) of the longest synonyms at i whose senses the context allows.
+
+        A tag's synonym spelled as in the text decides ("Liebe" is the synonym "liebe", not
+        "lieben", whose lemma it shares); else any synonym of it matching here may refuse it.
+        """
+        for n in sorted(found, reverse=True):
+            surface = " ".join(tokens[i : i + n]).lower()
+            exact = {t for p in found[n] if p.text == surface for t, _ in p.tags}
+            tags: dict[str, float] = {}
+            refused: set[str] = set()
+            for p in found[n]:
+                for tag, w in p.tags:
+                    if tag in exact and p.text != surface:
+                        continue
+                    sense = p.senses.get(tag)
+                    if sense is not None and not context.get().allows(sense, i, i + n):
+                        refused.add(tag)
+                    tags[tag] = max(w, tags.get(tag, 0.0))
+            kept = tuple(sorted((t, w) for t, w in tags.items() if t not in refused))
+            if kept:
+                return n, kept
+        return 0, ()
+
     # -- German compounds ----------------------------------------------------------------------
 
-    def _compound_tags(self, word: str) -> tuple[tuple[str, float], ...]:
-        """Return strong tags of vocabulary words found among the parts of a German compound."""
+    def _compound_tags(
+        self, word: str, at: int, context: "_LazyContext"
+    ) -> tuple[tuple[str, float], ...]:
+        """Return strong tags of vocabulary words found among the parts of a German compound.
+
+        A run of parts that ends the word is its head (Feuerwehr|mann: mann); senses can
+        keep a word to heads (Doktor|arbeit is a thesis) or out of compounds (Team|geist).
+        """
         lemma = simplemma.lemmatize(word[:1].upper() + word[1:], lang="de").lower()
         # simplemma may garble an unknown compound (Krankenhausserie -> krankenhaußerie)
         parts = self._split(lemma) or self._split(word.lower())
@@ -278,10 +348,16 @@ class Vocabulary:
                 if b - a == len(parts):
                     continue  # the whole word already failed to match
                 span = "".join(parts[a:b])
-                candidates = [span] if b == len(parts) else [span, *_strip_glue(span)]
+                candidates = [span] if b == len(parts) else [span, *strip_glue(span)]
                 hit = next((single[c] for c in candidates if c in single), None)
+                part = "head" if b == len(parts) else "modifier"
                 if hit:
-                    found.update(hit)
+                    found.update(
+                        (tag, STRONG)
+                        for tag, sense in hit
+                        if sense is None
+                        or context.get().allows(sense, at, at + 1, part, "".join(parts[b : b + 1]))
+                    )
                     a = b
                     break
             else:
@@ -289,62 +365,22 @@ class Vocabulary:
         return tuple(sorted(found.items()))
 
     def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
-        """Split a German word into at least two known words (None if it has no such split).
+        """Split a German word into at least two known words, head last (workers/compounds.py)."""
+        return self._splitter.split(word, glued)
 
-        Dynamic programming over the word: a part is a word that simplemma's German lexicon or
-        the vocabulary knows; a part followed by another may end in a linking element
-        (Behandlung+s). Fewest parts win, then parts that are vocabulary words, then longer
-        parts. Long parts that are not vocabulary words are split again: finer parts are harmless,
-        since `_compound_tags` matches runs of adjacent parts (kranken|haus|personal still
-        gives "krankenhaus").
-        glued: the word itself precedes another part, so its last part may carry a linking element.
-        """
-        key = (word, glued)
-        if key not in self._parts_cache:
-            parts = self._segment(word, glued)
-            if parts:
-                last = len(parts) - 1
-                parts = tuple(
-                    sub
-                    for i, part in enumerate(parts)
-                    for sub in (
-                        (
-                            len(part) >= _MIN_COMPOUND
-                            and not self._part_kind(part, glued or i < last)
-                            and self._split(part, glued or i < last)
-                        )
-                        or (part,)
-                    )
-                )
-            self._parts_cache[key] = parts
-        return self._parts_cache[key]
 
-    def _segment(self, word: str, glued: bool) -> tuple[str, ...] | None:
-        n = len(word)
-        # best[i] = (cost, parts) of the best split of word[i:]; costs compare as tuples
-        best: list[tuple | None] = [None] * (n + 1)
-        best[n] = ((0, 0, 0), ())
-        for i in range(n - _MIN_PART_LEN, -1, -1):
-            for j in range(i + _MIN_PART_LEN, n + 1):
-                if best[j] is None or (i == 0 and j == n):
-                    continue  # the whole word is no split
-                in_vocab = self._part_kind(word[i:j], glue=glued or j < n)
-                if in_vocab is None:
-                    continue
-                (count, unknown, size), rest = best[j]
-                cost = (count + 1, unknown + (not in_vocab), size - (j - i) ** 2)
-                if best[i] is None or cost < best[i][0]:
-                    best[i] = (cost, (word[i:j], *rest))
-        return best[0][1] if best[0] is not None else None
+class _LazyContext:
+    """Build the sense Context of a clause only when a synonym with a sense rule matched."""
 
-    def _part_kind(self, part: str, glue: bool) -> bool | None:
-        """Return True for a vocabulary word, False for another known word, None for no word."""
-        forms = [part, *_strip_glue(part)] if glue else [part]
-        if any(f in self._single["de"] for f in forms):
-            return True
-        if any(_known_de(f) for f in forms):
-            return False
-        return None
+    def __init__(self, tokens, keys, lang, sentence):
+        self._args, self._context = (tokens, keys, lang, sentence), None
+
+    def get(self) -> Context:
+        if self._context is None:
+            tokens, keys, lang, sentence = self._args
+            whole = None if sentence is None else (lambda: [word_keys(t, lang) for t in sentence])
+            self._context = Context(tokens, keys, lang, whole)
+        return self._context
 
 
 def _split_prefix(tag_id: str) -> tuple[str, str]:
@@ -352,22 +388,19 @@ def _split_prefix(tag_id: str) -> tuple[str, str]:
     return (head + sep, rest) if sep else ("", tag_id)
 
 
-def _strip_glue(word: str) -> list[str]:
-    return [word[: -len(g)] for g in _GLUES if word.endswith(g) and len(word) - len(g) >= 3]
-
-
 def default_path() -> Path:
     """Return the config/vocabulary folder beside config/__init__.py."""
     return Path(config.__file__).with_name("vocabulary")
 
 
-def load_vocabulary(path: str | None = None) -> Vocabulary:
+def load_vocabulary(path: str | None = None, senses: bool = True) -> Vocabulary:
     """Load and validate a vocabulary (a .toml file or a folder of them), cached per path.
 
     The default is config/vocabulary/: its files are read in name order and merged; a tag
-    or a keyword defined in two files is an error.
+    or a keyword defined in two files is an error. senses=False drops the sense rules
+    (to measure what they do: bench/tagging.py, tests/test_senses.py).
     """
-    return _load(str(Path(path).resolve()) if path else str(default_path()))
+    return _load(str(Path(path).resolve()) if path else str(default_path()), senses)
 
 
 def _read_toml(path: Path) -> dict:
@@ -393,9 +426,13 @@ def _merge(files: list[Path]) -> dict:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str) -> Vocabulary:
+def _load(path: str, senses: bool) -> Vocabulary:
     where = Path(path)
     files = sorted(where.glob("*.toml")) if where.is_dir() else [where]
     if not files:
         raise VocabularyError(f"{path}: no .toml files")
-    return Vocabulary(_merge(files), source=path)
+    data = _merge(files)
+    if not senses:
+        for spec in data.get("tags", {}).values():
+            spec.pop("senses", None)
+    return Vocabulary(data, source=path)

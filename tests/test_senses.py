@@ -1,0 +1,212 @@
+"""Tests for word sense: sense rules, the part-of-speech reading, compounds by head, excerpts."""
+
+import pytest
+
+from workers.pos import tag_clause
+from workers.sentences import excerpt, split_sentences
+from workers.tagging import extract_tags, extract_text
+from workers.vocab import VocabularyError, load_vocabulary, tokenize
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return load_vocabulary()
+
+
+@pytest.fixture(scope="module")
+def plain():
+    """The same vocabulary without its sense rules: every trap below fires with it."""
+    return load_vocabulary(senses=False)
+
+
+# (kind of mistake, text, lang, the tag it must not give)
+TRAPS = [
+    ("verb as profession", "She nurses her wounded pride.", "en", "nurse"),
+    ("verb as profession", "The lawyer doctored the evidence.", "en", "doctor"),
+    ("verb as profession", "She cooks dinner for her family.", "en", "chef"),
+    ("adjective as noun", "A patient producer waits for the script.", "en", "medical"),
+    ("adjective as noun", "She remains patient.", "en", "medical"),
+    ("academic title", "Sie schreibt ihre Doktorarbeit über Käfer.", "de", "doctor"),
+    ("academic title", "Er ist Doktor der Philosophie.", "de", "doctor"),
+    ("academic title", "He holds a doctor of philosophy from Yale.", "en", "doctor"),
+    ("metaphor", "Es ist ein heikler Tanz der Emotionen.", "de", "dancer"),
+    ("metaphor", "Their talks are a dance of diplomacy.", "en", "dancer"),
+    ("metaphor", "It becomes a battle of wits.", "en", "war"),
+    ("metaphor", "They battle hypothermia in the basement.", "en", "war"),
+    ("liking as love", "She loves her garden.", "en", "romance"),
+    ("liking as love", "Er liebt sein Motorrad.", "de", "romance"),
+    ("two senses", "Es geht um die Kraft des menschlichen Geistes.", "de", "supernatural"),
+    ("two senses", "A story about the strength of the human spirit.", "en", "supernatural"),
+    ("two senses", "Sie hat keine Lust auf Arbeit.", "de", "erotic"),
+    ("two senses", "He has a violent temper.", "en", "violent"),
+    ("subject as genre", "He is a history buff.", "en", "history"),
+    ("subject as genre", "Er will ein historisches Unrecht korrigieren.", "de", "history"),
+    ("subject as genre", "She becomes a history teacher.", "en", "history"),
+    ("subject as genre", "She is a horror fan.", "en", "horror"),
+    ("subject as genre", "Ein Krimiautor ermittelt.", "de", "crime"),
+    ("liking as love", "His love of music grows.", "en", "romance"),
+    ("liking as love", "Seine Liebe zur Musik wächst.", "de", "romance"),
+]
+# (text, lang, tag): the same words in the sense that counts
+SENSES_KEPT = [
+    ("An ER nurse falls for a paramedic.", "en", "nurse"),
+    ("The doctor fires his gun.", "en", "doctor"),
+    ("The patient dies in surgery.", "en", "medical"),
+    ("Der Tierdoktor hilft.", "de", "doctor"),
+    ("Sie tanzt Tango, und der Tanz verbindet sie.", "de", "dancer"),
+    ("They meet at a dance.", "en", "dancer"),
+    ("The battle of Verdun rages on.", "en", "war"),
+    ("He loves her.", "en", "romance"),
+    ("Sie lieben sich.", "de", "romance"),
+    ("Der Geist ihres verstorbenen Mannes spukt im Haus.", "de", "supernatural"),
+    ("The spirit of her dead husband returns.", "en", "supernatural"),
+    ("A history of the Roman empire.", "en", "history"),
+    ("Ein historisches Drama im 18. Jahrhundert.", "de", "history"),
+    ("A cook on a ship.", "en", "chef"),
+    ("A horror film about a fan.", "en", "horror"),
+    ("Ein Horrorfilm über einen Fan.", "de", "horror"),
+    ("She is the love of his life.", "en", "romance"),
+    ("Sie ist die Liebe seines Lebens.", "de", "romance"),
+]
+
+
+@pytest.mark.parametrize("kind, text, lang, tag", TRAPS)
+def test_trap_does_not_fire(vocab, plain, kind, text, lang, tag):
+    assert tag in extract_text(text, lang, plain), "not a trap without sense rules"
+    assert tag not in extract_text(text, lang, vocab), kind
+
+
+@pytest.mark.parametrize("text, lang, tag", SENSES_KEPT)
+def test_the_counting_sense_still_counts(vocab, text, lang, tag):
+    assert tag in extract_text(text, lang, vocab)
+
+
+@pytest.mark.parametrize(
+    "keyword, tag, mapped",
+    [
+        ("seduction", "erotic", True),  # a name has no sentence for "needs" to look in
+        ("cook", "chef", True),  # nor for a part of speech
+        ("sexual harassment", "erotic", False),  # set phrases still hold
+        ("animal lover", "romance", False),
+        ("free spirit", "supernatural", False),
+    ],
+)
+def test_keywords_are_names(vocab, keyword, tag, mapped):
+    assert (tag in vocab.map_keyword(keyword)) is mapped
+
+
+def _tiny(tmp_path, senses: str):
+    body = (
+        '[tags.firefighter]\nkind = "profession"\nlabels = {de = "F", en = "F"}\n'
+        'en = ["fire", "fireman"]\nde = ["feuer", "feuerwehr", "geist"]\n' + senses
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(body, encoding="utf-8")
+    return load_vocabulary(str(path))
+
+
+@pytest.mark.parametrize(
+    "text, lang, fires",
+    [
+        ("The studio fires the director.", "en", False),
+        ("The fire spreads to the roof.", "en", True),
+        ("Ein Feuerwerk erhellt die Nacht.", "de", False),  # feuer is no head
+        ("Das Lagerfeuer brennt.", "de", True),
+        ("Der Teamgeist siegt.", "de", False),  # a set phrase
+        ("Der Hausgeist erscheint.", "de", True),
+        ("Das Feuer der Leidenschaft brennt.", "de", False),  # figurative
+    ],
+)
+def test_each_rule_of_a_sense(tmp_path, text, lang, fires):
+    vocab = _tiny(
+        tmp_path,
+        'senses = [{ word = "fire", lang = "en", pos = "noun" },\n'
+        '  { word = "feuer", lang = "de", compound = "head", literal = true },\n'
+        '  { word = "geist", lang = "de", not_in = ["teamgeist"] }]\n',
+    )
+    assert ("firefighter" in extract_text(text, lang, vocab)) is fires
+
+
+def test_needs_a_cue_in_the_same_sentence(tmp_path):
+    vocab = _tiny(
+        tmp_path, 'senses = [{ word = "fire", lang = "en", needs = ["hose", "blaze"] }]\n'
+    )
+    assert "firefighter" not in extract_text("A fire. Later a hose.", "en", vocab)
+    assert "firefighter" in extract_text("A fire, and later a hose.", "en", vocab)
+
+
+@pytest.mark.parametrize(
+    "sense, message",
+    [
+        ('{ word = "fire", lang = "en", pos = "nown" }', "pos 'nown'"),
+        ('{ word = "water", lang = "en", pos = "noun" }', "not one of its en synonyms"),
+        ('{ word = "fire", lang = "fr" }', "needs a word and a lang"),
+        ('{ word = "fire", lang = "en", needz = ["x"] }', "unknown keys"),
+        ('{ word = "fire", lang = "en", not_in = ["open flame"] }', "does not contain 'fire'"),
+        ('{ word = "feuer", lang = "de", compound = "tail" }', "compound must be"),
+        ('{ word = "fire", lang = "en", pos = ["noun", "verb"] }', "one per word"),
+        ('{ word = "fire", lang = "en" }, { word = "fire", lang = "en" }', "two senses"),
+    ],
+)
+def test_bad_sense_rules_are_refused(tmp_path, sense, message):
+    with pytest.raises(VocabularyError, match=message):
+        _tiny(tmp_path, f"senses = [{sense}]\n")
+
+
+@pytest.mark.parametrize(
+    "sentence, word, pos",
+    [
+        ("The studio fires the director", "fires", "verb"),
+        ("They try to battle hypothermia", "battle", "verb"),
+        ("A patient producer waits", "patient", "attr"),
+        ("She remains patient", "patient", "adj"),
+        ("He is a history buff", "history", "attr"),
+        ("A lawyer and a judge clash over a case", "judge", "noun"),
+        ("The patient dies", "patient", "noun"),
+        ("She loves her garden", "loves", "verb"),
+    ],
+)
+def test_english_part_of_speech(sentence, word, pos):
+    tokens = tokenize(sentence)
+    assert tag_clause(tuple(tokens), "en")[tokens.index(word)] == pos
+
+
+def test_german_part_of_speech():
+    tokens = ("Sie", "feuert", "ihren", "Assistenten")
+    assert tag_clause(tokens, "de") == ("pronoun", "verb", "det", "noun")
+
+
+def test_sentences_keep_abbreviations_and_ordinals():
+    text = "Dr. Tae-o hilft. Im 18. Jahrhundert spielt es! J. R. R. Tolkien schrieb es."
+    assert split_sentences(text) == [
+        "Dr. Tae-o hilft.",
+        "Im 18. Jahrhundert spielt es!",
+        "J. R. R. Tolkien schrieb es.",
+    ]
+
+
+def test_excerpt_is_short_and_centred_on_the_word():
+    sentence = " ".join(["wort"] * 60 + ["Feuerwehrmann"] + ["wort"] * 60)
+    cut = excerpt(sentence, "Feuerwehrmann")
+    assert "Feuerwehrmann" in cut and len(cut) <= 162 and cut[0] == cut[-1] == "…"
+
+
+def test_tags_carry_their_words_and_sentences(vocab):
+    film = {"keywords": ["firemen"], "synopsis": {"de": "Ein Film. Der Feuerwehrmann trauert."}}
+    reviews = [{"language": "en", "body": "A sweet film. The fireman grieves for his wife."}]
+    tags = extract_tags(film, reviews, vocab)
+    assert tags["firefighter"]["excerpts"] == [
+        {"source": "synopsis", "words": ["Feuerwehrmann"], "text": "Der Feuerwehrmann trauert."},
+        {"source": "review", "words": ["fireman"], "text": "The fireman grieves for his wife."},
+    ]
+    assert tags["kw:firemen"]["excerpts"] == [] and tags["rescue"]["excerpts"] == []
+
+
+def test_tags_endpoint_shows_the_excerpts(client, seeded):
+    body = client.get("/api/v1/films/love-911/tags").get_json()
+    tags = {t["tag"]: t for t in body["tags"]}
+    quoted = tags["firefighter"]["excerpts"]
+    assert quoted and all(set(e) == {"source", "words", "text"} for e in quoted)
+    assert any("Feuerwehr" in e["text"] and e["source"] == "synopsis" for e in quoted)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "excerpts" in spec["components"]["schemas"]["Tag"]["properties"]
