@@ -16,7 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared"))  # ../shared
+SHARED = Path(
+    os.environ.get("RECS_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)  # ../shared
 EVAL = SHARED / "eval"
 sys.path.insert(0, str(EVAL))
 
@@ -165,9 +167,14 @@ def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
     return [tag_film({**f, "rev": 0}, [])[1] for f in films]
 
 
-def load_films(mode: str) -> tuple[list[dict], str]:
-    """Read the catalog and attach tag vectors; return (films, tag source used)."""
+def load_films(mode: str, text_only: bool = False) -> tuple[list[dict], str]:
+    """Read the catalog and attach tag vectors; return (films, tag source used).
+
+    text_only withholds every film's keywords, as ../shared/eval/strip_keywords.py does.
+    """
     films = [f for _, f in read_tmdb(CSV)]
+    if text_only:
+        films = [{**f, "keywords": []} for f in films]
     vectors = tagger_vectors(films) if mode in ("tagger", "auto") else None
     if mode == "rich":
         vectors = [rich_vector(f) for f in films]
@@ -218,12 +225,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tags", choices=["basic", "rich", "tagger", "auto"], default="auto")
     ap.add_argument("--truth", default=str(EVAL / "dev_truth.json"))
+    ap.add_argument(
+        "--text-only",
+        action="store_true",
+        help="withhold the keywords (overlap is still measured with them)",
+    )
     ap.add_argument("--set", action="append", default=[], help="param=value (JSON value)")
     ap.add_argument(
         "--all", action="store_true", help="time the full catalog, not only the queries"
     )
     a = ap.parse_args()
-    films, source = load_films(a.tags)
+    films, source = load_films(a.tags, a.text_only)
     d = json.loads(Path(a.truth).read_text())
     pool = set(d["pool"])
     truth = {int(q): {int(k): v for k, v in g.items()} for q, g in d["queries"].items()}
@@ -239,7 +251,8 @@ def main() -> int:
     print(f"tags: {source}  films: {len(films)}  queries: {len(truth)}  time: {secs:.2f}s")
     print(f"params: {json.dumps(params.to_dict())}")
     print(f"recommended items without reasons: {unexplained} of {items}")
-    for name, (v, ov) in quality.REFERENCE.items():
+    refs = quality.REFERENCE_TEXT_ONLY if a.text_only else quality.REFERENCE
+    for name, (v, ov) in refs.items():
         print(f"reference  {v:.4f}   {'  -  ' if ov is None else f'{ov:.3f}'}  {name}")
     print(f"keyword overlap@10: {o:.3f}")
     print(f"nDCG@10: {n:.4f}")

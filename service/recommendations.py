@@ -1,7 +1,6 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
 from functools import lru_cache, wraps
-from operator import itemgetter
 
 import orjson
 from flask import current_app, request
@@ -55,13 +54,24 @@ class RecPage(PageSchema):
     results = fields.List(fields.Nested(RelatedSchema))
 
 
+class ExcerptSchema(Schema):
+    source = fields.String(metadata={"description": "synopsis or review"})
+    words = fields.List(fields.String(), metadata={"description": "The words that matched"})
+    text = fields.String(metadata={"description": "The sentence they are in, cut short"})
+
+
 class TagSchema(Schema):
     tag = fields.String()
     label = fields.String()
     kind = fields.String(allow_none=True)
     weight = fields.Float()
     sources = fields.List(fields.String())
-    evidence = fields.List(fields.String())
+    evidence = fields.List(fields.String(), metadata={
+        "description": "Up to 5 words behind the tag: genre or keyword names, matched words, "
+                       "or (for a tag only inherited) its children"})
+    excerpts = fields.List(fields.Nested(ExcerptSchema), dump_default=[], metadata={
+        "description": "Up to 3 sentences of the synopses and reviews the tag was read in, "
+                       "to trace a wrong tag (then block it with blocked_tags)"})
 
 
 class TagsResponse(Schema):
@@ -79,9 +89,10 @@ def tag_label(tag: str, lang: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _label_and_key(tag: str, lang: str) -> tuple[str, str]:
+def _label_and_key(tag: str, lang: str) -> tuple[str, str, bool]:
+    """Return a tag's label, the key chips merge on, and whether it names a genre."""
     label = tag_label(tag, lang)
-    return label, label.casefold()
+    return label, label.casefold(), load_vocabulary().kind(tag) == "genre"
 
 
 def warm_labels(app) -> int:
@@ -112,24 +123,27 @@ RECS_EXAMPLE = {
 
 
 def labelled_reasons(reasons: list, lang: str) -> list[dict]:
-    """Return reasons labelled in lang, biggest share first; tags that read the same merge.
+    """Return reasons labelled in lang, what is specific first (themes, keywords, plot), then
+    genres, each biggest share first; tags that read the same merge.
 
     A keyword and the vocabulary tag it maps to (kw:firefighter, firefighter) both read
-    "Feuerwehr": shown once, with their shares added.
+    "Feuerwehr": shown once, with their shares added; so do the plot words ("Ähnliche
+    Handlung").
     """
     merged: dict[str, dict] = {}
+    genres = set()
     for tag, share in reasons:
-        label, key = _label_and_key(tag, lang)
+        label, key, is_genre = _label_and_key(tag, lang)
         if key in merged:
             reason = merged[key]
             reason["share"] = round(reason["share"] + share, 4)
         else:  # stored shares have 4 places already (workers/index.py, the kernels): only
             # sums are rounded; 0.0 + share shows a share stored as 1 as 1.0
             merged[key] = {"tag": tag, "label": label, "share": 0.0 + share}
-    return sorted(merged.values(), key=_share, reverse=True)  # stable: ties keep their order
-
-
-_share = itemgetter("share")
+            if is_genre:
+                genres.add(key)
+    # stable: ties keep their order
+    return sorted(merged.values(), key=lambda r: (r["label"].casefold() in genres, -r["share"]))
 
 
 class PageCache:

@@ -2,6 +2,9 @@
 
 import pytest
 
+from service.recommendations import labelled_reasons
+from workers.vocab import load_vocabulary
+
 UNRELATED = {"the-matrix", "inception", "interstellar", "oceans-eleven-2001", "heat-1995", "inside-man",
              "the-shining", "train-to-busan", "saving-private-ryan"}
 
@@ -150,14 +153,29 @@ def test_film_without_tags_gets_an_empty_fresh_list(client, run_jobs):
     assert (body["status"], body["results"]) == ("fresh", [])
 
 
-def test_reasons_with_the_same_label_are_merged(client, seeded):
+def test_reasons_with_the_same_label_are_merged_and_genres_come_last(client, seeded):
+    vocab = load_vocabulary()
     for lang in ("de", "en"):
         body = client.get(f"/api/v1/films/love-911/recommendations?limit=20&lang={lang}").get_json()
         for item in body["results"]:
             labels = [r["label"].casefold() for r in item["reasons"]]
             assert len(labels) == len(set(labels)), item
-            shares = [r["share"] for r in item["reasons"]]
-            assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0001
+            genre = [vocab.kind(r["tag"]) == "genre" for r in item["reasons"]]
+            assert genre == sorted(genre), item  # specific chips before genre chips
+            for part in (False, True):  # each biggest share first
+                shares = [r["share"] for r, g in zip(item["reasons"], genre) if g == part]
+                assert shares == sorted(shares, reverse=True), item
+            assert sum(r["share"] for r in item["reasons"]) <= 1.0001
+
+
+def test_labelled_reasons_put_specific_chips_first_and_merge_a_keyword_with_its_tag():
+    reasons = [["genre:drama", 0.5], ["kw:firemen", 0.2], ["firefighter", 0.1],
+               ["plot:hose", 0.05], ["plot:blaze", 0.05]]
+    for lang in ("de", "en"):
+        got = [(r["label"], r["share"]) for r in labelled_reasons(reasons, lang)]
+        fire, plot, drama = (load_vocabulary().label(t, lang)
+                             for t in ("firefighter", "plot:x", "drama"))
+        assert got == [(fire, 0.3), (plot, 0.1), (drama, 0.5)]
 
 
 def test_film_created_again_continues_its_revisions(client, store, run_jobs):

@@ -98,8 +98,10 @@ def test_reserved_slots_go_to_specific_matches():
     films = [film("q", ["genre:a", "kw:k1", "kw:k2"], votes=10)]
     films += [film(f"g{i}", ["genre:a"], votes=10**6) for i in range(12)]
     films += [film(f"s{i}", ["genre:b", f"kw:k{1 + i % 2}"], votes=1, year=1950) for i in range(8)]
-    params = SimilarityParams(reserve_slots=7, reserve_window=10, pop_weight=3.0)
-    top = [o for o, _, _ in related_rows(build_catalog(films), [0], params)[0][:10]]
+    # the raw priors (mix 1) would let the popular films win everywhere else
+    params = SimilarityParams(reserve_slots=7, reserve_window=10, pop_weight=3.0,
+                              specific_max_df=1.0, prior_mix=1.0, context_mix=1.0)
+    top = [o for o, _, _ in related_rows(build_catalog(films, params), [0], params)[0][:10]]
     assert sum(o.startswith("s") for o in top) == 7
 
 
@@ -213,9 +215,10 @@ def test_encoded_lists_are_the_items_as_json():
     from workers.index import as_item
 
     films = filler(300, seed=3) + [film("tiny", {"kw:k1": 0.2}, votes=0, year=1900)]
-    cat = build_catalog(films)
+    params = SimilarityParams(prior_mix=1.0, context_mix=1.0)  # raw priors: tiny scores
+    cat = build_catalog(films, params)
     rows = range(len(films))
-    encoded, plain = related_rows_json(cat, rows), related_rows(cat, rows)
+    encoded, plain = related_rows_json(cat, rows, params), related_rows(cat, rows, params)
     assert [fid for fid, _, _ in encoded] == [f["id"] for f in films]
     assert any(s < 1e-4 for related in plain for _, s, _ in related)  # written without exponent
     for (_, items, ids), related in zip(encoded, plain):
@@ -240,13 +243,16 @@ def slow_related(cat, row, params):
         if params.shrink > 0:
             score *= both.sum() / (both.sum() + params.shrink)
         dy = abs(cat.years[row] - cat.years[j])
-        score *= np.exp(-(params.year_scale if np.isnan(dy) else dy) / params.year_scale)
+        era = np.exp(-(params.year_scale if np.isnan(dy) else dy) / params.year_scale)
         ql, cl = cat.langs[row], cat.langs[j]
         if ql >= 0 and cl >= 0:
-            score *= 1.0 if ql == cl else 1.0 - params.lang_penalty
+            lang = 1.0 if ql == cl else 1.0 - params.lang_penalty
         else:
-            score *= 1.0 - params.lang_penalty / 2
-        score *= cat.pop[j] ** params.pop_weight * cat.quality[j] ** params.quality_weight
+            lang = 1.0 - params.lang_penalty / 2
+        prior = cat.pop[j] ** params.pop_weight * cat.quality[j] ** params.quality_weight
+        # the priors are bounded: each can lower a score by at most a factor 1 - its mix
+        score *= 1 - params.prior_mix + params.prior_mix * prior
+        score *= 1 - params.context_mix + params.context_mix * era * lang
         scored.append((score, j, bool((both & cat.specific).any())))
     best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
     protected = [s for s in best_first if s[2]][: params.reserve_slots]
@@ -265,9 +271,11 @@ def slow_related(cat, row, params):
 
 @pytest.mark.parametrize("max_posting", [3, 20, 2000])
 @pytest.mark.parametrize("shrink", [0.0, 0.5])
-def test_kernel_follows_the_rules_written_out(max_posting, shrink):
+@pytest.mark.parametrize("mix", [1.0, 0.5])
+def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix):
     # small caps leave most shared tags outside the postings: they still count in the score
-    params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20)
+    params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20,
+                              prior_mix=mix, context_mix=mix)
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
     cat = build_catalog(films, params)

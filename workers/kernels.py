@@ -5,12 +5,13 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
 1. Candidates: the films in the capped postings (`reach`) of the query's tags.
 2. Exact score per candidate: the dot product of the query row with the candidate's full
    catalog row (every shared tag counts, capped or not), summed in column order, times the
-   shared-tag shrinkage and the era, language and popularity priors.
+   shared-tag shrinkage and two bounded prior factors, `1 - m + m * popularity` and
+   `1 - c + c * era * language`: a mix below 1 bounds how far a prior can reorder matches.
 3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
    k is the best of the others; ties go to the lower catalog row.
-4. Order: by score; then, within the first `window`, at most `window - slots` items that
+4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share.
+5. Order: by score; then, within the first `window`, at most `window - slots` items that
    share only generic tags (the reserved slots); scores made monotonic in the final order.
-5. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share.
 
 The full rebuild and the one-film refresh both call it, so their lists agree to the bit.
 """
@@ -67,8 +68,9 @@ def _select_best(pool, n, count, score, rows, out) -> int:
                 child = 2 * at + 1
                 if child >= size:
                     break
-                if child + 1 < size and _better(score[out[child]], rows[out[child]],
-                                                score[out[child + 1]], rows[out[child + 1]]):
+                if child + 1 < size and _better(
+                    score[out[child]], rows[out[child]], score[out[child + 1]], rows[out[child + 1]]
+                ):
                     child += 1
                 if not _better(score[x], rows[x], score[out[child]], rows[out[child]]):
                     break
@@ -143,12 +145,47 @@ def _offer(heap, size, cap, x) -> int:
 
 
 @njit(cache=True)
-def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
-              reach_indptr, reach_indices, reach_data, rest_indptr, rest_indices, rest_data,
-              rest_norm, capped, m_indptr, m_indices, m_data,
-              specific, years, langs, prior,
-              k, shrink, year_scale, lang_penalty, slots, window, window_slots, n_reasons,
-              out_rows, out_micro, out_len, reason_tags, reason_units, reason_len, stats):
+def rank_rows(
+    q_indptr,
+    q_indices,
+    q_data,
+    q_years,
+    q_langs,
+    self_rows,
+    orig,
+    reach_indptr,
+    reach_indices,
+    reach_data,
+    rest_indptr,
+    rest_indices,
+    rest_data,
+    rest_norm,
+    capped,
+    m_indptr,
+    m_indices,
+    m_data,
+    specific,
+    years,
+    langs,
+    prior,
+    k,
+    shrink,
+    year_scale,
+    lang_penalty,
+    prior_mix,
+    context_mix,
+    slots,
+    window,
+    window_slots,
+    n_reasons,
+    out_rows,
+    out_micro,
+    out_len,
+    reason_tags,
+    reason_units,
+    reason_len,
+    stats,
+):
     """Rank each query row; write rows, scores, counts and reasons into the out arrays.
 
     Films are numbered in a layout of the caller's (workers.similarity._layout): every
@@ -173,8 +210,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
     low = np.empty(n_films)
     high = np.empty(n_films)
     low_spec = np.empty(n_films)
-    era_of = np.empty(n_films)
-    lang_of = np.empty(n_films)
+    factor_of = np.empty(n_films)  # per candidate position, its prior factor
     score = np.empty(n_films)
     is_spec = np.zeros(n_films, np.bool_)
     tie = np.empty(n_films, np.int64)  # per scored candidate, its catalog row
@@ -187,6 +223,10 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
     kept = np.empty(k, np.int64)
     top_val = np.empty(max(n_reasons, 1))
     top_tag = np.empty(max(n_reasons, 1), np.int64)
+    # per scored candidate position: its reasons (tag columns and shares of its similarity)
+    item_n = np.zeros(n_films, np.int64)
+    item_tag = np.zeros((n_films, max(n_reasons, 1)), np.int64)
+    item_share = np.zeros((n_films, max(n_reasons, 1)))
     # era factors of whole-year gaps, as math.exp gives them (gaps are whole years but for
     # odd inputs, which take math.exp directly)
     era_table = np.ones(256)
@@ -238,21 +278,23 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
                 dy = abs(q_years[i] - years[j])
                 if math.isnan(dy):
                     dy = year_scale
-                era = era_table[int(dy)] if dy < 256 and dy == int(dy) else math.exp(-dy / year_scale)
+                era = (
+                    era_table[int(dy)] if dy < 256 and dy == int(dy) else math.exp(-dy / year_scale)
+                )
             lang = 1.0
             if lang_penalty != 0:
                 if q_langs[i] >= 0 and langs[j] >= 0:
                     lang = 1.0 if q_langs[i] == langs[j] else 1.0 - lang_penalty
                 else:
                     lang = 1.0 - lang_penalty / 2
-            era_of[c] = era
-            lang_of[c] = lang
+            factor = (1.0 - prior_mix + prior_mix * prior[j]) * (
+                1.0 - context_mix + context_mix * (era * lang)
+            )
+            factor_of[c] = factor
             v = min(acc[j], 1.0)
             if shrink > 0:
                 v *= count[j] / (count[j] + shrink)
-            v *= era
-            v *= lang
-            v *= prior[j]
+            v *= factor
             low[c] = v
             if spec_any[j]:
                 low_spec[n_low_spec] = v
@@ -265,11 +307,12 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             if shrink > 0:
                 most = count[j] + min(q_capped, n_rest)
                 u *= most / (most + shrink)
-            high[c] = u * era * lang * prior[j] * margin
+            high[c] = u * factor * margin
         # a candidate below k others and below `slots` specific ones can be neither listed
         # nor protected, whatever its rest entries add: skip their scan
-        thr = min(_kth_largest(low, n_cand, k, heap),
-                  _kth_largest(low_spec, n_low_spec, slots, heap))
+        thr = min(
+            _kth_largest(low, n_cand, k, heap), _kth_largest(low_spec, n_low_spec, slots, heap)
+        )
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position. The exact scores found so far raise the bar as they come:
         # a candidate below the k best of them and below the `slots` best specific ones
@@ -303,9 +346,7 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
             v = min(sim, 1.0)
             if shrink > 0:
                 v *= shared / (shared + shrink)
-            v *= era_of[c]
-            v *= lang_of[c]
-            v *= prior[j]
+            v *= factor_of[c]
             scored[n] = j
             tie[n] = orig[j]
             score[n] = v
@@ -338,7 +379,36 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
         n_rest = _select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
         _sort_best_first(chosen, score, tie, total)
-        # 5. reserved slots: the first `window` hold at most window - window_slots plain items
+        # 5. reasons of each chosen item: its largest per-tag contributions, as shares
+        for a in range(total):
+            c = chosen[a]
+            j = scored[c]
+            n_r = 0
+            whole = 0.0
+            for f in range(m_indptr[j], m_indptr[j + 1]):
+                w = dense_q[m_indices[f]]
+                if w == 0.0:
+                    continue
+                x = w * m_data[f]
+                whole += x
+                if n_r < n_reasons:
+                    p = n_r
+                    n_r += 1
+                elif n_reasons > 0 and x > top_val[n_r - 1]:
+                    p = n_r - 1
+                else:
+                    continue
+                while p > 0 and x > top_val[p - 1]:  # ties to the first column
+                    top_val[p] = top_val[p - 1]
+                    top_tag[p] = top_tag[p - 1]
+                    p -= 1
+                top_val[p] = x
+                top_tag[p] = m_indices[f]
+            item_n[c] = n_r
+            for r in range(n_r):
+                item_tag[c, r] = top_tag[r]
+                item_share[c, r] = top_val[r] / whole
+        # 6. reserved slots: the first `window` hold at most window - window_slots plain items
         plain_seen = 0
         allowed_seen = 0
         n_in = 0
@@ -362,37 +432,14 @@ def rank_rows(q_indptr, q_indices, q_data, q_years, q_langs, self_rows, orig,
         last = np.inf
         for a in range(total):
             c = kept[a]
-            j = scored[c]
             last = min(last, score[c])
-            out_rows[i, a] = orig[j]
+            out_rows[i, a] = orig[scored[c]]
             out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
-            # 6. reasons: the largest per-tag contributions, ties to the first column
-            n_r = 0
-            whole = 0.0
-            for f in range(m_indptr[j], m_indptr[j + 1]):
-                w = dense_q[m_indices[f]]
-                if w == 0.0:
-                    continue
-                x = w * m_data[f]
-                whole += x
-                if n_r < n_reasons:
-                    p = n_r
-                    n_r += 1
-                elif n_reasons > 0 and x > top_val[n_r - 1]:
-                    p = n_r - 1
-                else:
-                    continue
-                while p > 0 and x > top_val[p - 1]:
-                    top_val[p] = top_val[p - 1]
-                    top_tag[p] = top_tag[p - 1]
-                    p -= 1
-                top_val[p] = x
-                top_tag[p] = m_indices[f]
-            for r in range(n_r):
-                reason_tags[i, a, r] = top_tag[r]
+            for r in range(item_n[c]):
+                reason_tags[i, a, r] = item_tag[c, r]
                 # floored to 4 places: shares never sum above 1
-                reason_units[i, a, r] = math.floor(top_val[r] / whole * 1e4)
-            reason_len[i, a] = n_r
+                reason_units[i, a, r] = math.floor(item_share[c, r] * 1e4)
+            reason_len[i, a] = item_n[c]
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
 
@@ -408,7 +455,7 @@ def _put(buf, pos, src, lo, hi) -> int:
 @njit(cache=True)
 def _put_fixed(buf, pos, value, places) -> int:
     """Write value / 10**places as a JSON number: "0.012346", "1.0" (trailing zeros dropped)."""
-    scale = 10 ** places
+    scale = 10**places
     whole, frac = value // scale, value % scale
     width = 1
     rest = whole // 10
@@ -433,9 +480,24 @@ def _put_fixed(buf, pos, value, places) -> int:
 
 
 @njit(cache=True)
-def items_json(out_rows, out_micro, out_len, reason_tags, reason_units, reason_len,
-               id_json, id_off, id_raw, raw_off, tag_json, tag_off, buf, ids_buf, row_end,
-               ids_end) -> None:
+def items_json(
+    out_rows,
+    out_micro,
+    out_len,
+    reason_tags,
+    reason_units,
+    reason_len,
+    id_json,
+    id_off,
+    id_raw,
+    raw_off,
+    tag_json,
+    tag_off,
+    buf,
+    ids_buf,
+    row_end,
+    ids_end,
+) -> None:
     """Write each row's list items as JSON and its listed ids space-separated.
 
     Items are [["id",score,[["tag",share],...]],...]; id_json/tag_json hold every id and
