@@ -1,0 +1,68 @@
+"""Love 911's related titles: themes on the seed catalog, and the right kinds of film after TMDB."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workers.index import film_input
+from workers.jobs import tag_film
+from workers.similarity import build_catalog, related_rows
+from workers.tmdb import read_tmdb
+from workers.vocab import load_vocabulary
+
+ROOT = Path(__file__).resolve().parents[1]
+TMDB = ROOT.parent / "shared/data/tmdb5000/tmdb_5000_movies.csv"
+THEME_KINDS = {"theme", "profession", "sport", "setting", "event", "relationship", "tone", "era",
+               "keyword"}
+
+
+def seed_love_911() -> tuple[dict, list[dict]]:
+    """Return Love 911 as a site adds it (German plot, genres, year, no keywords) and its review."""
+    film = json.loads((ROOT / "seeds/films.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    reviews = [json.loads(line) for line in
+               (ROOT / "seeds/reviews.jsonl").read_text(encoding="utf-8").splitlines()]
+    film = {k: film[k] for k in ("id", "title", "year", "original_language", "genres")} | {
+        "synopsis": {"de": film["synopsis"]["de"]}}
+    return film, [r for r in reviews if r["film_id"] == film["id"]]
+
+
+def test_each_seed_card_of_love_911_shares_a_theme_not_only_a_genre(client, seeded):
+    vocab = load_vocabulary()
+    body = client.get("/api/v1/films/love-911/recommendations?limit=12").get_json()
+    assert len(body["results"]) == 12
+    for item in body["results"]:
+        kinds = {vocab.kind(r["tag"]) for r in item["reasons"]}
+        assert kinds & THEME_KINDS, (item["title"], item["reasons"])
+
+
+@pytest.fixture(scope="module")
+def love_911_top_10_after_tmdb():
+    """Return Love 911's top 10 after TMDB and the tags of every TMDB film, ranked in-process
+    with the service's tagging and maths (bench/relevance.py does it through the service)."""
+    if not TMDB.exists():
+        pytest.skip("../shared/data/tmdb5000 is not beside the repo")
+    films = [f for _, f in read_tmdb(TMDB)]
+    tagged = {f["id"]: tag_film({**f, "rev": 0}, []) for f in films}
+    love, reviews = seed_love_911()
+    inputs = [film_input(f["id"], tagged[f["id"]][1], f) for f in films]
+    inputs.append(film_input(love["id"], tag_film({**love, "rev": 0}, reviews)[1], love))
+    cat = build_catalog(inputs)
+    top = [other for other, _, _ in related_rows(cat, [cat.row_of["love-911"]])[0][:10]]
+    return top, {fid: doc["tags"] for fid, (doc, _) in tagged.items()}
+
+
+def holding(top_and_tags, *tags) -> list[str]:
+    top, tags_of = top_and_tags
+    return [fid for fid in top if {*tags} & set(tags_of[fid])]
+
+
+def test_love_911_after_tmdb_lists_medical_and_grief_or_romance_films(love_911_top_10_after_tmdb):
+    assert holding(love_911_top_10_after_tmdb, "medical", "doctor", "hospital", "malpractice")
+    assert holding(love_911_top_10_after_tmdb, "grief", "widowhood", "romance")
+
+
+@pytest.mark.xfail(strict=True, reason="missed (docs/QUALITY.md): the firefighter films rank 45th "
+                   "and lower; the medical strand has more tags, so its films score higher")
+def test_love_911_after_tmdb_lists_firefighter_films(love_911_top_10_after_tmdb):
+    assert holding(love_911_top_10_after_tmdb, "firefighter")
