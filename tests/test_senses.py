@@ -46,6 +46,14 @@ TRAPS = [
     ("subject as genre", "Ein Krimiautor ermittelt.", "de", "crime"),
     ("liking as love", "His love of music grows.", "en", "romance"),
     ("liking as love", "Seine Liebe zur Musik wächst.", "de", "romance"),
+    ("intensifier", "Das wird ein Mordsspaß.", "de", "murder"),
+    ("intensifier", "She has a killer smile.", "en", "murder"),
+    ("metaphor", "Er rettet seinen Fußballverein vor dem Abstieg.", "de", "rescue"),
+    ("two senses", "He adopts a rescue dog.", "en", "adoption"),
+    ("two senses", "She was crowned prom queen.", "en", "royalty"),
+    ("two senses", "Am Wochenende lassen sie einen Drachen steigen.", "de", "dragons"),
+    ("compound", "Er hat einen Hexenschuss.", "de", "magic"),
+    ("compound", "Im Morgengrauen brechen sie auf.", "de", "horror"),
 ]
 # (text, lang, tag): the same words in the sense that counts
 SENSES_KEPT = [
@@ -67,6 +75,11 @@ SENSES_KEPT = [
     ("Ein Horrorfilm über einen Fan.", "de", "horror"),
     ("She is the love of his life.", "en", "romance"),
     ("Sie ist die Liebe seines Lebens.", "de", "romance"),
+    ("Die Feuerwehr rettet ein Kind aus den Flammen.", "de", "rescue"),
+    ("A couple adopts a baby girl.", "en", "adoption"),
+    ("Die Ritter kämpfen gegen einen Drachen.", "de", "dragons"),
+    ("The killer strikes again.", "en", "murder"),
+    ("The queen dies.", "en", "royalty"),
 ]
 
 
