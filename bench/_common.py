@@ -242,6 +242,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_gunicorn(env: dict) -> tuple[subprocess.Popen, str]:
+    """Start the web app under gunicorn as deployed (config/gunicorn.conf.py) on a free port,
+    wait until it answers, and return (the process, its base URL)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PY, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"), "service:create_app()"],
+        cwd=ROOT,
+        env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/healthz")
+    return proc, base
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     import urllib.request
 

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, stop_processes, wait_http  # noqa: E402
+from bench._common import start_gunicorn, stop_processes  # noqa: E402
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
@@ -40,8 +40,10 @@ CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 EVAL = SHARED / "eval/quality.py"
 PY = sys.executable
 # issue 12: with keywords nDCG >= 0.345 at overlap >= 0.76; text-only 0.33 at 0.34
-TARGET = {False: {"nDCG@10": 0.345, "keyword overlap@10": 0.76},
-          True: {"nDCG@10": 0.33, "keyword overlap@10": 0.34}}
+TARGET = {
+    False: {"nDCG@10": 0.345, "keyword overlap@10": 0.76},
+    True: {"nDCG@10": 0.33, "keyword overlap@10": 0.34},
+}
 
 
 def wait_rebuild(store: Store, job_id: str, timeout: float = 3600) -> dict:
@@ -113,8 +115,9 @@ def main() -> int:
     store = Store(client, name + ":")
     if a.text_only:
         stripped = Path(tmp.name) / "tmdb_text_only.csv"
-        subprocess.run([PY, str(SHARED / "eval/strip_keywords.py"), str(stripped), a.csv],
-                       check=True)
+        subprocess.run(
+            [PY, str(SHARED / "eval/strip_keywords.py"), str(stripped), a.csv], check=True
+        )
         a.csv = str(stripped)
     print(f"store: {url} prefix {name}:  catalog: {a.csv}")
     overrides = {k: v for k, v in os.environ.items() if k.startswith("RECS_SIM_")}
@@ -144,26 +147,9 @@ def main() -> int:
         with Step(f"rebuild ({a.workers} rq workers)"):
             progress = wait_rebuild(store, report["rebuild_job"])
             print(f"version {progress.get('version')}, {progress.get('catalog')} films ranked")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
         with Step("start gunicorn"):
-            children.append(
-                subprocess.Popen(
-                    [
-                        PY,
-                        "-m",
-                        "gunicorn",
-                        "-c",
-                        str(ROOT / "config/gunicorn.conf.py"),
-                        "service:create_app()",
-                    ],
-                    cwd=ROOT,
-                    env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING"},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            wait_http(base + "/healthz")
+            web, base = start_gunicorn(env)
+            children.append(web)
         with Step(f"score ({EVAL} --base-url {base})"):
             cmd = [PY, str(EVAL), "--base-url", base] + (["--truth", a.truth] if a.truth else [])
             cmd += ["--text-only"] if a.text_only else []

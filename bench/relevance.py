@@ -165,7 +165,7 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
 
 def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]:
     """Import TMDB and the queries into a fresh embedded store, rebuild, serve, read the lists."""
-    from bench._common import free_port, stop_processes, wait_http
+    from bench._common import start_gunicorn, stop_processes
     from bench.quality import wait_rebuild
     from service.redisconn import connect, start_embedded
     from service.storage import Store
@@ -224,25 +224,8 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
             check=True,
         )
         wait_rebuild(store, json.loads(report_file.read_text())["rebuild_job"])
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        children.append(
-            subprocess.Popen(
-                [
-                    PY,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    str(ROOT / "config/gunicorn.conf.py"),
-                    "service:create_app()",
-                ],
-                cwd=ROOT,
-                env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_http(base + "/healthz")
+        web, base = start_gunicorn(env)
+        children.append(web)
         out = {}
         every = [e["film"]["id"] for e in queries]
         for entry in queries:
