@@ -50,7 +50,8 @@ def warm_up() -> None:
     rq forks a process per job: what the parent has loaded, every job inherits for free;
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
-    from workers import imports, jobs, rebuild, similarity  # noqa: F401
+    from workers import imports, jobs, pos, rebuild, similarity  # noqa: F401
+    from workers.plot import plot_words
     from workers.tagging import extract_text
     from workers.vocab import load_vocabulary
 
@@ -58,6 +59,9 @@ def warm_up() -> None:
     vocab = load_vocabulary()
     extract_text("Ein verwitweter Feuerwehrmann trauert im Krankenhaus.", "de", vocab)
     extract_text("A widowed firefighter grieves in hospital.", "en", vocab)
+    # HanTa's models and wordfreq's word lists take ~1.5 s together: once here, not per job
+    pos.load_taggers()
+    plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
 
 
 def run_worker(queue: Queue, burst: bool = False, **work_kwargs) -> None:

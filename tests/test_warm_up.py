@@ -1,0 +1,15 @@
+"""The worker's warm-up loads, before rq forks a job, what every job would otherwise load again."""
+
+import wordfreq
+
+from service.queue import warm_up
+from workers import pos
+
+
+def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
+    pos._tagger.cache_clear()
+    wordfreq.get_frequency_dict.cache_clear()
+    warm_up()
+    assert pos._tagger.cache_info().currsize == 2  # HanTa's German and English models
+    # wordfreq's German and English lists, which the plot words of every film read
+    assert wordfreq.get_frequency_dict.cache_info().currsize >= 2
