@@ -24,7 +24,7 @@ def _lemma_and_rarity(word: str, lang: str) -> tuple[str, float] | None:
     ):
         return None  # a name (Seo-yeon, Katniss): it ties films by their characters, not stories
     keys = word_keys(word, lang)
-    lemma = min(keys, key=len) if keys else word.lower()
+    lemma = min(keys, key=lambda k: (len(k), k))  # the shortest key, the same in every process
     zipf = min(wordfreq.zipf_frequency(k, lang) for k in keys | {word.lower()})
     # a word the language's word list lacks (a name, a typo, a blog's handle) is left out too
     if not 0 < zipf <= MAX_ZIPF or len(lemma) < _MIN_LEN:
