@@ -3,12 +3,13 @@
 import wordfreq
 
 from service.queue import warm_up
-from workers import pos
+from workers import plot, pos
 
 
 def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
     pos._tagger.cache_clear()
     wordfreq.get_frequency_dict.cache_clear()
+    plot._lemma_and_rarity.cache_clear()  # else words other tests saw never reach wordfreq
     warm_up()
     assert pos._tagger.cache_info().currsize == 2  # HanTa's German and English models
     # wordfreq's German and English lists, which the plot words of every film read
