@@ -9,6 +9,7 @@ from workers import plot, pos
 def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
     pos._tagger.cache_clear()
     wordfreq.get_frequency_dict.cache_clear()
+    wordfreq._wf_cache.clear()  # its own cache of words already looked up
     plot._lemma_and_rarity.cache_clear()  # else words other tests saw never reach wordfreq
     warm_up()
     assert pos._tagger.cache_info().currsize == 2  # HanTa's German and English models
