@@ -129,6 +129,20 @@ def import_films(store: Store, films: list[dict], validate: bool = True) -> dict
     return {"created": len(films)}
 
 
+def start_workers(env: dict, n: int) -> list[subprocess.Popen]:
+    """Start n rq workers (`recs worker`, as deployed) with env; return at once."""
+    return [
+        subprocess.Popen(
+            [PY, "-m", "service.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(n)
+    ]
+
+
 class Workers:
     """rq worker processes (`recs worker`, forking, as deployed) on one queue.
 
@@ -139,16 +153,7 @@ class Workers:
     def __init__(self, prefix: str, queue_name: str, n: int, timeout: float = 180, **env):
         from rq import Worker
 
-        self.procs = [
-            subprocess.Popen(
-                [PY, "-m", "service.cli", "worker"],
-                cwd=ROOT,
-                env=env_for(prefix, queue_name, **env),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(n)
-        ]
+        self.procs = start_workers(env_for(prefix, queue_name, **env), n)
         queue = get_queue(client(), queue_name)
         deadline = time.monotonic() + timeout
         while Worker.count(connection=queue.connection, queue=queue) < n:

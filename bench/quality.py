@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import start_gunicorn, stop_processes  # noqa: E402
+from bench._common import start_gunicorn, start_workers, stop_processes  # noqa: E402
 from service.redisconn import connect, start_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
@@ -123,16 +123,7 @@ def main() -> int:
     overrides = {k: v for k, v in os.environ.items() if k.startswith("RECS_SIM_")}
     if overrides:
         print(f"similarity overrides: {overrides}")
-    children = [
-        subprocess.Popen(
-            [PY, "-m", "service.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(a.workers)
-    ]
+    children = start_workers(env, a.workers)
     rc = 1
     try:
         report_file = Path(tmp.name) / "import.json"

@@ -165,7 +165,7 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
 
 def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]:
     """Import TMDB and the queries into a fresh embedded store, rebuild, serve, read the lists."""
-    from bench._common import start_gunicorn, stop_processes
+    from bench._common import start_gunicorn, start_workers, stop_processes
     from bench.quality import wait_rebuild
     from service.redisconn import connect, start_embedded
     from service.storage import Store
@@ -186,16 +186,7 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
     }
     client = connect(url, tmp.name)
     store = Store(client, "rel:")
-    children = [
-        subprocess.Popen(
-            [PY, "-m", "service.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
+    children = start_workers(env, 2)
     try:
         csv_path = CSV
         if text_only:
