@@ -1,6 +1,7 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
 from functools import lru_cache, wraps
+from operator import itemgetter
 
 import orjson
 from flask import current_app, request
@@ -130,20 +131,23 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
     "Feuerwehr": shown once, with their shares added; so do the plot words ("Ähnliche
     Handlung").
     """
-    merged: dict[str, dict] = {}
-    genres = set()
+    specific: dict[str, dict] = {}
+    genres: dict[str, dict] = {}
     for tag, share in reasons:
         label, key, is_genre = _label_and_key(tag, lang)
-        if key in merged:
-            reason = merged[key]
+        reason = specific.get(key) or genres.get(key)
+        if reason is not None:
             reason["share"] = round(reason["share"] + share, 4)
         else:  # stored shares have 4 places already (workers/index.py, the kernels): only
             # sums are rounded; 0.0 + share shows a share stored as 1 as 1.0
-            merged[key] = {"tag": tag, "label": label, "share": 0.0 + share}
-            if is_genre:
-                genres.add(key)
+            (genres if is_genre else specific)[key] = {"tag": tag, "label": label,
+                                                       "share": 0.0 + share}
     # stable: ties keep their order
-    return sorted(merged.values(), key=lambda r: (r["label"].casefold() in genres, -r["share"]))
+    return (sorted(specific.values(), key=_share, reverse=True)
+            + sorted(genres.values(), key=_share, reverse=True))
+
+
+_share = itemgetter("share")
 
 
 class PageCache:

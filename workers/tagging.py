@@ -3,6 +3,7 @@
 import itertools
 import math
 import re
+from functools import lru_cache
 
 import simplemma
 
@@ -46,6 +47,7 @@ _TITLE_STOP = frozenset(
 )
 
 
+@lru_cache(maxsize=256)  # extract_tags, then tag_vector, ask it of each synopsis and review
 def detect_language(text: str, hint: str | None = None) -> str:
     """Return "de" or "en": the hint unless the text clearly reads as the other language."""
     scores = dict(simplemma.langdetect(text[:2000], lang=LANGS))
