@@ -52,6 +52,7 @@ def redis_unavailable(error):
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
     from service import (
+        apidocs,
         films,
         health,
         imports,
@@ -78,7 +79,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="v1/openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=apidocs.SWAGGER_UI_URL,
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})
@@ -96,11 +97,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
     security.init_app(app, client)
-    api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin()]})
+    api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin(),
+                                                   apidocs.OperationIdPlugin()]})
     security.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)
     app.register_error_handler(RedisTimeoutError, redis_unavailable)
     for module in (films, reviews, recommendations, jobs, health, pagefill_api, imports):
         api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(apidocs.bp)
     return app

@@ -93,3 +93,20 @@ def test_main_schemas_have_examples(spec, path, schema):
     props = spec["components"]["schemas"][schema]["properties"]
     assert set(example) <= set(props), set(example) - set(props)
     assert example.get("id") or example.get("results")
+
+
+def test_every_operation_has_a_unique_operation_id(spec):
+    ids = [op.get("operationId") for _, _, op in operations(spec)]
+    assert all(ids), ids
+    assert len(ids) == len(set(ids)), ids
+    assert spec["paths"]["/api/v1/films/{film_id}/recommendations"]["get"]["operationId"] == \
+        "listRecommendations"
+
+
+def test_swagger_ui_is_served_from_the_package(client):
+    html = client.get("/api/docs").get_data(as_text=True)
+    assert "https://" not in html and "http://" not in html
+    for name in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"):
+        assert f"/api/docs/static/{name}" in html
+        with client.get(f"/api/docs/static/{name}") as resp:
+            assert resp.status_code == 200 and len(resp.data) > 1000, name

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,19 @@ def service(tmp_path_factory):
         client = redis.Redis.from_url(REDIS_URL)
         client.unlink(*client.scan_iter(match=name + ":*", count=1000) or [name + ":-"])
         remove_prefix(name)
+
+
+@contextmanager
+def served(app):
+    """Serve app in a thread on a free port; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +167,36 @@ def test_pending_page_reloads_itself_when_the_list_is_ready(app, client, seeded,
     client.post("/api/v1/films", json={"id": "nachtschicht", "title": "Nachtschicht",
                                        "synopsis": {"de": "Ein Feuerwehrmann und eine Ärztin in "
                                                           "der Notaufnahme eines Krankenhauses."}})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        page.goto(f"http://127.0.0.1:{server.server_port}/films/nachtschicht")
+    with served(app) as base:
+        page.goto(base + "/films/nachtschicht")
         expect(page.locator("#recs-status")).to_contain_text("werden gerade berechnet")
         expect(page.locator("#recs-status")).to_contain_text("lädt neu")
         assert page.locator("#empfehlungen .card").count() == 0
         run_jobs()
         expect(page.locator("#empfehlungen .card").first).to_be_visible(timeout=15_000)
         expect(page.locator("#recs-status")).to_have_count(0)
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+def test_api_docs_load_with_no_outside_host(app, browser):
+    """Swagger UI comes from the package: every request to another host is refused, and the
+    operations still show."""
+    outside = []
+    with served(app) as base, browser.new_context(viewport={"width": 1200, "height": 900}) as context:
+        context.set_default_timeout(15_000)
+
+        def only_local(route):
+            if route.request.url.startswith(base + "/"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        page.goto(base + "/api/docs")
+        expect(page.locator(".opblock").first).to_be_visible()
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert len(paths) >= 20, paths
+        assert "/api/v1/films/{film_id}/recommendations" in [p.replace("\u200b", "") for p in paths]
+        assert outside == [], f"the docs asked outside hosts: {outside}"
+        page.screenshot(path=str(ARTIFACTS / "api-docs-offline.png"))
