@@ -65,6 +65,10 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 # No default: create_app refuses to start without one unless RECS_ALLOW_NO_KEYS=1 (development).
 RECS_API_KEYS = _list("RECS_API_KEYS")
 RECS_ALLOW_NO_KEYS = os.environ.get("RECS_ALLOW_NO_KEYS", "") == "1"
+# HTTP caching of reads (films, reviews, related titles, the pages): browsers and a CDN may use an
+# answer this many seconds, then serve it stale while they revalidate it (ETag, 304).
+CACHE_MAX_AGE = _int("RECS_CACHE_MAX_AGE", 30)
+CACHE_STALE_WHILE_REVALIDATE = _int("RECS_CACHE_STALE_WHILE_REVALIDATE", 300)
 # Origins (scheme://host[:port]) whose browsers may call the API; none = no CORS headers.
 CORS_ORIGINS = _list("RECS_CORS_ORIGINS")
 # Rate limits per client (limits syntax): writes per API key, expensive reads per address.

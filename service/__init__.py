@@ -53,6 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     """Build the Flask app from settings (and test overrides)."""
     from service import (
         apidocs,
+        caching,
         films,
         health,
         imports,
@@ -106,4 +107,5 @@ def create_app(overrides: dict | None = None) -> Flask:
         api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
     app.register_blueprint(pages.bp)
     app.register_blueprint(apidocs.bp)
+    caching.init_app(app)  # last: its 304s are what the access log and the metrics see
     return app

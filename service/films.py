@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from service import caching
 from service.common import PageArgs, Timestamp, dump_plain, page_of, paged, queue, store
 from service.queue import enqueue_refresh
 from service.storage import Conflict, NotFound
@@ -171,7 +172,9 @@ class FilmById(MethodView):
     @blp.response(200, FilmSchema, example=FILM_EXAMPLE)
     def get(self, film_id):
         """Get one film"""
-        return current_app.json.response(dump_plain(FILM_SCHEMA, get_film_or_404(film_id)))
+        film = get_film_or_404(film_id)
+        caching.describe(f"film-{film['rev']}", film.get("updated_at"))
+        return current_app.json.response(dump_plain(FILM_SCHEMA, film))
 
     # Partial by top-level name only: a PATCHed cast list still needs each member's name.
     @blp.arguments(FilmPatchSchema(partial=tuple(FilmPatchSchema._declared_fields)))

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from flask import Blueprint, abort, render_template, request, url_for
 
+from service import caching
 from service.common import store
 from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
 from service.recommendations import related_titles
@@ -29,6 +30,14 @@ def page_language() -> str:
     if lang in LABELS:
         return lang
     return request.accept_languages.best_match(["de", "en"], default="de")
+
+
+@bp.after_request
+def say_language(response):
+    """The page's language follows Accept-Language: say so to caches (Vary) and readers."""
+    response.vary.add("Accept-Language")
+    response.headers["Content-Language"] = page_language()
+    return response
 
 
 @bp.context_processor
@@ -80,6 +89,8 @@ def film_page(film_id):
     related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
                for r in recs["results"][:RELATED_SHOWN]]
     reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]
+    caching.describe(last_modified=max(film.get("updated_at") or 0, recs["computed_at"] or 0),
+                     fresh=recs["status"] == "fresh")
     return render_template("film.html", film=film, lang=lang, t=LABELS[lang],
                            genres=[genre_label(g, lang) for g in film.get("genres") or []],
                            synopsis=synopsis, synopsis_lang=synopsis_lang, reviews=reviews,

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from service import caching
 from service.common import PageSchema, Timestamp, page_of, store
 from service.labels import LANGS
 from service.storage import NotFound, list_page
@@ -325,6 +326,7 @@ class Recommendations(MethodView):
         page, size = args["page"], args.get("limit") or args.get("page_size") or 20
         data = related_page(film_id, args["lang"], exclude, (page - 1) * size, page * size)
         body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
+        caching.describe(last_modified=data["computed_at"], fresh=data["status"] == "fresh")
         return current_app.json.response(dump_rec_page(body))
 
 
@@ -348,5 +350,6 @@ class Tags(MethodView):
                                   key=lambda kv: (-kv[1]["weight"], kv[0]))
         ]
         status = "pending" if stored is None else ("fresh" if stored["rev"] >= film["rev"] else "stale")
+        caching.describe(fresh=status == "fresh")
         return {"film_id": film_id, "status": status, "tags": tags,
                 "pinned_tags": film.get("pinned_tags", []), "blocked_tags": film.get("blocked_tags", [])}

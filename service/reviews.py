@@ -4,6 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from service import caching
 from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
 from service.films import LangCode, Text, get_film_or_404, refresh, text
 from service.review_import import extract_review
@@ -88,7 +89,8 @@ class FilmReviews(MethodView):
     @blp.response(200, ReviewPage)
     def get(self, args, film_id):
         """List a film's reviews, oldest first"""
-        get_film_or_404(film_id)
+        film = get_film_or_404(film_id)  # read first: its rev covers the reviews read after it
+        caching.describe(f"reviews-{film['rev']}", film.get("updated_at"))
         return page_of(store().list_reviews(film_id), args["page"], args["page_size"])
 
     @blp.arguments(ReviewSchema)
@@ -123,9 +125,11 @@ class ReviewById(MethodView):
     def get(self, review_id):
         """Get one review"""
         try:
-            return store().get_review(review_id)
+            review = store().get_review(review_id)
         except NotFound:
             not_found(review_id)
+        caching.describe(last_modified=review.get("updated_at"))
+        return review
 
     @blp.arguments(ReviewPatchSchema(partial=True))
     @blp.response(200, ReviewSchema)

@@ -174,11 +174,19 @@ def _init_cors(app) -> None:
         return
     from flask_cors import CORS
 
-    CORS(app, resources={r"/api/*": {"origins": origins}},
-         allow_headers=["Authorization", "Content-Type"],
+    # Vary: Origin is added to every API answer below, with or without CORS headers: a shared
+    # cache must not hand one origin's answer to another (flask-cors adds it only for 2+ origins).
+    CORS(app, resources={r"/api/*": {"origins": origins}}, vary_header=False,
+         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
          expose_headers=["Location", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                         "X-RateLimit-Reset"],
+                         "X-RateLimit-Reset", "X-Request-ID", "ETag"],
          methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"], max_age=600)
+
+    @app.after_request
+    def vary_on_origin(response):
+        if request.path.startswith("/api/"):
+            response.vary.add("Origin")
+        return response
 
 
 def init_app(app, client) -> None:

@@ -363,7 +363,8 @@ class Store:
 
     # -- reviews ---------------------------------------------------------
     def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
-        film = {**film, "rev": film["rev"] + 1}
+        """Record a change to a film's reviews: a new revision (and Last-Modified) for the film."""
+        film = {**film, "rev": film["rev"] + 1, "updated_at": now()}
         pipe.set(self.k("film", film["id"]), _dumps(film))
         self._write_card(pipe, film)
         if dirty:

@@ -10,7 +10,8 @@ from rq import SimpleWorker
 from service import create_app
 
 REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # own database and prefixes
-API_KEY = "test-key-" + uuid.uuid4().hex
+# One key per run, also when this module is imported twice (as conftest and as tests.conftest).
+API_KEY = os.environ.setdefault("RECS_TEST_API_KEY", "test-key-" + uuid.uuid4().hex)
 # High limits so no test is slowed or throttled; tests/test_security.py sets tiny ones on its own app.
 TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/nonexistent",
                  "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
@@ -41,6 +42,21 @@ def app():
     yield app
     app.extensions["recs"]["store"].r.close()
     remove_prefix(name)
+
+
+@pytest.fixture
+def make_app():
+    """Build apps with their own settings (and key prefix); clean their keys up afterwards."""
+    names = []
+
+    def make(**overrides):
+        name = "test-" + uuid.uuid4().hex[:10]
+        names.append(name)
+        return create_app({**TEST_SETTINGS, "RECS_PREFIX": name + ":", "QUEUE_NAME": name, **overrides})
+
+    yield make
+    for name in names:
+        remove_prefix(name)
 
 
 @pytest.fixture

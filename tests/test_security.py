@@ -2,30 +2,14 @@
 
 import hmac
 import json
-import uuid
 import zlib
 
 import pytest
 
-from service import create_app, security
-from tests.conftest import API_KEY, TEST_SETTINGS, remove_prefix
+from service import security
+from tests.conftest import API_KEY
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-
-
-@pytest.fixture
-def make_app():
-    """Build apps with their own settings (and key prefix); clean their keys up afterwards."""
-    names = []
-
-    def make(**overrides):
-        name = "test-" + uuid.uuid4().hex[:10]
-        names.append(name)
-        return create_app({**TEST_SETTINGS, "RECS_PREFIX": name + ":", "QUEUE_NAME": name, **overrides})
-
-    yield make
-    for name in names:
-        remove_prefix(name)
 
 
 def write_routes(app):
