@@ -98,7 +98,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
     security.init_app(app, client)
-    api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin(),
+    spec_plugin = security.SecuritySpecPlugin()
+    app.extensions["recs_security"]["json_bodies"] = spec_plugin.json_bodies
+    api = RecsApi(app, spec_kwargs={"extra_plugins": [spec_plugin,
                                                    apidocs.OperationIdPlugin()]})
     security.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)

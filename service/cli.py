@@ -24,6 +24,7 @@ def _store_and_queue():
 
 
 @click.group()
+@click.version_option(package_name="filmrecs", prog_name="recs")
 def main():
     """filmrecs: related titles and reviews for film pages."""
 
@@ -255,13 +256,14 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
 
 @main.command("fill-page")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-@click.option("--film-id", help="Fill this film's page (else found by title, or created).")
+@click.option("--film-id", help="Fill this film's page (else found by title).")
+@click.option("--create", is_flag=True, help="Add the film when no film has the page's title.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait for the film's related titles while they are being computed.")
 @click.option("--timeout", default=120.0, show_default=True, type=float, help="Seconds to wait.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 50),
               help="Related titles to list.")
-def fill_page(file, film_id, wait, timeout, limit):
+def fill_page(file, film_id, create, wait, timeout, limit):
     """Print a plain-text film page (FILE, or - for stdin) with Kritiken and Empfehlungen filled."""
     from flask import Flask
 
@@ -275,12 +277,15 @@ def fill_page(file, film_id, wait, timeout, limit):
     app.extensions["recs"] = {"store": store, "queue": queue, "pages": PageCache(0)}
     with app.app_context():
         try:
-            filled = fill(file.read(), film_id, timeout if wait else 0.0, limit)
+            filled = fill(file.read(), film_id, timeout if wait else 0.0, limit, create=create)
         except PageFormatError as error:
             details = "".join(f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items())
             raise click.ClickException(error.message + details) from error
         except NotFound as error:
-            raise click.ClickException(f"No film with id '{film_id}'.") from error
+            if film_id:
+                raise click.ClickException(f"No film with id '{film_id}'.") from error
+            raise click.ClickException(f"No film is titled '{error}'. Pass --create to add it, or "
+                                       "--film-id to fill the page of a film by its id.") from error
     if filled.created:
         click.echo(f"Created film '{filled.film_id}'.", err=True)
     if filled.status != "fresh":

@@ -4,9 +4,10 @@ import math
 from datetime import UTC, datetime
 
 from flask import current_app
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from config import settings
+from service.labels import LANGS
 
 
 def store():
@@ -36,6 +37,29 @@ class IsoDateTime(fields.DateTime):
         return value
 
 
+def primary_language(tag: str) -> str:
+    """Return the primary language of a BCP 47 tag, lower case: de-DE, de_AT, DE -> de."""
+    return tag.replace("_", "-").partition("-")[0].lower()
+
+
+class LangTag(fields.String):
+    """A page language given as a BCP 47 tag (de, de-DE, en-GB), loaded as its primary language."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return primary_language(super()._deserialize(value, attr, data, **kwargs)[:35])
+
+
+def _label_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise ValidationError("Use de or en, or a tag of either such as de-DE.")
+
+
+def lang_arg() -> LangTag:
+    return LangTag(load_default="de", validate=_label_lang, metadata={
+        "pattern": r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+        "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)"})
+
+
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     page_size = fields.Integer(load_default=20,
@@ -57,12 +81,18 @@ def paged(item_schema: type[Schema], name: str, **extra) -> type[Schema]:
 def dump_plain(schema: Schema, obj: dict) -> dict:
     """Return schema.dump(obj) for a dict obj, calling each field's serializer directly.
 
-    For the read hot paths: the same output (fields in declared order, absent keys left
-    out), without marshmallow's per-field lookups. Only for schemas without hooks, data
-    keys or dump defaults (tests compare both dumps).
+    For the read hot paths: the same output (fields in declared order, absent keys with their
+    dump default or left out), without marshmallow's per-field lookups. Only for schemas
+    without hooks or data keys (tests compare both dumps).
     """
-    return {name: field._serialize(obj[name], name, obj)
-            for name, field in schema.dump_fields.items() if name in obj}
+    out = {}
+    for name, field in schema.dump_fields.items():
+        if name in obj:
+            out[name] = field._serialize(obj[name], name, obj)
+        elif field.dump_default is not missing:
+            default = field.dump_default
+            out[name] = field._serialize(default() if callable(default) else default, name, obj)
+    return out
 
 
 def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:

@@ -31,33 +31,36 @@ class CastSchema(Schema):
 class FilmSchema(Schema):
     id = fields.String(validate=Slug, metadata={"description": "Slug; made from the title when omitted."})
     title = fields.String(required=True, validate=[validate.Length(1, 300), Text])
-    original_title = text(300, allow_none=True)
-    year = fields.Integer(allow_none=True, strict=True, validate=validate.Range(1870, 2100))
-    original_language = fields.String(allow_none=True, validate=LangCode)
+    original_title = text(300, allow_none=True, dump_default=None)
+    year = fields.Integer(allow_none=True, dump_default=None, strict=True, validate=validate.Range(1870, 2100))
+    original_language = fields.String(allow_none=True, validate=LangCode, dump_default=None)
     countries = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
-                            validate=validate.Length(max=50))
+                            validate=validate.Length(max=50), dump_default=list)
     genres = fields.List(fields.String(validate=[validate.Length(1, 60), Text]),
-                         validate=validate.Length(max=20))
+                         validate=validate.Length(max=20), dump_default=list)
     keywords = fields.List(fields.String(validate=[validate.Length(1, 100), Text]),
-                           validate=validate.Length(max=300))
+                           validate=validate.Length(max=300), dump_default=list)
     synopsis = fields.Dict(keys=fields.String(validate=LangCode),
                            values=fields.String(validate=[validate.Length(max=20000), Text]),
-                           metadata={"description": "Language code -> plot text"})
-    tagline = text(500, allow_none=True)
-    cast = fields.List(fields.Nested(CastSchema), validate=validate.Length(max=200))
+                           dump_default=dict, metadata={"description": "Language code -> plot text"})
+    tagline = text(500, allow_none=True, dump_default=None)
+    cast = fields.List(fields.Nested(CastSchema), validate=validate.Length(max=200),
+                       dump_default=list)
     external_ids = fields.Dict(keys=fields.String(validate=validate.OneOf(["tmdb", "imdb", "wikidata"])),
-                               values=fields.String(validate=[validate.Length(1, 64), Text]))
-    popularity = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1e9))
-    vote_average = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    vote_count = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0, max=10**9))
+                               values=fields.String(validate=[validate.Length(1, 64), Text]),
+                                 dump_default=dict)
+    popularity = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(min=0, max=1e9))
+    vote_average = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(0, 10))
+    vote_count = fields.Integer(allow_none=True, dump_default=None, strict=True, validate=validate.Range(min=0, max=10**9))
     pinned_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
-                              validate=validate.Length(max=50))
+                              validate=validate.Length(max=50), dump_default=list)
     blocked_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
-                               validate=validate.Length(max=50))
+                               validate=validate.Length(max=50), dump_default=list)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
     rev = fields.Integer(dump_only=True, metadata={"description": "Bumped on every change to the film or its reviews"})
-    job_id = fields.String(dump_only=True, metadata={"description": "The queued job that refreshes tags and lists"})
+    job_id = fields.String(dump_only=True, allow_none=True, dump_default=None, metadata={
+        "description": "The latest job queued to refresh the film's tags and lists (GET /jobs/{id})"})
 
     @validates_schema
     def check_tags(self, data, **kwargs):
@@ -109,10 +112,17 @@ FILM_EXAMPLE = {
 
 
 def get_film_or_404(film_id: str) -> dict:
+    """Return the film with its latest refresh job (job_id), or answer 404."""
     try:
-        return store().get_film(film_id)
+        return store().get_film_and_job(film_id)
     except NotFound:
         abort(404, message=f"No film with id '{film_id}'.")
+
+
+def with_jobs(films: list[dict]) -> list[dict]:
+    """Return films with their latest refresh jobs (job_id), as a single film's GET has them."""
+    jobs = store().pending_jobs([f["id"] for f in films])
+    return [{**film, "job_id": job} for film, job in zip(films, jobs)]
 
 
 def create_with_free_id(data: dict) -> tuple[dict, bool]:
@@ -142,7 +152,7 @@ class Films(MethodView):
         if not filtered:
             total = s.count_films()
             ids = s.film_ids((page - 1) * size, page * size - 1)
-            return page_of(s.get_films(ids), page, size, total)
+            return page_of(with_jobs([f for f in s.get_films(ids) if f]), page, size, total)
         ids = s.filter_film_ids(args.get("genre"), args.get("tag"))
         if args.get("q"):
             ids = s.search_titles(ids, args["q"])
@@ -151,7 +161,7 @@ class Films(MethodView):
             cards = s.get_cards(ids)
             ids = [i for i in ids if i in cards and lo <= (cards[i].get("year") or -1) <= hi]
         result = page_of(ids, page, size)
-        result["results"] = [f for f in s.get_films(result["results"]) if f]
+        result["results"] = with_jobs([f for f in s.get_films(result["results"]) if f])
         return result
 
     @blp.arguments(FilmSchema)

@@ -95,10 +95,12 @@ def wait_for_list(film_id: str, lang: str, timeout: float, poll: float = 0.2) ->
         time.sleep(poll)
 
 
-def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10) -> Filled:
-    """Parse a page, find (or create) its film, and return the page filled.
+def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10,
+         create: bool = True) -> Filled:
+    """Parse a page, find (or, with create, add) its film, and return the page filled.
 
-    Raises PageFormatError for text not in the layout and NotFound for an unknown film_id.
+    Raises PageFormatError for text not in the layout, NotFound for an unknown film_id or
+    (without create) a title no film has.
     """
     page = parse_page(text)
     created = False
@@ -107,6 +109,8 @@ def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 
     else:
         film_id = find_film_id(page.title)
         if film_id is None:
+            if not create:
+                raise NotFound(page.title)
             film_id, _ = create_film(page.title, page.plot, page.lang)
             created = True
     data = wait_for_list(film_id, page.lang, wait)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from flask import Blueprint, abort, render_template, request, url_for
 
 from service import caching
-from service.common import store
+from service.common import primary_language, store
 from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
 from service.recommendations import related_titles
 from service.storage import NotFound
@@ -26,7 +26,8 @@ GENRES = {"Action": "Action", "Adventure": "Abenteuer", "Animation": "Animation"
 
 
 def page_language() -> str:
-    lang = request.args.get("lang")
+    """Return de or en: from ?lang= (a BCP 47 tag such as de-DE), else Accept-Language."""
+    lang = primary_language(request.args.get("lang", "")[:35])
     if lang in LABELS:
         return lang
     return request.accept_languages.best_match(["de", "en"], default="de")

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching
-from service.common import PageSchema, Timestamp, page_of, store
+from service.common import PageSchema, Timestamp, lang_arg, page_of, store
 from service.labels import LANGS
 from service.storage import NotFound, list_page
 from workers.vocab import load_vocabulary
@@ -26,11 +26,11 @@ class RecArgs(Schema):
     page_size = fields.Integer(validate=validate.Range(1, 100))
     exclude = fields.String(validate=validate.Length(max=2000),
                             metadata={"description": "Comma-separated film ids to leave out"})
-    lang = fields.String(load_default="de", validate=validate.OneOf(["de", "en"]))
+    lang = lang_arg()
 
 
 class TagArgs(Schema):
-    lang = fields.String(load_default="de", validate=validate.OneOf(["de", "en"]))
+    lang = lang_arg()
 
 
 class ReasonSchema(Schema):
@@ -264,7 +264,7 @@ def dump_rec_page(data: dict) -> dict:
 _REC_FIELDS = RecArgs._declared_fields
 _INT_ARGS = {name: (field.validators[0].min, field.validators[0].max)
              for name, field in _REC_FIELDS.items() if isinstance(field, fields.Integer)}
-_LANGS = frozenset(_REC_FIELDS["lang"].validators[0].choices)
+_LANGS = frozenset(LANGS)
 _EXCLUDE_MAX = _REC_FIELDS["exclude"].validators[0].max
 
 

@@ -17,17 +17,18 @@ blp = Blueprint("reviews", __name__, description="Reviews (Kritiken) of films")
 class ReviewSchema(Schema):
     id = fields.String(dump_only=True)
     film_id = fields.String(dump_only=True)
-    author = text(200, allow_none=True)
-    language = fields.String(allow_none=True, validate=LangCode,
+    author = text(200, allow_none=True, dump_default=None)
+    language = fields.String(allow_none=True, validate=LangCode, dump_default=None,
                              metadata={"description": "Detected from the body when omitted"})
-    title = text(300, allow_none=True)
+    title = text(300, allow_none=True, dump_default=None)
     body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
-    rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000))
-    published_at = IsoDateTime(allow_none=True)
+    rating = fields.Float(allow_none=True, validate=validate.Range(0, 10), dump_default=None)
+    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000), dump_default=None)
+    published_at = IsoDateTime(allow_none=True, dump_default=None)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
-    job_id = fields.String(dump_only=True)
+    job_id = fields.String(dump_only=True, allow_none=True, dump_default=None, metadata={
+        "description": "The latest job queued to refresh the film's tags and lists"})
 
 
 class ReviewPatchSchema(ReviewSchema):
@@ -91,7 +92,8 @@ class FilmReviews(MethodView):
         """List a film's reviews, oldest first"""
         film = get_film_or_404(film_id)  # read first: its rev covers the reviews read after it
         caching.describe(f"reviews-{film['rev']}", film.get("updated_at"))
-        return page_of(store().list_reviews(film_id), args["page"], args["page_size"])
+        reviews = [{**r, "job_id": film["job_id"]} for r in store().list_reviews(film_id)]
+        return page_of(reviews, args["page"], args["page_size"])
 
     @blp.arguments(ReviewSchema)
     @blp.response(201, ReviewSchema)
@@ -129,7 +131,7 @@ class ReviewById(MethodView):
         except NotFound:
             not_found(review_id)
         caching.describe(last_modified=review.get("updated_at"))
-        return review
+        return {**review, "job_id": store().pending_job(review["film_id"])}
 
     @blp.arguments(ReviewPatchSchema(partial=True))
     @blp.response(200, ReviewSchema)

@@ -84,6 +84,17 @@ def reject_unencodable_json():
               errors={"json": {"_schema": ["Text may not contain lone surrogates (unpaired \\ud800-\\udfff)."]}})
 
 
+def require_json_body():
+    """before_request: answer 415 for a body that is not JSON sent to a route that reads JSON
+    (an empty body without a type goes on to the schema's 422)."""
+    if request.method not in WRITE_METHODS or request.is_json:
+        return
+    if (request.endpoint, request.method.lower()) not in current_app.extensions["recs_security"]["json_bodies"]:
+        return
+    if request.mimetype or request.content_length:
+        abort(415, message="Send the body as JSON (Content-Type: application/json).")
+
+
 def client_key() -> str:
     """Rate-limit bucket: the API key (hashed) for writes that carry one, else the address."""
     token = bearer_token() if is_api_write() else None
@@ -198,13 +209,16 @@ def init_app(app, client) -> None:
     if not keys and not (app.testing or app.config.get("RECS_ALLOW_NO_KEYS")):
         raise RuntimeError("No API key configured: set RECS_API_KEYS (comma-separated) or, for "
                            "local development only, RECS_ALLOW_NO_KEYS=1 (writes then need no key).")
-    app.extensions["recs_security"] = {"keys": keys}
+    # (endpoint, method) of the operations whose body is JSON: SecuritySpecPlugin fills it
+    # as the blueprints are registered
+    app.extensions["recs_security"] = {"keys": keys, "json_bodies": set()}
     app.url_map.converters["id"] = IdConverter
     app.url_map.converters["job_id"] = JobIdConverter
     if app.config.get("RECS_TRUSTED_PROXIES"):
         n = int(app.config["RECS_TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.before_request(require_api_key)
+    app.before_request(require_json_body)
     app.before_request(reject_unencodable_json)
     app.after_request(drop_stray_retry_after)  # registered first, so it runs after Flask-Limiter's
     _init_cors(app)
@@ -223,13 +237,20 @@ def _error(description: str) -> dict:
 
 
 class SecuritySpecPlugin(BasePlugin):
-    """Mark writes as needing the bearer key and document the statuses every route can answer."""
+    """Mark writes as needing the bearer key and document the statuses every route can answer;
+    collect the operations that read a JSON body (into json_bodies, for require_json_body)."""
+
+    def __init__(self):
+        self.json_bodies: set[tuple[str, str]] = set()
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         rule = kwargs.get("rule")
         endpoint = rule.endpoint if rule is not None else None
         for method, op in (operations or {}).items():
             responses = op.setdefault("responses", {})
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
+                self.json_bodies.add((endpoint, method.lower()))
+                responses.setdefault("415", _error("The body is not JSON (Content-Type: application/json)"))
             if "{" in (path or ""):
                 responses.setdefault("404", _error("No such id"))
             if method.upper() in WRITE_METHODS and (path or "").startswith(API_PREFIX):

@@ -300,6 +300,13 @@ class Store:
             raise NotFound(fid)
         return film
 
+    def get_film_and_job(self, fid: str) -> dict:
+        """Return a film with "job_id", its latest refresh job (None if none), in one read."""
+        raw, job = self.r.mget([self.k("film", fid), self.k("pending", fid)])
+        if raw is None:
+            raise NotFound(fid)
+        return {**json.loads(raw), "job_id": job.decode() if job else None}
+
     def get_films(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
@@ -540,6 +547,13 @@ class Store:
     def pending_job(self, fid: str) -> str | None:
         raw = self.r.get(self.k("pending", fid))
         return raw.decode() if raw else None
+
+    def pending_jobs(self, ids: list[str]) -> list[str | None]:
+        """Return the latest refresh job of each film (None if none), in one read."""
+        if not ids:
+            return []
+        return [raw.decode() if raw else None
+                for raw in self.r.mget([self.k("pending", fid) for fid in ids])]
 
     def claim_dirty(self, fid: str) -> None:
         """Mark a film as being refreshed: later writes queue a new job."""

@@ -194,10 +194,13 @@ def test_cli_creates_a_film_and_waits_for_a_real_worker(seeded, cli_settings, tm
     worker = subprocess.Popen([str(RECS), "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        result = CliRunner().invoke(main_cli(), ["fill-page", str(page), "--timeout", "30"])
+        refused = CliRunner().invoke(main_cli(), ["fill-page", str(page)])
+        result = CliRunner().invoke(main_cli(), ["fill-page", str(page), "--create", "--timeout", "30"])
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert "No film is titled 'Der Arzt und die Feuerwehrfrau'. Pass --create" in refused.stderr
     assert result.exit_code == 0, result.output
     assert "Created film 'der-arzt-und-die-feuerwehrfrau'." in result.stderr
     recs = result.stdout.partition("\nEmpfehlungen\n")[2].splitlines()
@@ -208,3 +211,10 @@ def main_cli():
     from service.cli import main
 
     return main
+
+
+def test_cli_prints_its_version():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main_cli(), ["--version"])
+    assert result.exit_code == 0 and result.output == f"recs, version {version('filmrecs')}\n"
