@@ -106,8 +106,14 @@ class FilmReviews(MethodView):
 class ReviewImport(MethodView):
     @blp.arguments(ReviewImportSchema)
     @blp.response(201, ReviewSchema)
+    @blp.alt_response(200, schema=ReviewSchema,
+                      description="The film has this review already (same source_url or body): updated")
     def post(self, data, film_id):
-        """Add a review from a saved blog post, without its navigation, comment form and widgets"""
+        """Add a review from a saved blog post, without its navigation, comment form and widgets
+
+        Importing a review the film has already (the same source_url, or the same body with
+        case, spacing and punctuation ignored) updates it: 200 instead of 201, never a copy.
+        """
         get_film_or_404(film_id)
         found = extract_review(data.pop("content"), data.pop("format"))
         if not found["body"]:
@@ -118,7 +124,13 @@ class ReviewImport(MethodView):
             review = ReviewSchema().load(review)
         except ValidationError as exc:
             abort(422, message="The review found is not valid.", errors={"json": exc.messages})
-        return add_review(film_id, review)
+        try:
+            review, needed, created = store().import_review(film_id, review)
+        except NotFound:
+            abort(404, message=f"No film with id '{film_id}'.")
+        if "job_id" not in review:  # an import that changed nothing queues nothing
+            review["job_id"] = refresh(film_id, needed)
+        return review, 201 if created else 200, {"Location": f"/api/v1/reviews/{review['id']}"}
 
 
 @blp.route("/reviews/<id:review_id>")

@@ -7,7 +7,7 @@ import uuid
 import orjson
 import redis
 
-from service.text import fold
+from service.text import body_key, fold, same_review
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
 # list in one round trip. The list key depends on the index version, so it is built inside
@@ -394,6 +394,45 @@ class Store:
         results = self.r.transaction(write, self.k("film", fid))
         return review, bool(results[-1])
 
+    def import_review(self, fid: str, review: dict) -> tuple[dict, bool, bool]:
+        """Add a review, or update the film's review it repeats (same source URL or body).
+
+        Return the stored review, whether the film needs a refresh job, and whether it is new;
+        an import that changes nothing writes nothing, and its review's job_id is the film's
+        latest refresh job.
+        """
+        holder = {}
+
+        def write(pipe):
+            film = _loads(pipe.get(self.k("film", fid)))
+            if film is None:
+                raise NotFound(fid)
+            ids = [raw.decode() for raw in pipe.zrange(self.k("reviews", fid), 0, -1)]
+            existing = [json.loads(raw) for raw in pipe.mget([self.k("review", i) for i in ids])
+                        if raw] if ids else []
+            old = next((r for r in existing if same_review(r, review)), None)
+            ts = now()
+            if old is None:
+                new = {**review, "id": "r" + uuid.uuid4().hex[:12], "film_id": fid,
+                       "created_at": ts, "updated_at": ts}
+            elif {**old, **review} == old:
+                holder.update(review=old, created=False, changed=False,
+                              job=(pipe.get(self.k("pending", fid)) or b"").decode() or None)
+                return
+            else:
+                new = {**old, **review, "updated_at": ts}
+            holder.update(review=new, created=old is None, changed=True)
+            pipe.multi()
+            pipe.set(self.k("review", new["id"]), _dumps(new))
+            if old is None:
+                pipe.zadd(self.k("reviews", fid), {new["id"]: ts})
+            self._touch_film(pipe, film)
+
+        results = self.r.transaction(write, self.k("film", fid), self.k("reviews", fid))
+        if not holder["changed"]:
+            return {**holder["review"], "job_id": holder["job"]}, False, False
+        return holder["review"], bool(results[-1]), holder["created"]
+
     def get_review(self, rid: str) -> dict:
         review = _loads(self.r.get(self.k("review", rid)))
         if review is None:
@@ -492,7 +531,8 @@ class Store:
         return holder.get("outcomes", [])
 
     def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, int | None]:
-        """Add reviews to films in one transaction, skipping bodies a film has already.
+        """Add reviews to films in one transaction, skipping the ones a film has already
+        (the same source URL or body, see text.same_review).
 
         Return how many were added per film, None for a film that does not exist.
         """
@@ -509,12 +549,15 @@ class Store:
                 if films[fid] is None:
                     added[fid] = None
                     continue
-                bodies = {r["body"] for r in existing[fid]}
+                bodies = {body_key(r["body"]) for r in existing[fid]}
+                urls = {r["source_url"] for r in existing[fid] if r.get("source_url")}
                 added[fid] = 0
                 for review in reviews:
-                    if review["body"] in bodies:
+                    key, url = body_key(review["body"]), review.get("source_url")
+                    if key in bodies or (url and url in urls):
                         continue
-                    bodies.add(review["body"])
+                    bodies.add(key)
+                    urls.add(url)
                     rid, at = "r" + uuid.uuid4().hex[:12], ts + added[fid] * 1e-6
                     pipe.set(self.k("review", rid), _dumps({**review, "id": rid, "film_id": fid,
                                                            "created_at": at, "updated_at": at}))

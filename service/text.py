@@ -1,4 +1,4 @@
-"""Fold text for search and make slugs for ids."""
+"""Fold text for search, compare review bodies and make slugs for ids."""
 
 import re
 import unicodedata
@@ -11,6 +11,22 @@ def fold(text: str) -> str:
     """Return text lowercased and without accents, for case- and accent-insensitive search."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def body_key(text: str) -> str:
+    """Return a review body reduced to its words: case, accents, spacing and punctuation dropped,
+    so two imports of one text compare equal (what a blog's markup or a re-save changes)."""
+    return _NOT_WORD.sub("", fold(unicodedata.normalize("NFKC", text)))
+
+
+def same_review(a: dict, b: dict) -> bool:
+    """Return whether two reviews of a film are one: the same source URL or the same body."""
+    if a.get("source_url") and a.get("source_url") == b.get("source_url"):
+        return True
+    return body_key(a.get("body") or "") == body_key(b.get("body") or "")
 
 
 def slugify(text: str) -> str:
