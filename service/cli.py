@@ -234,7 +234,8 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
         report = import_rows(store, rows, bar)
     seconds = time.perf_counter() - started
     click.echo(f"{path}: {report.created} created, {report.updated} updated, "
-               f"{report.unchanged} unchanged, {report.reviews} reviews added "
+               f"{report.unchanged} unchanged ({report.matched} matched to a film under another id), "
+               f"{report.reviews} reviews added "
                f"({report.reviews_unchanged} unchanged), {len(report.skipped)} rows skipped "
                f"in {seconds:.2f} s")
     for line, reason in report.skipped[:shown]:
@@ -249,6 +250,29 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
     if job_id is None:
         click.echo("Nothing changed: no rebuild queued.")
         return
+    click.echo(f"Queued rebuild {job_id}")
+    if wait:
+        _wait_for_rebuild(store, queue, job_id)
+
+
+@main.command("merge-duplicates")
+@click.option("--dry-run", is_flag=True, help="Only list what would be merged.")
+@click.option("--wait", is_flag=True, help="Wait for the rebuild that follows.")
+def merge_duplicates_cmd(dry_run, wait):
+    """Merge films stored twice (same external id, or title + year) into the oldest, and drop
+    repeated reviews; then rebuild."""
+    from service.dedupe import merge_duplicates
+    from service.queue import enqueue_rebuild
+
+    store, queue = _store_and_queue()
+    report = merge_duplicates(store, dry_run=dry_run)
+    for kept, merged in report.films:
+        click.echo(f"{'would merge' if dry_run else 'merged'} {merged} into {kept}")
+    click.echo(f"{len(report.films)} films merged, {report.reviews_moved} reviews moved, "
+               f"{report.reviews_removed} repeated reviews removed{' (dry run)' if dry_run else ''}")
+    if dry_run or not report.changed:
+        return
+    job_id = enqueue_rebuild(store, queue)
     click.echo(f"Queued rebuild {job_id}")
     if wait:
         _wait_for_rebuild(store, queue, job_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 
 from service.films import FilmSchema
+from service.identity import Identities, fill_missing
 from service.reviews import ReviewSchema
 from service.storage import NotFound, Store
 from service.text import slugify
@@ -23,6 +24,7 @@ class ImportReport:
     unchanged: int = 0
     reviews: int = 0
     reviews_unchanged: int = 0
+    matched: int = 0  # records of a film stored under another id (external id, title + year)
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
@@ -32,6 +34,7 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
                 "reviews": self.reviews, "reviews_unchanged": self.reviews_unchanged,
+                "matched": self.matched,
                 "skipped": [{"line": line, "reason": reason} for line, reason in self.skipped]}
 
 
@@ -73,6 +76,7 @@ class _Batch:
 
     def __init__(self, store: Store, report: ImportReport):
         self.store, self.report = store, report
+        self.identities: Identities | None = None  # read on the first record with external ids
         self.films: list[dict] = []
         self.reviews: dict[str, list[tuple[int, dict]]] = {}
 
@@ -82,6 +86,27 @@ class _Batch:
     def has_film(self, film_id) -> bool:
         return isinstance(film_id, str) and (any(f["id"] == film_id for f in self.films)
                                              or self.store.film_exists(film_id))
+
+    def add_film(self, film: dict) -> str:
+        """Queue a film record; return the id it is stored under.
+
+        A record with external ids (a TMDB row) that another stored film matches, by external
+        id and then by title + year (service/identity.py), fills that film's gaps instead of
+        adding a second copy of it.
+        """
+        if film.get("external_ids"):
+            if self.identities is None:
+                self.identities = Identities(self.store.iter_films())
+            match = self.identities.find(film)
+            if match is not None:
+                self.report.matched += 1
+                changes = fill_missing(match, film)
+                match.update(changes)
+                film = {"id": match["id"], "title": match["title"], **changes}
+            else:
+                self.identities.add(film)
+        self.films.append(film)
+        return film["id"]
 
     def add_review(self, number: int, film_id: str, review: dict) -> None:
         self.reviews.setdefault(film_id, []).append((number, review))
@@ -127,9 +152,9 @@ def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=N
                     raise ValidationError({"reviews": exc.messages}) from exc
                 film = film_schema.load(row)
                 film.setdefault("id", slugify(film["title"]))
-                batch.films.append(film)
+                film_id = batch.add_film(film)
                 for review in reviews:
-                    batch.add_review(number, film["id"], review)
+                    batch.add_review(number, film_id, review)
         except ValidationError as exc:
             report.skipped.append((number, _reason(exc)))
         except NotFound as exc:

@@ -7,7 +7,7 @@ import uuid
 import orjson
 import redis
 
-from service.text import body_key, fold, same_review
+from service.text import fold, match_key, same_review
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
 # list in one round trip. The list key depends on the index version, so it is built inside
@@ -312,6 +312,12 @@ class Store:
             return []
         return [_loads(raw) for raw in self.r.mget([self.k("film", i) for i in ids])]
 
+    def iter_films(self, chunk: int = 1000):
+        """Yield every film, oldest first, reading chunk films at a time."""
+        ids = self.film_ids()
+        for start in range(0, len(ids), chunk):
+            yield from (f for f in self.get_films(ids[start:start + chunk]) if f)
+
     def film_exists(self, fid: str) -> bool:
         return bool(self.r.exists(self.k("film", fid)))
 
@@ -478,6 +484,28 @@ class Store:
         results = self.r.transaction(write, self.k("review", rid))
         return holder["film_id"], bool(results[-1]) if len(results) > 3 else False
 
+    def move_review(self, rid: str, fid: str) -> None:
+        """Move a review to another film (merging duplicates); both films get a new revision."""
+
+        def write(pipe):
+            review = _loads(pipe.get(self.k("review", rid)))
+            if review is None:
+                raise NotFound(rid)
+            src = review["film_id"]
+            pipe.watch(self.k("film", src), self.k("film", fid))
+            films = [_loads(raw) for raw in pipe.mget([self.k("film", src), self.k("film", fid)])]
+            if films[1] is None:
+                raise NotFound(fid)
+            pipe.multi()
+            pipe.set(self.k("review", rid), _dumps({**review, "film_id": fid}))
+            pipe.zrem(self.k("reviews", src), rid)
+            pipe.zadd(self.k("reviews", fid), {rid: review["created_at"]})
+            for film in films:
+                if film is not None:
+                    self._touch_film(pipe, film)
+
+        self.r.transaction(write, self.k("review", rid))
+
     def review_ids(self, fid: str) -> list[str]:
         return [raw.decode() for raw in self.r.zrange(self.k("reviews", fid), 0, -1)]
 
@@ -549,11 +577,11 @@ class Store:
                 if films[fid] is None:
                     added[fid] = None
                     continue
-                bodies = {body_key(r["body"]) for r in existing[fid]}
+                bodies = {match_key(r["body"]) for r in existing[fid]}
                 urls = {r["source_url"] for r in existing[fid] if r.get("source_url")}
                 added[fid] = 0
                 for review in reviews:
-                    key, url = body_key(review["body"]), review.get("source_url")
+                    key, url = match_key(review["body"]), review.get("source_url")
                     if key in bodies or (url and url in urls):
                         continue
                     bodies.add(key)

@@ -16,9 +16,9 @@ def fold(text: str) -> str:
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def body_key(text: str) -> str:
-    """Return a review body reduced to its words: case, accents, spacing and punctuation dropped,
-    so two imports of one text compare equal (what a blog's markup or a re-save changes)."""
+def match_key(text: str) -> str:
+    """Return text reduced to its letters and digits: case, accents, spacing and punctuation
+    dropped, so two imports of one review or title compare equal (Up, "UP!" and "Up" are one)."""
     return _NOT_WORD.sub("", fold(unicodedata.normalize("NFKC", text)))
 
 
@@ -26,7 +26,7 @@ def same_review(a: dict, b: dict) -> bool:
     """Return whether two reviews of a film are one: the same source URL or the same body."""
     if a.get("source_url") and a.get("source_url") == b.get("source_url"):
         return True
-    return body_key(a.get("body") or "") == body_key(b.get("body") or "")
+    return match_key(a.get("body") or "") == match_key(b.get("body") or "")
 
 
 def slugify(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 BLOG = (SEEDS / "raw" / "love-911-review-blog.en.txt").read_text(encoding="utf-8")
 
@@ -57,3 +59,56 @@ def test_bulk_import_skips_reviews_a_film_has(client, store):
     report = import_rows(store, rows)
     assert (report.reviews, report.reviews_unchanged) == (1, 2)
     assert len(store.list_reviews("f")) == 2
+
+
+TMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
+
+
+def test_tmdb_import_fills_the_seed_films_instead_of_copying_them(seeded):
+    from service.dedupe import duplicate_groups
+    from service.importer import import_rows, read_tmdb_rows
+
+    if not TMDB.exists():
+        pytest.skip("../shared/data/tmdb5000 is not beside the repo")
+    before = seeded.get_film("silver-linings-playbook")
+    report = import_rows(seeded, read_tmdb_rows(TMDB))
+    assert report.matched >= 23, report.as_dict()
+    assert not seeded.film_exists("tmdb-82693") and not seeded.film_exists("tmdb-14160")
+    assert duplicate_groups(list(seeded.iter_films())) == []
+    film = seeded.get_film("silver-linings-playbook")
+    assert film["title"] == before["title"] and film["genres"] == before["genres"]
+    assert film["synopsis"]["de"] == before["synopsis"]["de"]
+    assert film["external_ids"]["tmdb"] == "82693" and film["popularity"] > 0  # a gap filled
+    again = import_rows(seeded, read_tmdb_rows(TMDB))
+    assert (again.created, again.updated) == (0, 0)
+
+
+def test_merge_duplicates_merges_films_and_repeated_reviews(client, store, monkeypatch):
+    from click.testing import CliRunner
+
+    from config import settings
+    from service.cli import main
+
+    for name in ("REDIS_URL", "RECS_PREFIX", "QUEUE_NAME"):
+        monkeypatch.setattr(settings, name, client.application.config[name])
+    client.post("/api/v1/films", json={"id": "up", "title": "Up", "year": 2009,
+                                       "synopsis": {"de": "Carl fliegt mit seinem Haus davon."}})
+    client.post("/api/v1/films", json={"id": "tmdb-14160", "title": "UP!", "year": 2009,
+                                       "external_ids": {"tmdb": "14160"}, "popularity": 92.2,
+                                       "synopsis": {"en": "Carl flies his house away."}})
+    client.post("/api/v1/films", json={"id": "up-1990", "title": "Up", "year": 1990})
+    for film_id, body in (("up", "Rührend."), ("tmdb-14160", "rührend"), ("tmdb-14160", "Bunt.")):
+        client.post(f"/api/v1/films/{film_id}/reviews", json={"body": body})
+    dry = CliRunner().invoke(main, ["merge-duplicates", "--dry-run"])
+    assert "would merge tmdb-14160 into up" in dry.output and store.film_exists("tmdb-14160")
+    result = CliRunner().invoke(main, ["merge-duplicates"])
+    assert result.exit_code == 0, result.output
+    assert "1 films merged, 2 reviews moved, 1 repeated reviews removed" in result.output
+    assert not store.film_exists("tmdb-14160") and store.film_exists("up-1990")
+    film = store.get_film("up")
+    assert film["title"] == "Up" and film["external_ids"] == {"tmdb": "14160"}
+    assert film["popularity"] == 92.2
+    assert film["synopsis"] == {"de": "Carl fliegt mit seinem Haus davon.", "en": "Carl flies his house away."}
+    assert sorted(r["body"] for r in store.list_reviews("up")) == ["Bunt.", "Rührend."]
+    again = CliRunner().invoke(main, ["merge-duplicates"])
+    assert "0 films merged, 0 reviews moved, 0 repeated reviews removed" in again.output
