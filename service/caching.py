@@ -9,7 +9,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # the film list and the two pages. Each answer carries an ETag and a Cache-Control policy.
 CACHEABLE = frozenset({"films.Films", "films.FilmById", "reviews.FilmReviews", "reviews.ReviewById",
                        "recommendations.Recommendations", "recommendations.Tags",
-                       "pages.film_page", "pages.catalog"})
+                       "pages.film_page", "pages.review_page", "pages.catalog"})
 
 
 def describe(etag: str | None = None, last_modified: float | None = None, fresh: bool = True) -> None:

@@ -21,7 +21,10 @@ LABELS = {
            "next": "Weiter", "skip": "Zum Inhalt springen", "main_nav": "Hauptnavigation",
            "language": "English", "not_found": "Film nicht gefunden",
            "not_found_text": "Einen Film mit dieser Adresse gibt es nicht.",
-           "back": "Zum Katalog", "untitled": "Ohne Titel"},
+           "back": "Zum Katalog", "untitled": "Ohne Titel",
+           "more": "mehr", "less": "weniger", "whole_review": "Ganze Kritik lesen",
+           "published": "veröffentlicht am", "added": "hier hinzugefügt am",
+           "back_to_film": "Zurück zu {title}"},
     "en": {"plot": "Plot", "reviews": "Reviews", "recs": "Recommendations",
            "no_plot": "No plot yet.",
            "no_reviews": "No reviews yet.", "no_recs": "No recommendations yet.",
@@ -38,7 +41,10 @@ LABELS = {
            "next": "Next", "skip": "Skip to content", "main_nav": "Main navigation",
            "language": "Deutsch", "not_found": "Film not found",
            "not_found_text": "There is no film at this address.",
-           "back": "To the catalog", "untitled": "Untitled"},
+           "back": "To the catalog", "untitled": "Untitled",
+           "more": "more", "less": "less", "whole_review": "Read the whole review",
+           "published": "published", "added": "added here",
+           "back_to_film": "Back to {title}"},
 }
 
 
@@ -64,9 +70,15 @@ def format_rating(rating, lang: str) -> str | None:
     return text.replace(".", ",") if lang == "de" else text
 
 
-def review_date(review: dict):
-    """Return the date a review is shown with: when it was published, else when it was added."""
-    return review.get("published_at") or review.get("created_at")
+def review_date(review: dict, lang: str) -> tuple[str, str, str, bool] | None:
+    """Return (ISO date, shown date, what the date is: "veröffentlicht am" or "hier
+    hinzugefügt am", whether it is the publication's) of a review: when it was published,
+    else when it was added here; a review's import is never passed off as its writing."""
+    for key, published in (("published_at", True), ("created_at", False)):
+        date = format_date(review.get(key), lang)
+        if date:
+            return date[0], date[1], LABELS[lang]["published" if published else "added"], published
+    return None
 
 
 def shown_reasons(reasons: list[dict], lang: str) -> list[tuple[str, str | None]]:

@@ -7,7 +7,7 @@ of their own, in that order, each followed by its text. Pure functions: no Flask
 
 from dataclasses import dataclass
 
-from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
+from service.labels import LABELS, format_rating, review_date, shown_reasons
 from service.text import slugify
 
 HEADINGS = {"de": ("Handlung", "Kritiken", "Empfehlungen"),
@@ -106,9 +106,9 @@ def render_review(review: dict, lang: str) -> str:
     rating = format_rating(review.get("rating"), lang)
     if rating is not None:
         line += f" · {rating}/10"
-    date = format_date(review_date(review), lang)
-    if date:
-        line += f" · {date[1]}"
+    date = review_date(review, lang)
+    if date:  # the date alone when published (the layout's own), else said what it is
+        line += f" · {date[1] if date[3] else date[2] + ' ' + date[1]}"
     return f"{line}\n{review.get('body', '').strip()}\n"
 
 

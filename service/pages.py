@@ -7,22 +7,27 @@ from flask import Blueprint, abort, render_template, request, url_for
 
 from service import caching
 from service.common import primary_language, store
-from service.labels import LABELS, format_date, format_rating, review_date, shown_reasons
+from service.labels import LABELS, format_rating, review_date, shown_reasons
 from service.recommendations import related_titles
 from service.storage import NotFound
+from service.text import fold
 from workers.vocab import load_vocabulary
 
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 24
 RELATED_SHOWN = 12
+# A plot longer than this many characters is shown a few lines high, with "mehr" to open it.
+PLOT_FOLD = 320
+# A review longer than this shows an excerpt of about this length, with a link to the whole.
+REVIEW_EXCERPT = 420
 # TMDB's genres, the ones the catalog filters by, with their German names.
 GENRES = {"Action": "Action", "Adventure": "Abenteuer", "Animation": "Animation",
           "Comedy": "Komödie", "Crime": "Krimi", "Documentary": "Dokumentarfilm", "Drama": "Drama",
-          "Family": "Familie", "Fantasy": "Fantasy", "History": "Historie", "Horror": "Horror",
-          "Music": "Musik", "Mystery": "Mystery", "Romance": "Liebesfilm",
-          "Science Fiction": "Science-Fiction", "Thriller": "Thriller", "War": "Kriegsfilm",
-          "Western": "Western"}
+          "Family": "Familie", "Fantasy": "Fantasy", "Foreign": "Ausländischer Film",
+          "History": "Historie", "Horror": "Horror", "Music": "Musik", "Mystery": "Mystery",
+          "Romance": "Liebesfilm", "Science Fiction": "Science-Fiction", "Thriller": "Thriller",
+          "TV Movie": "TV-Film", "War": "Kriegsfilm", "Western": "Western"}
 
 
 def page_language() -> str:
@@ -53,7 +58,28 @@ def language_switch() -> dict:
 
 
 def genre_label(genre: str, lang: str) -> str:
-    return GENRES.get(genre, genre) if lang == "de" else genre
+    """Return a genre's name in lang: TMDB's names, else the vocabulary's genre of that name."""
+    if lang == "en":
+        return genre
+    if genre in GENRES:
+        return GENRES[genre]
+    vocab = load_vocabulary()
+    tags = [t for t in vocab.map_genre(genre) if vocab.kind(t) == "genre"]
+    return vocab.label(tags[0], lang) if len(tags) == 1 else genre
+
+
+def collated(options, label=lambda o: o[1]) -> list:
+    """Return options sorted by label as a German reader looks them up: Ärzte beside Arzt, Über
+    among the U (accents and case ignored first, DIN 5007-1), then by the exact label."""
+    return sorted(options, key=lambda o: (fold(label(o)), label(o)))
+
+
+def excerpt(text: str, limit: int) -> str | None:
+    """Return text cut at a word before about limit characters, with "…", or None if it is short."""
+    if len(text) <= limit * 1.2:  # not worth a link for a few more words
+        return None
+    cut = text[:limit].rsplit(None, 1)[0].rstrip(",;:–-")
+    return cut + " …"
 
 
 def pick_synopsis(synopsis: dict, lang: str) -> tuple[str | None, str]:
@@ -65,10 +91,12 @@ def pick_synopsis(synopsis: dict, lang: str) -> tuple[str | None, str]:
 
 
 def review_view(review: dict, lang: str) -> dict:
-    """Return what the page shows of a review: date, rating as text and as five stars."""
+    """Return what the page shows of a review: date (said what it is), rating as text and as
+    five stars, and an excerpt when the body is long."""
     rating = review.get("rating")
     stars = round(rating / 2) if rating is not None else 0
-    return {**review, "date": format_date(review_date(review), lang),
+    return {**review, "date": review_date(review, lang),
+            "excerpt": excerpt(review.get("body") or "", REVIEW_EXCERPT),
             "rating_text": format_rating(rating, lang), "stars": "★" * stars + "☆" * (5 - stars)}
 
 
@@ -94,15 +122,30 @@ def film_page(film_id):
                      fresh=recs["status"] == "fresh")
     return render_template("film.html", film=film, lang=lang, t=LABELS[lang],
                            genres=[genre_label(g, lang) for g in film.get("genres") or []],
-                           synopsis=synopsis, synopsis_lang=synopsis_lang, reviews=reviews,
+                           synopsis=synopsis, synopsis_lang=synopsis_lang,
+                           plot_folded=len(synopsis) > PLOT_FOLD, reviews=reviews,
                            recs=recs, related=related)
+
+
+@bp.get("/reviews/<id:review_id>")
+def review_page(review_id):
+    """The whole of a review that the film page shows an excerpt of."""
+    lang = page_language()
+    try:
+        review = store().get_review(review_id)
+        film = store().get_film(review["film_id"])
+    except NotFound:
+        abort(404)
+    caching.describe(last_modified=max(review.get("updated_at") or 0, film.get("updated_at") or 0))
+    return render_template("review.html", film=film, review=review_view(review, lang), lang=lang,
+                           t=LABELS[lang], whole=True)
 
 
 @lru_cache(maxsize=4)
 def tag_options(lang: str) -> tuple[tuple[str, str], ...]:
     """Return the vocabulary's tags as (id, label) sorted by label (the vocabulary is fixed per process)."""
     vocab = load_vocabulary()
-    return tuple(sorted(((tag, vocab.label(tag, lang)) for tag in vocab.tags), key=lambda o: o[1].casefold()))
+    return tuple(collated((tag, vocab.label(tag, lang)) for tag in vocab.tags))
 
 
 @bp.get("/")
@@ -130,7 +173,7 @@ def catalog():
 
     return render_template("catalog.html", films=films, q=q, genre=genre, tag=tag, lang=lang,
                            t=LABELS[lang], total=total, page=page, pages=pages, page_url=page_url,
-                           genres=[(g, genre_label(g, lang)) for g in GENRES],
+                           genres=collated((g, genre_label(g, lang)) for g in GENRES),
                            tags=tag_options(lang))
 
 

@@ -85,7 +85,7 @@ def test_render_english_and_empty_and_pending():
     page = FilmPage(title="X", plot="", lang="en", head="X\nPlot\nReviews\n", recs_heading="Recommendations")
     review = {"body": "Fine.", "created_at": 1700000000.0}
     assert render_page(page, [review], [], "fresh") == (
-        "X\nPlot\nReviews\nAnonymous · 2023-11-14\nFine.\n\nRecommendations\nNo recommendations yet.\n")
+        "X\nPlot\nReviews\nAnonymous · added here 2023-11-14\nFine.\n\nRecommendations\nNo recommendations yet.\n")
     pending = render_page(page, [], [], "pending")
     assert pending.endswith("Reviews\nNo reviews yet.\nRecommendations\nRecommendations are being computed.\n")
     stale = render_page(page, [], RELATED[:1], "stale")

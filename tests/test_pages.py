@@ -6,7 +6,7 @@ import pytest
 
 
 def section(html, anchor):
-    return re.search(rf'<section id="{anchor}">(.*?)</section>', html, re.DOTALL).group(1)
+    return re.search(rf'<section id="{anchor}"[^>]*>(.*?)</section>', html, re.DOTALL).group(1)
 
 
 def heading(html, level):
@@ -18,11 +18,14 @@ def test_love_911_page_has_three_filled_sections(client, seeded):
     html = client.get("/films/love-911").get_data(as_text=True)
     assert '<html lang="de">' in html
     assert heading(html, 1) == ["Love 911 – Lebe und liebe"]
-    assert heading(html, 2) == ["Handlung", "Kritiken", "Empfehlungen"]
+    assert heading(html, 2) == ["Handlung", "Empfehlungen", "Kritiken"]
     assert "Feuerwehrmann" in section(html, "handlung")
     reviews = section(html, "kritiken")
     assert "von jediprincess" in reviews and '<article class="review" lang="en"' in reviews
-    assert re.search(r'<time datetime="\d{4}-\d\d-\d\d">\d\d\.\d\d\.\d{4}</time>', reviews)
+    # the seed review has no publication date: the date shown says it is when it was added
+    assert re.search(r'hier hinzugefügt am <time datetime="\d{4}-\d\d-\d\d">\d\d\.\d\d\.\d{4}</time>',
+                     reviews)
+    assert "veröffentlicht" not in reviews
     recs = section(html, "empfehlungen")
     assert recs.count('class="card"') >= 5 and 'class="chip"' in recs
     assert re.search(r'<h3><a href="/films/[a-z0-9-]+\?lang=de">', recs)
@@ -34,7 +37,7 @@ def test_love_911_page_has_three_filled_sections(client, seeded):
 def test_english_labels_and_reason_chips(client, seeded):
     html = client.get("/films/love-911?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in html
-    assert heading(html, 2) == ["Plot", "Reviews", "Recommendations"]
+    assert heading(html, 2) == ["Plot", "Recommendations", "Reviews"]
     assert re.search(r"Similarity: [1-5] of 5", html)
     de = client.get("/films/love-911").get_data(as_text=True)
     chips = lambda page: re.findall(r'<li class="chip">([^<]+)</li>', page)  # noqa: E731
@@ -117,3 +120,49 @@ def test_catalog_pages(client):
     assert "/films/f24?" in second and "/films/f29?" in second and 'rel="prev"' in second
     filtered = client.get("/?q=film&page=2").get_data(as_text=True)
     assert "Seite 2 von 2" in filtered and 'href="/?q=film&amp;page=1&amp;lang=de"' in filtered
+
+
+def test_long_plot_folds_and_long_reviews_show_an_excerpt(client, seeded):
+    html = client.get("/films/love-911").get_data(as_text=True)
+    plot = section(html, "handlung")
+    assert '<p class="plot folded">' in plot and "<summary>" in plot and ">mehr<" in plot
+    assert "Feuerwehrmann" in plot, "the whole plot stays in the page (folded by CSS)"
+    review = section(html, "kritiken")
+    assert "This was an engrossing love movie" not in review and " …</p>" in review
+    link = re.search(r'<a href="(/reviews/r[0-9a-f]+\?lang=de)">Ganze Kritik lesen</a>', review)
+    whole = client.get(link.group(1))
+    assert whole.status_code == 200 and whole.headers["Content-Language"] == "de"
+    text = whole.get_data(as_text=True)
+    assert "This was an engrossing love movie" in text and 'href="/films/love-911?lang=de"' in text
+    assert "Ganze Kritik lesen" not in text
+    assert client.get("/reviews/rnope").status_code == 404
+    client.post("/api/v1/films", json={"id": "kurz", "title": "Kurz", "synopsis": {"de": "Kurz."}})
+    client.post("/api/v1/films/kurz/reviews", json={"body": "Kurz und gut."})
+    short = client.get("/films/kurz").get_data(as_text=True)
+    assert "folded" not in short and "<details" not in short and "Ganze Kritik" not in short
+
+
+def test_review_dates_say_what_they_are(client):
+    client.post("/api/v1/films", json={"id": "x", "title": "X"})
+    client.post("/api/v1/films/x/reviews", json={"body": "Alt.", "published_at": "2013-01-20T00:00:00"})
+    client.post("/api/v1/films/x/reviews", json={"body": "Neu."})
+    html = client.get("/films/x").get_data(as_text=True)
+    assert 'veröffentlicht am <time datetime="2013-01-20">20.01.2013</time>' in html
+    assert re.search(r"hier hinzugefügt am <time", html)
+    english = client.get("/films/x?lang=en").get_data(as_text=True)
+    assert 'published <time datetime="2013-01-20">2013-01-20</time>' in english and "added here <time" in english
+
+
+def test_dropdowns_sort_as_german_readers_look_and_every_genre_is_german(client):
+    html = client.get("/").get_data(as_text=True)
+    options = lambda name: re.findall(r'<option value="[^"]*"[^>]*>([^<]*)</option>',  # noqa: E731
+                                      re.search(rf'<select id="{name}".*?</select>', html, re.DOTALL).group(0))
+    tags = options("tag")[1:]
+    assert tags.index("Ärzte") < tags.index("Asien") < tags.index("Überleben") < tags.index("Zombies")
+    assert tags.index("Überleben") < tags.index("Übernatürliches") < tags.index("Verrat")
+    genres = options("genre")[1:]
+    assert "Ausländischer Film" in genres and "TV-Film" in genres and "Foreign" not in genres
+    assert genres == sorted(genres, key=lambda g: g.casefold().replace("ä", "a"))
+    client.post("/api/v1/films", json={"id": "f", "title": "F", "genres": ["Foreign", "TV Movie"]})
+    page = client.get("/films/f").get_data(as_text=True)
+    assert "Ausländischer Film, TV-Film" in page

@@ -97,7 +97,7 @@ def page(browser):
 def test_love_911_page_shows_three_filled_sections(service, page):
     page.goto(service + "/films/love-911")
     expect(page.locator("h1")).to_have_text("Love 911 – Lebe und liebe")
-    expect(page.locator("main h2")).to_have_text(["Handlung", "Kritiken", "Empfehlungen"])
+    expect(page.locator("main h2")).to_have_text(["Handlung", "Empfehlungen", "Kritiken"])
     expect(page.locator("#handlung .plot")).to_contain_text("Feuerwehrmann")
     expect(page.locator("#kritiken .review").first).to_contain_text("jediprincess")
     cards = page.locator("#empfehlungen .card")
@@ -115,7 +115,7 @@ def test_follow_a_recommendation(service, page):
     page.wait_for_url("**/films/*?lang=de")
     assert "/films/love-911" not in page.url
     expect(page.locator("h1")).to_have_text(title)
-    expect(page.locator("main h2")).to_have_text(["Handlung", "Kritiken", "Empfehlungen"])
+    expect(page.locator("main h2")).to_have_text(["Handlung", "Empfehlungen", "Kritiken"])
 
 
 def test_search_the_catalog_with_the_keyboard(service, page):
@@ -152,6 +152,33 @@ def test_phone_viewport(service, browser):
         page.locator("#empfehlungen").screenshot(path=str(ARTIFACTS / "love-911-phone-empfehlungen.png"))
         page.goto(service + "/")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("name, viewport", [("desktop", {"width": 1280, "height": 800}), ("phone", PHONE)])
+def test_empfehlungen_and_kritiken_are_on_the_first_screen(service, browser, name, viewport):
+    phone = name == "phone"
+    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone,
+                                  device_scale_factor=2 if phone else 1, locale="de-DE")
+    page = context.new_page()
+    try:
+        page.goto(service + "/films/love-911")
+        page.screenshot(path=str(ARTIFACTS / f"love-911-first-screen-{name}.png"))
+        for selector in ("#h-empfehlungen", "#empfehlungen .card h3", "#h-kritiken", "#kritiken .review h3"):
+            box = page.locator(selector).first.bounding_box()
+            assert box["y"] + box["height"] <= viewport["height"], (selector, box)
+        plot = page.locator("#handlung .plot")
+        folded = plot.bounding_box()["height"]
+        assert folded < 130, "the 4,000-character plot is folded to a few lines"
+        page.locator("#handlung summary").click()
+        expect(page.locator("#handlung summary .open")).to_have_text("weniger")
+        expect(page.locator("#handlung summary .open")).to_be_visible()
+        expect(page.locator("#handlung summary .closed")).to_be_hidden()
+        assert plot.bounding_box()["height"] > 3 * folded, "mehr opens the whole plot"
+        page.screenshot(path=str(ARTIFACTS / f"love-911-full-{name}.png"), full_page=True)
+        page.locator("#kritiken .read-on a").first.click()
+        expect(page.locator("#kritik .body")).to_contain_text("engrossing love movie")
     finally:
         context.close()
 
