@@ -12,6 +12,7 @@ import click
 from config import settings
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+GUNICORN_CONF = Path(settings.__file__).resolve().parent / "gunicorn.conf.py"
 
 
 def _store_and_queue():
@@ -54,10 +55,13 @@ def serve(host, port, web_workers, no_seed):
     store, queue = _store_and_queue()
     if not no_seed and store.count_films() == 0:
         _seed(store, queue)
+    # The same gunicorn settings as compose: the app preloaded in the master (workers answer
+    # at once), the app's JSON access lines, and one Prometheus view over every worker.
     children = [
         subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}",
-                          "--access-logfile", "-", "service:create_app()"], env=env),
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
+                          "-w", str(web_workers), "-b", f"{host}:{port}", "service:create_app()"],
+                         env=env),
     ]
     click.echo(f"\nLove 911: http://{host}:{port}/films/love-911\n"
                f"API docs: http://{host}:{port}/api/docs\n")
@@ -96,13 +100,16 @@ def _local_api_key(data_dir: str) -> str:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst):
     """Run an rq worker on the filmrecs queue (JSON serializer)."""
+    import logging
+
     from service.logs import configure_logging
     from service.queue import run_worker
 
     configure_logging()
     _, queue = _store_and_queue()
-    click.echo("Worker: loading the tag vocabulary and the ranking kernels (compiled on the first "
-               "start after an install or upgrade, ~20 s; cached after that)", err=True)
+    logging.getLogger("recs.worker").info(
+        "loading the tag vocabulary and the ranking kernels (compiled on the first start after "
+        "an install or upgrade, ~20 s; cached after that)")
     run_worker(queue, burst=burst, logging_level="INFO")
 
 

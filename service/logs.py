@@ -16,6 +16,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # LogRecord attributes that are not extra fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Terminal colour codes, which rq writes into its messages (green(queue name), blue("Job OK")).
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# rq's housekeeping lines, logged at INFO every few seconds or per job: DEBUG detail here.
+_RQ_CHATTER = ("Worker %s: cleaning registries", "Worker %s: subscribing to channel",
+               "Worker %s: unsubscribing from channel", "Worker %s: job %s result is kept",
+               "Worker %s: job %s result discarded")
 
 access_log = logging.getLogger("recs.access")
 
@@ -28,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _ANSI.sub("", record.getMessage()),
         }
         entry.update(context_ids())
         for key in record.__dict__.keys() - _STANDARD:  # the extras, in one set difference
@@ -62,10 +68,22 @@ def context_ids() -> dict:
     return {"job_id": job.id} if job is not None else {}
 
 
+class QuietRq(logging.Filter):
+    """Keep rq's housekeeping lines (registry cleaning every few seconds, channel and result
+    notes) out of the log unless the root logger is at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith("rq."):
+            return True
+        chatter = isinstance(record.msg, str) and record.msg.startswith(_RQ_CHATTER)
+        return not chatter or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def configure_logging(level: str | int = "INFO") -> None:
     """Send every log line (root logger, rq's and gunicorn's loggers) to stderr as JSON."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(QuietRq())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_recs_json", False)]:
         root.removeHandler(old)
