@@ -35,6 +35,9 @@ JOB_TIMEOUT = _int("RECS_JOB_TIMEOUT", 600)
 # serves again while neither has changed (one small read still checks that; a few KB a page;
 # 0 turns it off).
 PAGE_CACHE = _int("RECS_PAGE_CACHE", 10000)
+# Film pages (HTML) each web process keeps and serves again under the same rule (~10-25 KB a
+# page, so ~50-120 MB per process when full; 0 turns it off).
+HTML_CACHE = _int("RECS_HTML_CACHE", 5000)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.
 WORKER_SEEN_SECONDS = _int("RECS_WORKER_SEEN_SECONDS", 120)

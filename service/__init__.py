@@ -93,6 +93,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         "store": Store(client, app.config["RECS_PREFIX"]),
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
+        "html": recommendations.PageCache(app.config["HTML_CACHE"]),
     }
 
     logs.init_app(app)  # first: every later hook and log line sees the request id

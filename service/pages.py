@@ -3,12 +3,12 @@
 import math
 from functools import lru_cache
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from service import caching
 from service.common import primary_language, store
 from service.labels import LABELS, format_rating, review_date, shown_reasons
-from service.recommendations import related_titles
+from service.recommendations import related_titles, still_made_from
 from service.storage import NotFound
 from service.text import fold
 from workers.vocab import load_vocabulary
@@ -107,24 +107,41 @@ def score_level(score: float, top: float) -> int:
 
 @bp.get("/films/<id:film_id>")
 def film_page(film_id):
+    """The film page; a page made before is served again while what it was made from (index
+    version, list, every card: so the film and its reviews) is unchanged, as the JSON page
+    cache does, so it is never staler than one made anew."""
     lang = page_language()
+    cache = current_app.extensions["recs"]["html"]
+    key = (film_id, lang, request.query_string)  # the language link repeats the query
+    kept = cache.get(key)
+    if kept is not None and still_made_from(film_id, kept[0]):
+        _, html, etag, last_modified = kept
+        caching.describe(etag, last_modified)
+        return current_app.response_class(html, mimetype="text/html")
+    # The list first: its cards generation then also covers the film and reviews read after it
+    # (a write in between makes the kept page miss once, never serve old data).
+    recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
     try:
         film = store().get_film(film_id)
     except NotFound:
         abort(404)
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
-    recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
     top = max((r["score"] for r in recs["results"]), default=0.0)  # lists are best first
     related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
                for r in recs["results"][:RELATED_SHOWN]]
     reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]
-    caching.describe(last_modified=max(film.get("updated_at") or 0, recs["computed_at"] or 0),
-                     fresh=recs["status"] == "fresh")
-    return render_template("film.html", film=film, lang=lang, t=LABELS[lang],
+    fresh = recs["status"] == "fresh"
+    last_modified = max(film.get("updated_at") or 0, recs["computed_at"] or 0)
+    html = render_template("film.html", film=film, lang=lang, t=LABELS[lang],
                            genres=[genre_label(g, lang) for g in film.get("genres") or []],
                            synopsis=synopsis, synopsis_lang=synopsis_lang,
                            plot_folded=len(synopsis) > PLOT_FOLD, reviews=reviews,
-                           recs=recs, related=related)
+                           recs=recs, related=related).encode()
+    etag = caching.body_etag(html)
+    if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
+        cache.put(key, (recs["made_from"], html, etag, last_modified))
+    caching.describe(etag, last_modified, fresh=fresh)
+    return current_app.response_class(html, mimetype="text/html")
 
 
 @bp.get("/reviews/<id:review_id>")

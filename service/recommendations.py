@@ -192,7 +192,8 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
         version, gen, blob_hash, card_rev, rev, computed_at, results, total = kept
         same = s.read_list_unchanged(film_id, version, gen)
         if same is not None and hash(same[0]) == blob_hash:
-            return _answer(film_id, version, card_rev, rev, computed_at, same[1], results, total)
+            return _answer(film_id, version, card_rev, rev, computed_at, same[1], results, total,
+                           (version, gen, blob_hash))
     try:
         # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
         # which sends the cards of the requested page only
@@ -202,7 +203,7 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
         abort(404, message=f"No film with id '{film_id}'.")
     card_rev = orjson.loads(card)["rev"]
     if blob is None:
-        return _answer(film_id, version, card_rev, None, None, pending, b"[]", total)
+        return _answer(film_id, version, card_rev, None, None, pending, b"[]", total, None)
     lst = orjson.loads(blob)
     items = []
     for (fid, score, reasons, *_), raw in list_page(lst, flat):
@@ -214,17 +215,21 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     cache.put(key, (version, gen, hash(blob), card_rev, lst["rev"], lst["computed_at"],
                     results, total))
     return _answer(film_id, version, card_rev, lst["rev"], lst["computed_at"], pending,
-                   results, total)
+                   results, total, (version, gen, hash(blob)))
 
 
-def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total) -> dict:
+def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
+            made_from) -> dict:
     if rev is None:
         status = "pending"
     else:
         status = "stale" if rev < card_rev else "fresh"
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
-            "results": results, "total": total}
+            "results": results, "total": total,
+            # (index version, cards generation, list blob hash) the answer was made from, for
+            # a reader that keeps what it made of it (the film page); None without a list
+            "made_from": made_from}
 
 
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
@@ -234,6 +239,15 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
     data = related_page(film_id, lang, exclude, start, stop)
     data["results"] = orjson.loads(data["results"])
     return data
+
+
+def still_made_from(film_id: str, made_from: tuple) -> bool:
+    """Return whether a film's list, the index version and every card (so every film and its
+    reviews: their writes bump the cards generation) are still those an answer was made from:
+    one MGET (Store.read_list_unchanged)."""
+    version, gen, blob_hash = made_from
+    same = store().read_list_unchanged(film_id, version, gen)
+    return same is not None and hash(same[0]) == blob_hash
 
 
 _TIMESTAMP = Timestamp()
