@@ -109,6 +109,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     for module in (films, reviews, recommendations, jobs, health, pagefill_api, imports):
         api.register_blueprint(module.blp, url_prefix=module.URL_PREFIX)
     app.register_blueprint(pages.bp)
+    app.extensions["recs_security"]["cheap_when"].update(pages.CHEAP_WHEN)
     app.register_blueprint(apidocs.bp)
     caching.init_app(app)  # last: its 304s are what the access log and the metrics see
     return app

@@ -3,7 +3,7 @@
 import math
 from functools import lru_cache
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
 
 from service import caching
 from service.common import primary_language, store
@@ -105,16 +105,36 @@ def score_level(score: float, top: float) -> int:
     return max(1, min(5, round(5 * score / top))) if top > 0 else 1
 
 
+def page_key() -> tuple:
+    """Return the key of this request's film page: film, language and the query (which the
+    language link repeats)."""
+    return request.view_args["film_id"], page_language(), request.query_string
+
+
+def kept_page() -> tuple | None:
+    """Return the page this process kept for this request while it is still current (one
+    MGET, asked once per request), else None."""
+    ctx_g = g._get_current_object()
+    if "kept_page" not in ctx_g:
+        kept = current_app.extensions["recs"]["html"].get(page_key())
+        current = kept is not None and still_made_from(request.view_args["film_id"], kept[0])
+        ctx_g.kept_page = kept if current else None
+    return ctx_g.kept_page
+
+
+# Expensive reads that are cheap while a kept page is current: not rate-limited then
+# (security.is_unlimited); a miss, which renders, is.
+CHEAP_WHEN = {"pages.film_page": lambda: kept_page() is not None}
+
+
 @bp.get("/films/<id:film_id>")
 def film_page(film_id):
     """The film page; a page made before is served again while what it was made from (index
     version, list, every card: so the film and its reviews) is unchanged, as the JSON page
     cache does, so it is never staler than one made anew."""
     lang = page_language()
-    cache = current_app.extensions["recs"]["html"]
-    key = (film_id, lang, request.query_string)  # the language link repeats the query
-    kept = cache.get(key)
-    if kept is not None and still_made_from(film_id, kept[0]):
+    kept = kept_page()
+    if kept is not None:
         _, html, etag, last_modified = kept
         caching.describe(etag, last_modified)
         return current_app.response_class(html, mimetype="text/html")
@@ -139,7 +159,8 @@ def film_page(film_id):
                            recs=recs, related=related).encode()
     etag = caching.body_etag(html)
     if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
-        cache.put(key, (recs["made_from"], html, etag, last_modified))
+        current_app.extensions["recs"]["html"].put(page_key(), (recs["made_from"], html, etag,
+                                                                last_modified))
     caching.describe(etag, last_modified, fresh=fresh)
     return current_app.response_class(html, mimetype="text/html")
 

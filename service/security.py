@@ -5,7 +5,7 @@ import hmac
 import json
 
 from apispec import BasePlugin
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_smorest import abort
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
@@ -115,10 +115,24 @@ def _routed() -> bool:
 
 
 def is_unlimited() -> bool:
-    """Return True when no limit applies to this request (the exempt_when checks, at once)."""
+    """Return True when no limit applies to this request (the exempt_when checks, at once);
+    decided once per request (three hooks ask)."""
+    ctx_g = g._get_current_object()
+    decided = ctx_g.get("recs_unlimited")
+    if decided is None:
+        decided = ctx_g.recs_unlimited = _unlimited()
+    return decided
+
+
+def _unlimited() -> bool:
     req = request._get_current_object()
     if req.method == "GET":
-        return req.endpoint not in EXPENSIVE_READS
+        if req.endpoint not in EXPENSIVE_READS:
+            return True
+        # an expensive read that its view can answer from what it kept (a current film page:
+        # one MGET, as cheap as the related-titles read) is not limited either
+        cheap = current_app.extensions["recs_security"]["cheap_when"].get(req.endpoint)
+        return bool(cheap and cheap())
     return not (_routed() and is_api_write())
 
 
@@ -211,7 +225,8 @@ def init_app(app, client) -> None:
                            "local development only, RECS_ALLOW_NO_KEYS=1 (writes then need no key).")
     # (endpoint, method) of the operations whose body is JSON: SecuritySpecPlugin fills it
     # as the blueprints are registered
-    app.extensions["recs_security"] = {"keys": keys, "json_bodies": set()}
+    # cheap_when: {endpoint: predicate} of expensive reads that are cheap at times (pages.py)
+    app.extensions["recs_security"] = {"keys": keys, "json_bodies": set(), "cheap_when": {}}
     app.url_map.converters["id"] = IdConverter
     app.url_map.converters["job_id"] = JobIdConverter
     if app.config.get("RECS_TRUSTED_PROXIES"):

@@ -63,3 +63,17 @@ def test_a_list_being_computed_is_not_kept(app, client, seeded):
     client.post("/api/v1/films/love-911/reviews", json={"author": "Kim", "body": "Neue Kritik."})
     assert "werden gerade aktualisiert" in client.get(PAGE).get_data(as_text=True)
     assert kept(app) == {}
+
+
+def test_a_kept_page_is_not_rate_limited_but_a_render_is(app, seeded):
+    app.config["RECS_RATE_READS"] = "2/minute"
+    web = app.test_client()
+    first = web.get(PAGE)  # rendered: an expensive read, counted
+    assert first.status_code == 200 and first.headers["X-RateLimit-Limit"] == "2"
+    again = [web.get(PAGE) for _ in range(3)]  # kept and current: one MGET, not limited
+    assert [r.status_code for r in again] == [200, 200, 200]
+    assert not any(h.startswith("X-RateLimit") for r in again for h in r.headers.keys())
+    assert web.get("/films/ghost").status_code == 200
+    refused = web.get("/films/backdraft")
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert web.get(PAGE + "?x=1").status_code == 429, "another query string is another page"
