@@ -6,6 +6,8 @@ import flask_swagger_ui
 from apispec import BasePlugin
 from flask import Blueprint
 
+from service.caching import CACHEABLE
+
 # Swagger UI's files as flask-swagger-ui ships them (its version is pinned in pyproject.toml):
 # /api/docs works with no outside host, and nothing loads code from a CDN.
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -44,8 +46,12 @@ def operation_id(endpoint: str, method: str) -> str:
     return OPERATION_IDS.get((endpoint, method)) or method + endpoint.rpartition(".")[2]
 
 
+NOT_MODIFIED = {"description": "Not Modified: the copy named by If-None-Match (or dated by "
+                               "If-Modified-Since) is current; no body"}
+
+
 class OperationIdPlugin(BasePlugin):
-    """Give every operation of the spec an operationId."""
+    """Give every operation of the spec an operationId, and the cacheable reads their 304."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         rule = kwargs.get("rule")
@@ -53,3 +59,5 @@ class OperationIdPlugin(BasePlugin):
             return
         for method, op in (operations or {}).items():
             op.setdefault("operationId", operation_id(rule.endpoint, method))
+            if method == "get" and rule.endpoint in CACHEABLE:
+                op.setdefault("responses", {}).setdefault("304", NOT_MODIFIED)

@@ -73,6 +73,13 @@ def test_errors_and_writes_are_never_stored(client, method, url):
     assert resp.headers["Cache-Control"] == "no-store"
 
 
+def test_the_spec_documents_304_on_cacheable_reads(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "304" in paths["/api/v1/films/{film_id}"]["get"]["responses"]
+    assert "304" in paths["/api/v1/films/{film_id}/recommendations"]["get"]["responses"]
+    assert "304" not in paths["/api/v1/jobs"]["get"]["responses"]
+
+
 def test_other_reads_are_revalidated(client):
     assert client.get("/api/v1/jobs").headers["Cache-Control"] == "no-cache"
     assert client.get("/healthz").headers["Cache-Control"] == "no-cache"
