@@ -142,14 +142,14 @@ def film_page(film_id):
     # (a write in between makes the kept page miss once, never serve old data).
     recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
     try:
-        film = store().get_film(film_id)
+        film, reviews = store().get_film_and_reviews(film_id)
     except NotFound:
         abort(404)
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
     top = max((r["score"] for r in recs["results"]), default=0.0)  # lists are best first
     related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
                for r in recs["results"][:RELATED_SHOWN]]
-    reviews = [review_view(r, lang) for r in store().list_reviews(film_id)]
+    reviews = [review_view(r, lang) for r in reviews]
     fresh = recs["status"] == "fresh"
     last_modified = max(film.get("updated_at") or 0, recs["computed_at"] or 0)
     html = render_template("film.html", film=film, lang=lang, t=LABELS[lang],

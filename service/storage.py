@@ -52,6 +52,18 @@ end
 return {card, blob, ver, page, pending, kept, gen}
 """
 
+# Read a film and its reviews (oldest first) in one round trip, for the film page: KEYS[1] the
+# film, KEYS[2] its reviews' ids, ARGV[1] the prefix of review keys. Gone reviews come back nil.
+_READ_FILM_AND_REVIEWS = """
+local film = redis.call('GET', KEYS[1])
+if not film then return {false} end
+local out = {film}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  out[#out + 1] = redis.call('GET', ARGV[1] .. id)
+end
+return out
+"""
+
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
 # KEYS[1] is film ARGV[1]'s own list: when ARGV[3] (a revision) is given and that list was
 # computed from a newer one, a newer refresh has patched already and nothing is done.
@@ -219,6 +231,7 @@ class Store:
         self.r = client
         self.p = prefix
         self._read_list = client.register_script(_READ_LIST)
+        self._read_film_and_reviews = client.register_script(_READ_FILM_AND_REVIEWS)
         self._write_list = client.register_script(_WRITE_LIST)
         self._patch_lists = client.register_script(_PATCH_LISTS)
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
@@ -508,6 +521,14 @@ class Store:
 
     def review_ids(self, fid: str) -> list[str]:
         return [raw.decode() for raw in self.r.zrange(self.k("reviews", fid), 0, -1)]
+
+    def get_film_and_reviews(self, fid: str) -> tuple[dict, list[dict]]:
+        """Return a film and its reviews, oldest first, in one round trip."""
+        film, *reviews = self._read_film_and_reviews(
+            keys=[self.k("film", fid), self.k("reviews", fid)], args=[self.k("review", "")])
+        if not film:
+            raise NotFound(fid)
+        return json.loads(film), [json.loads(raw) for raw in reviews if raw]
 
     def list_reviews(self, fid: str) -> list[dict]:
         ids = self.review_ids(fid)
