@@ -242,7 +242,7 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
     seconds = time.perf_counter() - started
     click.echo(f"{path}: {report.created} created, {report.updated} updated, "
                f"{report.unchanged} unchanged ({report.matched} matched to a film under another id), "
-               f"{report.reviews} reviews added "
+               f"{report.reviews} reviews added, {report.reviews_updated} updated "
                f"({report.reviews_unchanged} unchanged), {len(report.skipped)} rows skipped "
                f"in {seconds:.2f} s")
     for line, reason in report.skipped[:shown]:

@@ -24,17 +24,18 @@ class ImportReport:
     unchanged: int = 0
     reviews: int = 0
     reviews_unchanged: int = 0
+    reviews_updated: int = 0  # a review the film had (same source URL or body), changed
     matched: int = 0  # records of a film stored under another id (external id, title + year)
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.reviews)
+        return bool(self.created or self.updated or self.reviews or self.reviews_updated)
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "reviews": self.reviews, "reviews_unchanged": self.reviews_unchanged,
-                "matched": self.matched,
+                "reviews": self.reviews, "reviews_updated": self.reviews_updated,
+                "reviews_unchanged": self.reviews_unchanged, "matched": self.matched,
                 "skipped": [{"line": line, "reason": reason} for line, reason in self.skipped]}
 
 
@@ -116,13 +117,15 @@ class _Batch:
         report = self.report
         for outcome in self.store.upsert_films(self.films):
             setattr(report, outcome, getattr(report, outcome) + 1)
-        added = self.store.add_reviews({fid: [r for _, r in rows] for fid, rows in self.reviews.items()})
+        counts = self.store.add_reviews({fid: [r for _, r in rows] for fid, rows in self.reviews.items()})
         for fid, rows in self.reviews.items():
-            if added[fid] is None:
+            if counts[fid] is None:
                 report.skipped.extend((number, f"no film with id {fid!r}") for number, _ in rows)
             else:
-                report.reviews += added[fid]
-                report.reviews_unchanged += len(rows) - added[fid]
+                added, updated = counts[fid]
+                report.reviews += added
+                report.reviews_updated += updated
+                report.reviews_unchanged += len(rows) - added - updated
         self.films, self.reviews = [], {}
 
 

@@ -224,6 +224,26 @@ class _Merged:
             pipe.incrby(key, amount)
 
 
+class _KnownReviews:
+    """A film's reviews by source URL and by body key, to find the one a new review repeats
+    (text.same_review's rule, without comparing every pair)."""
+
+    def __init__(self, reviews: list[dict]):
+        self.by_url, self.by_body = {}, {}
+        for review in reviews:
+            self.add(review)
+
+    def add(self, review: dict) -> None:
+        if review.get("source_url"):
+            self.by_url[review["source_url"]] = review
+        self.by_body[match_key(review.get("body") or "")] = review
+
+    def find(self, review: dict) -> dict | None:
+        url = review.get("source_url")
+        found = self.by_url.get(url) if url else None
+        return found or self.by_body.get(match_key(review.get("body") or ""))
+
+
 class Store:
     """Films, reviews, tags and related-title lists under one key prefix."""
 
@@ -579,11 +599,11 @@ class Store:
             self.r.transaction(write, *keys, *tombs)
         return holder.get("outcomes", [])
 
-    def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, int | None]:
-        """Add reviews to films in one transaction, skipping the ones a film has already
-        (the same source URL or body, see text.same_review).
+    def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, tuple[int, int] | None]:
+        """Add reviews to films in one transaction; a review a film has already (the same
+        source URL or body, see text.same_review) is updated in place instead.
 
-        Return how many were added per film, None for a film that does not exist.
+        Return (added, updated) per film, None for a film that does not exist.
         """
         ids = list(batch)
         keys = [self.k("film", fid) for fid in ids] + [self.k("reviews", fid) for fid in ids]
@@ -592,33 +612,36 @@ class Store:
         def write(pipe):
             films = dict(zip(ids, map(_loads, pipe.mget(keys[:len(ids)]))))
             existing = self.reviews_of(ids)
-            added, ts = {}, now()
+            counts, ts = {}, now()
             pipe.multi()
             for fid, reviews in batch.items():
                 if films[fid] is None:
-                    added[fid] = None
+                    counts[fid] = None
                     continue
-                bodies = {match_key(r["body"]) for r in existing[fid]}
-                urls = {r["source_url"] for r in existing[fid] if r.get("source_url")}
-                added[fid] = 0
+                known = _KnownReviews(existing[fid])
+                added = updated = 0
                 for review in reviews:
-                    key, url = match_key(review["body"]), review.get("source_url")
-                    if key in bodies or (url and url in urls):
+                    old = known.find(review)
+                    if old is None:
+                        rid, at = "r" + uuid.uuid4().hex[:12], ts + added * 1e-6
+                        new = {**review, "id": rid, "film_id": fid, "created_at": at, "updated_at": at}
+                        pipe.zadd(self.k("reviews", fid), {rid: at})
+                        added += 1
+                    elif {**old, **review} != old:
+                        new = {**old, **review, "updated_at": ts}
+                        updated += 1
+                    else:
                         continue
-                    bodies.add(key)
-                    urls.add(url)
-                    rid, at = "r" + uuid.uuid4().hex[:12], ts + added[fid] * 1e-6
-                    pipe.set(self.k("review", rid), _dumps({**review, "id": rid, "film_id": fid,
-                                                           "created_at": at, "updated_at": at}))
-                    pipe.zadd(self.k("reviews", fid), {rid: at})
-                    added[fid] += 1
-                if added[fid]:
+                    pipe.set(self.k("review", new["id"]), _dumps(new))
+                    known.add(new)
+                if added or updated:
                     self._touch_film(pipe, films[fid], dirty=False)
-            holder["added"] = added
+                counts[fid] = (added, updated)
+            holder["counts"] = counts
 
         if ids:
             self.r.transaction(write, *keys)
-        return holder.get("added", {})
+        return holder.get("counts", {})
 
     def put_upload(self, upload_id: str, data: bytes, ttl: int) -> None:
         self.r.set(self.k("upload", upload_id), data, ex=ttl)

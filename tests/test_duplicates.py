@@ -47,18 +47,23 @@ def test_a_repeated_import_updates_in_place_and_changes_nothing_else(client, sto
     assert other.status_code == 201 and len(store.list_reviews("f")) == 2
 
 
-def test_bulk_import_skips_reviews_a_film_has(client, store):
+def test_bulk_import_updates_reviews_a_film_has(client, store):
     from service.importer import import_rows
 
     client.post("/api/v1/films", json={"id": "f", "title": "F"})
     client.post("/api/v1/films/f/reviews", json={"body": "Schön, traurig und wahr.",
                                                  "source_url": "https://blog.example/a"})
-    rows = [(1, {"film_id": "f", "body": "schön  traurig und wahr"}),
-            (2, {"film_id": "f", "body": "Anderer Text", "source_url": "https://blog.example/a"}),
-            (3, {"film_id": "f", "body": "Ein neuer Text."})]
+    rows = [(1, {"film_id": "f", "body": "schön  traurig und wahr", "source_url": "https://blog.example/a"}),
+            (2, {"film_id": "f", "body": "Der Text, überarbeitet.", "source_url": "https://blog.example/a"}),
+            (3, {"film_id": "f", "body": "Ein neuer Text."}),
+            (4, {"film_id": "f", "body": "EIN NEUER TEXT"})]
     report = import_rows(store, rows)
-    assert (report.reviews, report.reviews_unchanged) == (1, 2)
-    assert len(store.list_reviews("f")) == 2
+    assert (report.reviews, report.reviews_updated, report.reviews_unchanged) == (1, 3, 0)
+    reviews = store.list_reviews("f")
+    assert [r["body"] for r in reviews] == ["Der Text, überarbeitet.", "EIN NEUER TEXT"]
+    again = import_rows(store, [(1, {"film_id": "f", "body": "Der Text, überarbeitet.",
+                                      "source_url": "https://blog.example/a"})])
+    assert (again.reviews, again.reviews_updated, again.reviews_unchanged) == (0, 0, 1)
 
 
 TMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
