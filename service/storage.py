@@ -7,7 +7,7 @@ import uuid
 import orjson
 import redis
 
-from service.text import fold, match_key, same_review
+from service.text import fold, match_key
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
 # list in one round trip. The list key depends on the index version, so it is built inside
@@ -449,7 +449,7 @@ class Store:
             ids = [raw.decode() for raw in pipe.zrange(self.k("reviews", fid), 0, -1)]
             existing = [json.loads(raw) for raw in pipe.mget([self.k("review", i) for i in ids])
                         if raw] if ids else []
-            old = next((r for r in existing if same_review(r, review)), None)
+            old = _KnownReviews(existing).find(review)
             ts = now()
             if old is None:
                 new = {**review, "id": "r" + uuid.uuid4().hex[:12], "film_id": fid,
