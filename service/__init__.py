@@ -61,6 +61,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         pagefill_api,
         pages,
         recommendations,
+        replication,
         reviews,
         security,
     )
@@ -95,6 +96,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
+    replication.init_app(app)
     security.init_app(app, client)
     api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin()]})
     security.init_spec(api)

@@ -547,6 +547,20 @@ class Store:
     def dirty_ids(self) -> list[str]:
         return [raw.decode() for raw in self.r.smembers(self.k("dirty"))]
 
+    # -- replication -------------------------------------------------------------
+    def wait_for_replicas(self, replicas: int, timeout_ms: int) -> int:
+        """Return how many replicas hold every write made so far (waiting up to timeout_ms).
+
+        WAIT counts the replicas that acknowledged the calling connection's own last write,
+        and a pooled client may have written on another connection: a fence write and the
+        WAIT go out together on one connection, and replication keeps order, so a replica
+        holding the fence holds everything the primary had before it.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        pipe.incr(self.k("replication", "fence"))
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        return int(pipe.execute()[-1])
+
     # -- tags, vectors and the inverted index ----------------------------------
     def get_vectors(self, ids: list[str]) -> list[dict | None]:
         if not ids:
