@@ -25,6 +25,11 @@ RECS_DATA_DIR = os.environ.get("RECS_DATA_DIR", os.path.join(os.getcwd(), "var")
 # waiting at most RECS_REDIS_WAIT_TIMEOUT_MS before answering 503 (see docs/OPERATIONS.md).
 RECS_REDIS_WAIT_REPLICAS = _int("RECS_REDIS_WAIT_REPLICAS", 0)
 RECS_REDIS_WAIT_TIMEOUT_MS = _int("RECS_REDIS_WAIT_TIMEOUT_MS", 2000)
+# GET and HEAD requests (film, catalog, reviews, tags, related titles, the page) read from a
+# replica: a redis:// URL of one, or RECS_READ_FROM_REPLICAS=1 with a Sentinel URL (Sentinel's
+# replicas, round robin). Empty / unset: every read goes to the primary. See docs/OPERATIONS.md.
+RECS_REDIS_READ_URL = os.environ.get("RECS_REDIS_READ_URL", "")
+RECS_READ_FROM_REPLICAS = os.environ.get("RECS_READ_FROM_REPLICAS", "") == "1"
 # Every key this service writes starts with this prefix, so tests and tenants can share a server.
 RECS_PREFIX = os.environ.get("RECS_PREFIX", "recs:")
 QUEUE_NAME = os.environ.get("RECS_QUEUE", "recs")

@@ -67,7 +67,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     from service.jsonio import OrjsonProvider
     from service.queue import get_queue
-    from service.redisconn import connect
+    from service.redisconn import connect, connect_reader
     from service.storage import Store
 
     app = RecsFlask(__name__)
@@ -88,8 +88,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     client = connect(app.config["REDIS_URL"], app.config["RECS_DATA_DIR"])
+    reader = connect_reader(app.config["REDIS_URL"], app.config["RECS_REDIS_READ_URL"],
+                            app.config["RECS_READ_FROM_REPLICAS"])
     app.extensions["recs"] = {
         "store": Store(client, app.config["RECS_PREFIX"]),
+        "reader": None if reader is None else Store(reader, app.config["RECS_PREFIX"], replica=True),
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
     }

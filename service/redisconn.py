@@ -107,3 +107,16 @@ def connect(url: str, data_dir: str) -> redis.Redis:
         return _sentinel(conf).master_for(conf.service)
     return redis.Redis.from_url(url, **_CLIENT_OPTIONS)
 
+
+def connect_reader(url: str, read_url: str, from_replicas: bool) -> redis.Redis | None:
+    """Return a client for the read paths on a replica, or None to read from the primary.
+
+    read_url names a replica; with a Sentinel URL, from_replicas reads from the replicas
+    Sentinel knows (round robin, falling back to the primary when none answers).
+    """
+    if read_url:
+        return redis.Redis.from_url(read_url, **_CLIENT_OPTIONS)
+    if from_replicas and url and is_sentinel(url):
+        conf = parse_sentinel_url(url)
+        return _sentinel(conf).slave_for(conf.service)
+    return None

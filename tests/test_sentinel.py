@@ -195,3 +195,60 @@ def test_recs_status_through_sentinel(ha, names):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["queue"] == names["QUEUE_NAME"] and report["prefix"] == names["RECS_PREFIX"]
+
+
+def run_jobs(app) -> None:
+    """Run every queued job in a real rq SimpleWorker, in this process."""
+    from rq import SimpleWorker
+
+    queue = app.extensions["recs"]["queue"]
+    SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
+
+
+def evals_ro(port: int) -> int:
+    """Return how many read-only script calls a server has run."""
+    with redis.Redis(port=port) as r:
+        stats = r.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha_ro", "eval_ro"))
+
+
+@needs_redis_server
+def test_reads_go_to_sentinels_replicas(ha, names):
+    app = make_app(ha, names, RECS_READ_FROM_REPLICAS=True)
+    web = app.test_client()
+    for i in range(3):
+        assert web.post("/api/v1/films", json=film(i), headers=AUTH).status_code == 201
+    run_jobs(app)
+    primary = ha.primary_port()
+    replica = next(p for p in ha.servers if p != primary)
+    before = evals_ro(replica), evals_ro(primary)
+
+    def listed():
+        body = web.get("/api/v1/films/ha-0/recommendations").get_json()
+        return body["status"] == "fresh" and body["results"]
+
+    wait_for(listed, 10)
+    assert web.get("/films/ha-0").status_code == 200
+    assert evals_ro(replica) > before[0], "the list was not read on the replica"
+    assert evals_ro(primary) == before[1]
+
+
+@needs_redis_server
+def test_a_lagging_replica_never_claims_fresh(ha, names):
+    primary = ha.primary_port()
+    replica = next(p for p in ha.servers if p != primary)
+    app = make_app(ha, names, REDIS_URL=f"redis://127.0.0.1:{primary}/0",
+                   RECS_REDIS_READ_URL=f"redis://127.0.0.1:{replica}/0")
+    web = app.test_client()
+    for i in range(3):
+        assert web.post("/api/v1/films", json=film(i), headers=AUTH).status_code == 201
+    run_jobs(app)
+    url = "/api/v1/films/ha-0/recommendations"
+    wait_for(lambda: web.get(url).get_json()["status"] == "fresh", 10)
+    with redis.Redis(port=replica) as r:
+        r.replicaof("no", "one")  # the replica stops here: from now on it lags the primary
+    patch = web.patch("/api/v1/films/ha-0", json={"year": 1999}, headers=AUTH)
+    assert patch.status_code == 200
+    body = web.get(url).get_json()
+    assert body["status"] == "stale" and body["job_id"], body
+    assert body["results"], "the replica's list is still served, marked stale"
