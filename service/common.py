@@ -13,7 +13,7 @@ def store():
     """Return the store for this request: a replica's for GET and HEAD when one is configured
     (RECS_REDIS_READ_URL, RECS_READ_FROM_REPLICAS), else the primary's."""
     recs = current_app.extensions["recs"]
-    if recs["reader"] is not None and request.method in ("GET", "HEAD"):
+    if recs.get("reader") is not None and request.method in ("GET", "HEAD"):
         return recs["reader"]
     return recs["store"]
 
