@@ -117,7 +117,7 @@ def kept_page() -> tuple | None:
     ctx_g = g._get_current_object()
     if "kept_page" not in ctx_g:
         kept = current_app.extensions["recs"]["html"].get(page_key())
-        current = kept is not None and still_made_from(request.view_args["film_id"], kept[0])
+        current = kept is not None and still_made_from(request.view_args["film_id"], *kept[:2])
         ctx_g.kept_page = kept if current else None
     return ctx_g.kept_page
 
@@ -135,7 +135,7 @@ def film_page(film_id):
     lang = page_language()
     kept = kept_page()
     if kept is not None:
-        _, html, etag, last_modified = kept
+        _, _, html, etag, last_modified = kept
         caching.describe(etag, last_modified)
         return current_app.response_class(html, mimetype="text/html")
     # The list first: its cards generation then also covers the film and reviews read after it
@@ -159,8 +159,8 @@ def film_page(film_id):
                            recs=recs, related=related).encode()
     etag = caching.body_etag(html)
     if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
-        current_app.extensions["recs"]["html"].put(page_key(), (recs["made_from"], html, etag,
-                                                                last_modified))
+        current_app.extensions["recs"]["html"].put(page_key(), (recs["made_from"], recs["card_rev"],
+                                                                html, etag, last_modified))
     caching.describe(etag, last_modified, fresh=fresh)
     return current_app.response_class(html, mimetype="text/html")
 

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching
-from service.common import PageSchema, Timestamp, lang_arg, page_of, store
+from service.common import PageSchema, Timestamp, lang_arg, page_of, primary_store, store
 from service.labels import LANGS
 from service.storage import NotFound, list_page
 from workers.vocab import load_vocabulary
@@ -185,6 +185,19 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     """Return related_titles' answer with "results" as their JSON bytes, as the page cache
     keeps them (bytes: nothing for the garbage collector to walk)."""
     s = store()
+    data = _read_page(s, film_id, lang, exclude, start, stop)
+    card_rev = data["card_rev"]  # kept in the answer: the film page keeps it with the page
+    if s.replica and data["status"] == "fresh":
+        # the list is fresh for the film the replica holds; the primary may hold a newer one
+        primary = primary_store()
+        newest = primary.card_rev(film_id)
+        if newest is not None and newest > card_rev:
+            data.update(status="stale", job_id=primary.pending_job(film_id))
+    return data
+
+
+def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
+               stop: int | None) -> dict:
     cache = current_app.extensions["recs"]["pages"]
     key = (film_id, lang, exclude, start, stop)
     kept = cache.get(key)
@@ -226,7 +239,7 @@ def _answer(film_id, version, card_rev, rev, computed_at, pending, results, tota
         status = "stale" if rev < card_rev else "fresh"
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
-            "results": results, "total": total,
+            "results": results, "total": total, "card_rev": card_rev,
             # (index version, cards generation, list blob hash) the answer was made from, for
             # a reader that keeps what it made of it (the film page); None without a list
             "made_from": made_from}
@@ -241,13 +254,20 @@ def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozense
     return data
 
 
-def still_made_from(film_id: str, made_from: tuple) -> bool:
+def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
     """Return whether a film's list, the index version and every card (so every film and its
     reviews: their writes bump the cards generation) are still those an answer was made from:
-    one MGET (Store.read_list_unchanged)."""
+    one MGET (Store.read_list_unchanged). On a replica, also that the primary holds no newer
+    revision of the film (a lagging replica never makes a page look fresh: one HGET more)."""
+    s = store()
     version, gen, blob_hash = made_from
-    same = store().read_list_unchanged(film_id, version, gen)
-    return same is not None and hash(same[0]) == blob_hash
+    same = s.read_list_unchanged(film_id, version, gen)
+    if same is None or hash(same[0]) != blob_hash:
+        return False
+    if s.replica:
+        newest = primary_store().card_rev(film_id)
+        return newest is None or newest <= card_rev
+    return True
 
 
 _TIMESTAMP = Timestamp()

@@ -31,7 +31,7 @@ def same_page(client, uncached, url=PAGE):
 def test_a_page_is_kept_and_served_again(app, client, seeded, uncached):
     first = same_page(client, uncached)
     (key, entry), = kept(app).items()
-    kept(app)[key] = (entry[0], b"<p>kept</p>", *entry[2:])  # what the cache would serve
+    kept(app)[key] = (*entry[:2], b"<p>kept</p>", *entry[3:])  # what the cache would serve
     assert client.get(PAGE).get_data() == b"<p>kept</p>"
     kept(app)[key] = entry
     assert client.get(PAGE).get_data(as_text=True) == first
