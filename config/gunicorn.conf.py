@@ -10,8 +10,13 @@ from gunicorn import glogging
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = "sync"
+# Threads, not sync workers: a client that sends its request slowly holds one thread while it
+# does, not a whole worker (with sync workers 2 such clients blocked /healthz for 30 s, issue
+# 15). Each of these slow connections holds a thread until its headers are complete, so
+# `threads` bounds them per worker; compose puts nginx in front, which buffers whole requests.
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# gthread answering 414/431 as JSON; GUNICORN_WORKER_CLASS=sync (threads 1) was the old one.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorThreadWorker")
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -12,6 +12,7 @@ import click
 from config import settings
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
 
 
 def _store_and_queue():
@@ -55,8 +56,8 @@ def serve(host, port, web_workers, no_seed):
         _seed(store, queue)
     children = [
         subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}",
-                          "--access-logfile", "-", "service:create_app()"], env=env),
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "-w", str(web_workers),
+                          "-b", f"{host}:{port}", "service:create_app()"], env=env),
     ]
     click.echo(f"\nLove 911: http://{host}:{port}/films/love-911\n"
                f"API docs: http://{host}:{port}/api/docs\n")

@@ -21,6 +21,8 @@ LABELS = {
            "next": "Weiter", "skip": "Zum Inhalt springen", "main_nav": "Hauptnavigation",
            "language": "English", "not_found": "Film nicht gefunden",
            "not_found_text": "Einen Film mit dieser Adresse gibt es nicht.",
+           "bad_request": "Ungültige Anfrage",
+           "bad_request_text": "Diese Adresse enthält einen ungültigen Wert (etwa eine Seitenzahl).",
            "back": "Zum Katalog", "untitled": "Ohne Titel"},
     "en": {"plot": "Plot", "reviews": "Reviews", "recs": "Recommendations",
            "no_plot": "No plot yet.",
@@ -38,6 +40,8 @@ LABELS = {
            "next": "Next", "skip": "Skip to content", "main_nav": "Main navigation",
            "language": "Deutsch", "not_found": "Film not found",
            "not_found_text": "There is no film at this address.",
+           "bad_request": "Bad request",
+           "bad_request_text": "This address holds a value that is not valid (a page number, say).",
            "back": "To the catalog", "untitled": "Untitled"},
 }
 
