@@ -100,10 +100,10 @@ def worker(burst):
     from service.queue import run_worker
 
     configure_logging()
-    _, queue = _store_and_queue()
+    store, queue = _store_and_queue()
     click.echo("Worker: loading the tag vocabulary and the ranking kernels (compiled on the first "
                "start after an install or upgrade, ~20 s; cached after that)", err=True)
-    run_worker(queue, burst=burst, logging_level="INFO")
+    run_worker(queue, store, burst=burst, logging_level="INFO")
 
 
 def _seed(store, queue):
