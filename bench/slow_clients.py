@@ -7,7 +7,8 @@ Starts `recs serve --no-seed` on a free loopback port (REDIS_URL: the bench Redi
 prefix; 2 gunicorn workers as `recs serve` runs them), opens --slow connections that each send
 one byte of a request line every --byte-every seconds and never finish it, then sends
 --requests normal requests one after another (/healthz, a film, the catalog page, in turn),
-each with a 25 s limit, and prints how many were answered within 2 s. --worker-class sync
+each with a 25 s limit, and prints how many were answered within 2 s. `recs serve` runs the
+threaded worker (config/gunicorn_worker.py); --worker-class sync
 measures gunicorn's sync workers (GUNICORN_WORKER_CLASS, threads 1), as before issue 15.
 Bounded: the slow clients stop with the last request.
 """
@@ -89,7 +90,7 @@ def main():
         stop.set()
         answered = [t for t in times if t != float("inf")]
         within = sum(t <= 2.0 for t in times)
-        print(f"recs serve ({args.worker_class or 'gthread, config'} workers), {args.slow} slow clients "
+        print(f"recs serve ({args.worker_class or 'threaded, its default'} workers), {args.slow} slow clients "
               f"(a byte every {args.byte_every:g} s): {within} of {len(times)} normal requests "
               f"answered within 2 s ({within / len(times):.0%}); {len(times) - len(answered)} not "
               f"within 25 s; median {c.median(answered) if answered else float('nan'):.3f} s, "

@@ -4,8 +4,8 @@ Usage: .venv/bin/python bench/worker_class.py [--rounds 3] [--duration 8]
                                               [--variants sync,gthread:32]
 
 Imports TMDB 5000 on a fresh prefix, rebuilds it with 2 rq workers, starts one gunicorn per
-variant (config/gunicorn.conf.py, 2 workers; `sync`, or `gthread:N` = the config's threaded
-worker with GUNICORN_THREADS=N), then for each round loads each variant in turn with the same
+variant (config/gunicorn.conf.py, 2 workers; `sync`, the config's default, or `gthread:N`, the
+threaded worker `recs serve` runs, with GUNICORN_THREADS=N), then for each round loads each variant in turn with the same
 wrk command (bench/serve.py's, `wrk -t2 -c32`) on related titles and on the film page. Variants alternate within a round, so the machine's load drifts over all of them
 alike; medians over the rounds are printed.
 """
@@ -23,9 +23,11 @@ from serve import ENDPOINTS, cpu_seconds, gunicorn, run_wrk  # noqa: E402
 
 
 def variant_env(env: dict, variant: str) -> dict:
-    if variant == "sync":
-        return {**env, "GUNICORN_WORKER_CLASS": "sync", "GUNICORN_THREADS": "1"}
-    return {**env, "GUNICORN_THREADS": variant.split(":", 1)[1]}
+    env = {k: v for k, v in env.items() if k not in ("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS")}
+    if variant == "sync":  # the config's default (compose's, behind nginx)
+        return env
+    return {**env, "GUNICORN_WORKER_CLASS": "config.gunicorn_worker.JsonErrorThreadWorker",
+            "GUNICORN_THREADS": variant.split(":", 1)[1]}
 
 
 def main():

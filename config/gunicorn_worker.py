@@ -1,10 +1,11 @@
-"""gunicorn's threaded worker, answering its own 414 and 431 with the API's JSON error body."""
+"""gunicorn workers answering gunicorn's own 414 and 431 with the API's JSON error body."""
 
 import json
 
 from gunicorn import util
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 
 # gunicorn refuses these before the app sees the request, with an HTML page of its own.
 LIMIT_ERRORS = {LimitRequestLine: (414, "URI Too Long", "The request line is too long."),
@@ -20,8 +21,8 @@ def error_response(code: int, status: str, message: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-class JsonErrorThreadWorker(ThreadWorker):
-    """gthread (a slow client holds one thread, not the whole worker) with JSON 414/431 answers."""
+class JsonLimitErrors:
+    """Mix-in for a gunicorn worker: 414 and 431 as JSON, every other error as gunicorn has it."""
 
     def handle_error(self, req, client, addr, exc):
         for kind, (code, status, message) in LIMIT_ERRORS.items():
@@ -33,3 +34,12 @@ class JsonErrorThreadWorker(ThreadWorker):
                     self.log.debug("Failed to send error message.")
                 return
         super().handle_error(req, client, addr, exc)
+
+
+class JsonErrorSyncWorker(JsonLimitErrors, SyncWorker):
+    """gunicorn's sync worker (one request at a time): behind a buffering proxy, as compose runs it."""
+
+
+class JsonErrorThreadWorker(JsonLimitErrors, ThreadWorker):
+    """gthread: a client that sends its request slowly holds one thread, not the whole worker
+    (`recs serve`, which has no proxy in front)."""

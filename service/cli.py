@@ -51,6 +51,8 @@ def serve(host, port, web_workers, no_seed):
         env["RECS_API_KEYS"] = settings.RECS_API_KEYS[0]
         click.echo(f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
                    f"{settings.RECS_API_KEYS[0]}")
+    # No proxy in front: threaded workers, so slow clients hold a thread each, not a worker.
+    env.setdefault("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorThreadWorker")
     store, queue = _store_and_queue()
     if not no_seed and store.count_films() == 0:
         _seed(store, queue)
