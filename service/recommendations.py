@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from service.common import PageSchema, Timestamp, page_of, store
+from service.common import PageSchema, Timestamp, page_of, primary_store, store
 from service.labels import LANGS
 from service.storage import NotFound, list_page
 from workers.vocab import load_vocabulary
@@ -184,6 +184,19 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     """Return related_titles' answer with "results" as their JSON bytes, as the page cache
     keeps them (bytes: nothing for the garbage collector to walk)."""
     s = store()
+    data = _read_page(s, film_id, lang, exclude, start, stop)
+    card_rev = data.pop("card_rev")
+    if s.replica and data["status"] == "fresh":
+        # the list is fresh for the film the replica holds; the primary may hold a newer one
+        primary = primary_store()
+        newest = primary.card_rev(film_id)
+        if newest is not None and newest > card_rev:
+            data.update(status="stale", job_id=primary.pending_job(film_id))
+    return data
+
+
+def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
+               stop: int | None) -> dict:
     cache = current_app.extensions["recs"]["pages"]
     key = (film_id, lang, exclude, start, stop)
     kept = cache.get(key)
@@ -223,7 +236,7 @@ def _answer(film_id, version, card_rev, rev, computed_at, pending, results, tota
         status = "stale" if rev < card_rev else "fresh"
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
-            "results": results, "total": total}
+            "results": results, "total": total, "card_rev": card_rev}
 
 
 def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),

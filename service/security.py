@@ -154,8 +154,17 @@ def _skip_when_unlimited(app, limiter) -> None:
 def _init_limiter(app, client) -> None:
     from flask_limiter import Limit, Limiter
 
+    from service.redisconn import is_sentinel, parse_sentinel_url
+
     url = app.config["REDIS_URL"] or "unix://" + client.connection_pool.connection_kwargs["path"]
     storage_uri = "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
+    # Share the app's connection pool (works for TCP and the embedded unix socket alike);
+    # behind Sentinel the storage finds the primary itself, as the app's client does.
+    options = {"connection_pool": client.connection_pool}
+    if is_sentinel(url):
+        conf = parse_sentinel_url(url)
+        storage_uri = conf.limits_uri()
+        options = {"db": conf.db, "use_replicas": False, **conf.auth()}
     limits = [
         Limit(lambda: current_app.config["RECS_RATE_WRITES"], scope="writes", shared=True,
               exempt_when=lambda: not (_routed() and is_api_write()),
@@ -164,11 +173,10 @@ def _init_limiter(app, client) -> None:
               exempt_when=lambda: not (request.method == "GET" and request.endpoint in EXPENSIVE_READS),
               error_message="Too many requests from this client; see Retry-After."),
     ]
-    # Share the app's connection pool (works for TCP and the embedded unix socket alike);
     # swallow_errors: with Redis down the request goes on and answers 503 like any read.
     limiter = Limiter(client_key, app=app, default_limits=limits, headers_enabled=True,
                       storage_uri=storage_uri, swallow_errors=True,
-                      storage_options={"connection_pool": client.connection_pool,
+                      storage_options={**options,
                                        "key_prefix": app.config["RECS_PREFIX"] + "limits"})
     _skip_when_unlimited(app, limiter)  # the exempt_when checks above stay authoritative
     app.extensions["recs_security"]["limiter"] = limiter

@@ -1,11 +1,13 @@
 """Own every Redis key of filmrecs and the atomic multi-key writes around them."""
 
+import hashlib
 import json
 import time
 import uuid
 
 import orjson
 import redis
+from redis.exceptions import NoScriptError
 
 from service.text import fold
 
@@ -212,13 +214,35 @@ class _Merged:
             pipe.incrby(key, amount)
 
 
-class Store:
-    """Films, reviews, tags and related-title lists under one key prefix."""
+class _ReadOnlyScript:
+    """A read-only script run with EVALSHA_RO / EVAL_RO (Redis 7), which a replica takes;
+    a replica's script cache is its own, so the first call there sends the source."""
 
-    def __init__(self, client: redis.Redis, prefix: str):
+    def __init__(self, client: redis.Redis, source: str):
+        self.client, self.source = client, source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys=(), args=()):
+        try:
+            return self.client.evalsha_ro(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self.client.eval_ro(self.source, len(keys), *keys, *args)
+
+
+class Store:
+    """Films, reviews, tags and related-title lists under one key prefix.
+
+    replica=True: a store on a read replica, for the read paths only (read-only scripts).
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, replica: bool = False):
         self.r = client
         self.p = prefix
-        self._read_list = client.register_script(_READ_LIST)
+        self.replica = replica
+        if replica:
+            self._read_list = _ReadOnlyScript(client, _READ_LIST)
+        else:
+            self._read_list = client.register_script(_READ_LIST)
         self._write_list = client.register_script(_WRITE_LIST)
         self._patch_lists = client.register_script(_PATCH_LISTS)
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
@@ -355,6 +379,11 @@ class Store:
         needle = fold(query)
         titles = self.r.hmget(self.k("titles"), ids) if ids else []
         return [i for i, t in zip(ids, titles) if t is not None and needle in t.decode()]
+
+    def card_rev(self, fid: str) -> int | None:
+        """Return the revision on a film's card, or None when it has none."""
+        raw = self.r.hget(self.k("cards"), fid)
+        return orjson.loads(raw)["rev"] if raw else None
 
     def get_cards(self, ids: list[str]) -> dict[str, dict]:
         if not ids:
@@ -568,6 +597,20 @@ class Store:
             pipe.expire(key, 3600)
         seen = pipe.execute()[0]
         return {k.decode(): v.decode() for k, v in seen.items()}
+
+    # -- replication -------------------------------------------------------------
+    def wait_for_replicas(self, replicas: int, timeout_ms: int) -> int:
+        """Return how many replicas hold every write made so far (waiting up to timeout_ms).
+
+        WAIT counts the replicas that acknowledged the calling connection's own last write,
+        and a pooled client may have written on another connection: a fence write and the
+        WAIT go out together on one connection, and replication keeps order, so a replica
+        holding the fence holds everything the primary had before it.
+        """
+        pipe = self.r.pipeline(transaction=False)
+        pipe.incr(self.k("replication", "fence"))
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        return int(pipe.execute()[-1])
 
     # -- tags, vectors and the inverted index ----------------------------------
     def get_vectors(self, ids: list[str]) -> list[dict | None]:

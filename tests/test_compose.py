@@ -290,3 +290,58 @@ def test_dashboard_writes_refuse_cross_site_requests(dashboard, site, status):
 def test_dashboard_requeue_by_get_is_refused(dashboard):
     assert get(dashboard + "/requeue/nope", DASH_AUTH)[0] == 405
     assert get(dashboard + "/0/data/queues.json", DASH_AUTH)[0] == 200
+
+
+def test_ha_profile_adds_a_replica_and_three_sentinels(config):
+    services = config["services"]
+    replica = services["redis-replica"]
+    assert replica["profiles"] == ["ha"]
+    assert replica["command"][-3:] == ["--replicaof", "redis", "6379"]
+    sentinels = [services[f"sentinel-{i}"] for i in (1, 2, 3)]
+    for sentinel in sentinels:
+        assert sentinel["profiles"] == ["ha"]
+        assert any("config/sentinel.conf" in str(v) for v in sentinel["volumes"])
+    # each Sentinel rewrites its own copy of the config: three volumes, not one
+    data = {str(v).split(":")[0] for s in sentinels for v in s["volumes"] if "/data" in str(v)}
+    assert len(data) == 3
+    # without the profile's REDIS_URL the app still talks to `redis` directly
+    assert services["web"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+
+
+@needs_compose
+def test_ha_profile_points_the_app_at_the_sentinels():
+    url = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/recsprimary/0"
+    env = {**os.environ, "RECS_API_KEYS": API_KEY, **DASH_LOGIN, "REDIS_URL": url}
+    result = subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "--profile", "ha",
+                             "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["web"]["environment"]["REDIS_URL"] == url
+    assert services["worker"]["environment"]["REDIS_URL"] == url
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_sentinel_conf_monitors_a_real_primary(tmp_path):
+    """config/sentinel.conf as redis-server --sentinel runs it, `redis` and its port mapped
+    to a primary of our own: the Sentinel starts and names that primary."""
+    from tests.redis_ha import wait_for
+
+    primary_port, sentinel_port = free_port(), free_port()
+    conf = (ROOT / "config/sentinel.conf").read_text()
+    assert "sentinel monitor recsprimary redis 6379 2" in conf
+    conf = conf.replace("port 26379", f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}")
+    conf = conf.replace("recsprimary redis 6379", f"recsprimary 127.0.0.1 {primary_port}")
+    (tmp_path / "sentinel.conf").write_text(conf)
+    procs = [subprocess.Popen(["redis-server", "--port", str(primary_port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        procs.append(subprocess.Popen(["redis-server", str(tmp_path / "sentinel.conf"), "--sentinel"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        sentinel = redis.Redis(port=sentinel_port, socket_timeout=1)
+        addr = wait_for(lambda: sentinel.sentinel_get_master_addr_by_name("recsprimary"), 10)
+        assert int(addr[1]) == primary_port
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)

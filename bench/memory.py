@@ -1,0 +1,125 @@
+"""Redis memory per film at TMDB size: in all, per key family, and at the peak of a rebuild.
+
+Usage: .venv/bin/python bench/memory.py [--workers 2]
+
+Starts a redis-server of its own on a free loopback port (so used_memory is this catalog's
+alone), writes the TMDB 5000 films through the store's film writes, runs a full rebuild on
+real rq workers (`recs worker`), and prints used_memory growth per film, each key family's
+share (MEMORY USAGE of every key, grouped by the key's name with the prefix, ids and version
+numbers taken out), then runs a second rebuild while sampling used_memory every 50 ms: its peak
+is the serving version and the next one side by side.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import free_port  # noqa: E402
+
+
+def start_server(tmp: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", tmp, "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis.from_url(url).ping()
+            return proc, url
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def family(key: str, prefix: str, ids: set[str]) -> str:
+    """Name a key's family: the prefix, film ids and numbers replaced by placeholders."""
+    parts = key[len(prefix):].split(":") if key.startswith(prefix) else key.split(":")
+    out = []
+    for part in parts:
+        if part in ids:
+            out.append("<id>")
+        elif re.fullmatch(r"\d+", part):
+            out.append("<n>")
+        else:
+            out.append(part)
+    return ("" if key.startswith(prefix) else "(rq) ") + ":".join(out)
+
+
+def breakdown(r, prefix: str, ids: set[str]) -> dict[str, list[int]]:
+    sizes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for raw in r.scan_iter(count=5000):
+        key = raw.decode()
+        size = r.memory_usage(raw, samples=0) or 0
+        fam = family(key, prefix, ids)
+        sizes[fam][0] += 1
+        sizes[fam][1] += size
+    return sizes
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="recs-mem-") as tmp:
+        server, url = start_server(tmp)
+        os.environ["RECS_BENCH_REDIS_URL"] = url
+        from bench import _common as c
+
+        prefix, queue = "mem:", "mem"
+        store = c.store_for(prefix)
+        r = store.r
+        workers = []
+        try:
+            base = r.info("memory")["used_memory"]
+            films = c.tmdb_films()
+            c.import_films(store, films, validate=False)
+            workers = c.start_workers(c.env_for(prefix, queue), a.workers)
+            first = c.run_rebuild(store, queue)
+            n = len(films)
+            used = r.info("memory")["used_memory"] - base
+            print(f"{n} films, rebuilt in {first['seconds']:.1f} s on {a.workers} workers")
+            print(f"used_memory growth: {used / n / 1024:.2f} KB per film ({used / 2**20:.1f} MiB)")
+            sizes = breakdown(r, prefix, {f["id"] for f in films})
+            total = sum(s for _, s in sizes.values())
+            print(f"\nMEMORY USAGE by key family ({total / n / 1024:.2f} KB per film in all):")
+            for fam, (count, size) in sorted(sizes.items(), key=lambda kv: -kv[1][1])[:15]:
+                print(f"  {size / n / 1024:7.2f} KB/film  {count:6d} keys  {fam}")
+            peak, stop = [0], threading.Event()
+
+            def sample():
+                while not stop.is_set():
+                    peak[0] = max(peak[0], r.info("memory")["used_memory"])
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            second = c.run_rebuild(store, queue, reuse_tags=True)
+            stop.set()
+            sampler.join()
+            after = r.info("memory")["used_memory"] - base
+            print(f"\nsecond rebuild ({second['seconds']:.1f} s): peak {(peak[0] - base) / n / 1024:.2f} "
+                  f"KB per film while two versions stand; {after / n / 1024:.2f} KB per film after")
+        finally:
+            c.stop_processes(workers)
+            server.kill()
+            server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
