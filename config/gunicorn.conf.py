@@ -10,8 +10,15 @@ from gunicorn import glogging
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = "sync"
+# Sync workers (one request at a time, the most requests per CPU second here) where a buffering
+# proxy sends them whole requests: compose's nginx. Without one, a client sending its request
+# slowly holds a sync worker (2 such clients blocked /healthz for 30 s, issue 15), so `recs serve`
+# sets GUNICORN_WORKER_CLASS to the threaded worker: a slow connection then holds one of
+# GUNICORN_THREADS threads until its headers are complete. Both answer 414/431 as JSON.
+THREADED = "config.gunicorn_worker.JsonErrorThreadWorker"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorSyncWorker")
+# gunicorn turns "sync" with threads > 1 into gthread: threads only where threads are meant.
+threads = int(os.environ.get("GUNICORN_THREADS", "32" if worker_class == THREADED else "1"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

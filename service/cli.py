@@ -52,6 +52,8 @@ def serve(host, port, web_workers, no_seed):
         env["RECS_API_KEYS"] = settings.RECS_API_KEYS[0]
         click.echo(f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
                    f"{settings.RECS_API_KEYS[0]}")
+    # No proxy in front: threaded workers, so slow clients hold a thread each, not a worker.
+    env.setdefault("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorThreadWorker")
     store, queue = _store_and_queue()
     if not no_seed and store.count_films() == 0:
         _seed(store, queue)
@@ -106,11 +108,11 @@ def worker(burst):
     from service.queue import run_worker
 
     configure_logging()
-    _, queue = _store_and_queue()
+    store, queue = _store_and_queue()
     logging.getLogger("recs.worker").info(
         "loading the tag vocabulary and the ranking kernels (compiled on the first start after "
         "an install or upgrade, ~20 s; cached after that)")
-    run_worker(queue, burst=burst, logging_level="INFO")
+    run_worker(queue, store, burst=burst, logging_level="INFO")
 
 
 def _seed(store, queue):
@@ -305,8 +307,8 @@ def fill_page(file, film_id, create, wait, timeout, limit):
 
     store, queue = _store_and_queue()
     app = Flask("service")  # only an app context for the shared code; nothing is served
-    app.extensions["recs"] = {"store": store, "queue": queue, "pages": PageCache(0),
-                              "html": PageCache(0)}
+    app.extensions["recs"] = {"store": store, "reader": None, "queue": queue,
+                              "pages": PageCache(0), "html": PageCache(0)}
     with app.app_context():
         try:
             filled = fill(file.read(), film_id, timeout if wait else 0.0, limit, create=create)

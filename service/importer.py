@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,12 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
             row = json.loads(line.rstrip("\r\n"))  # error columns on this line, not the next
         except json.JSONDecodeError as exc:
             yield number, f"invalid JSON: {exc.msg} at column {exc.colno}"
+            continue
+        except RecursionError:  # one such line failed the whole import job before
+            yield number, "invalid JSON: nested too deeply"
+            continue
+        except ValueError:  # int(str) refuses more than sys.get_int_max_str_digits() digits
+            yield number, f"invalid JSON: an integer of more than {sys.get_int_max_str_digits():,} digits"
             continue
         yield number, row if isinstance(row, dict) else "not a JSON object"
 

@@ -11,7 +11,7 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | 
 
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON provider with orjson for compact dumps; loads stay json.loads (they must keep
-    accepting lone surrogates, which security.reject_unencodable_json answers with 422)."""
+    accepting lone surrogates, which security.reject_unusable_json answers with 422)."""
 
     def dumps_bytes(self, obj) -> bytes:
         """Return obj as compact UTF-8 JSON (json.dumps for what orjson refuses: huge ints)."""

@@ -2,6 +2,7 @@
 
 import math
 from functools import lru_cache
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, render_template, request, url_for
 
@@ -17,6 +18,7 @@ bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 24
 RELATED_SHOWN = 12
+MAX_PAGE = 100000  # as the API's `page`: a larger one would overflow Redis's 64-bit offsets
 # A plot longer than this many characters is shown a few lines high, with "mehr" to open it.
 PLOT_FOLD = 320
 # A review longer than this shows an excerpt of about this length, with a link to the whole.
@@ -51,10 +53,13 @@ def language_switch() -> dict:
     """Give every page a link to itself in the other language."""
     lang = page_language()
     other = "en" if lang == "de" else "de"
-    args = {**request.args.to_dict(), "lang": other}
-    if request.endpoint and request.endpoint.startswith("pages."):
-        return {"other_lang": other, "other_url": url_for(request.endpoint, **(request.view_args or {}), **args)}
-    return {"other_lang": other, "other_url": url_for("pages.catalog", lang=other)}
+    if not (request.endpoint and request.endpoint.startswith("pages.")):
+        return {"other_lang": other, "other_url": url_for("pages.catalog", lang=other)}
+    # The query goes into the link as a query string, never as url_for arguments: names such as
+    # `endpoint`, `_method` or `film_id` would collide with url_for's own (a 500 before).
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"] + [("lang", other)]
+    path = url_for(request.endpoint, **(request.view_args or {}))
+    return {"other_lang": other, "other_url": path + "?" + urlencode(query)}
 
 
 def genre_label(genre: str, lang: str) -> str:
@@ -194,7 +199,9 @@ def catalog():
     genre = request.args.get("genre", "").strip()[:60]
     tag = request.args.get("tag", "").strip()[:100]
     page = request.args.get("page", 1, type=int) or 1
-    start = (max(page, 1) - 1) * PAGE_SIZE
+    if not 1 <= page <= MAX_PAGE:
+        abort(400)
+    start = (page - 1) * PAGE_SIZE
     if q or genre or tag:
         ids = s.filter_film_ids(genre or None, tag or None)
         ids = s.search_titles(ids, q) if q else ids
@@ -219,4 +226,11 @@ def catalog():
 def not_found(error):
     """Answer an unknown film with an HTML page (the API keeps its JSON errors)."""
     lang = page_language()
-    return render_template("not_found.html", lang=lang, t=LABELS[lang]), 404
+    return render_template("error.html", error="not_found", lang=lang, t=LABELS[lang]), 404
+
+
+@bp.errorhandler(400)
+def bad_request(error):
+    """Answer a page request that cannot be served (a page number out of range) with HTML."""
+    lang = page_language()
+    return render_template("error.html", error="bad_request", lang=lang, t=LABELS[lang]), 400

@@ -7,7 +7,7 @@ import uuid
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Callback, Queue, Retry, Worker
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from config import settings
@@ -25,23 +25,66 @@ def retry_policy() -> Retry | None:
 
 
 class RecsWorker(Worker):
-    """rq's forking worker whose jobs count as abandoned JOB_HEARTBEAT_GRACE s after a missed beat.
+    """rq's forking worker whose jobs count as abandoned JOB_HEARTBEAT_GRACE s after a missed beat,
+    and whose maintenance also queues the refreshes that writes promised but never queued.
 
     rq adds a fixed 60 s to every heartbeat of a running job, so a job whose worker was killed
     stays "started" for over a minute; our jobs are idempotent (lists carry the film revision
     they were computed from), so running one twice after a short grace is harmless.
     """
 
+    store: Store | None = None  # the key prefix's store, for reconcile_dirty (make_worker sets it)
+
     def get_heartbeat_ttl(self, job) -> int:
         return max(1, super().get_heartbeat_ttl(job) - 60 + settings.JOB_HEARTBEAT_GRACE)
 
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        if self.store is not None and self.store.claim_reconcile(max(1, self.maintenance_interval - 1)):
+            for film_id in reconcile_dirty(self.store, self.queues[0]):
+                self.log.warning("Film %s was dirty without a live refresh job: queued one", film_id)
 
-def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, **kwargs) -> Worker:
-    """Return a worker on queue with the product's heartbeat and maintenance settings."""
-    return worker_class([queue], connection=queue.connection, serializer=queue.serializer,
-                        worker_ttl=settings.WORKER_TTL,
-                        job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
-                        maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
+
+def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
+                **kwargs) -> Worker:
+    """Return a worker on queue with the product's heartbeat and maintenance settings (and, given
+    the store of the queue's key prefix, the reconciler of dirty films)."""
+    worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer,
+                          worker_ttl=settings.WORKER_TTL,
+                          job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
+                          maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
+    worker.store = store
+    return worker
+
+
+LIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+
+
+def job_is_live(queue: Queue, job_id: str) -> bool:
+    """Return whether job_id is queued, running or waiting to run (one HGET)."""
+    status = queue.connection.hget(Job.key_for(job_id), "status")
+    return status is not None and status.decode() in LIVE_STATES
+
+
+def reconcile_dirty(store: Store, queue: Queue) -> list[str]:
+    """Queue a refresh for every film that is dirty without a live job on two passes in a row;
+    return their ids.
+
+    A write marks its film dirty in the same transaction as the film (the promise of a refresh)
+    and queues the job after it; a web process killed in between left the film pointing at a
+    job that never existed, and later writes coalesced into it for a day. The second pass (one
+    maintenance interval later) leaves a write that is queueing its job right now alone.
+    """
+    pending = store.dirty_pending()
+    ids = [job_id for job_id in pending.values() if job_id]
+    jobs = dict(zip(ids, Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)))
+    orphans = {fid: job_id for fid, job_id in pending.items()
+               if jobs.get(job_id) is None or jobs[job_id].get_status(refresh=False) not in LIVE_STATES}
+    seen = store.orphans_seen(orphans)
+    stuck = sorted(fid for fid, job_id in orphans.items() if seen.get(fid) == job_id)
+    for fid in stuck:
+        enqueue_refresh(store, queue, fid)
+    return stuck
 
 
 def warm_up() -> None:
@@ -64,7 +107,7 @@ def warm_up() -> None:
     plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
 
 
-def run_worker(queue: Queue, burst: bool = False, **work_kwargs) -> None:
+def run_worker(queue: Queue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
     """Work the queue; when Redis goes away, wait for it and start a fresh worker.
 
     rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
@@ -75,7 +118,7 @@ def run_worker(queue: Queue, burst: bool = False, **work_kwargs) -> None:
     while True:
         started = time.monotonic()
         try:
-            make_worker(queue).work(burst=burst, **work_kwargs)
+            make_worker(queue, store=store).work(burst=burst, **work_kwargs)
             return
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if time.monotonic() - started > 60:
@@ -89,11 +132,12 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
     """Queue a refresh of film_id unless one is pending; return the pending job's id.
 
     `needed` is whether the write newly marked the film dirty: when it did not, a job
-    is already queued and this write coalesces into it.
+    is already queued and this write coalesces into it, unless that job is not live (its
+    web process died before queueing it): then this write queues one.
     """
     if not needed:
         pending = store.pending_job(film_id)
-        if pending:
+        if pending and job_is_live(queue, pending):
             return pending
     job_id = f"refresh-{film_id}-{uuid.uuid4().hex[:8]}"
     store.set_pending_job(film_id, job_id)

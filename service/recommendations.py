@@ -317,7 +317,7 @@ def plain_rec_args(query) -> dict | None:
         value = values[0]
         if name in _INT_ARGS:
             low, high = _INT_ARGS[name]
-            if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            if not (len(value) <= 9 and value.isascii() and value.isdigit() and low <= int(value) <= high):
                 return None
             args[name] = int(value)
         elif name == "lang" and value in _LANGS:

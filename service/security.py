@@ -69,19 +69,25 @@ def require_api_key():
         abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="filmrecs"'})
 
 
-def reject_unencodable_json():
-    """before_request: answer 422 for JSON holding lone surrogates ("\\ud800"), text that is not
-    Unicode and cannot be stored (Redis takes UTF-8); every schema field is covered at once."""
+def reject_unusable_json():
+    """before_request: answer 400 for JSON that Python cannot hold (nested deeper than its
+    recursion limit, integers over 4,300 digits: both raised past webargs as 500s) and 422
+    for JSON holding lone surrogates ("\\ud800"), text that is not Unicode and cannot be
+    stored (Redis takes UTF-8); every schema field is covered at once."""
     if request.method not in WRITE_METHODS or not request.is_json:
         return
-    data = request.get_json(silent=True)  # malformed JSON is left to the schemas' 400
-    if data is None:
-        return
     try:
+        data = json.loads(request.get_data(cache=True))
         json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # malformed JSON is left to the schemas' 400
+    except RecursionError:
+        abort(400, message="The JSON body is nested too deeply.")
     except UnicodeEncodeError:
         abort(422, message="Invalid input: see errors.",
               errors={"json": {"_schema": ["Text may not contain lone surrogates (unpaired \\ud800-\\udfff)."]}})
+    except ValueError:  # int(str) refuses integers over sys.get_int_max_str_digits() (4,300)
+        abort(400, message="The JSON body holds an integer of more than 4,300 digits.")
 
 
 def require_json_body():
@@ -242,7 +248,7 @@ def init_app(app, client) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.before_request(require_api_key)
     app.before_request(require_json_body)
-    app.before_request(reject_unencodable_json)
+    app.before_request(reject_unusable_json)
     app.after_request(drop_stray_retry_after)  # registered first, so it runs after Flask-Limiter's
     _init_cors(app)
     _init_limiter(app, client)

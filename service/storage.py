@@ -707,6 +707,28 @@ class Store:
     def dirty_ids(self) -> list[str]:
         return [raw.decode() for raw in self.r.smembers(self.k("dirty"))]
 
+    def dirty_pending(self) -> dict[str, str]:
+        """Return {film id: its pending refresh job id, or ""} for every dirty film."""
+        ids = self.dirty_ids()
+        jobs = self.r.mget([self.k("pending", fid) for fid in ids]) if ids else []
+        return {fid: (raw or b"").decode() for fid, raw in zip(ids, jobs)}
+
+    def claim_reconcile(self, ttl: int) -> bool:
+        """Take the reconciler's turn for ttl seconds (one worker at a time); False if taken."""
+        return bool(self.r.set(self.k("reconcile", "lock"), "1", nx=True, ex=ttl))
+
+    def orphans_seen(self, orphans: dict[str, str]) -> dict[str, str]:
+        """Keep this pass's orphans {film id: pending job id}; return the previous pass's."""
+        key = self.k("reconcile", "seen")
+        pipe = self.r.pipeline()
+        pipe.hgetall(key)
+        pipe.delete(key)
+        if orphans:
+            pipe.hset(key, mapping=orphans)
+            pipe.expire(key, 3600)
+        seen = pipe.execute()[0]
+        return {k.decode(): v.decode() for k, v in seen.items()}
+
     # -- replication -------------------------------------------------------------
     def wait_for_replicas(self, replicas: int, timeout_ms: int) -> int:
         """Return how many replicas hold every write made so far (waiting up to timeout_ms).

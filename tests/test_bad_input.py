@@ -150,6 +150,48 @@ def test_bad_queries_are_422(client, film):
     assert_error(client.get("/api/v1/films/f/tags?lang=xx"), 422)
 
 
+def test_json_python_cannot_hold_is_400(client, store, film):
+    """Arrays nested 1,000 deep and an integer of 5,000 digits (both were 500s)."""
+    deep = b"[" * 1000 + b"]" * 1000
+    bodies = (deep, b'{"title": ' + deep + b"}", b'{"title": "A", "year": ' + b"9" * 5000 + b"}",
+              b'{"body": "x", "rating": -' + b"1" * 4301 + b"}")
+    before = snapshot(store)
+    for method, path in [*WRITES, ("POST", "/api/v1/imports"), ("POST", "/api/v1/pages/fill")]:
+        for raw in bodies:
+            resp = client.open(path.format(rid=film), method=method, data=raw,
+                               content_type="application/json")
+            assert_error(resp, 400)
+            assert "nested too deeply" in resp.get_json()["message"] or "4,300 digits" in resp.get_json()["message"]
+    assert snapshot(store) == before
+
+
+def test_huge_numbers_in_queries_are_422(client, film):
+    for name in ("page", "page_size", "limit"):
+        assert_error(client.get(f"/api/v1/films/f/recommendations?{name}={'9' * 5000}"), 422)
+    for name in ("page", "page_size", "year_from"):
+        assert_error(client.get(f"/api/v1/films?{name}={'9' * 5000}"), 422)
+
+
+@pytest.mark.parametrize("url", ["/?page=9223372036854775807", "/?page=100001", "/?page=-5&lang=en"])
+def test_page_numbers_out_of_range_are_an_html_400(client, film, url):
+    resp = client.get(url)
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    assert "<h1>" in resp.get_data(as_text=True) and "Traceback" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/films/f"])
+@pytest.mark.parametrize("query", ["endpoint=x", "_method=POST", "film_id=x", "_external=1",
+                                   "_anchor=x", "_scheme=ftp", "values=1", "lang=en&lang=de"])
+def test_query_names_of_url_for_never_break_a_page(client, film, path, query):
+    """The language link carried every query argument into url_for (`endpoint` was a 500)."""
+    resp = client.get(f"{path}?{query}")
+    assert resp.status_code == 200 and resp.mimetype == "text/html", query
+    html = resp.get_data(as_text=True)
+    name = query.split("=")[0]
+    if name != "lang":  # the link to the other language keeps the query, as text
+        assert f"{path}?{name}=" in html.replace("&amp;", "&")
+
+
 @pytest.mark.parametrize("text", [
     "Ame\u0301lie",                      # e + combining acute
     "Z\u0351\u0346\u0314a\u0364\u0350lgo",  # stacked combining marks

@@ -4,6 +4,7 @@ No Docker engine runs here, so the services' commands run as local processes aga
 test Redis, on a fresh key prefix and queue.
 """
 
+import base64
 import json
 import os
 import re
@@ -34,8 +35,13 @@ needs_compose = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is no
 API_KEY = "compose-test-" + uuid.uuid4().hex
 
 
-def compose(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RECS_API_KEYS": API_KEY}
+DASH_LOGIN = {"RQ_DASHBOARD_USERNAME": "ops", "RQ_DASHBOARD_PASSWORD": "pw-" + uuid.uuid4().hex}
+DASH_AUTH = {"Authorization": "Basic " + base64.b64encode(
+    f"ops:{DASH_LOGIN['RQ_DASHBOARD_PASSWORD']}".encode()).decode()}
+
+
+def compose(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RECS_API_KEYS": API_KEY, **DASH_LOGIN, **env_vars}
     return subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
 
@@ -88,6 +94,18 @@ def test_worker_stop_grace_outlasts_the_longest_job(config):
     assert seconds(worker["stop_grace_period"]) > timeout
 
 
+def test_web_is_published_only_through_the_nginx_proxy(config):
+    proxy, web = config["services"]["proxy"], config["services"]["web"]
+    assert "ports" not in web and proxy["image"].startswith("nginx:")
+    assert any(str(p.get("published", p) if isinstance(p, dict) else p).startswith("8000") for p in proxy["ports"])
+    mount = next(v for v in proxy["volumes"] if ":/etc/nginx/nginx.conf" in v)
+    conf = Path(mount.split(":")[0]).read_text()  # the file tests/test_proxy.py runs
+    assert Path(mount.split(":")[0]) == ROOT / "config/nginx.conf" and "/etc/nginx/nginx.conf" in proxy["command"][-1]
+    assert "server web:8000;" in conf and "listen 8000;" in conf
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert web["environment"]["RECS_TRUSTED_PROXIES"] == "1"  # one hop: the proxy
+
+
 def test_rq_dashboard_reads_the_compose_redis_as_json(config):
     dash = config["services"]["rq-dashboard"]
     assert dash["command"][0] == "rq-dashboard"
@@ -97,12 +115,20 @@ def test_rq_dashboard_reads_the_compose_redis_as_json(config):
     assert any(str(p).endswith("9181:9181/tcp") or p == "9181:9181" for p in dash["ports"])
 
 
+@needs_compose
+@pytest.mark.parametrize("missing", ["RQ_DASHBOARD_USERNAME", "RQ_DASHBOARD_PASSWORD"])
+def test_compose_refuses_to_start_the_dashboard_without_a_login(missing):
+    result = compose("config", "-q", **{missing: ""})
+    assert result.returncode != 0 and f"set {missing}" in result.stderr
+
+
 # -- each service's command starts -------------------------------------------------------
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        request = urllib.request.Request(url, headers=headers or {}, method=method)
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -110,10 +136,10 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def wait_for(url: str, status: int, deadline: float) -> str:
+def wait_for(url: str, status: int, deadline: float, headers: dict | None = None) -> str:
     code, body = 0, ""
     while time.monotonic() < deadline:
-        code, body = get(url)
+        code, body = get(url, headers)
         if code == status:
             return body
         time.sleep(0.2)
@@ -150,7 +176,7 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     services = config["services"]
     dash_command = [str(dash_port) if arg == "9181" else arg for arg in services["rq-dashboard"]["command"]]
-    dash_env = {**env, "RQ_DASHBOARD_REDIS_URL": REDIS_URL}
+    dash_env = {**env, "RQ_DASHBOARD_REDIS_URL": REDIS_URL, **DASH_LOGIN}
     base = f"http://127.0.0.1:{web_port}"
     procs = []
 
@@ -196,8 +222,8 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
         busy.set_current_job_id(parked.id)
         start(dash_command, dash_env)
         dash = f"http://127.0.0.1:{dash_port}"
-        assert "RQ dashboard" in wait_for(dash + "/", 200, deadline)
-        workers = json.loads(wait_for(dash + "/0/data/workers.json", 200, deadline))["workers"]
+        assert "RQ dashboard" in wait_for(dash + "/", 200, deadline, DASH_AUTH)
+        workers = json.loads(wait_for(dash + "/0/data/workers.json", 200, deadline, DASH_AUTH))["workers"]
         assert parked.id in json.dumps([w for w in workers if w["name"] == busy.name])
     finally:
         if busy is not None:
@@ -213,6 +239,57 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
     access = [json.loads(line) for line in web_log if '"recs.access"' in line]
     assert access and all(line["request_id"] for line in access), web_log[:5]
     assert all(line.startswith("{") for line in web_log if line.strip()), web_log[:5]
+
+
+@pytest.fixture(scope="module")
+def dashboard(config):
+    """The compose rq-dashboard command on a free port, with the login; yields its base URL."""
+    port = free_port()
+    command = [str(port) if arg == "9181" else arg for arg in config["services"]["rq-dashboard"]["command"]]
+    env = {**os.environ, "RQ_DASHBOARD_REDIS_URL": REDIS_URL, **DASH_LOGIN}
+    proc = subprocess.Popen(local_command(command), env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/", 200, time.monotonic() + 60, DASH_AUTH)
+        yield base
+    finally:
+        stop([proc])
+
+
+def test_the_dashboard_does_not_start_without_a_login(config):
+    command = config["services"]["rq-dashboard"]["command"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RQ_DASHBOARD_")}
+    result = subprocess.run(local_command(command), env={**env, "RQ_DASHBOARD_USERNAME": "ops"}, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "RQ_DASHBOARD_PASSWORD" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic " + base64.b64encode(b"ops:wrong").decode()}])
+def test_the_dashboard_needs_its_login(dashboard, headers):
+    assert get(dashboard + "/", headers)[0] == 401
+    assert get(dashboard + "/queue/nope/finished/empty", headers, "POST")[0] == 401
+
+
+@pytest.mark.parametrize("site, status", [
+    ({"Origin": "https://evil.example"}, 403),
+    ({"Sec-Fetch-Site": "cross-site"}, 403),
+    ({"Sec-Fetch-Site": "same-site"}, 403),
+    ({"Origin": "null"}, 403),
+    ({"Sec-Fetch-Site": "same-origin"}, 200),
+    ({}, 200),  # not a browser (curl with the login)
+])
+def test_dashboard_writes_refuse_cross_site_requests(dashboard, site, status):
+    for path in ("/queue/nope/finished/empty", "/requeue/nope", "/job/nope/requeue"):
+        code, _ = get(dashboard + path, {**DASH_AUTH, **site}, "POST")
+        assert (code == 403) == (status == 403), (path, code)
+    same_origin = {"Origin": dashboard} if not site else {}
+    assert get(dashboard + "/queue/nope/finished/empty", {**DASH_AUTH, **same_origin}, "POST")[0] == 200
+
+
+def test_dashboard_requeue_by_get_is_refused(dashboard):
+    assert get(dashboard + "/requeue/nope", DASH_AUTH)[0] == 405
+    assert get(dashboard + "/0/data/queues.json", DASH_AUTH)[0] == 200
 
 
 def test_ha_profile_adds_a_replica_and_three_sentinels(config):
@@ -234,7 +311,7 @@ def test_ha_profile_adds_a_replica_and_three_sentinels(config):
 @needs_compose
 def test_ha_profile_points_the_app_at_the_sentinels():
     url = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/recsprimary/0"
-    env = {**os.environ, "RECS_API_KEYS": API_KEY, "REDIS_URL": url}
+    env = {**os.environ, "RECS_API_KEYS": API_KEY, **DASH_LOGIN, "REDIS_URL": url}
     result = subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "--profile", "ha",
                              "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

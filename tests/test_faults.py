@@ -312,3 +312,62 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     after = {fid: store.get_lists(version, [fid])[0]["items"] for fid in before}
     assert after == before
     assert json.loads(json.dumps(lst))["rev"] == 2
+
+
+KILLED_BEFORE_ENQUEUE = """
+import json, os, signal, sys
+from rq import Queue
+from service import create_app
+
+Queue.enqueue = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # write done, job not
+config, auth, path, body = json.loads(sys.argv[1])
+create_app(config).test_client().patch(path, json=body, headers=auth)
+"""
+
+
+def patch_and_die_before_enqueue(app, path: str, body: dict) -> int:
+    """PATCH through a web process of its own that is SIGKILLed between the write and its enqueue."""
+    config = {k: app.config[k] for k in ("TESTING", "REDIS_URL", "RECS_PREFIX", "QUEUE_NAME", "RECS_DATA_DIR",
+                                         "RECS_API_KEYS", "RECS_RATE_WRITES", "RECS_RATE_READS")}
+    return subprocess.run([sys.executable, "-c", KILLED_BEFORE_ENQUEUE, json.dumps([config, AUTH, path, body])],
+                          cwd=Path(__file__).resolve().parents[1], timeout=60).returncode
+
+
+def test_write_whose_web_process_died_before_enqueue_is_refreshed(server, names, workers):
+    """The film is dirty (same transaction as the write) but its job never existed: the workers'
+    reconciler queues a refresh, the list is fresh within 30 s, and nothing stays dirty."""
+    app = make_app(server, names)
+    http, store = app.test_client(), app.extensions["recs"]["store"]
+    http.post("/api/v1/films", json={"id": "peer", "title": "Peer", "keywords": ["grief", "hospital"]},
+              headers=AUTH)
+    job_id = http.post("/api/v1/films", json={"id": "gap", "title": "Gap", "keywords": ["grief"]},
+                       headers=AUTH).get_json()["job_id"]
+    workers()
+    wait_for(lambda: http.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished", 120, 0.2)
+    wait_for(lambda: store.dirty_ids() == [], 30, 0.2)
+
+    assert patch_and_die_before_enqueue(app, "/api/v1/films/gap", {"keywords": ["grief", "hospital"]}) == -9
+    killed_at = time.monotonic()
+    assert store.get_film("gap")["rev"] == 2 and store.dirty_ids() == ["gap"]
+    lost = store.pending_job("gap")
+    assert lost and app.extensions["recs"]["queue"].fetch_job(lost) is None  # promised, never queued
+    assert http.get("/api/v1/films/gap/recommendations").get_json()["status"] == "stale"
+
+    def fresh():
+        body = http.get("/api/v1/films/gap/recommendations").get_json()
+        return body["status"] == "fresh" and store.read_list("gap")[1]["rev"] == 2
+
+    wait_for(fresh, 30, 0.2)
+    print(f"\nweb process killed between write and enqueue: list fresh {time.monotonic() - killed_at:.1f} s later")
+    wait_for(lambda: store.dirty_ids() == [], 5, 0.2)
+    assert store.pending_job("gap") != lost
+
+
+def test_a_write_never_coalesces_into_a_job_that_does_not_exist(server, names):
+    app = make_app(server, names)
+    http, queue = app.test_client(), app.extensions["recs"]["queue"]
+    lost = http.post("/api/v1/films", json={"id": "gap", "title": "Gap"}, headers=AUTH).get_json()["job_id"]
+    queue.connection.delete(queue.fetch_job(lost).key)  # the film stays dirty; its job is gone
+    job_id = http.patch("/api/v1/films/gap", json={"year": 2002}, headers=AUTH).get_json()["job_id"]
+    assert job_id != lost and queue.fetch_job(job_id) is not None
+    assert http.patch("/api/v1/films/gap", json={"year": 2003}, headers=AUTH).get_json()["job_id"] == job_id

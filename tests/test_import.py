@@ -148,6 +148,27 @@ def test_rest_import_runs_as_a_job(app, client, store, run_jobs):
         store.get_upload(job_id)  # dropped once imported
 
 
+def test_a_line_python_cannot_read_is_skipped_and_the_rest_imported(app, client, store, run_jobs):
+    """A line nested 100,000 deep, or with a 5,000-digit integer, failed the whole job before."""
+    lines = ['{"id": "first", "title": "First"}', "[" * 100_000 + "]" * 100_000,
+             '{"id": "big", "title": "Big", "vote_count": ' + "9" * 5000 + "}",
+             '{"id": "deep", "title": "Deep", "synopsis": {"de": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+             '{"film_id": "first", "body": "Still here.", "rating": 7}', '{"id": "last", "title": "Last"}']
+    resp = client.post("/api/v1/imports", data="\n".join(lines).encode(), headers=auth(app),
+                       content_type="application/x-ndjson")
+    assert resp.status_code == 202, resp.json
+    run_jobs()
+    job = client.get(resp.json["status_url"]).json
+    assert (job["state"], job["error"]) == ("finished", None), job
+    assert job["result"]["skipped"] == [
+        {"line": 2, "reason": "invalid JSON: nested too deeply"},
+        {"line": 3, "reason": "invalid JSON: an integer of more than 4,300 digits"},
+        {"line": 4, "reason": "invalid JSON: nested too deeply"}]
+    assert (job["result"]["created"], job["result"]["reviews"]) == (2, 1)
+    assert sorted(store.film_ids()) == ["first", "last"]
+    assert [r["body"] for r in store.list_reviews("first")] == ["Still here."]
+
+
 @pytest.mark.parametrize("content_type, body, status", [
     ("application/json", b'{"title": "X"}\n', 415),
     ("text/plain", b'{"title": "X"}\n', 415),

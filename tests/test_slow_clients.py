@@ -1,0 +1,56 @@
+"""gunicorn as deployed (config/gunicorn.conf.py): with the threaded worker `recs serve` runs,
+slow clients never hold back the others; with either worker, gunicorn's own 414 and 431 carry
+the JSON error body."""
+
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import REDIS_URL, remove_prefix
+from tests.helpers import free_port, raw_request, start_gunicorn, times_beside_slow_clients
+
+
+def serve(**env: str):
+    """gunicorn with the deployed config (and env) on a free port and a fresh key prefix."""
+    name = "slow-" + uuid.uuid4().hex[:8]
+    port = free_port()
+    proc = start_gunicorn({"REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
+                           "RECS_API_KEYS": "k-" + name, **env}, port)
+    yield port
+    proc.terminate()
+    proc.wait(30)
+    remove_prefix(name)
+
+
+@pytest.fixture(scope="module")
+def threaded():
+    """The threaded worker, as `recs serve` runs it (no proxy in front)."""
+    yield from serve(GUNICORN_WORKER_CLASS="config.gunicorn_worker.JsonErrorThreadWorker")
+
+
+@pytest.fixture(scope="module")
+def sync():
+    """The config's default sync worker, as compose runs it behind nginx."""
+    yield from serve()
+
+
+def test_thirty_slow_clients_leave_the_others_served(threaded):
+    """30 connections sending their headers a byte at a time held every sync worker (issue 15)."""
+    times = times_beside_slow_clients(threaded)
+    within = sum(t <= 2.0 for t in times) / len(times)
+    print(f"\n30 slow clients: {within:.0%} of {len(times)} requests within 2 s, slowest {max(times):.2f} s")
+    assert within >= 0.95, times
+
+
+@pytest.mark.parametrize("request_bytes, code", [
+    (b"GET /api/v1/films?q=" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-F%d: v\r\n" % n for n in range(120)) + b"\r\n", 431),
+    (b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
+])
+@pytest.mark.parametrize("worker", ["threaded", "sync"])
+def test_gunicorn_limits_answer_with_the_json_error_body(request, worker, request_bytes, code):
+    status, headers, body = raw_request(request.getfixturevalue(worker), request_bytes)
+    assert status == code and headers["content-type"] == "application/json"
+    error = json.loads(body)
+    assert error["code"] == code and error["status"] and error["message"]
