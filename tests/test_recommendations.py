@@ -133,7 +133,7 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
     def broken(*args, **kwargs):
         raise ValueError("bad data")
 
-    monkeypatch.setattr(rebuild.similarity, "iter_related_json", broken)
+    monkeypatch.setattr(rebuild.similarity, "iter_related_packed", broken)
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
     assert seeded.rebuild_progress(job_id)["phase"] == "failed"
@@ -218,15 +218,21 @@ def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_j
         run_jobs()
 
 
-def test_listed_ids_kept_beside_every_list_match_it(client, seeded, run_jobs):
+def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs):
     client.post("/api/v1/films", json={"id": "brand-new", "title": "Brand New", "genres": ["Romance"],
                                        "keywords": ["firefighter", "widow"]})
-    run_jobs()  # an incremental refresh patches other films' lists
+    run_jobs()  # an incremental refresh patches other films' lists (service/storage.py's Lua)
     client.delete("/api/v1/films/ghost")
     run_jobs()
     version = seeded.index_version()
+    patched = 0
     for fid in seeded.film_ids():
-        key = seeded.list_key(version, fid)
         lst = seeded.get_lists(version, [fid])[0]
-        ids = (seeded.r.get(key + ":ids") or b"").decode().split()
-        assert ids == [item[0] for item in lst["items"] or []], fid
+        scores = [item[1] for item in lst["items"]]
+        assert scores == sorted(scores, reverse=True), fid
+        ids = [item[0] for item in lst["items"]]
+        assert "ghost" not in ids and fid not in ids and len(set(ids)) == len(ids), fid
+        patched += "brand-new" in ids and fid != "brand-new"
+        _, read, _, cards = seeded.read_list(fid)  # the read script walks the packed items
+        assert read == lst and list(cards) == [i for i in ids if i in cards], fid
+    assert patched
