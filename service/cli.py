@@ -272,7 +272,8 @@ def fill_page(file, film_id, wait, timeout, limit):
 
     store, queue = _store_and_queue()
     app = Flask("service")  # only an app context for the shared code; nothing is served
-    app.extensions["recs"] = {"store": store, "queue": queue, "pages": PageCache(0)}
+    # no read replica here: the command reads where it writes
+    app.extensions["recs"] = {"store": store, "reader": None, "queue": queue, "pages": PageCache(0)}
     with app.app_context():
         try:
             filled = fill(file.read(), film_id, timeout if wait else 0.0, limit)
