@@ -1,6 +1,6 @@
 """Redis memory per film at TMDB size: in all, per key family, and at the peak of a rebuild.
 
-Usage: .venv/bin/python bench/memory.py [--workers 2] [--answers FILE]
+Usage: .venv/bin/python bench/memory.py [--workers 2] [--answers FILE] [--config NAME=VALUE ...]
 
 Starts a redis-server of its own on a free loopback port (so used_memory is this catalog's
 alone), writes the TMDB 5000 films through the store's film writes, runs a full rebuild on
@@ -15,6 +15,9 @@ every film to FILE, one JSON line each: GET /api/v1/films/<id>/recommendations?l
 both languages and GET /api/v1/films/<id>/tags, without the fields that name a time or a job
 (computed_at, job_id). Two runs (say, before and after a change of the stored format) give
 the same file when every answer is the same: compare them with cmp.
+
+--config sets a server setting (CONFIG SET) before anything is written, to see what one
+changes, e.g. --config zset-max-listpack-entries=1024 for the postings.
 """
 
 import argparse
@@ -129,6 +132,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--answers", help="also write every film's API answers to this file")
+    ap.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
+                    help="a redis-server setting to apply first (repeatable)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="recs-mem-") as tmp:
         server, url = start_server(tmp)
@@ -140,6 +145,10 @@ def main() -> int:
         r = store.r
         workers = []
         try:
+            for setting in a.config:
+                name, _, value = setting.partition("=")
+                r.config_set(name, value)
+                print(f"CONFIG SET {name} {value}")
             base = r.info("memory")["used_memory"]
             films = c.tmdb_films()
             c.import_films(store, films, validate=False)

@@ -18,8 +18,8 @@ import struct
 FORMAT = 1
 HEADER = struct.Struct("<BIdH")
 _SCORE_AND_COUNT = struct.Struct("<HBB")  # I3 score as H + B, then the reason count
-_REASON = "HHB"
-_REASONS = [struct.Struct("<" + _REASON * n) for n in range(256)]
+_REASON = struct.Struct("<HHB")
+_REASONS = [struct.Struct("<" + "HHB" * n) for n in range(256)]
 
 
 def is_list(blob: bytes | None) -> bool:
@@ -59,11 +59,11 @@ def read_header(blob: bytes) -> tuple[int, float, int]:
     return rev, computed_at, count
 
 
-def offsets(blob: bytes) -> list[int]:
-    """Return where each item of a list starts."""
+def offsets(blob: bytes, count: int | None = None) -> list[int]:
+    """Return where each item of a list starts (the first `count` items only, if given)."""
     out = []
     pos, end = HEADER.size, len(blob)
-    while pos < end:
+    while pos < end and (count is None or len(out) < count):
         out.append(pos)
         pos += blob[pos] + 4
         pos += 1 + blob[pos] * 5
@@ -75,34 +75,24 @@ def item_ids(blob: bytes) -> list[str]:
     return [blob[pos + 1:pos + 1 + blob[pos]].decode() for pos in offsets(blob)]
 
 
-def tag_numbers_at(blob: bytes, pos: int) -> list[int]:
-    """Return the tag numbers of the reasons of the item at pos."""
-    fid_end = pos + 1 + blob[pos]
-    values = _REASONS[blob[fid_end + 3]].unpack_from(blob, fid_end + 4)
-    return [values[i + 1] | values[i + 2] << 16 for i in range(0, len(values), 3)]
-
-
-def decode_item(blob: bytes, pos: int, names) -> list:
-    """Return the item at pos as [id, score, [[tag, share], ...]]; names maps a tag number
-    to its tag (a list or a dict)."""
-    fid_end = pos + 1 + blob[pos]
-    low, high, count = _SCORE_AND_COUNT.unpack_from(blob, fid_end)
-    values = _REASONS[count].unpack_from(blob, fid_end + 4)
-    return [blob[pos + 1:fid_end].decode(), (low | high << 16) / 1e6,
-            [[names[values[i + 1] | values[i + 2] << 16], values[i] / 1e4]
-             for i in range(0, len(values), 3)]]
-
-
-def tag_numbers(blob: bytes) -> set[int]:
-    """Return every tag number a list's reasons use."""
-    return {n for pos in offsets(blob) for n in tag_numbers_at(blob, pos)}
+def decode_items(blob: bytes, positions, names) -> list[list]:
+    """Return the items at positions as [id, score, [[tag, share], ...]]; names maps a tag
+    number to its tag (a list or a dict). An IndexError or KeyError means names lacks one."""
+    out = []
+    for pos in positions:
+        end = pos + 1 + blob[pos]
+        low, high, count = _SCORE_AND_COUNT.unpack_from(blob, end)
+        out.append([blob[pos + 1:end].decode(), (low | high << 16) / 1e6,
+                    [[names[lo | hi << 16], units / 1e4] for units, lo, hi
+                     in _REASON.iter_unpack(blob[end + 4:end + 4 + 5 * count])]])
+    return out
 
 
 def decode(blob: bytes, names) -> dict:
     """Return a list's in-memory form."""
     rev, computed_at, _ = read_header(blob)
     return {"rev": rev, "computed_at": computed_at,
-            "items": [decode_item(blob, pos, names) for pos in offsets(blob)]}
+            "items": decode_items(blob, offsets(blob), names)}
 
 
 # Lua helpers the scripts of service/storage.py start with: is_list(blob), list_rev(blob),

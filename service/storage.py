@@ -808,30 +808,36 @@ class Store:
             known.update(zip(part, map(int, got)))
         return known
 
-    def tag_names(self, numbers) -> list[str]:
-        """Return the tags by number (a list indexed by number) holding every one of numbers."""
+    def tag_names(self) -> list[str]:
+        """Return the tags by number (a list indexed by number), read up to the newest."""
         names = self._tags.names
-        if numbers and max(numbers) >= len(names):
-            with self._tags.lock:
-                more = self.r.lrange(self.k("tag", "names"), len(names), -1)
-                names.extend(raw.decode() for raw in more)
+        with self._tags.lock:
+            more = self.r.lrange(self.k("tag", "names"), len(names), -1)
+            names.extend(raw.decode() for raw in more)
         return names
+
+    def _decode_items(self, blob: bytes, positions: list[int]) -> list[list]:
+        try:
+            return listcodec.decode_items(blob, positions, self._tags.names)
+        except IndexError:  # a tag numbered since this process last read the dictionary
+            return listcodec.decode_items(blob, positions, self.tag_names())
 
     def decode_list(self, blob: bytes) -> dict:
         """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
         share], ...]], ...]}."""
-        return listcodec.decode(blob, self.tag_names(listcodec.tag_numbers(blob)))
+        rev, computed_at, _ = listcodec.read_header(blob)
+        return {"rev": rev, "computed_at": computed_at,
+                "items": self._decode_items(blob, listcodec.offsets(blob))}
 
     def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
         """Return the page read_list_parts sends as (list item, card JSON) pairs, decoding
         only the items on it."""
         if not blob or not flat:
             return []
-        offsets = listcodec.offsets(blob)
-        at = [offsets[flat[i] - 1] for i in range(0, len(flat), 2)]
-        names = self.tag_names([n for pos in at for n in listcodec.tag_numbers_at(blob, pos)])
-        return [(listcodec.decode_item(blob, pos, names), flat[i * 2 + 1])
-                for i, pos in enumerate(at)]
+        positions = flat[::2]
+        offsets = listcodec.offsets(blob, max(positions))
+        items = self._decode_items(blob, [offsets[n - 1] for n in positions])
+        return list(zip(items, flat[1::2]))
 
     def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
         numbers = self.tag_numbers(tag for item in items for tag, _ in item[2])

@@ -236,3 +236,21 @@ def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs
         _, read, _, cards = seeded.read_list(fid)  # the read script walks the packed items
         assert read == lst and list(cards) == [i for i in ids if i in cards], fid
     assert patched
+
+
+def test_served_lists_are_the_ranked_items_labelled(client, seeded):
+    """The stored bytes decode back to the ranking's items: ids, scores, reason tags, shares."""
+    from service.recommendations import labelled_reasons
+    from workers import index, rebuild, similarity
+
+    cat, _ = rebuild.snapshot(seeded)
+    cards = seeded.get_cards(cat.ids)
+    ranked = similarity.related_rows(cat, range(len(cat.ids)), index.params())
+    assert sum(map(len, ranked)) > 100
+    for fid, related in zip(cat.ids, ranked):
+        for lang in ("de", "en"):
+            body = client.get(f"/api/v1/films/{fid}/recommendations?limit=100&lang={lang}")
+            expected = [{"id": other, "title": cards[other]["title"], "year": cards[other]["year"],
+                         "score": score, "reasons": labelled_reasons(reasons, lang)}
+                        for other, score, reasons in map(index.as_item, related)]
+            assert body.get_json()["results"] == expected, (fid, lang)
