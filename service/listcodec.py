@@ -2,12 +2,14 @@
 
 A list is a header and its items, little-endian, with no name spelled out in it:
 
-    header  B format (FORMAT), I4 film revision, d computed_at, H item count
+    header  B format (FORMAT), I4 film revision, d computed_at, I4 + I4 the tag dictionary
+            it was written against (its length and mark), H item count
     item    B id length, the id (UTF-8), I3 score in millionths, B reason count,
             per reason H share in 1/10,000, H + B tag number (low 16 bits, high 8 bits)
 
 Tag numbers come from the store's append-only tag dictionary (Store.tag_numbers, never
-reused). Items are best first. The rebuild's kernel (workers/kernels.items_packed) writes
+reused); a reader checks its copy of the dictionary against the length and mark in the
+header before it names a tag (Store.tag_names). Items are best first. The rebuild's kernel (workers/kernels.items_packed) writes
 the same item bytes as encode_item; the Lua scripts of service/storage.py walk items with
 LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
 ...]], ...]}, as the JSON lists were.
@@ -16,7 +18,8 @@ LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[ta
 import struct
 
 FORMAT = 1
-HEADER = struct.Struct("<BIdH")
+HEADER = struct.Struct("<BIdIIH")
+DICTIONARY = struct.Struct("<II")  # at byte 13 of the header
 _SCORE_AND_COUNT = struct.Struct("<HBB")  # I3 score as H + B, then the reason count
 _REASON = struct.Struct("<HHB")
 _REASONS = [struct.Struct("<" + "HHB" * n) for n in range(256)]
@@ -42,21 +45,28 @@ def encode_item(item, numbers: dict[str, int]) -> bytes:
     return b"".join(out)
 
 
-def header(rev: int, computed_at: float, count: int) -> bytes:
-    return HEADER.pack(FORMAT, rev, computed_at, count)
+def header(rev: int, computed_at: float, count: int, dictionary: tuple[int, int]) -> bytes:
+    """Return a list's header; dictionary is the tag dictionary's (length, mark), which
+    must cover every tag number of the items."""
+    return HEADER.pack(FORMAT, rev, computed_at, *dictionary, count)
 
 
-def encode(lst: dict, numbers: dict[str, int]) -> bytes:
+def encode(lst: dict, numbers: dict[str, int], dictionary: tuple[int, int]) -> bytes:
     """Return a list's bytes from its in-memory form."""
     items = lst["items"]
-    return header(lst["rev"], lst["computed_at"], len(items)) + b"".join(
+    return header(lst["rev"], lst["computed_at"], len(items), dictionary) + b"".join(
         encode_item(item, numbers) for item in items)
 
 
 def read_header(blob: bytes) -> tuple[int, float, int]:
     """Return (revision, computed_at, item count) of a list."""
-    _, rev, computed_at, count = HEADER.unpack_from(blob)
+    _, rev, computed_at, _, _, count = HEADER.unpack_from(blob)
     return rev, computed_at, count
+
+
+def dictionary(blob: bytes) -> tuple[int, int]:
+    """Return the (length, mark) of the tag dictionary a list was written against."""
+    return DICTIONARY.unpack_from(blob, 13)
 
 
 def offsets(blob: bytes, count: int | None = None) -> list[int]:
@@ -95,12 +105,14 @@ def decode(blob: bytes, names) -> dict:
             "items": decode_items(blob, offsets(blob), names)}
 
 
-# Lua helpers the scripts of service/storage.py start with: is_list(blob), list_rev(blob),
+# Lua helpers the scripts of service/storage.py start with: LIST_DICTIONARY (where the
+# header's dictionary starts), is_list(blob), list_rev(blob),
 # ids_of(blob) (the listed ids), item_at(bytes, pos) ({id, score in millionths, the item's
 # bytes} and where the next item starts) and items(blob) (every item so).
 LUA_ITEMS = f"""
 local LIST_FORMAT = {FORMAT}
 local LIST_HEADER = {HEADER.size}
+local LIST_DICTIONARY = 14
 local function is_list(blob)
   return blob and string.byte(blob, 1) == LIST_FORMAT
 end

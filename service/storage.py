@@ -54,8 +54,9 @@ return {card, blob, ver, page, pending, kept, gen}
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
 # KEYS[1] is film ARGV[1]'s own list: when ARGV[3] (a revision) is given and that list was
 # computed from a newer one, a newer refresh has patched already and nothing is done.
-# KEYS[i > 1] are the lists' keys; ARGV[2 + i] is the new item for KEYS[i] (its bytes), or
-# '' to drop it. Items move as they are: the script reads only their ids and scores.
+# KEYS[i > 1] are the lists' keys; ARGV[3 + i] is the new item for KEYS[i] (its bytes), or
+# '' to drop it; ARGV[4] the tag dictionary's length and mark (listcodec.DICTIONARY) as the
+# new items were encoded. Items move as they are: the script reads only ids and scores.
 _PATCH_LISTS = listcodec.LUA_ITEMS + """
 local x = ARGV[1]
 local k = tonumber(ARGV[2])
@@ -72,13 +73,15 @@ for i = 2, #KEYS do
     for _, it in ipairs(items(blob)) do
       if it[1] ~= x then kept[#kept + 1] = it end
     end
-    if ARGV[2 + i] ~= '' then
-      kept[#kept + 1] = item_at(ARGV[2 + i], 1)
+    if ARGV[3 + i] ~= '' then
+      kept[#kept + 1] = item_at(ARGV[3 + i], 1)
       table.sort(kept, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
       while #kept > k do table.remove(kept) end
     end
-    local parts = {string.sub(blob, 1, LIST_HEADER - 2), struct.pack('<H', #kept)}
-    for j, it in ipairs(kept) do parts[j + 2] = it[3] end
+    -- the header now names the dictionary the new item was written against (ARGV[4]),
+    -- which covers the older items' tags too
+    local parts = {string.sub(blob, 1, LIST_DICTIONARY - 1), ARGV[4], struct.pack('<H', #kept)}
+    for j, it in ipairs(kept) do parts[j + 3] = it[3] end
     redis.call('SET', key, table.concat(parts))
   end
 end
@@ -93,21 +96,36 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
 
-# Return the numbers of tags ARGV (the hash KEYS[1] maps a tag to its number), numbering the
-# new ones in order: each is pushed on the list KEYS[2], whose index is the number. Numbers
-# are never reused, so readers cache them for good (Store.tag_names).
+# Return the tag dictionary's length and mark, then the numbers of tags ARGV, numbering new
+# ones in order: KEYS[1] maps a tag to its number, KEYS[2] lists the tags by number, KEYS[3]
+# holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
+# reused; a reader that cached names checks its copy against a list's length and mark.
 _TAG_NUMBERS = """
-local out = {}
+local size = redis.call('LLEN', KEYS[2])
+local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
+local out = {0, 0}
 for i, tag in ipairs(ARGV) do
   local n = redis.call('HGET', KEYS[1], tag)
   if not n then
-    n = redis.call('RPUSH', KEYS[2], tag) - 1
+    n = size
+    redis.call('RPUSH', KEYS[2], tag)
     redis.call('HSET', KEYS[1], tag, n)
+    mark = (mark + tonumber(string.sub(redis.sha1hex(n .. ':' .. tag), 1, 8), 16)) % 4294967296
+    redis.call('SET', KEYS[3], string.format('%d', mark))
+    size = size + 1
   end
-  out[i] = tonumber(n)
+  out[i + 2] = tonumber(n)
 end
+out[1], out[2] = size, mark
 return out
 """
+
+
+def tag_mark(mark: int, number: int, tag: str) -> int:
+    """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""
+    digest = hashlib.sha1(f"{number}:{tag}".encode()).hexdigest()
+    return (mark + int(digest[:8], 16)) % 2**32
+
 
 # Claim the rebuild slot (KEYS[1]) for ARGV[1], else make ARGV[1] the rebuild that runs next
 # (KEYS[2]) unless one waits already; return {the rebuild that will run, the running one}.
@@ -158,12 +176,12 @@ def _unpack(raw):
 
 
 class _TagNames:
-    """One process's copy of a tag dictionary: tag -> number and number -> tag. Numbers are
-    never reused, so entries never go stale; what is missing is read (or numbered) once."""
+    """One process's copy of a tag dictionary: the tags by number, and the dictionary's mark
+    at each length (marks[n] covers the first n tags)."""
 
     def __init__(self):
         self.names: list[str] = []
-        self.numbers: dict[str, int] = {}
+        self.marks: list[int] = [0]
         self.lock = threading.Lock()
 
 
@@ -797,30 +815,44 @@ class Store:
         return [tag.decode() for tag in self.r.hkeys(self.k("df"))]
 
     # -- the tag dictionary: stored lists name a reason's tag by its number -----------
-    def tag_numbers(self, tags) -> dict[str, int]:
-        """Return a mapping (tag -> number) that holds every tag in tags, numbering new ones."""
-        known = self._tags.numbers
-        missing = [tag for tag in dict.fromkeys(tags) if tag not in known]
-        for start in range(0, len(missing), 5000):
-            part = missing[start:start + 5000]
-            got = self._tag_numbers(keys=[self.k("tag", "numbers"), self.k("tag", "names")],
-                                    args=part)
-            known.update(zip(part, map(int, got)))
-        return known
+    def tag_numbers(self, tags) -> tuple[dict[str, int], tuple[int, int]]:
+        """Return the numbers of tags, numbering new ones, and the tag dictionary's (length,
+        mark) after, which covers them (a list's header names it)."""
+        tags = list(dict.fromkeys(tags))
+        numbers: dict[str, int] = {}
+        keys = [self.k("tag", "numbers"), self.k("tag", "names"), self.k("tag", "mark")]
+        for start in range(0, max(len(tags), 1), 5000):
+            part = tags[start:start + 5000]
+            length, mark, *got = self._tag_numbers(keys=keys, args=part)
+            numbers.update(zip(part, got))
+        return numbers, (length, mark)
 
-    def tag_names(self) -> list[str]:
-        """Return the tags by number (a list indexed by number), read up to the newest."""
-        names = self._tags.names
-        with self._tags.lock:
-            more = self.r.lrange(self.k("tag", "names"), len(names), -1)
-            names.extend(raw.decode() for raw in more)
-        return names
+    def tag_names(self, length: int, mark: int) -> list[str]:
+        """Return the tags by number (a list indexed by number), checked against a stored
+        list's dictionary (length, mark): read further when the list is newer than this
+        process's copy, and anew when the copy is not that dictionary (Redis lost entries
+        and numbered others since, or was replaced)."""
+        t = self._tags
+        if length < len(t.marks) and t.marks[length] == mark:
+            return t.names
+        with t.lock:
+            if length >= len(t.marks):
+                self._read_tag_names()
+            if not (length < len(t.marks) and t.marks[length] == mark):
+                t.names, t.marks = [], [0]
+                self._read_tag_names()
+        return t.names
+
+    def _read_tag_names(self) -> None:
+        t = self._tags
+        for raw in self.r.lrange(self.k("tag", "names"), len(t.names), -1):
+            tag = raw.decode()
+            t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
+            t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
 
     def _decode_items(self, blob: bytes, positions: list[int]) -> list[list]:
-        try:
-            return listcodec.decode_items(blob, positions, self._tags.names)
-        except IndexError:  # a tag numbered since this process last read the dictionary
-            return listcodec.decode_items(blob, positions, self.tag_names())
+        names = self.tag_names(*listcodec.dictionary(blob))
+        return listcodec.decode_items(blob, positions, names)
 
     def decode_list(self, blob: bytes) -> dict:
         """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
@@ -840,8 +872,9 @@ class Store:
         return list(zip(items, flat[1::2]))
 
     def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
-        numbers = self.tag_numbers(tag for item in items for tag, _ in item[2])
-        return listcodec.encode({"rev": rev, "computed_at": computed_at, "items": items}, numbers)
+        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item[2])
+        return listcodec.encode({"rev": rev, "computed_at": computed_at, "items": items},
+                                numbers, dictionary)
 
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:
@@ -876,9 +909,10 @@ class Store:
         """
         if not items:
             return True
-        numbers = self.tag_numbers(tag for item in items.values() if item for tag, _ in item[2])
+        numbers, dictionary = self.tag_numbers(
+            tag for item in items.values() if item for tag, _ in item[2])
         keys = [self.list_key(version, fid)] + [self.list_key(version, other) for other in items]
-        args = [fid, k, "" if rev is None else rev] + [
+        args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
             listcodec.encode_item(item, numbers) if item else "" for item in items.values()]
         return self._patch_lists(keys=keys, args=args) != -1
 

@@ -254,3 +254,19 @@ def test_served_lists_are_the_ranked_items_labelled(client, seeded):
                          "score": score, "reasons": labelled_reasons(reasons, lang)}
                         for other, score, reasons in map(index.as_item, related)]
             assert body.get_json()["results"] == expected, (fid, lang)
+
+
+def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, run_jobs):
+    """Redis lost its tag dictionary (restored from an older backup, say) and numbered the
+    tags anew: a process that cached the old numbers must not name tags by them."""
+    from service.queue import enqueue_rebuild
+
+    before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert before["results"] and before["results"][0]["reasons"]
+    seeded.r.delete(*(seeded.k("tag", name) for name in ("numbers", "names", "mark")))
+    seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
+    enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
+    run_jobs()
+    after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert after["index_version"] > before["index_version"]
+    assert after["results"] == before["results"]

@@ -206,12 +206,19 @@ def _rank_and_write(
 ) -> int:
     """Rank catalog rows and write their lists to the new version, a chunk at a time."""
     at = now()
+    numbered = {"dictionary": store.tag_numbers([])[1]}
+
+    def number(tags):  # the numbers, and the dictionary the next headers name
+        numbers, numbered["dictionary"] = store.tag_numbers(tags)
+        return numbers
+
     # the lists come encoded from the kernel: no Python object per item at any size
-    for batch in similarity.iter_related_packed(cat, rows, store.tag_numbers, index.params()):
+    for batch in similarity.iter_related_packed(cat, rows, number, index.params()):
+        dictionary = numbered["dictionary"]  # covers every tag of this batch
         store.write_encoded_lists(
             version,
             (
-                (fid, listcodec.header(int(revs.get(fid, 0)), at, count) + items)
+                (fid, listcodec.header(int(revs.get(fid, 0)), at, count, dictionary) + items)
                 for fid, items, count in batch
             ),
         )
