@@ -9,9 +9,9 @@ A list is a header and its items, little-endian, with no name spelled out in it:
 
 Tag numbers come from the store's append-only tag dictionary (Store.tag_numbers, never
 reused); a reader checks its copy of the dictionary against the length and mark in the
-header before it names a tag (Store.tag_names). Items are best first. The rebuild's kernel (workers/kernels.items_packed) writes
-the same item bytes as encode_item; the Lua scripts of service/storage.py walk items with
-LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
+header before it names a tag (Store.tag_names). Items are best first. The rebuild's kernel
+(workers/kernels.items_packed) writes the same item bytes as encode_item; the Lua scripts
+of service/storage.py walk items with LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
 ...]], ...]}, as the JSON lists were.
 """
 
@@ -19,7 +19,8 @@ import struct
 
 FORMAT = 1
 HEADER = struct.Struct("<BIdIIH")
-DICTIONARY = struct.Struct("<II")  # at byte 13 of the header
+DICTIONARY = struct.Struct("<II")
+DICTIONARY_AT = 13  # where the header holds it (after format, revision, computed_at)
 _SCORE_AND_COUNT = struct.Struct("<HBB")  # I3 score as H + B, then the reason count
 _REASON = struct.Struct("<HHB")
 _REASONS = [struct.Struct("<" + "HHB" * n) for n in range(256)]
@@ -66,7 +67,7 @@ def read_header(blob: bytes) -> tuple[int, float, int]:
 
 def dictionary(blob: bytes) -> tuple[int, int]:
     """Return the (length, mark) of the tag dictionary a list was written against."""
-    return DICTIONARY.unpack_from(blob, 13)
+    return DICTIONARY.unpack_from(blob, DICTIONARY_AT)
 
 
 def offsets(blob: bytes, count: int | None = None) -> list[int]:
@@ -112,7 +113,7 @@ def decode(blob: bytes, names) -> dict:
 LUA_ITEMS = f"""
 local LIST_FORMAT = {FORMAT}
 local LIST_HEADER = {HEADER.size}
-local LIST_DICTIONARY = 14
+local LIST_DICTIONARY = {DICTIONARY_AT + 1}
 local function is_list(blob)
   return blob and string.byte(blob, 1) == LIST_FORMAT
 end
