@@ -6,7 +6,7 @@ Usage: .venv/bin/python bench/rank_scale.py [--sizes 10000,50000,100000] [--rows
 For each size, a bench/synth.py catalog is tagged by the service's tagger
 (workers.jobs.tag_film, plots included: ~1-2 ms a film) and built into a snapshot
 (workers.similarity.build_catalog); then --rows query rows spread evenly over the catalog
-are ranked and encoded (iter_related_json, what a rebuild's ranking job runs) after a
+are ranked and encoded (iter_related_packed, what a rebuild's ranking job runs) after a
 warm-up. Prints per row: time, and the kernel's own counts (workers/kernels.py `stats`):
 capped postings read, candidates, candidates scored exactly (their upper bound reached
 the k-th best lower bound) and the left-out ("rest") entries those scans read; and per
@@ -64,12 +64,17 @@ def main():
         tagged = time.perf_counter() - t0
         t0 = time.perf_counter()
         cat = sim.build_catalog(films, params)
-        sim.related_rows_json(cat, [0], params)  # candidate index and kernel layout
+        numbering = {tag: i for i, tag in enumerate(cat.tags)}
+
+        def number(tags, numbering=numbering):
+            return numbering
+
+        sim.related_rows_packed(cat, [0], number, params)  # candidate index and kernel layout
         built = time.perf_counter() - t0
         rows = np.linspace(0, n - 1, min(args.rows, n)).astype(np.int64)
         stats = np.zeros(4)
         t0 = time.perf_counter()
-        for _ in sim.iter_related_json(cat, rows, params, stats=stats):
+        for _ in sim.iter_related_packed(cat, rows, number, params, stats=stats):
             pass
         per_row = (time.perf_counter() - t0) / len(rows)
         postings, cands, scored, rest = stats / len(rows)

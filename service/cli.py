@@ -307,6 +307,7 @@ def fill_page(file, film_id, create, wait, timeout, limit):
 
     store, queue = _store_and_queue()
     app = Flask("service")  # only an app context for the shared code; nothing is served
+    # no read replica here: the command reads where it writes
     app.extensions["recs"] = {"store": store, "reader": None, "queue": queue,
                               "pages": PageCache(0), "html": PageCache(0)}
     with app.app_context():

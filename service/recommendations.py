@@ -9,10 +9,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from service import caching
+from service import caching, listcodec
 from service.common import PageSchema, Timestamp, lang_arg, page_of, primary_store, store
 from service.labels import LANGS
-from service.storage import NotFound, list_page
+from service.storage import NotFound
 from workers.vocab import load_vocabulary
 
 URL_PREFIX = "/api/v1"
@@ -217,18 +217,17 @@ def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
     card_rev = orjson.loads(card)["rev"]
     if blob is None:
         return _answer(film_id, version, card_rev, None, None, pending, b"[]", total, None)
-    lst = orjson.loads(blob)
+    rev, computed_at, _ = listcodec.read_header(blob)
     items = []
-    for (fid, score, reasons, *_), raw in list_page(lst, flat):
+    for (fid, score, reasons), raw in s.list_page(blob, flat):
         other = orjson.loads(raw)
         # labelled_reasons gives the dumped form already: tag, label and a float share
         items.append({"id": fid, "title": other["title"], "year": other.get("year"),
                       "score": float(score), "reasons": labelled_reasons(reasons, lang)})
     results = orjson.dumps(items)
-    cache.put(key, (version, gen, hash(blob), card_rev, lst["rev"], lst["computed_at"],
-                    results, total))
-    return _answer(film_id, version, card_rev, lst["rev"], lst["computed_at"], pending,
-                   results, total, (version, gen, hash(blob)))
+    cache.put(key, (version, gen, hash(blob), card_rev, rev, computed_at, results, total))
+    return _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
+                   (version, gen, hash(blob)))
 
 
 def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,

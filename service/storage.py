@@ -2,40 +2,37 @@
 
 import hashlib
 import json
+import threading
 import time
 import uuid
+import zlib
 
 import orjson
 import redis
 from redis.exceptions import NoScriptError
 
+from service import listcodec
 from service.text import fold, match_key
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
 # list in one round trip. The list key depends on the index version, so it is built inside
 # the script (fine on a single primary, which is what rq supports anyway). The listed ids are
-# kept beside each list (key ..':ids', space-separated), so the script never decodes the list.
+# read out of the packed list (service/listcodec.py), which the script never decodes further.
 # Listed films without a card (deleted meanwhile) and the ids in ARGV[5..] are left out; of
 # the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
 # as (position in the list, card) pairs, with how many were kept in all.
 # KEYS[3] counts the writes to the cards hash (the cards' generation), returned last: a
 # reader that keeps what it made of the list can check it later (Store.read_list_unchanged).
-_READ_LIST = """
+# A list in an older format reads as none (a rebuild after an upgrade writes them anew).
+_READ_LIST = listcodec.LUA_ITEMS + """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local gen = redis.call('GET', KEYS[3]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
 if not card then return {false, false, ver, {}, false, 0, gen} end
 local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
-local key = ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2]
-local blob = redis.call('GET', key)
-if not blob then return {card, false, ver, {}, pending, 0, gen} end
-local ids = {}
-local joined = redis.call('GET', key .. ':ids')
-if joined then
-  for id in string.gmatch(joined, '%S+') do ids[#ids + 1] = id end
-else
-  for i, item in ipairs(cjson.decode(blob)['items']) do ids[i] = item[1] end
-end
+local blob = redis.call('GET', ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2])
+if not is_list(blob) then return {card, false, ver, {}, pending, 0, gen} end
+local ids = ids_of(blob)
 if #ids == 0 then return {card, blob, ver, {}, pending, 0, gen} end
 local cards = redis.call('HMGET', KEYS[2], unpack(ids))
 local skip = {}
@@ -69,51 +66,78 @@ return out
 # Insert (or drop) film ARGV[1] in each listed film's list, keeping the best ARGV[2].
 # KEYS[1] is film ARGV[1]'s own list: when ARGV[3] (a revision) is given and that list was
 # computed from a newer one, a newer refresh has patched already and nothing is done.
-# KEYS[i > 1] are the lists' keys; ARGV[2 + i] is the new item for KEYS[i], or '' to drop it.
-_PATCH_LISTS = """
+# KEYS[i > 1] are the lists' keys; ARGV[3 + i] is the new item for KEYS[i] (its bytes), or
+# '' to drop it; ARGV[4] the tag dictionary's length and mark (listcodec.DICTIONARY) as the
+# new items were encoded. Items move as they are: the script reads only ids and scores.
+_PATCH_LISTS = listcodec.LUA_ITEMS + """
 local x = ARGV[1]
 local k = tonumber(ARGV[2])
 local rev = tonumber(ARGV[3])
 if rev then
   local own = redis.call('GET', KEYS[1])
-  if own and tonumber(cjson.decode(own)['rev'] or 0) > rev then return -1 end
+  if is_list(own) and list_rev(own) > rev then return -1 end
 end
 for i = 2, #KEYS do
   local key = KEYS[i]
   local blob = redis.call('GET', key)
-  if blob then
-    local lst = cjson.decode(blob)
-    local items = {}
-    for _, it in ipairs(lst['items']) do
-      if it[1] ~= x then items[#items + 1] = it end
+  if is_list(blob) then
+    local kept = {}
+    for _, it in ipairs(items(blob)) do
+      if it[1] ~= x then kept[#kept + 1] = it end
     end
-    if ARGV[2 + i] ~= '' then
-      items[#items + 1] = cjson.decode(ARGV[2 + i])
-      table.sort(items, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
-      while #items > k do table.remove(items) end
+    if ARGV[3 + i] ~= '' then
+      kept[#kept + 1] = item_at(ARGV[3 + i], 1)
+      table.sort(kept, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+      while #kept > k do table.remove(kept) end
     end
-    lst['items'] = items
-    redis.call('SET', key, cjson.encode(lst))
-    local ids = {}
-    for j, it in ipairs(items) do ids[j] = it[1] end
-    redis.call('SET', key .. ':ids', table.concat(ids, ' '))
+    -- the header now names the dictionary the new item was written against (ARGV[4]),
+    -- which covers the older items' tags too
+    local parts = {string.sub(blob, 1, LIST_DICTIONARY - 1), ARGV[4], struct.pack('<H', #kept)}
+    for j, it in ipairs(kept) do parts[j + 3] = it[3] end
+    redis.call('SET', key, table.concat(parts))
   end
 end
 return #KEYS
 """
 
-# Write a film's own list (KEYS[1]) and its ids (KEYS[2]) unless a newer revision of it is
-# already stored.
-_WRITE_LIST = """
+# Write a film's own list (KEYS[1]) unless a newer revision of it is already stored.
+_WRITE_LIST = listcodec.LUA_ITEMS + """
 local old = redis.call('GET', KEYS[1])
-if old then
-  local rev = cjson.decode(old)['rev']
-  if rev and tonumber(rev) > tonumber(ARGV[2]) then return 0 end
-end
+if is_list(old) and list_rev(old) > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[3])
 return 1
 """
+
+# Return the tag dictionary's length and mark, then the numbers of tags ARGV, numbering new
+# ones in order: KEYS[1] maps a tag to its number, KEYS[2] lists the tags by number, KEYS[3]
+# holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
+# reused; a reader that cached names checks its copy against a list's length and mark.
+_TAG_NUMBERS = """
+local size = redis.call('LLEN', KEYS[2])
+local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
+local out = {0, 0}
+for i, tag in ipairs(ARGV) do
+  local n = redis.call('HGET', KEYS[1], tag)
+  if not n then
+    n = size
+    redis.call('RPUSH', KEYS[2], tag)
+    redis.call('HSET', KEYS[1], tag, n)
+    mark = (mark + tonumber(string.sub(redis.sha1hex(n .. ':' .. tag), 1, 8), 16)) % 4294967296
+    redis.call('SET', KEYS[3], string.format('%d', mark))
+    size = size + 1
+  end
+  out[i + 2] = tonumber(n)
+end
+out[1], out[2] = size, mark
+return out
+"""
+
+
+def tag_mark(mark: int, number: int, tag: str) -> int:
+    """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""
+    digest = hashlib.sha1(f"{number}:{tag}".encode()).hexdigest()
+    return (mark + int(digest[:8], 16)) % 2**32
+
 
 # Claim the rebuild slot (KEYS[1]) for ARGV[1], else make ARGV[1] the rebuild that runs next
 # (KEYS[2]) unless one waits already; return {the rebuild that will run, the running one}.
@@ -144,21 +168,36 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _ids(items: list) -> str:
-    """Return the film ids of list items, space-separated (ids are slugs: no spaces)."""
-    return " ".join(item[0] for item in items)
-
-
 def _loads(raw):
     return None if raw is None else json.loads(raw)
 
 
-def list_page(lst: dict | None, flat: list) -> list[tuple[list, bytes]]:
-    """Return the page read_list_parts sends as (list item, card JSON) pairs."""
-    if not lst:
-        return []
-    items = lst["items"] = lst["items"] or []  # Lua's cjson writes an empty list as {}
-    return [(items[flat[i] - 1], flat[i + 1]) for i in range(0, len(flat), 2)]
+def _pack(value) -> bytes:
+    """Return a document as zlib-compressed JSON: film records, tags with their evidence and
+    tag vectors, which are read one film at a time (or once per rebuild)."""
+    return zlib.compress(_dumps(value).encode())
+
+
+def _unpacked(raw: bytes) -> bytes:
+    """Return the JSON of a document _pack wrote (or of one stored as plain JSON before)."""
+    return raw if raw[:1] == b"{" else zlib.decompress(raw)
+
+
+def _unpack(raw):
+    return None if raw is None else _loads(_unpacked(raw))
+
+
+class _TagNames:
+    """One process's copy of a tag dictionary: the tags by number, and the dictionary's mark
+    at each length (marks[n] covers the first n tags)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.marks: list[int] = [0]
+        self.lock = threading.Lock()
+
+
+_TAG_NAMES: dict[tuple, _TagNames] = {}
 
 
 # How long a deleted film's last revision is kept: a film created again under its id within
@@ -281,6 +320,11 @@ class Store:
         self._patch_lists = client.register_script(_PATCH_LISTS)
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
         self._end_rebuild = client.register_script(_END_REBUILD)
+        self._tag_numbers = client.register_script(_TAG_NUMBERS)
+        where = client.connection_pool.connection_kwargs
+        self._tags = _TAG_NAMES.setdefault(
+            (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),
+            _TagNames())
 
     # -- key names -------------------------------------------------------
     def k(self, *parts: str) -> str:
@@ -299,7 +343,7 @@ class Store:
 
     def _film_writes(self, pipe, film: dict, old: dict | None, dirty: bool = True) -> None:
         fid = film["id"]
-        pipe.set(self.k("film", fid), _dumps(film))
+        pipe.set(self.k("film", fid), _pack(film))
         self._write_card(pipe, film)
         pipe.hset(self.k("titles"), fid, fold(film["title"]) + " " + fold(film.get("original_title") or ""))
         meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
@@ -341,7 +385,7 @@ class Store:
         holder = {}
 
         def write(pipe):
-            old = _loads(pipe.get(self.k("film", fid)))
+            old = _unpack(pipe.get(self.k("film", fid)))
             if old is None:
                 raise NotFound(fid)
             film = {**old, **changes, "updated_at": now(), "rev": old["rev"] + 1}
@@ -353,7 +397,7 @@ class Store:
         return holder["film"], bool(results[-1])
 
     def get_film(self, fid: str) -> dict:
-        film = _loads(self.r.get(self.k("film", fid)))
+        film = _unpack(self.r.get(self.k("film", fid)))
         if film is None:
             raise NotFound(fid)
         return film
@@ -363,12 +407,12 @@ class Store:
         raw, job = self.r.mget([self.k("film", fid), self.k("pending", fid)])
         if raw is None:
             raise NotFound(fid)
-        return {**json.loads(raw), "job_id": job.decode() if job else None}
+        return {**_unpack(raw), "job_id": job.decode() if job else None}
 
     def get_films(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [_loads(raw) for raw in self.r.mget([self.k("film", i) for i in ids])]
+        return [_unpack(raw) for raw in self.r.mget([self.k("film", i) for i in ids])]
 
     def iter_films(self, chunk: int = 1000):
         """Yield every film, oldest first, reading chunk films at a time."""
@@ -383,7 +427,7 @@ class Store:
         """Remove a film, its reviews and its card; its list is cleaned up by a job."""
 
         def write(pipe):
-            old = _loads(pipe.get(self.k("film", fid)))
+            old = _unpack(pipe.get(self.k("film", fid)))
             if old is None:
                 raise NotFound(fid)
             review_ids = [r.decode() for r in pipe.zrange(self.k("reviews", fid), 0, -1)]
@@ -441,7 +485,7 @@ class Store:
     def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
         """Record a change to a film's reviews: a new revision (and Last-Modified) for the film."""
         film = {**film, "rev": film["rev"] + 1, "updated_at": now()}
-        pipe.set(self.k("film", film["id"]), _dumps(film))
+        pipe.set(self.k("film", film["id"]), _pack(film))
         self._write_card(pipe, film)
         if dirty:
             pipe.sadd(self.k("dirty"), film["id"])
@@ -452,7 +496,7 @@ class Store:
         review["updated_at"] = review["created_at"]
 
         def write(pipe):
-            film = _loads(pipe.get(self.k("film", fid)))
+            film = _unpack(pipe.get(self.k("film", fid)))
             if film is None:
                 raise NotFound(fid)
             pipe.multi()
@@ -473,7 +517,7 @@ class Store:
         holder = {}
 
         def write(pipe):
-            film = _loads(pipe.get(self.k("film", fid)))
+            film = _unpack(pipe.get(self.k("film", fid)))
             if film is None:
                 raise NotFound(fid)
             ids = [raw.decode() for raw in pipe.zrange(self.k("reviews", fid), 0, -1)]
@@ -516,7 +560,7 @@ class Store:
             if old is None:
                 raise NotFound(rid)
             pipe.watch(self.k("film", old["film_id"]))  # the film is rewritten: no lost update
-            film = _loads(pipe.get(self.k("film", old["film_id"])))
+            film = _unpack(pipe.get(self.k("film", old["film_id"])))
             if film is None:
                 raise NotFound(rid)
             review = {**old, **changes, "updated_at": now()}
@@ -537,7 +581,7 @@ class Store:
                 raise NotFound(rid)
             fid = holder["film_id"] = old["film_id"]
             pipe.watch(self.k("film", fid))  # the film is rewritten: no lost update
-            film = _loads(pipe.get(self.k("film", fid)))
+            film = _unpack(pipe.get(self.k("film", fid)))
             pipe.multi()
             pipe.delete(self.k("review", rid))
             pipe.zrem(self.k("reviews", fid), rid)
@@ -556,7 +600,7 @@ class Store:
                 raise NotFound(rid)
             src = review["film_id"]
             pipe.watch(self.k("film", src), self.k("film", fid))
-            films = [_loads(raw) for raw in pipe.mget([self.k("film", src), self.k("film", fid)])]
+            films = [_unpack(raw) for raw in pipe.mget([self.k("film", src), self.k("film", fid)])]
             if films[1] is None:
                 raise NotFound(fid)
             pipe.multi()
@@ -578,7 +622,7 @@ class Store:
             keys=[self.k("film", fid), self.k("reviews", fid)], args=[self.k("review", "")])
         if not film:
             raise NotFound(fid)
-        return json.loads(film), [json.loads(raw) for raw in reviews if raw]
+        return _unpack(film), [json.loads(raw) for raw in reviews if raw]
 
     def list_reviews(self, fid: str) -> list[dict]:
         ids = self.review_ids(fid)
@@ -596,7 +640,7 @@ class Store:
         holder = {}
 
         def write(pipe):
-            current = dict(zip(ids, map(_loads, pipe.mget(keys))))
+            current = dict(zip(ids, map(_unpack, pipe.mget(keys))))
             last_rev = dict(zip(ids, (int(raw or 0) for raw in pipe.mget(tombs))))
             outcomes, writes, ts = [], [], now()
             for data in films:
@@ -640,7 +684,7 @@ class Store:
         holder = {}
 
         def write(pipe):
-            films = dict(zip(ids, map(_loads, pipe.mget(keys[:len(ids)]))))
+            films = dict(zip(ids, map(_unpack, pipe.mget(keys[:len(ids)]))))
             existing = self.reviews_of(ids)
             counts, ts = {}, now()
             pipe.multi()
@@ -748,7 +792,7 @@ class Store:
         if not ids:
             return []
         # orjson: a rebuild's snapshot reads every film's vector and meta
-        return [orjson.loads(raw) if raw else None
+        return [orjson.loads(_unpacked(raw)) if raw else None
                 for raw in self.r.mget([self.k("vec", i) for i in ids])]
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
@@ -757,7 +801,7 @@ class Store:
         return [orjson.loads(raw) if raw else None for raw in self.r.hmget(self.k("meta"), ids)]
 
     def get_tags(self, fid: str) -> dict | None:
-        return _loads(self.r.get(self.k("tags", fid)))
+        return _unpack(self.r.get(self.k("tags", fid)))
 
     def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> bool:
         """Store a film's tags and vector and move it in the inverted index, atomically.
@@ -771,7 +815,7 @@ class Store:
         holder = {}
 
         def write(pipe):
-            old = holder["vec"] = _loads(pipe.get(self.k("vec", fid))) or {}
+            old = holder["vec"] = _unpack(pipe.get(self.k("vec", fid))) or {}
             pipe.multi()
             for tag in old:
                 pipe.zrem(self.k("post", tag), fid)
@@ -807,8 +851,8 @@ class Store:
 
         def write(pipe):
             saved.clear()
-            olds = [_loads(raw) or {} for raw in pipe.mget(keys)]
-            stored = [_loads(raw) or {} for raw in pipe.mget(tag_keys)]
+            olds = [_unpack(raw) or {} for raw in pipe.mget(keys)]
+            stored = [_unpack(raw) or {} for raw in pipe.mget(tag_keys)]
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
             for fid, old, meta, done in zip(ids, olds, metas, stored):
@@ -825,8 +869,8 @@ class Store:
                     pipe.zadd(self.k("post", tag), {fid: rank})
                     if tag not in old:
                         pipe.hincrby(self.k("df"), tag, 1)
-                pipe.set(self.k("vec", fid), _dumps(vector))
-                pipe.set(self.k("tags", fid), _dumps(tags))
+                pipe.set(self.k("vec", fid), _pack(vector))
+                pipe.set(self.k("tags", fid), _pack(tags))
 
         if ids:
             self.r.transaction(write, *keys, *tag_keys)
@@ -910,8 +954,8 @@ class Store:
         cards are left undecoded so a reader decodes only what it shows.
         """
         card, blob, ver, flat, kept, pending, _ = self.read_list_parts(fid, start, stop, exclude)
-        lst = orjson.loads(blob) if blob else None
-        return orjson.loads(card), lst, ver, list_page(lst, flat), kept, pending
+        lst = self.decode_list(blob) if blob else None
+        return orjson.loads(card), lst, ver, self.list_page(blob, flat), kept, pending
 
     def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
         """Return (film card, list or None, index version, cards of listed films)."""
@@ -923,25 +967,85 @@ class Store:
         readers that label the tags of lists ahead of time."""
         return [tag.decode() for tag in self.r.hkeys(self.k("df"))]
 
+    # -- the tag dictionary: stored lists name a reason's tag by its number -----------
+    def tag_numbers(self, tags) -> tuple[dict[str, int], tuple[int, int]]:
+        """Return the numbers of tags, numbering new ones, and the tag dictionary's (length,
+        mark) after, which covers them (a list's header names it)."""
+        tags = list(dict.fromkeys(tags))
+        numbers: dict[str, int] = {}
+        keys = [self.k("tag", "numbers"), self.k("tag", "names"), self.k("tag", "mark")]
+        for start in range(0, max(len(tags), 1), 5000):
+            part = tags[start:start + 5000]
+            length, mark, *got = self._tag_numbers(keys=keys, args=part)
+            numbers.update(zip(part, got))
+        return numbers, (length, mark)
+
+    def tag_names(self, length: int, mark: int) -> list[str]:
+        """Return the tags by number (a list indexed by number), checked against a stored
+        list's dictionary (length, mark): read further when the list is newer than this
+        process's copy, and anew when the copy is not that dictionary (Redis lost entries
+        and numbered others since, or was replaced)."""
+        t = self._tags
+        if length < len(t.marks) and t.marks[length] == mark:
+            return t.names
+        with t.lock:
+            if length >= len(t.marks):
+                self._read_tag_names()
+            if not (length < len(t.marks) and t.marks[length] == mark):
+                t.names, t.marks = [], [0]
+                self._read_tag_names()
+        return t.names
+
+    def _read_tag_names(self) -> None:
+        t = self._tags
+        for raw in self.r.lrange(self.k("tag", "names"), len(t.names), -1):
+            tag = raw.decode()
+            t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
+            t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
+
+    def _decode_items(self, blob: bytes, positions: list[int]) -> list[list]:
+        names = self.tag_names(*listcodec.dictionary(blob))
+        return listcodec.decode_items(blob, positions, names)
+
+    def decode_list(self, blob: bytes) -> dict:
+        """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
+        share], ...]], ...]}."""
+        rev, computed_at, _ = listcodec.read_header(blob)
+        return {"rev": rev, "computed_at": computed_at,
+                "items": self._decode_items(blob, listcodec.offsets(blob))}
+
+    def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
+        """Return the page read_list_parts sends as (list item, card JSON) pairs, decoding
+        only the items on it."""
+        if not blob or not flat:
+            return []
+        positions = flat[::2]
+        offsets = listcodec.offsets(blob, max(positions))
+        items = self._decode_items(blob, [offsets[n - 1] for n in positions])
+        return list(zip(items, flat[1::2]))
+
+    def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
+        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item[2])
+        return listcodec.encode({"rev": rev, "computed_at": computed_at, "items": items},
+                                numbers, dictionary)
+
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [_loads(raw) for raw in self.r.mget([self.list_key(version, i) for i in ids])]
+        return [self.decode_list(raw) if listcodec.is_list(raw) else None
+                for raw in self.r.mget([self.list_key(version, i) for i in ids])]
 
     def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
-        blob = _dumps({"rev": rev, "computed_at": now(), "items": items})
-        key = self.list_key(version, fid)
-        return bool(self._write_list(keys=[key, key + ":ids"], args=[blob, rev, _ids(items)]))
+        blob = self.encode_list(rev, now(), items)
+        return bool(self._write_list(keys=[self.list_key(version, fid)], args=[blob, rev]))
 
     def write_encoded_lists(self, version: int, lists) -> None:
-        """Write many finished lists given as (film id, list JSON, ids space-separated): one
-        MSET per 500 lists, pipelined."""
+        """Write many finished lists given as (film id, list bytes): one MSET per 1000 lists,
+        pipelined."""
         pipe = self.r.pipeline(transaction=False)
         batch = {}
-        for fid, blob, ids in lists:
-            key = self.list_key(version, fid)
-            batch[key] = blob
-            batch[key + ":ids"] = ids
+        for fid, blob in lists:
+            batch[self.list_key(version, fid)] = blob
             if len(batch) >= 1000:
                 pipe.mset(batch)
                 batch = {}
@@ -958,8 +1062,11 @@ class Store:
         """
         if not items:
             return True
+        numbers, dictionary = self.tag_numbers(
+            tag for item in items.values() if item for tag, _ in item[2])
         keys = [self.list_key(version, fid)] + [self.list_key(version, other) for other in items]
-        args = [fid, k, "" if rev is None else rev] + [_dumps(item) if item else "" for item in items.values()]
+        args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
+            listcodec.encode_item(item, numbers) if item else "" for item in items.values()]
         return self._patch_lists(keys=keys, args=args) != -1
 
     # -- full rebuilds ---------------------------------------------------------
@@ -1058,5 +1165,4 @@ class Store:
         return dropped
 
     def drop_list(self, version: int, fid: str) -> None:
-        key = self.list_key(version, fid)
-        self.r.delete(key, key + ":ids")
+        self.r.delete(self.list_key(version, fid))

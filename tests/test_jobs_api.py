@@ -9,9 +9,10 @@ FILM = {"id": "broken-film", "title": "Broken Film", "year": 2001, "genres": ["D
 
 
 def break_film(store, fid):
-    """Store a film record without its revision, as a bad import or manual edit might."""
+    """Store a film record without its revision, as a bad import or manual edit might (as
+    plain JSON, which the store reads as well as the compressed records it writes)."""
     good = store.r.get(store.k("film", fid))
-    bad = {k: v for k, v in json.loads(good).items() if k != "rev"}
+    bad = {k: v for k, v in store.get_film(fid).items() if k != "rev"}
     store.r.set(store.k("film", fid), json.dumps(bad))
     return good
 

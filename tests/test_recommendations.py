@@ -133,7 +133,7 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
     def broken(*args, **kwargs):
         raise ValueError("bad data")
 
-    monkeypatch.setattr(rebuild.similarity, "iter_related_json", broken)
+    monkeypatch.setattr(rebuild.similarity, "iter_related_packed", broken)
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs()
     assert seeded.rebuild_progress(job_id)["phase"] == "failed"
@@ -218,15 +218,55 @@ def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_j
         run_jobs()
 
 
-def test_listed_ids_kept_beside_every_list_match_it(client, seeded, run_jobs):
+def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs):
     client.post("/api/v1/films", json={"id": "brand-new", "title": "Brand New", "genres": ["Romance"],
                                        "keywords": ["firefighter", "widow"]})
-    run_jobs()  # an incremental refresh patches other films' lists
+    run_jobs()  # an incremental refresh patches other films' lists (service/storage.py's Lua)
     client.delete("/api/v1/films/ghost")
     run_jobs()
     version = seeded.index_version()
+    patched = 0
     for fid in seeded.film_ids():
-        key = seeded.list_key(version, fid)
         lst = seeded.get_lists(version, [fid])[0]
-        ids = (seeded.r.get(key + ":ids") or b"").decode().split()
-        assert ids == [item[0] for item in lst["items"] or []], fid
+        scores = [item[1] for item in lst["items"]]
+        assert scores == sorted(scores, reverse=True), fid
+        ids = [item[0] for item in lst["items"]]
+        assert "ghost" not in ids and fid not in ids and len(set(ids)) == len(ids), fid
+        patched += "brand-new" in ids and fid != "brand-new"
+        _, read, _, cards = seeded.read_list(fid)  # the read script walks the packed items
+        assert read == lst and list(cards) == [i for i in ids if i in cards], fid
+    assert patched
+
+
+def test_served_lists_are_the_ranked_items_labelled(client, seeded):
+    """The stored bytes decode back to the ranking's items: ids, scores, reason tags, shares."""
+    from service.recommendations import labelled_reasons
+    from workers import index, rebuild, similarity
+
+    cat, _ = rebuild.snapshot(seeded)
+    cards = seeded.get_cards(cat.ids)
+    ranked = similarity.related_rows(cat, range(len(cat.ids)), index.params())
+    assert sum(map(len, ranked)) > 100
+    for fid, related in zip(cat.ids, ranked):
+        for lang in ("de", "en"):
+            body = client.get(f"/api/v1/films/{fid}/recommendations?limit=100&lang={lang}")
+            expected = [{"id": other, "title": cards[other]["title"], "year": cards[other]["year"],
+                         "score": score, "reasons": labelled_reasons(reasons, lang)}
+                        for other, score, reasons in map(index.as_item, related)]
+            assert body.get_json()["results"] == expected, (fid, lang)
+
+
+def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, run_jobs):
+    """Redis lost its tag dictionary (restored from an older backup, say) and numbered the
+    tags anew: a process that cached the old numbers must not name tags by them."""
+    from service.queue import enqueue_rebuild
+
+    before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert before["results"] and before["results"][0]["reasons"]
+    seeded.r.delete(*(seeded.k("tag", name) for name in ("numbers", "names", "mark")))
+    seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
+    enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
+    run_jobs()
+    after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    assert after["index_version"] > before["index_version"]
+    assert after["results"] == before["results"]

@@ -10,7 +10,7 @@ from workers.similarity import (
     catalog_to_bytes,
     related_for_vector,
     related_rows,
-    related_rows_json,
+    related_rows_packed,
     score_pair,
 )
 
@@ -209,21 +209,33 @@ def test_films_without_popularity_get_a_typical_prior_not_the_floor():
     assert prior["zero"] < prior["known"] < prior["top"]
 
 
-def test_encoded_lists_are_the_items_as_json():
-    import json
-
+def test_packed_lists_are_the_items_encoded():
+    from service import listcodec
     from workers.index import as_item
 
     films = filler(300, seed=3) + [film("tiny", {"kw:k1": 0.2}, votes=0, year=1900)]
     params = SimilarityParams(prior_mix=1.0, context_mix=1.0)  # raw priors: tiny scores
     cat = build_catalog(films, params)
     rows = range(len(films))
-    encoded, plain = related_rows_json(cat, rows, params), related_rows(cat, rows, params)
-    assert [fid for fid, _, _ in encoded] == [f["id"] for f in films]
-    assert any(s < 1e-4 for related in plain for _, s, _ in related)  # written without exponent
-    for (_, items, ids), related in zip(encoded, plain):
-        assert json.loads(items) == [as_item(r) for r in related]
-        assert ids.decode() == " ".join(other for other, _, _ in related)
+    numbering = {}
+
+    def number(tags):  # numbered in the order they are first asked for, as a store does
+        for tag in tags:
+            numbering.setdefault(tag, len(numbering) * 977)  # past one byte and past two
+        return numbering
+
+    packed = related_rows_packed(cat, rows, number, params, chunk=100)
+    plain = related_rows(cat, rows, params)
+    assert [fid for fid, _, _ in packed] == [f["id"] for f in films]
+    assert any(s < 1e-4 for related in plain for _, s, _ in related)
+    names = {n: tag for tag, n in numbering.items()}
+    for (_, items, count), related in zip(packed, plain):
+        expected = [as_item(r) for r in related]
+        # byte for byte what the one-film path writes (listcodec.encode_item)
+        assert items == b"".join(listcodec.encode_item(item, numbering) for item in expected)
+        blob = listcodec.header(3, 1.5, count, (len(numbering), 7)) + items
+        assert listcodec.decode(blob, names) == {"rev": 3, "computed_at": 1.5, "items": expected}
+        assert listcodec.item_ids(blob) == [other for other, _, _ in related]
 
 
 def slow_related(cat, row, params):

@@ -14,7 +14,8 @@ def params() -> similarity.SimilarityParams:
 
 
 def as_item(related: tuple) -> list:
-    """Return a stored list item [id, score, [[tag, share], ...]]."""
+    """Return a list item [id, score, [[tag, share], ...]], as the store encodes it
+    (service/listcodec.py)."""
     other, score, reasons = related
     return [
         other,

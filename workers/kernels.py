@@ -453,92 +453,44 @@ def _put(buf, pos, src, lo, hi) -> int:
 
 
 @njit(cache=True)
-def _put_fixed(buf, pos, value, places) -> int:
-    """Write value / 10**places as a JSON number: "0.012346", "1.0" (trailing zeros dropped)."""
-    scale = 10**places
-    whole, frac = value // scale, value % scale
-    width = 1
-    rest = whole // 10
-    while rest:
-        width += 1
-        rest //= 10
-    for d in range(width - 1, -1, -1):  # the integer part, filled from its last digit
-        buf[pos + d] = 48 + whole % 10
-        whole //= 10
-    pos += width
-    buf[pos] = 46  # "."
-    if frac == 0:
-        buf[pos + 1] = 48
-        return pos + 2
-    while frac % 10 == 0:
-        frac //= 10
-        places -= 1
-    for d in range(places, 0, -1):  # the fraction, zero-padded to its places
-        buf[pos + d] = 48 + frac % 10
-        frac //= 10
-    return pos + places + 1
-
-
-@njit(cache=True)
-def items_json(
+def items_packed(
     out_rows,
     out_micro,
     out_len,
     reason_tags,
     reason_units,
     reason_len,
-    id_json,
-    id_off,
     id_raw,
     raw_off,
-    tag_json,
-    tag_off,
+    tag_number,
     buf,
-    ids_buf,
     row_end,
-    ids_end,
 ) -> None:
-    """Write each row's list items as JSON and its listed ids space-separated.
+    """Write each row's list items in the stored format (service/listcodec.py, encode_item).
 
-    Items are [["id",score,[["tag",share],...]],...]; id_json/tag_json hold every id and
-    tag as a JSON string (UTF-8, quoted) at offsets id_off/tag_off, id_raw the ids as they
-    are at raw_off. Row i's items end at buf[row_end[i]], its ids at ids_buf[ids_end[i]].
+    id_raw holds every id as UTF-8 at offsets raw_off; tag_number maps a tag column to its
+    number in the tag dictionary. Row i's items end at buf[row_end[i]].
     """
     pos = 0
-    at = 0
     for i in range(len(out_len)):
-        buf[pos] = 91  # "["
-        pos += 1
         for a in range(out_len[i]):
             j = out_rows[i, a]
-            if a:
-                buf[pos] = 44  # ","
-                pos += 1
-                ids_buf[at] = 32  # " "
-                at += 1
-            at = _put(ids_buf, at, id_raw, raw_off[j], raw_off[j + 1])
-            buf[pos] = 91
-            pos = _put(buf, pos + 1, id_json, id_off[j], id_off[j + 1])
-            buf[pos] = 44
-            pos = _put_fixed(buf, pos + 1, out_micro[i, a], 6)
-            buf[pos] = 44
-            buf[pos + 1] = 91
-            pos += 2
-            for r in range(reason_len[i, a]):
-                t = reason_tags[i, a, r]
-                if r:
-                    buf[pos] = 44
-                    pos += 1
-                buf[pos] = 91
-                pos = _put(buf, pos + 1, tag_json, tag_off[t], tag_off[t + 1])
-                buf[pos] = 44
-                pos = _put_fixed(buf, pos + 1, reason_units[i, a, r], 4)
-                buf[pos] = 93  # "]"
-                pos += 1
-            buf[pos] = 93
-            buf[pos + 1] = 93
-            pos += 2
-        buf[pos] = 93
-        pos += 1
+            buf[pos] = raw_off[j + 1] - raw_off[j]
+            pos = _put(buf, pos + 1, id_raw, raw_off[j], raw_off[j + 1])
+            micro = out_micro[i, a]
+            n = reason_len[i, a]
+            buf[pos] = micro & 255
+            buf[pos + 1] = (micro >> 8) & 255
+            buf[pos + 2] = micro >> 16
+            buf[pos + 3] = n
+            pos += 4
+            for r in range(n):
+                units = reason_units[i, a, r]
+                number = tag_number[reason_tags[i, a, r]]
+                buf[pos] = units & 255
+                buf[pos + 1] = units >> 8
+                buf[pos + 2] = number & 255
+                buf[pos + 3] = (number >> 8) & 255
+                buf[pos + 4] = number >> 16
+                pos += 5
         row_end[i] = pos
-        ids_end[i] = at

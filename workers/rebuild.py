@@ -11,6 +11,7 @@ from rq import Callback, Queue, Worker, get_current_job
 from rq.serializers import JSONSerializer
 
 from config import settings
+from service import listcodec
 from service.metrics import record_index_update, timed_job
 from service.queue import enqueue_refresh, rebuild_ttl, retry_policy, start_waiting_rebuild
 from service.storage import Store, now
@@ -204,20 +205,21 @@ def _rank_and_write(
     rebuild_id: str,
 ) -> int:
     """Rank catalog rows and write their lists to the new version, a chunk at a time."""
-    at = json.dumps(now())
+    at = now()
+    numbered = {"dictionary": store.tag_numbers([])[1]}
+
+    def number(tags):  # the numbers, and the dictionary the next headers name
+        numbers, numbered["dictionary"] = store.tag_numbers(tags)
+        return numbers
+
     # the lists come encoded from the kernel: no Python object per item at any size
-    for batch in similarity.iter_related_json(cat, rows, index.params()):
+    for batch in similarity.iter_related_packed(cat, rows, number, index.params()):
+        dictionary = numbered["dictionary"]  # covers every tag of this batch
         store.write_encoded_lists(
             version,
             (
-                (
-                    fid,
-                    f'{{"rev":{int(revs.get(fid, 0))},"computed_at":{at},"items":'.encode()
-                    + items
-                    + b"}",
-                    ids,
-                )
-                for fid, items, ids in batch
+                (fid, listcodec.header(int(revs.get(fid, 0)), at, count, dictionary) + items)
+                for fid, items, count in batch
             ),
         )
         store.rebuild_progress(rebuild_id, ranked=len(batch))

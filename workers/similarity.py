@@ -444,96 +444,83 @@ def _rank(
 
 
 def _strings(cat: Catalog) -> dict[str, np.ndarray]:
-    """Return the catalog's ids (JSON-quoted and raw) and tags (JSON-quoted) as UTF-8 bytes
-    with offsets, for kernels.items_json."""
+    """Return the catalog's ids as UTF-8 bytes with offsets, for kernels.items_packed."""
     if "strings" not in cat._cache:
-
-        def pack(texts):
-            parts = [t.encode() for t in texts]
-            off = np.zeros(len(parts) + 1, dtype=np.int64)
-            np.cumsum([len(p) for p in parts], out=off[1:])
-            return np.frombuffer(b"".join(parts), dtype=np.uint8), off
-
-        def quoted(texts):
-            return [json.dumps(t, ensure_ascii=False) for t in texts]
-
-        id_json, id_off = pack(quoted(cat.ids))
-        id_raw, raw_off = pack(cat.ids)
-        tag_json, tag_off = pack(quoted(cat.tags))
+        parts = [fid.encode() for fid in cat.ids]
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=off[1:])
         cat._cache["strings"] = {
-            "id_json": id_json,
-            "id_off": id_off,
-            "id_raw": id_raw,
-            "raw_off": raw_off,
-            "tag_json": tag_json,
-            "tag_off": tag_off,
+            "id_raw": np.frombuffer(b"".join(parts), dtype=np.uint8),
+            "raw_off": off,
         }
     return cat._cache["strings"]
 
 
-def related_rows_json(
-    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
-) -> list[tuple[str, bytes, bytes]]:
-    """Return related_rows' lists encoded: per row (film id, its items as JSON bytes, its
-    listed ids space-separated). The items are the JSON of related_rows' items as lists
-    (numbers below 1e-4 written without an exponent), made without Python objects per item.
-    """
-    return [row for batch in iter_related_json(cat, rows, params, chunk) for row in batch]
+def _tag_numbers(cat: Catalog, columns: np.ndarray, number_tags) -> np.ndarray:
+    """Return per tag column its number in the tag dictionary (-1 while not needed), having
+    numbered the given columns with number_tags(tags) -> {tag: number}."""
+    numbers = cat._cache.setdefault("tag_numbers", np.full(len(cat.tags), -1, dtype=np.int64))
+    new = columns[numbers[columns] < 0]
+    if len(new):
+        names = [cat.tags[c] for c in new.tolist()]
+        known = number_tags(names)
+        numbers[new] = [known[t] for t in names]
+    return numbers
 
 
-def iter_related_json(
+def related_rows_packed(
+    cat: Catalog, rows, number_tags, params: SimilarityParams | None = None, chunk: int = 2000
+) -> list[tuple[str, bytes, int]]:
+    """Return related_rows' lists encoded: per row (film id, its items in the stored format
+    (service/listcodec.py), how many), made without Python objects per item. number_tags(tags)
+    returns {tag: number} holding every tag given (Store.tag_numbers)."""
+    return [row for batch in iter_related_packed(cat, rows, number_tags, params, chunk)
+            for row in batch]
+
+
+def iter_related_packed(
     cat: Catalog,
     rows,
+    number_tags,
     params: SimilarityParams | None = None,
     chunk: int = 2000,
     stats: np.ndarray | None = None,
 ):
-    """Yield related_rows_json's rows a chunk at a time (memory bounded by the chunk); stats,
-    when given, gets the kernel's work counts added (kernels.rank_rows)."""
+    """Yield related_rows_packed's rows a chunk at a time (memory bounded by the chunk);
+    stats, when given, gets the kernel's work counts added (kernels.rank_rows)."""
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
     st = _strings(cat)
-    # bytes per item and per reason at most: brackets, commas, a number of up to 8 characters
-    per_item = int(np.diff(st["id_off"]).max(initial=0)) + 16
-    per_reason = int(np.diff(st["tag_off"]).max(initial=0)) + 12
+    per_item = int(np.diff(st["raw_off"]).max(initial=0)) + 5  # id length, id, score, count
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         r = _rank_arrays(
             cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params, stats
         )
         n_items, n_reasons = int(r["len"].sum()), int(r["reason_len"].sum())
+        used = np.arange(r["reason_tags"].shape[2]) < r["reason_len"][..., None]
+        numbers = _tag_numbers(cat, np.unique(r["reason_tags"][used]), number_tags)
         # untouched pages of np.empty cost nothing: a loose bound is free
-        buf = np.empty(n_items * per_item + n_reasons * per_reason + 2 * len(part), np.uint8)
-        ids_buf = np.empty(n_items * per_item, np.uint8)  # raw ids are shorter than quoted ones
+        buf = np.empty(n_items * per_item + n_reasons * 5 + 1, np.uint8)
         row_end = np.zeros(len(part), dtype=np.int64)
-        ids_end = np.zeros(len(part), dtype=np.int64)
-        kernels.items_json(
+        kernels.items_packed(
             r["rows"],
             r["micro"],
             r["len"],
             r["reason_tags"],
             r["reason_units"],
             r["reason_len"],
-            st["id_json"],
-            st["id_off"],
             st["id_raw"],
             st["raw_off"],
-            st["tag_json"],
-            st["tag_off"],
+            numbers,
             buf,
-            ids_buf,
             row_end,
-            ids_end,
         )
-        text = buf[: row_end[-1]].tobytes()
-        ids_text = ids_buf[: ids_end[-1]].tobytes()
+        text = buf[: row_end[-1]].tobytes() if len(part) else b""
         row_start = np.concatenate([[0], row_end[:-1]]).tolist()
-        ids_start = np.concatenate([[0], ids_end[:-1]]).tolist()
         yield [
-            (cat.ids[row], text[a:b], ids_text[c:d])
-            for row, a, b, c, d in zip(
-                part.tolist(), row_start, row_end.tolist(), ids_start, ids_end.tolist()
-            )
+            (cat.ids[row], text[a:b], n)
+            for row, a, b, n in zip(part.tolist(), row_start, row_end.tolist(), r["len"].tolist())
         ]
 
 
@@ -658,4 +645,4 @@ def compile_kernels() -> None:
     cat = build_catalog(
         [{"id": "a", "vector": {"kw:x": 1.0}}, {"id": "b", "vector": {"kw:x": 1.0}}]
     )
-    related_rows_json(cat, [0, 1])
+    related_rows_packed(cat, [0, 1], lambda tags: {tag: 0 for tag in tags})
