@@ -88,6 +88,8 @@ CORS_ORIGINS = _list("RECS_CORS_ORIGINS")
 # Rate limits per client (limits syntax): writes per API key, expensive reads per address.
 RECS_RATE_WRITES = os.environ.get("RECS_RATE_WRITES", "60/minute")
 RECS_RATE_READS = os.environ.get("RECS_RATE_READS", "600/minute")
+# Missing or wrong API keys per client address; past it every write from there answers 429.
+RECS_RATE_AUTH_FAILURES = os.environ.get("RECS_RATE_AUTH_FAILURES", "20/minute")
 # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust (0 = none).
 RECS_TRUSTED_PROXIES = _int("RECS_TRUSTED_PROXIES", 0)
 
