@@ -55,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         apidocs,
         caching,
         films,
+        headers,
         health,
         imports,
         jobs,
@@ -116,5 +117,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.extensions["recs_security"]["cheap_when"].update(pages.CHEAP_WHEN)
     app.register_blueprint(apidocs.bp)
+    headers.init_app(app)
     caching.init_app(app)  # last: its 304s are what the access log and the metrics see
     return app
