@@ -66,9 +66,10 @@ WORKER_TTL = _int("RECS_WORKER_TTL", 20)
 # Request limits.
 MAX_CONTENT_LENGTH = _int("RECS_MAX_BODY_BYTES", 1024 * 1024)
 MAX_PAGE_SIZE = 100
-# A body over MAX_CONTENT_LENGTH is answered 413 after reading (and dropping) it, when it is
-# at most DRAIN_MAX_BYTES and arrives within DRAIN_SECONDS, so that clients that write the whole
-# body before reading (Python's urllib) read the 413; a larger one is not read (docs/API.md).
+# A refused request (a 413 for a body over MAX_CONTENT_LENGTH, a 401, a 429...) is answered after
+# reading (and dropping) its body, when that is at most DRAIN_MAX_BYTES and arrives within
+# DRAIN_SECONDS, so that clients that write the whole body before reading (Python's urllib)
+# read the answer; a larger body is not read (docs/API.md).
 DRAIN_MAX_BYTES = _int("RECS_DRAIN_MAX_BYTES", 32 * 1024 * 1024)
 DRAIN_SECONDS = _float("RECS_DRAIN_SECONDS", 10.0)
 # POST /api/v1/pages/fill?wait=: a fill waits for a pending list at most FILL_WAIT_MAX seconds,

@@ -54,6 +54,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from service import (
         apidocs,
         caching,
+        drain,
         films,
         headers,
         health,
@@ -118,5 +119,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["recs_security"]["cheap_when"].update(pages.CHEAP_WHEN)
     app.register_blueprint(apidocs.bp)
     headers.init_app(app)
+    drain.init_app(app)
     caching.init_app(app)  # last: its 304s are what the access log and the metrics see
     return app
