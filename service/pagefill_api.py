@@ -13,7 +13,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from service.common import queue, store
-from service.pagefill import PageFormatError, parse_page, render_page, title_key
+from service.pagefill import MAX_CHARS, PageFormatError, parse_page, render_page, title_key
 from service.queue import enqueue_refresh
 from service.recommendations import related_titles
 from service.storage import Conflict, NotFound
@@ -151,7 +151,8 @@ def allowed_wait(asked: float) -> tuple[float, threading.Semaphore | None]:
 class FillPage(MethodView):
     @blp.arguments(FillArgs, location="query")
     @blp.doc(requestBody={"required": True, "content": {"text/plain": {
-        "schema": {"type": "string"}, "example": EXAMPLE}}}, responses={
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS}, "example": EXAMPLE}}},
+        responses={
         "200": {"description": "The page with Kritiken and Empfehlungen filled", "content": TEXT,
                 "headers": HEADERS},
         "201": {"description": "As 200, for a film the page created (see Location)", "content": TEXT,
