@@ -134,11 +134,17 @@ def test_a_second_serve_on_the_same_folder_refuses_and_the_first_goes_on(tmp_pat
     first, port = start_serve(data_dir, "--no-seed")
     try:
         pid = embedded_pid(data_dir)
-        second = subprocess.run([str(RECS), "serve", "--port", str(free_port()), "--no-seed"],
-                                env=serve_env(data_dir), cwd=tmp_path, capture_output=True, text=True,
-                                timeout=60)
+        second = subprocess.Popen([str(RECS), "serve", "--port", str(free_port()), "--no-seed"],
+                                  env=serve_env(data_dir), cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, err = second.communicate(timeout=60)
+        finally:  # had it served, its gunicorn and worker must not outlive the test
+            if second.poll() is None:
+                os.killpg(second.pid, signal.SIGKILL)
+                second.communicate()
         assert second.returncode != 0
-        assert f"Another `recs serve` (pid {first.pid}) serves {data_dir}" in second.stderr, second.stderr
+        assert f"Another `recs serve` (pid {first.pid}) serves {data_dir}" in err, err
         assert fetch(f"http://127.0.0.1:{port}/healthz") is not None and is_running(pid)
     finally:
         first.send_signal(signal.SIGTERM)
