@@ -66,6 +66,17 @@ WORKER_TTL = _int("RECS_WORKER_TTL", 20)
 # Request limits.
 MAX_CONTENT_LENGTH = _int("RECS_MAX_BODY_BYTES", 1024 * 1024)
 MAX_PAGE_SIZE = 100
+# A refused request (a 413 for a body over MAX_CONTENT_LENGTH, a 401, a 429...) is answered after
+# reading (and dropping) its body, when that is at most DRAIN_MAX_BYTES and arrives within
+# DRAIN_SECONDS, so that clients that write the whole body before reading (Python's urllib)
+# read the answer; a larger body is not read (docs/API.md).
+DRAIN_MAX_BYTES = _int("RECS_DRAIN_MAX_BYTES", 32 * 1024 * 1024)
+DRAIN_SECONDS = _float("RECS_DRAIN_SECONDS", 10.0)
+# POST /api/v1/pages/fill?wait=: a fill waits for a pending list at most FILL_WAIT_MAX seconds,
+# at most FILL_WAITERS at once per web process, and only under threaded workers (a sync worker
+# would be held); else it answers 202 with the job to poll (docs/API.md).
+FILL_WAIT_MAX = _float("RECS_FILL_WAIT_MAX", 10.0)
+FILL_WAITERS = _int("RECS_FILL_WAITERS", 4)
 
 # Optional overrides of the similarity knobs (see docs/QUALITY.md), e.g. RECS_POP_WEIGHT=0.3.
 SIMILARITY = {
@@ -88,6 +99,8 @@ CORS_ORIGINS = _list("RECS_CORS_ORIGINS")
 # Rate limits per client (limits syntax): writes per API key, expensive reads per address.
 RECS_RATE_WRITES = os.environ.get("RECS_RATE_WRITES", "60/minute")
 RECS_RATE_READS = os.environ.get("RECS_RATE_READS", "600/minute")
+# Missing or wrong API keys per client address; past it every write from there answers 429.
+RECS_RATE_AUTH_FAILURES = os.environ.get("RECS_RATE_AUTH_FAILURES", "20/minute")
 # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust (0 = none).
 RECS_TRUSTED_PROXIES = _int("RECS_TRUSTED_PROXIES", 0)
 

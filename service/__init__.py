@@ -54,7 +54,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from service import (
         apidocs,
         caching,
+        drain,
         films,
+        headers,
         health,
         imports,
         jobs,
@@ -77,7 +79,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(
         API_TITLE="filmrecs",
         API_VERSION="v1",
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",  # 3.1: JSON Schema's propertyNames says which keys a map takes
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="v1/openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
@@ -107,8 +109,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     spec_plugin = security.SecuritySpecPlugin()
     app.extensions["recs_security"]["json_bodies"] = spec_plugin.json_bodies
     api = RecsApi(app, spec_kwargs={"extra_plugins": [spec_plugin,
-                                                   apidocs.OperationIdPlugin()]})
+                                                   apidocs.OperationIdPlugin(),
+                                                   apidocs.ExactSchemaPlugin()]})
     security.init_spec(api)
+    apidocs.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)
     app.register_error_handler(RedisTimeoutError, redis_unavailable)
     for module in (films, reviews, recommendations, jobs, health, pagefill_api, imports):
@@ -116,5 +120,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.extensions["recs_security"]["cheap_when"].update(pages.CHEAP_WHEN)
     app.register_blueprint(apidocs.bp)
+    headers.init_app(app)
+    drain.init_app(app)
     caching.init_app(app)  # last: its 304s are what the access log and the metrics see
     return app

@@ -50,6 +50,35 @@ NOT_MODIFIED = {"description": "Not Modified: the copy named by If-None-Match (o
                                "If-Modified-Since) is current; no body"}
 
 
+class ExactSchemaPlugin(BasePlugin):
+    """Say in the spec what the schemas check beyond their fields (issue 15: schemathesis found
+    the spec accepting what the app refuses): a schema's OPENAPI_EXTRA keywords (e.g.
+    minProperties), and the keys a Dict field takes (propertyNames, from its key field)."""
+
+    def init_spec(self, spec):
+        self.spec = spec
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        return dict(getattr(schema, "OPENAPI_EXTRA", {})) if schema is not None else None
+
+
+def dict_keys2property(self, field, **kwargs) -> dict:
+    """apispec attribute function: a Dict field's keys as propertyNames (OpenAPI 3.1)."""
+    from marshmallow import fields
+
+    if not isinstance(field, fields.Dict) or field.key_field is None:
+        return {}
+    names = {k: v for k, v in self.field2property(field.key_field).items()
+             if k in ("pattern", "enum", "minLength", "maxLength")}
+    return {"propertyNames": names} if names else {}
+
+
+def init_spec(api) -> None:
+    """Add dict_keys2property to the marshmallow converter (before the blueprints register)."""
+    api.ma_plugin.converter.add_attribute_function(dict_keys2property)
+
+
 class OperationIdPlugin(BasePlugin):
     """Give every operation of the spec an operationId, and the cacheable reads their 304."""
 

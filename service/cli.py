@@ -40,8 +40,15 @@ def serve(host, port, web_workers, no_seed):
     env = dict(os.environ)
     embedded = not settings.REDIS_URL
     if embedded:
-        from service.redisconn import start_embedded
+        from service.redisconn import DataDirBusy, claim_data_dir, start_embedded
 
+        try:  # held until this process ends; a server left by a killed one is taken over
+            lock = claim_data_dir(settings.RECS_DATA_DIR)  # noqa: F841
+        except DataDirBusy as busy:
+            raise click.ClickException(
+                f"Another `recs serve` (pid {busy.pid}) serves {busy.data_dir} with its embedded "
+                "Redis. Stop it first, or set RECS_DATA_DIR to another folder (or REDIS_URL to a "
+                "Redis of your own).") from None
         server = start_embedded(settings.RECS_DATA_DIR)
         env["REDIS_URL"] = settings.REDIS_URL = "unix://" + server.socket_file
         click.echo(f"Embedded Redis with its data in {settings.RECS_DATA_DIR}")
@@ -77,7 +84,16 @@ def serve(host, port, web_workers, no_seed):
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(timeout=30)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if embedded:  # what this command started stops with it
+            from service.redisconn import stop_embedded
+
+            store.r.close()
+            stop_embedded(settings.RECS_DATA_DIR)
     sys.exit(max(child.returncode or 0 for child in children))
 
 

@@ -65,7 +65,7 @@ def _label_lang(lang: str) -> None:
 
 def lang_arg() -> LangTag:
     return LangTag(load_default="de", validate=_label_lang, metadata={
-        "pattern": r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$",
+        "pattern": r"^([Dd][Ee]|[Ee][Nn])([-_][A-Za-z0-9]{1,8})*$",
         "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)"})
 
 

@@ -23,6 +23,39 @@ def text(max_len: int, **kwargs) -> fields.String:
     return fields.String(validate=[validate.Length(max=max_len), Text], **kwargs)
 
 
+# A web address, checked by the very pattern the spec shows (marshmallow's Url took forms no
+# pattern says, and the spec took "0"): http(s), a host with a top-level domain, a port, then
+# printable ASCII (percent-encode the rest).
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+WEB_URL = rf"^https?://{LABEL}(?:\.{LABEL})*\.[A-Za-z]{{2,63}}(?::[0-9]{{1,5}})?(?:[/?#][!-~]*)?$"
+
+
+def one_line(value: str) -> None:
+    """A Regexp's '$' also matches before a final newline: refuse that newline too."""
+    if "\n" in value:
+        raise ValidationError("Use an http(s) URL such as https://example.com/review.")
+
+
+def web_url(**kwargs) -> fields.String:
+    return fields.String(allow_none=True, validate=[
+        validate.Length(1, 2000), one_line,
+        validate.Regexp(WEB_URL, error="Use an http(s) URL such as https://example.com/review.")],
+        metadata={"description": "An http(s) URL"}, **kwargs)
+
+
+class WholeNumber(fields.Integer):
+    """An integer in JSON: 1965 or 1965.0 (JSON Schema's "integer" is any number without a
+    fraction, so the spec allows both), never "1965" or 1965.5."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return super()._validated(value)
+
+
 class CastSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(1, 200), Text])
     role = text(200, allow_none=True)
@@ -32,7 +65,7 @@ class FilmSchema(Schema):
     id = fields.String(validate=Slug, metadata={"description": "Slug; made from the title when omitted."})
     title = fields.String(required=True, validate=[validate.Length(1, 300), Text])
     original_title = text(300, allow_none=True, dump_default=None)
-    year = fields.Integer(allow_none=True, dump_default=None, strict=True, validate=validate.Range(1870, 2100))
+    year = WholeNumber(allow_none=True, dump_default=None, validate=validate.Range(1870, 2100))
     original_language = fields.String(allow_none=True, validate=LangCode, dump_default=None)
     countries = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
                             validate=validate.Length(max=50), dump_default=list)
@@ -51,7 +84,7 @@ class FilmSchema(Schema):
                                  dump_default=dict)
     popularity = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(min=0, max=1e9))
     vote_average = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(0, 10))
-    vote_count = fields.Integer(allow_none=True, dump_default=None, strict=True, validate=validate.Range(min=0, max=10**9))
+    vote_count = WholeNumber(allow_none=True, dump_default=None, validate=validate.Range(min=0, max=10**9))
     pinned_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
                               validate=validate.Length(max=50), dump_default=list)
     blocked_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
@@ -70,6 +103,8 @@ class FilmSchema(Schema):
 
 
 class FilmPatchSchema(FilmSchema):
+    OPENAPI_EXTRA = {"minProperties": 1}
+
     class Meta:
         exclude = ("id",)
 

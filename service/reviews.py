@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from service import caching
 from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
-from service.films import LangCode, Text, get_film_or_404, refresh, text
+from service.films import LangCode, Text, get_film_or_404, refresh, text, web_url
 from service.review_import import extract_review
 from service.storage import NotFound
 
@@ -23,7 +23,7 @@ class ReviewSchema(Schema):
     title = text(300, allow_none=True, dump_default=None)
     body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10), dump_default=None)
-    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000), dump_default=None)
+    source_url = web_url(dump_default=None)
     published_at = IsoDateTime(allow_none=True, dump_default=None)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -32,6 +32,8 @@ class ReviewSchema(Schema):
 
 
 class ReviewPatchSchema(ReviewSchema):
+    OPENAPI_EXTRA = {"minProperties": 1}
+
     @validates_schema
     def check_not_empty(self, data, **kwargs):
         if not data:
@@ -52,7 +54,7 @@ class ReviewImportSchema(Schema):
     language = fields.String(allow_none=True, validate=LangCode)
     title = text(300, allow_none=True)
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10))
-    source_url = fields.Url(allow_none=True, validate=validate.Length(1, 2000))
+    source_url = web_url()
     published_at = IsoDateTime(allow_none=True)
 
 

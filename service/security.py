@@ -3,10 +3,13 @@
 import hashlib
 import hmac
 import json
+import math
+import time
 
 from apispec import BasePlugin
 from flask import current_app, g, request
 from flask_smorest import abort
+from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
@@ -15,6 +18,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # GET endpoints that cost more than one key lookup: lists, searches and rendered pages. The
 # related-titles API is not one: it is one bounded, precomputed read (see docs/SECURITY.md).
 EXPENSIVE_READS = frozenset({"films.Films", "pages.film_page", "pages.catalog"})
+# The limits' scope of failed API keys per address (keys: RECS_PREFIX + "limits" + LIMITER/...).
+AUTH_FAILURES = "auth-failures"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
@@ -56,17 +61,55 @@ def is_api_write() -> bool:
 
 
 def require_api_key():
-    """before_request: refuse API writes without a valid `Authorization: Bearer <key>`."""
+    """before_request: refuse API writes without a valid `Authorization: Bearer <key>`, and
+    every write from an address past its limit of failed attempts (429)."""
     if not is_api_write():
         return
     keys = current_app.extensions["recs_security"]["keys"]
     if not keys:  # only with TESTING or RECS_ALLOW_NO_KEYS=1 (see init_app)
         return
+    address = request.remote_addr or "unknown"
+    wait = auth_failures_wait(address)
+    if wait:  # also for a valid key: a guesser must not learn which guess was right
+        abort(429, message="Too many failed API keys from this address; see Retry-After.",
+              headers={"Retry-After": str(wait)})
     token = bearer_token()
     if token is None or not key_is_valid(token, keys):
+        count_auth_failure(address)
         message = ("Writes need an API key: send 'Authorization: Bearer <key>'." if token is None
                    else "The API key is not valid.")
         abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="filmrecs"'})
+
+
+def _auth_limit():
+    from limits import parse
+
+    return parse(current_app.config["RECS_RATE_AUTH_FAILURES"])
+
+
+def auth_failures_wait(address: str) -> int:
+    """Return the seconds until address may try a key again (0: it may now)."""
+    limiter = current_app.extensions["recs_security"].get("limiter")
+    if limiter is None:
+        return 0
+    item = _auth_limit()
+    try:
+        if limiter.limiter.test(item, AUTH_FAILURES, address):
+            return 0
+        reset = limiter.limiter.get_window_stats(item, AUTH_FAILURES, address).reset_time
+    except RedisError:  # Redis down: the write goes on and answers 503, as limits do
+        return 0
+    return max(1, math.ceil(reset - time.time()))
+
+
+def count_auth_failure(address: str) -> None:
+    """Count one missing or wrong key against address's limit."""
+    limiter = current_app.extensions["recs_security"].get("limiter")
+    if limiter is not None:
+        try:
+            limiter.limiter.hit(_auth_limit(), AUTH_FAILURES, address)
+        except RedisError:
+            pass
 
 
 def reject_unusable_json():

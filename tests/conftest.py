@@ -15,7 +15,8 @@ API_KEY = os.environ.setdefault("RECS_TEST_API_KEY", "test-key-" + uuid.uuid4().
 # High limits so no test is slowed or throttled; tests/test_security.py sets tiny ones on its own app.
 TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/nonexistent",
                  "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
-                 "RECS_RATE_READS": "100000/minute"}
+                 "RECS_RATE_READS": "100000/minute",
+                 "RECS_RATE_AUTH_FAILURES": "100000/minute"}
 
 
 def remove_prefix(name: str) -> None:

@@ -26,11 +26,15 @@ SCHEMA = (schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
           .exclude(path="/readyz").exclude(path="/api/v1/pages/fill"))
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 KNOWN = {"film_id": "fuzz-film", "review_id": None}
-# Whether the app accepts exactly what the spec allows is not checked: marshmallow validates
-# more than OpenAPI 3.0 can say (synopsis keys are language codes, URLs need a TLD), and the
-# key this test always sends makes "missing Authorization" cases look accepted.
-# Checked: no 5xx, and status, content type, headers and body of every answer as documented.
-NOT_CHECKED = [positive_data_acceptance, negative_data_rejection]
+# Checked: no 5xx; status, content type, headers and body of every answer as documented; and
+# that the app accepts what the spec allows (positive_data_acceptance: issue 15 found the spec
+# taking external_ids keys, source_url "0" and synopsis keys that the app refuses). Not
+# checked: that it refuses what the spec does not allow, as the key this test always sends
+# makes "missing Authorization" cases look accepted.
+NOT_CHECKED = [negative_data_rejection]
+# The review import reads a review out of the posted page: one without review text is a 422 the
+# spec documents but cannot foresee (as a fill's page out of the layout).
+SEMANTIC_422 = {("POST", "/api/v1/films/{film_id}/reviews/import")}
 
 
 @schemathesis.serializer("application/x-ndjson", "application/jsonl")
@@ -73,4 +77,5 @@ def test_api_conforms_to_its_spec(case):
             if isinstance(params.get(name), str) and params[name][:1] < "m":
                 ensure_known_records()
                 params[name] = KNOWN[name]
-    case.call_and_validate(headers=AUTH, excluded_checks=NOT_CHECKED)
+    excluded = NOT_CHECKED + ([positive_data_acceptance] if (case.method, case.path) in SEMANTIC_422 else [])
+    case.call_and_validate(headers=AUTH, excluded_checks=excluded)

@@ -3,12 +3,17 @@
 import os
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from service.pagefill import FilmPage, PageFormatError, parse_page, render_page, title_key
+from tests.conftest import API_KEY
+from tests.helpers import fetch, free_port, start_gunicorn
 
 SEED_PAGE = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "love-911-film-page.de.txt"
 RECS = Path(sys.executable).with_name("recs")
@@ -218,3 +223,95 @@ def test_cli_prints_its_version():
 
     result = CliRunner().invoke(main_cli(), ["--version"])
     assert result.exit_code == 0 and result.output == f"recs, version {version('filmrecs')}\n"
+
+
+# -- waiting fills (issue 15 item 6) ----------------------------------------------
+
+PAGE = "Wartend\nHandlung\nEin Film, dessen Liste noch berechnet wird.\nKritiken\nEmpfehlungen\n"
+
+
+def test_a_fill_on_a_sync_worker_answers_202_with_the_job_at_once(client):
+    """One request at a time (wsgi.multithread false): waiting would hold the worker."""
+    client.post("/api/v1/films", json={"id": "wartend", "title": "Wartend"})  # no worker runs
+    started = time.monotonic()
+    resp = fill(client, PAGE, film_id="wartend", wait=25)
+    assert time.monotonic() - started < 2
+    assert resp.status_code == 202 and resp.headers["X-Recs-Status"] == "pending"
+    assert resp.headers["Location"] == f"/api/v1/jobs/{resp.headers['X-Job-Id']}"
+    assert client.get(resp.headers["Location"]).json["state"] == "queued"
+    assert fill(client, PAGE, film_id="wartend", wait=0).status_code == 200  # asked not to wait
+
+
+def test_threaded_fills_wait_in_bounded_slots(make_app):
+    app = make_app(FILL_WAITERS=1, FILL_WAIT_MAX=1.5)
+    web = app.test_client()
+    web.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_KEY}"
+    web.post("/api/v1/films", json={"id": "wartend", "title": "Wartend"})
+    answers = {}
+
+    def one(n):
+        started = time.monotonic()
+        resp = web.post("/api/v1/pages/fill?film_id=wartend&wait=25", data=PAGE.encode(),
+                        content_type="text/plain", environ_overrides={"wsgi.multithread": True})
+        answers[n] = (resp.status_code, time.monotonic() - started)
+
+    first = threading.Thread(target=one, args=(1,))
+    first.start()
+    time.sleep(0.3)  # the first holds the process's only slot
+    one(2)
+    first.join()
+    assert answers[2][0] == 202 and answers[2][1] < 1, answers
+    assert answers[1][0] == 202 and 1.4 < answers[1][1] < 3, answers  # waited, bounded by 1.5 s
+
+
+@pytest.mark.parametrize(("worker_class", "workers"), [
+    ("config.gunicorn_worker.JsonErrorSyncWorker", 2),  # compose (behind nginx)
+    ("config.gunicorn_worker.JsonErrorThreadWorker", 1),  # recs serve
+])
+def test_two_waiting_fills_do_not_hold_up_other_requests(make_app, worker_class, workers):
+    """Two fills asking to wait 25 s with no rq worker running: every other request is still
+    answered within 2 s (before: both web workers were held for 25 s)."""
+    app = make_app()  # only for its key prefix and queue (cleaned up afterwards)
+    port = free_port()
+    env = {"REDIS_URL": app.config["REDIS_URL"], "RECS_PREFIX": app.config["RECS_PREFIX"],
+           "RECS_QUEUE": app.config["QUEUE_NAME"], "RECS_API_KEYS": API_KEY,
+           "GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_WORKERS": str(workers),
+           "RECS_FILL_WAITERS": "1", "RECS_FILL_WAIT_MAX": "4"}
+    proc = start_gunicorn(env, port)
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    fills = {}
+
+    def post(url, data, content_type):
+        req = urllib.request.Request(url, data=data, method="POST",
+                                     headers={**auth, "Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=40) as resp:
+            return resp.status
+
+    def waiting_fill(n):
+        started = time.monotonic()
+        status = post(f"{base}/api/v1/pages/fill?film_id=wartend&wait=25", PAGE.encode(),
+                      "text/plain; charset=utf-8")
+        fills[n] = (status, round(time.monotonic() - started, 2))
+
+    try:
+        assert post(base + "/api/v1/films", b'{"id": "wartend", "title": "Wartend"}',
+                    "application/json") == 201
+        threads = [threading.Thread(target=waiting_fill, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        times = []
+        for n in range(10):
+            started = time.monotonic()
+            ok = fetch(base + ("/healthz" if n % 2 else "/api/v1/films/wartend")) is not None
+            times.append(time.monotonic() - started if ok else float("inf"))
+        for thread in threads:
+            thread.join(40)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    print(f"{worker_class.rpartition('.')[2]}: others max {max(times):.3f} s, fills {fills}")
+    assert max(times) < 2, times
+    assert sorted(status for status, _ in fills.values()) == [202, 202]
+    assert all(took < 6 for _, took in fills.values()), fills  # bounded by RECS_FILL_WAIT_MAX

@@ -71,12 +71,15 @@ def test_stored_text_is_escaped(client):
 def test_pending_list_says_so_and_polls(client, run_jobs):
     client.post("/api/v1/films", json={"id": "neu", "title": "Neu", "synopsis": {"de": "Ein Arzt."}})
     html = client.get("/films/neu").get_data(as_text=True)
-    note = re.search(r'<p class="notice" id="recs-status" role="status" data-film="neu">([^<]*)', html)
+    note = re.search(r'<p class="notice" id="recs-status" role="status" data-film="neu"[^>]*>([^<]*)', html)
     assert note and "Die Empfehlungen werden gerade berechnet." in note.group(1)
-    assert "/recommendations?limit=1" in html and "location.reload()" in html
+    assert '<script src="/static/recs-status.js" defer></script>' in html  # a file: the CSP allows no inline script
+    with client.get("/static/recs-status.js") as js:
+        text = js.get_data(as_text=True)
+    assert "/recommendations?limit=1" in text and "location.reload()" in text
     run_jobs()
     html = client.get("/films/neu").get_data(as_text=True)
-    assert 'id="recs-status"' not in html and "<script>" not in html
+    assert 'id="recs-status"' not in html and "<script" not in html
 
 
 def test_unknown_film_is_an_html_404_and_the_api_stays_json(client):

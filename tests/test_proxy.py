@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -109,3 +111,16 @@ def test_web_down_is_a_json_503(proxy):
     status, headers, body = raw_request(proxy["port"], b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert_json_error((status, headers, body), 503)
     assert headers["retry-after"] == "5"
+
+
+def test_a_client_writing_20_mb_before_reading_reads_nginx_413(proxy):
+    """nginx refuses a body over its client_max_body_size (1m) and drains it (lingering close):
+    Python's urllib, which writes the whole body before reading, reads the 413 (issue 15 item 11)."""
+    body = b'{"title": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    req = urllib.request.Request(f"http://127.0.0.1:{proxy['port']}/api/v1/films", data=body,
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {proxy['key']}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    with refused.value as answer:
+        assert answer.code == 413 and json.loads(answer.read())["code"] == 413

@@ -2,6 +2,7 @@
 
 import hmac
 import json
+import time
 import zlib
 
 import pytest
@@ -190,3 +191,24 @@ def test_queued_jobs_are_json_not_pickle(client, store):
     assert not data.startswith(b"\x80")  # a pickle starts with its protocol byte
     func, _instance, args, _kwargs = json.loads(data)
     assert func == "workers.jobs.refresh_film" and args[-1] == "f"
+
+
+def test_failed_keys_are_limited_per_address(make_app):
+    """Issue 15 item 7: 300 wrong keys from one address get 429s once past the limit, a right
+    key from there too (no guess is confirmed); another address's right key still works."""
+    app = make_app(RECS_API_KEYS=["right-key"], RECS_RATE_AUTH_FAILURES="20/minute")
+    web = app.test_client()
+    guesser = {"REMOTE_ADDR": "10.0.0.1"}
+    started = time.monotonic()
+    codes = [web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser,
+                      headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(300)]
+    elapsed = time.monotonic() - started
+    assert codes[:20] == [401] * 20 and codes[20:] == [429] * 280, (codes.count(401), elapsed)
+    refused = web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser,
+                       headers={"Authorization": "Bearer right-key"})
+    assert_429(refused)
+    assert web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser).status_code == 429
+    ok = web.post("/api/v1/films", json={"title": "Y"}, environ_base={"REMOTE_ADDR": "10.0.0.2"},
+                  headers={"Authorization": "Bearer right-key"})
+    assert ok.status_code == 201
+    print(f"300 wrong keys in {elapsed:.2f} s: {codes.count(401)} x 401, {codes.count(429)} x 429")

