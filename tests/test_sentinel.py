@@ -162,7 +162,9 @@ def test_no_acknowledged_write_is_lost_in_a_failover(ha, names, worker, tmp_path
     # the worker reconnected: /readyz sees it, and a film written now gets a fresh list
     wait_for(lambda: web.get("/readyz").status_code == 200, 60, step=0.5)
     after = film(0, tag="after-")
-    assert web.post("/api/v1/films", json=after, headers=AUTH).status_code == 201
+    # as a client honouring Retry-After would: the restarted replica may still be syncing
+    assert wait_for(lambda: web.post("/api/v1/films", json=after, headers=AUTH).status_code
+                    in (201, 409), 20, step=0.5)
 
     def fresh():
         body = web.get(f"/api/v1/films/{after['id']}/recommendations").get_json()
