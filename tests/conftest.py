@@ -34,6 +34,7 @@ def remove_prefix(name: str) -> None:
         keys += queue_keys
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])
+        client.srem("rq:queues", queue_keys[0])  # rq's set of every queue it has seen
 
 
 @pytest.fixture

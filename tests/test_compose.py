@@ -125,10 +125,11 @@ def test_compose_refuses_to_start_the_dashboard_without_a_login(missing):
 # -- each service's command starts -------------------------------------------------------
 
 
-def get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int, str]:
+def get(url: str, headers: dict | None = None, method: str = "GET",
+        timeout: float = 5) -> tuple[int, str]:
     try:
         request = urllib.request.Request(url, headers=headers or {}, method=method)
-        with urllib.request.urlopen(request, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -289,7 +290,8 @@ def test_dashboard_writes_refuse_cross_site_requests(dashboard, site, status):
 
 def test_dashboard_requeue_by_get_is_refused(dashboard):
     assert get(dashboard + "/requeue/nope", DASH_AUTH)[0] == 405
-    assert get(dashboard + "/0/data/queues.json", DASH_AUTH)[0] == 200
+    # lists every queue of the shared test database: slow while other suites fill it
+    assert get(dashboard + "/0/data/queues.json", DASH_AUTH, timeout=30)[0] == 200
 
 
 def test_ha_profile_adds_a_replica_and_three_sentinels(config):
