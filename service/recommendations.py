@@ -186,14 +186,19 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     keeps them (bytes: nothing for the garbage collector to walk)."""
     s = store()
     data = _read_page(s, film_id, lang, exclude, start, stop)
-    card_rev = data["card_rev"]  # kept in the answer: the film page keeps it with the page
-    if s.replica and data["status"] == "fresh":
-        # the list is fresh for the film the replica holds; the primary may hold a newer one
-        primary = primary_store()
-        newest = primary.card_rev(film_id)
-        if newest is not None and newest > card_rev:
-            data.update(status="stale", job_id=primary.pending_job(film_id))
+    # card_rev stays in the answer: the film page keeps it with the page
+    if data["status"] == "fresh" and _primary_ahead(s, film_id, data["card_rev"]):
+        data.update(status="stale", job_id=primary_store().pending_job(film_id))
     return data
+
+
+def _primary_ahead(s, film_id: str, card_rev: int) -> bool:
+    """Return whether s is a replica and the primary holds a newer revision of the film than
+    the one s answered for (one HGET there): a lagging replica never passes for fresh."""
+    if not s.replica:
+        return False
+    newest = primary_store().card_rev(film_id)
+    return newest is not None and newest > card_rev
 
 
 def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
@@ -261,12 +266,8 @@ def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
     s = store()
     version, gen, blob_hash = made_from
     same = s.read_list_unchanged(film_id, version, gen)
-    if same is None or hash(same[0]) != blob_hash:
-        return False
-    if s.replica:
-        newest = primary_store().card_rev(film_id)
-        return newest is None or newest <= card_rev
-    return True
+    return (same is not None and hash(same[0]) == blob_hash
+            and not _primary_ahead(s, film_id, card_rev))
 
 
 _TIMESTAMP = Timestamp()

@@ -37,7 +37,8 @@ class SentinelUrl:
 
     def limits_uri(self) -> str:
         """Return the URL in the form Flask-Limiter's storage reads (service, no db)."""
-        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                         for host, port in self.sentinels)
         return f"{SENTINEL_SCHEME}://{hosts}/{self.service}"
 
     def auth(self) -> dict:

@@ -55,6 +55,8 @@ def test_bad_sentinel_url_says_what_is_wrong(url):
 def test_limiter_uri_has_the_service_and_no_db():
     conf = parse_sentinel_url("redis+sentinel://a:1,b:2/svc/3")
     assert conf.limits_uri() == "redis+sentinel://a:1,b:2/svc"
+    assert parse_sentinel_url("redis+sentinel://[::1]:2/svc").limits_uri() == \
+        "redis+sentinel://[::1]:2/svc"
 
 
 @pytest.fixture
