@@ -158,13 +158,14 @@ def rich_vector(film: dict) -> dict[str, float]:
     return vec
 
 
-def tagger_vectors(films: list[dict]) -> list[dict[str, float]] | None:
-    """Return vectors exactly as the service makes them (workers.jobs.tag_film), or None."""
+def tagger_vectors(films: list[dict]) -> list[tuple] | None:
+    """Return (vector, plot embedding) per film exactly as the service makes them
+    (workers.jobs.tag_film), or None."""
     try:
         from workers.jobs import tag_film
     except ImportError:
         return None
-    return [tag_film({**f, "rev": 0}, [])[1] for f in films]
+    return [tag_film({**f, "rev": 0}, [])[1:] for f in films]
 
 
 def load_films(mode: str, text_only: bool = False) -> tuple[list[dict], str]:
@@ -175,15 +176,16 @@ def load_films(mode: str, text_only: bool = False) -> tuple[list[dict], str]:
     films = [f for _, f in read_tmdb(CSV)]
     if text_only:
         films = [{**f, "keywords": []} for f in films]
-    vectors = tagger_vectors(films) if mode in ("tagger", "auto") else None
+    tagged = tagger_vectors(films) if mode in ("tagger", "auto") else None
     if mode == "rich":
-        vectors = [rich_vector(f) for f in films]
-    if vectors is None:
+        tagged = [(rich_vector(f), None) for f in films]
+    if tagged is None:
         if mode == "tagger":
             raise SystemExit("workers.tagging does not import")
-        vectors, mode = [basic_vector(f) for f in films], "basic"
-    for f, v in zip(films, vectors):
-        f["vector"] = v
+        tagged, mode = [(basic_vector(f), None) for f in films], "basic"
+    for f, (vector, emb) in zip(films, tagged):
+        f["vector"] = vector
+        f["embedding"] = emb
     return films, mode
 
 

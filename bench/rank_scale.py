@@ -59,12 +59,12 @@ def main():
         t0 = time.perf_counter()
         films = []
         for film in synth_films(n):
-            _, vector = tag_film({**film, "rev": 1}, [])
-            films.append({**film, "vector": vector})
+            _, vector, emb = tag_film({**film, "rev": 1}, [])
+            films.append({**film, "vector": vector, "embedding": emb})
         tagged = time.perf_counter() - t0
         t0 = time.perf_counter()
         cat = sim.build_catalog(films, params)
-        numbering = {tag: i for i, tag in enumerate(cat.tags)}
+        numbering = {tag: i for i, tag in enumerate(cat.reason_names)}
 
         def number(tags, numbering=numbering):
             return numbering

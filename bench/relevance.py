@@ -139,11 +139,15 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
     if text_only:
         films = [{**f, "keywords": []} for f in films]
     titles = {f["id"]: (f["title"], f.get("year")) for f in films}
-    inputs = [film_input(f["id"], tag_film({**f, "rev": 0}, [])[1], f) for f in films]
+    inputs = []
+    for f in films:
+        _, vector, emb = tag_film({**f, "rev": 0}, [])
+        inputs.append(film_input(f["id"], vector, f, emb))
     for entry in queries:
         film = entry["film"]
         reviews = [{**r, "language": r.get("language")} for r in film.get("reviews", [])]
-        inputs.append(film_input(film["id"], tag_film({**film, "rev": 0}, reviews)[1], film))
+        _, vector, emb = tag_film({**film, "rev": 0}, reviews)
+        inputs.append(film_input(film["id"], vector, film, emb))
     params = SimilarityParams.from_mapping({"k": 50, **overrides})
     cat = build_catalog(inputs, params)
     rows = [cat.row_of[e["film"]["id"]] for e in queries]

@@ -795,6 +795,10 @@ class Store:
         return [orjson.loads(_unpacked(raw)) if raw else None
                 for raw in self.r.mget([self.k("vec", i) for i in ids])]
 
+    def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
+        """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
+        return self.r.hmget(self.k("emb"), ids) if ids else []
+
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
@@ -803,12 +807,15 @@ class Store:
     def get_tags(self, fid: str) -> dict | None:
         return _unpack(self.r.get(self.k("tags", fid)))
 
-    def save_tags(self, fid: str, tags: dict, vector: dict[str, float]) -> bool:
-        """Store a film's tags and vector and move it in the inverted index, atomically.
+    def save_tags(
+        self, fid: str, tags: dict, vector: dict[str, float], embedding: bytes | None = None
+    ) -> bool:
+        """Store a film's tags, vector and plot embedding and move it in the inverted index,
+        atomically.
 
         Return False (storing nothing) when tags of a newer film revision are stored already.
         """
-        return fid in self.save_tags_many({fid: (tags, vector)})
+        return fid in self.save_tags_many({fid: (tags, vector, embedding)})
 
     def drop_tags(self, fid: str) -> dict:
         """Remove a deleted film from the inverted index; return its last vector."""
@@ -821,13 +828,15 @@ class Store:
                 pipe.zrem(self.k("post", tag), fid)
                 pipe.hincrby(self.k("df"), tag, -1)
             pipe.delete(self.k("vec", fid), self.k("tags", fid), self.k("pending", fid))
+            pipe.hdel(self.k("emb"), fid)
 
         self.r.transaction(write, self.k("vec", fid))
         return holder["vec"]
 
-    def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
-        """Store many films' tags and vectors and move them in the inverted index, atomically
-        per batch of TAGS_BATCH films.
+    def save_tags_many(self, entries: dict[str, tuple]) -> set[str]:
+        """Store many films' tags and vectors (and plot embeddings: entries are (tags, vector)
+        or (tags, vector, embedding bytes or None)) and move them in the inverted index,
+        atomically per batch of TAGS_BATCH films.
 
         A posting list is ordered by the film's popularity prior (vote count, else
         popularity), as the similarity caps candidates to each tag's most popular films.
@@ -843,7 +852,7 @@ class Store:
             saved |= self._save_tags_batch(dict(items[start:start + TAGS_BATCH]))
         return saved
 
-    def _save_tags_batch(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
+    def _save_tags_batch(self, entries: dict[str, tuple]) -> set[str]:
         ids = list(entries)
         keys = [self.k("vec", fid) for fid in ids]
         tag_keys = [self.k("tags", fid) for fid in ids]
@@ -856,7 +865,7 @@ class Store:
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
             for fid, old, meta, done in zip(ids, olds, metas, stored):
-                tags, vector = entries[fid]
+                tags, vector, *embedding = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
                     continue
                 saved.add(fid)
@@ -871,6 +880,10 @@ class Store:
                         pipe.hincrby(self.k("df"), tag, 1)
                 pipe.set(self.k("vec", fid), _pack(vector))
                 pipe.set(self.k("tags", fid), _pack(tags))
+                if embedding and embedding[0]:
+                    pipe.hset(self.k("emb"), fid, embedding[0])
+                else:
+                    pipe.hdel(self.k("emb"), fid)
 
         if ids:
             self.r.transaction(write, *keys, *tag_keys)

@@ -45,11 +45,12 @@ def love_911_top_10_after_tmdb():
     films = [f for _, f in read_tmdb(TMDB)]
     tagged = {f["id"]: tag_film({**f, "rev": 0}, []) for f in films}
     love, reviews = seed_love_911()
-    inputs = [film_input(f["id"], tagged[f["id"]][1], f) for f in films]
-    inputs.append(film_input(love["id"], tag_film({**love, "rev": 0}, reviews)[1], love))
+    inputs = [film_input(f["id"], tagged[f["id"]][1], f, tagged[f["id"]][2]) for f in films]
+    _, love_vector, love_embedding = tag_film({**love, "rev": 0}, reviews)
+    inputs.append(film_input(love["id"], love_vector, love, love_embedding))
     cat = build_catalog(inputs)
     top = [other for other, _, _ in related_rows(cat, [cat.row_of["love-911"]])[0][:10]]
-    return top, {fid: doc["tags"] for fid, (doc, _) in tagged.items()}
+    return top, {fid: doc["tags"] for fid, (doc, _, _) in tagged.items()}
 
 
 def holding(top_and_tags, *tags) -> list[str]:

@@ -41,11 +41,16 @@ def test_rank_one_matches_the_rebuild(tmdb_store):
     store = tmdb_store
     ids = store.film_ids()
     vectors = dict(zip(ids, store.get_vectors(ids)))
+    embeddings = dict(zip(ids, store.get_embeddings(ids)))
+    assert sum(e is not None for e in embeddings.values()) == len(ids)  # every film has a plot
     # films with many tags reach many candidates: the hardest cases for parity
     probes = sorted(ids, key=lambda fid: (-len(vectors[fid] or {}), fid))[:5] + ids[:3]
     version = store.index_version()
     for fid, rebuilt in zip(probes, store.get_lists(version, probes)):
-        own, _ = index.rank_one(store, fid, vectors[fid], store.get_film(fid), settings.RECS_K)
+        film = store.get_film(fid)
+        own, _ = index.rank_one(
+            store, fid, vectors[fid], film, settings.RECS_K, embeddings[fid]
+        )
         assert [item[0] for item in own] == [item[0] for item in rebuilt["items"]], fid
         for mine, theirs in zip(own, rebuilt["items"]):
             assert mine[1] == pytest.approx(theirs[1], rel=1e-4, abs=1e-6)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from workers.embedding import DIM
 from workers.similarity import (
+    EMBEDDING_REASON,
     SimilarityParams,
     build_catalog,
     catalog_from_bytes,
@@ -31,8 +33,10 @@ def film(fid, tags, year=2000, lang="en", votes=100, **extra):
 
 
 def filler(n, seed=0):
-    """Return n films over a small tag space, with metadata spread out."""
+    """Return n films over a small tag space, with metadata spread out, and plot embeddings
+    (three stories, each film near one of them; every fourth film has none)."""
     rng = np.random.default_rng(seed)
+    stories = rng.normal(size=(3, DIM))
     tags = (
         [f"genre:g{i}" for i in range(6)] + [f"kw:k{i}" for i in range(40)] + ["plot:p1", "plot:p2"]
     )
@@ -46,9 +50,14 @@ def filler(n, seed=0):
                 year=int(rng.integers(1950, 2020)) if i % 7 else None,
                 lang=["en", "fr", "de"][i % 3] if i % 11 else None,
                 votes=int(rng.integers(0, 5000)) if i % 5 else None,
+                embedding=story_embedding(stories[i % 3] + rng.normal(size=DIM)) if i % 4 else None,
             )
         )
     return out
+
+
+def story_embedding(vector) -> bytes:
+    return np.clip(np.round(vector * 40), -127, 127).astype(np.int8).tobytes()
 
 
 @pytest.fixture
@@ -265,6 +274,12 @@ def slow_related(cat, row, params):
         # the priors are bounded: each can lower a score by at most a factor 1 - its mix
         score *= 1 - params.prior_mix + params.prior_mix * prior
         score *= 1 - params.context_mix + params.context_mix * era * lang
+        # the plot embeddings' cosine, when positive, adds outside the priors
+        if cat.emb_norm[row] > 0 and cat.emb_norm[j] > 0:
+            dot = int(cat.emb[row].astype(np.int64) @ cat.emb[j].astype(np.int64))
+            cosine = dot / (cat.emb_norm[row] * cat.emb_norm[j])
+            score += params.plot_embedding_weight * max(cosine, 0.0)
+        score /= 1 + params.plot_embedding_weight  # scores stay in [0, 1]
         scored.append((score, j, bool((both & cat.specific).any())))
     best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
     protected = [s for s in best_first if s[2]][: params.reserve_slots]
@@ -284,10 +299,11 @@ def slow_related(cat, row, params):
 @pytest.mark.parametrize("max_posting", [3, 20, 2000])
 @pytest.mark.parametrize("shrink", [0.0, 0.5])
 @pytest.mark.parametrize("mix", [1.0, 0.5])
-def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix):
+@pytest.mark.parametrize("plot", [0.0, 0.1, 0.5])
+def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot):
     # small caps leave most shared tags outside the postings: they still count in the score
     params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20,
-                              prior_mix=mix, context_mix=mix)
+                              prior_mix=mix, context_mix=mix, plot_embedding_weight=plot)
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
     cat = build_catalog(films, params)
@@ -297,3 +313,32 @@ def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix):
         running = np.minimum.accumulate([s for _, s in expected]) if expected else []
         assert [o for o, _, _ in got] == [o for o, _ in expected]
         assert np.allclose([s for _, s, _ in got], running, atol=1e-6)
+
+
+def test_a_similar_plot_lifts_a_film_and_says_so():
+    """Two films share only a genre with the query; the one whose plot embedding is near the
+    query's ranks first with the plot as its reason; without embeddings they tie by row."""
+    story, other = np.eye(DIM)[0] * 3, np.eye(DIM)[1] * 3
+    films = [
+        film("q", ["genre:drama"], embedding=story_embedding(story)),
+        film("unlike", ["genre:drama"], embedding=story_embedding(other)),
+        film("alike", ["genre:drama"], embedding=story_embedding(story + 0.3 * other)),
+        film("silent", ["genre:drama"]),
+    ]
+    cat = build_catalog(films, PLAIN)
+    (first, score, reasons), *rest = related_rows(cat, [0], PLAIN)[0]
+    assert first == "alike"
+    assert {r[0] for r in reasons} == {EMBEDDING_REASON, "genre:drama"}
+    assert {o for o, s, _ in rest if s < score} == {"unlike", "silent"}
+    plain = SimilarityParams(**{**PLAIN.to_dict(), "plot_embedding_weight": 0.0})
+    assert [o for o, _, _ in related_rows(cat, [0], plain)[0]] == ["unlike", "alike", "silent"]
+
+
+def test_embeddings_survive_the_snapshot_and_a_new_film():
+    films = filler(60, seed=3)
+    cat = build_catalog(films)
+    again = catalog_from_bytes(catalog_to_bytes(cat))
+    assert (again.emb == cat.emb).all() and (again.emb_norm == cat.emb_norm).all()
+    assert related_rows(again, [5]) == related_rows(cat, [5])
+    # a film outside the catalog ranks with its own embedding, as a row of it would
+    assert related_for_vector(cat, films[5]) == related_rows(cat, [5])[0]

@@ -34,30 +34,41 @@ def candidates(store: Store, vector: dict[str, float], exclude: str) -> list[str
 
 
 def load_films(store: Store, ids: list[str]) -> list[dict]:
-    """Return similarity inputs {"id", "vector", meta...} of films that have a vector."""
+    """Return similarity inputs {"id", "vector", "embedding", meta...} of films that have a
+    vector."""
     out = []
-    for fid, vector, meta in zip(ids, store.get_vectors(ids), store.get_meta(ids)):
+    found = zip(ids, store.get_vectors(ids), store.get_meta(ids), store.get_embeddings(ids))
+    for fid, vector, meta, emb in found:
         if vector is not None and meta is not None:
-            out.append({"id": fid, "vector": vector, **meta})
+            out.append({"id": fid, "vector": vector, "embedding": emb, **meta})
     return out
 
 
-def film_input(film_id: str, vector: dict[str, float], film: dict) -> dict:
+def film_input(
+    film_id: str, vector: dict[str, float], film: dict, embedding: bytes | None = None
+) -> dict:
     meta = {
         key: film.get(key)
         for key in ("year", "original_language", "popularity", "vote_count", "vote_average")
     }
-    return {"id": film_id, "vector": vector, **meta}
+    return {"id": film_id, "vector": vector, "embedding": embedding, **meta}
 
 
-def rank_one(store: Store, film_id: str, vector: dict[str, float], film: dict, k: int):
+def rank_one(
+    store: Store,
+    film_id: str,
+    vector: dict[str, float],
+    film: dict,
+    k: int,
+    embedding: bytes | None = None,
+):
     """Rank one film against its candidates.
 
     Return (its list items, {other: item putting film_id into other's list}) for the
     films in its new list. IDF and priors use catalog-wide statistics, so the scores
     equal those of a full rebuild.
     """
-    me = film_input(film_id, vector, film)
+    me = film_input(film_id, vector, film, embedding)
     others = load_films(store, candidates(store, vector, film_id))
     films = [me] + others
     stats = store.catalog_stats({t for f in films for t in f["vector"]})

@@ -6,6 +6,7 @@ from config import settings
 from service.metrics import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
+from workers.embedding import film_embedding
 from workers.tagging import extract_tags, tag_vector
 from workers.vocab import load_vocabulary
 
@@ -14,11 +15,12 @@ def current_store(prefix: str) -> Store:
     return Store(get_current_job().connection, prefix)
 
 
-def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float]]:
-    """Return (stored tags document, vector) for a film and its reviews."""
+def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float], bytes | None]:
+    """Return (stored tags document, vector, plot embedding) for a film and its reviews."""
     vocab = load_vocabulary()
     tags = extract_tags(film, reviews, vocab)
-    return {"rev": film["rev"], "tags": tags}, tag_vector(film, tags, vocab, reviews)
+    doc = {"rev": film["rev"], "tags": tags}
+    return doc, tag_vector(film, tags, vocab, reviews), film_embedding(film, reviews)
 
 
 @timed_job("refresh")
@@ -32,12 +34,12 @@ def refresh_film(prefix: str, film_id: str) -> dict:
         film = store.get_film(film_id)
     except NotFound:
         return forget_film(store, version, film_id)
-    doc, vector = tag_film(film, store.list_reviews(film_id))
-    if not store.save_tags(film_id, doc, vector):
+    doc, vector, emb = tag_film(film, store.list_reviews(film_id))
+    if not store.save_tags(film_id, doc, vector, emb):
         # A job that read a newer revision finished first; its tags and lists stand.
         return {"film_id": film_id, "rev": film["rev"], "written": False, "superseded": True}
     old = store.get_lists(version, [film_id])[0]
-    own, theirs = index.rank_one(store, film_id, vector, film, settings.RECS_K)
+    own, theirs = index.rank_one(store, film_id, vector, film, settings.RECS_K, emb)
     written = store.write_own_list(version, film_id, film["rev"], own)
     if written:
         stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()

@@ -5,11 +5,14 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
 1. Candidates: the films in the capped postings (`reach`) of the query's tags.
 2. Exact score per candidate: the dot product of the query row with the candidate's full
    catalog row (every shared tag counts, capped or not), summed in column order, times the
-   shared-tag shrinkage and two bounded prior factors, `1 - m + m * popularity` and
-   `1 - c + c * era * language`: a mix below 1 bounds how far a prior can reorder matches.
+   shared-tag shrinkage, times two bounded prior factors, `1 - m + m * popularity` and
+   `1 - c + c * era * language` (a mix below 1 bounds how far a prior can reorder matches);
+   plus the plot embeddings' cosine (when positive) times its weight w, outside the priors:
+   a similar story counts whatever the film's popularity or era. Divided by 1 + w.
 3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
    k is the best of the others; ties go to the lower catalog row.
-4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share.
+4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
+   the embedding term is one more contribution, under the column `emb_col`.
 5. Order: by score; then, within the first `window`, at most `window - slots` items that
    share only generic tags (the reserved slots); scores made monotonic in the final order.
 
@@ -168,6 +171,12 @@ def rank_rows(
     years,
     langs,
     prior,
+    emb,
+    emb_norm,
+    q_emb,
+    q_emb_norm,
+    emb_weight,
+    emb_col,
     k,
     shrink,
     year_scale,
@@ -196,7 +205,10 @@ def rank_rows(
     reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
     the candidates, the candidates scored exactly and the rest entries their scans read.
     rest_norm: per film, the L2 norm of its rest entries; capped:
-    per tag, whether some of its entries are in rest. See the module docstring for the rules.
+    per tag, whether some of its entries are in rest. emb (films x dims, int8, layout order)
+    and q_emb (rows x dims) are plot embeddings, emb_norm and q_emb_norm their L2 norms (0:
+    none); their cosine, taken in integers, adds emb_weight * cosine when positive.
+    See the module docstring for the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
@@ -211,6 +223,8 @@ def rank_rows(
     high = np.empty(n_films)
     low_spec = np.empty(n_films)
     factor_of = np.empty(n_films)  # per candidate position, its prior factor
+    plot_of = np.zeros(n_films)  # per candidate position, its embedding term
+    plot_scored = np.zeros(n_films)  # the same per scored position
     score = np.empty(n_films)
     is_spec = np.zeros(n_films, np.bool_)
     tie = np.empty(n_films, np.int64)  # per scored candidate, its catalog row
@@ -234,6 +248,7 @@ def rank_rows(
         for d in range(256):
             era_table[d] = math.exp(-float(d) / year_scale)
     margin = 1.0 + 1e-9  # float rounding of the bounds, which sum in another order
+    unit = 1.0 / (1.0 + max(emb_weight, 0.0))  # scores stay in [0, 1]
     for i in range(len(q_indptr) - 1):
         lo, hi = q_indptr[i], q_indptr[i + 1]
         q_capped_sq = 0.0
@@ -244,6 +259,9 @@ def rank_rows(
                 q_capped_sq += q_data[e] * q_data[e]
                 q_capped += 1
         q_capped_norm = math.sqrt(q_capped_sq)
+        with_plot = emb_weight > 0 and q_emb_norm[i] > 0
+        q_row = q_emb[i]
+        n_dims = emb.shape[1]
         # 1. candidates from the capped postings, with their capped part of the dot product.
         # Branch-free: a film is appended at every posting and kept (n_cand moves on) only
         # at its first, when its count is still 0; the row's own film never has count 0.
@@ -291,10 +309,19 @@ def rank_rows(
                 1.0 - context_mix + context_mix * (era * lang)
             )
             factor_of[c] = factor
+            plot = 0.0
+            if with_plot and emb_norm[j] > 0:
+                # int8 products summed in int32 (at most 256 x 127 x 127): exact, and SIMD
+                dot = np.int32(0)
+                for d in range(n_dims):
+                    dot += np.int32(q_row[d]) * np.int32(emb[j, d])
+                if dot > 0:
+                    plot = emb_weight * (dot / (q_emb_norm[i] * emb_norm[j]))
+            plot_of[c] = plot
             v = min(acc[j], 1.0)
             if shrink > 0:
                 v *= count[j] / (count[j] + shrink)
-            v *= factor
+            v = (v * factor + plot) * unit
             low[c] = v
             if spec_any[j]:
                 low_spec[n_low_spec] = v
@@ -307,7 +334,7 @@ def rank_rows(
             if shrink > 0:
                 most = count[j] + min(q_capped, n_rest)
                 u *= most / (most + shrink)
-            high[c] = u * factor * margin
+            high[c] = (u * factor + plot) * unit * margin
         # a candidate below k others and below `slots` specific ones can be neither listed
         # nor protected, whatever its rest entries add: skip their scan
         thr = min(
@@ -346,7 +373,8 @@ def rank_rows(
             v = min(sim, 1.0)
             if shrink > 0:
                 v *= shared / (shared + shrink)
-            v *= factor_of[c]
+            v = (v * factor_of[c] + plot_of[c]) * unit
+            plot_scored[n] = plot_of[c]
             scored[n] = j
             tie[n] = orig[j]
             score[n] = v
@@ -404,6 +432,22 @@ def rank_rows(
                     p -= 1
                 top_val[p] = x
                 top_tag[p] = m_indices[f]
+            x = plot_scored[c]
+            if x > 0:  # the embedding term, as one more contribution
+                whole += x
+                p = -1
+                if n_r < n_reasons:
+                    p = n_r
+                    n_r += 1
+                elif n_reasons > 0 and x > top_val[n_r - 1]:
+                    p = n_r - 1
+                if p >= 0:
+                    while p > 0 and x > top_val[p - 1]:
+                        top_val[p] = top_val[p - 1]
+                        top_tag[p] = top_tag[p - 1]
+                        p -= 1
+                    top_val[p] = x
+                    top_tag[p] = emb_col
             item_n[c] = n_r
             for r in range(n_r):
                 item_tag[c, r] = top_tag[r]
@@ -435,11 +479,16 @@ def rank_rows(
             last = min(last, score[c])
             out_rows[i, a] = orig[scored[c]]
             out_micro[i, a] = math.floor(last * 1e6 + 0.5)  # the score to 6 places
-            for r in range(item_n[c]):
-                reason_tags[i, a, r] = item_tag[c, r]
+            n_kept = 0
+            for r in range(item_n[c]):  # shares are in order: a 0 ends them
                 # floored to 4 places: shares never sum above 1
-                reason_units[i, a, r] = math.floor(item_share[c, r] * 1e4)
-            reason_len[i, a] = item_n[c]
+                units = math.floor(item_share[c, r] * 1e4)
+                if units == 0:
+                    break
+                reason_tags[i, a, n_kept] = item_tag[c, r]
+                reason_units[i, a, n_kept] = units
+                n_kept += 1
+            reason_len[i, a] = n_kept
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
 

@@ -1,4 +1,5 @@
-"""Compute related films: IDF-weighted tag cosines per tag family, shrunk, times era/language/popularity priors."""
+"""Compute related films: IDF-weighted tag cosines per tag family, shrunk, plus the plot
+embeddings' cosine, times era/language/popularity priors."""
 
 import io
 import json
@@ -8,9 +9,12 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import scipy.sparse as sp
 
-from workers import kernels
+from workers import embedding, kernels
+from workers.vocab import PLOT_PREFIX
 
 Related = list[tuple[str, float, list[tuple[str, float]]]]
+# the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
+EMBEDDING_REASON = PLOT_PREFIX + "*"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class SimilarityParams:
     # prior of a film with neither vote count nor popularity (one added by hand): about the
     # median TMDB film's, so new films are neither buried nor favoured
     unknown_pop: float = 0.6
+    # the plot embeddings' cosine (workers/embedding.py), when positive, times this weight adds
+    # to a candidate's tag score after the priors (tag cosines sum to at most 1; the total is
+    # divided by 1 + weight); 0 leaves embeddings out
+    plot_embedding_weight: float = 0.1
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
@@ -107,6 +115,8 @@ class Catalog:
     specific: (
         np.ndarray
     )  # per tag: sharing it counts for the reserved slots (not generic, not too common)
+    emb: np.ndarray  # per film, its plot embedding (int8, films x embedding.DIM; zeros: none)
+    emb_norm: np.ndarray  # per film, its embedding's L2 norm (0: none)
     params: SimilarityParams  # the build-time knobs used
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -116,6 +126,11 @@ class Catalog:
         if "row_of" not in self._cache:
             self._cache["row_of"] = {fid: i for i, fid in enumerate(self.ids)}
         return self._cache["row_of"]
+
+    @property
+    def reason_names(self) -> list[str]:
+        """Name reason columns: the tags, then the embedding's column (len(tags))."""
+        return [*self.tags, EMBEDDING_REASON]
 
     @property
     def row_tag(self) -> dict[str, int]:
@@ -190,7 +205,8 @@ def build_catalog(
 ) -> Catalog:
     """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}.
 
-    films may also carry "popularity", "vote_count", "vote_average". stats, when given, holds
+    films may also carry "popularity", "vote_count", "vote_average" and "embedding" (bytes,
+    workers/embedding.py). stats, when given, holds
     catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity"} so that a small
     catalog of candidates scores exactly like the full one (IDF and priors use them).
     """
@@ -215,6 +231,7 @@ def build_catalog(
     pop, quality = _popularity(films, stats, params.unknown_pop)
     generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
     specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
+    emb, emb_norm = embedding.decode([f.get("embedding") for f in films])
     return Catalog(
         ids=[str(f["id"]) for f in films],
         tags=tags,
@@ -230,6 +247,8 @@ def build_catalog(
         pop=pop,
         quality=quality,
         specific=specific,
+        emb=emb,
+        emb_norm=emb_norm,
         params=params,
     )
 
@@ -326,6 +345,8 @@ def _layout(cat: Catalog) -> dict:
             "m_data": m.data,
             "years": cat.years[orig],
             "langs": cat.langs[orig].astype(np.int64),
+            "emb": np.ascontiguousarray(cat.emb[orig]),
+            "emb_norm": cat.emb_norm[orig],
         }
     return cat._cache["layout"]
 
@@ -343,6 +364,7 @@ def _rank_arrays(
     q: sp.csr_matrix,
     q_years,
     q_langs,
+    q_emb,
     self_rows,
     params: SimilarityParams,
     stats: np.ndarray | None = None,
@@ -352,7 +374,8 @@ def _rank_arrays(
     Return its output arrays: per row "len" items, per item its catalog "rows", its score in
     millionths ("micro") and "reason_len" reasons, per reason its tag column
     ("reason_tags") and share in 1/10,000 ("reason_units"). stats, when given, gets the
-    kernel's work counts added (see kernels.rank_rows).
+    kernel's work counts added (see kernels.rank_rows). q_emb: the query rows' embeddings
+    and their norms (embedding.decode).
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)
@@ -394,6 +417,12 @@ def _rank_arrays(
         lay["years"],
         lay["langs"],
         _prior(cat, params)[lay["orig"]],
+        lay["emb"],
+        lay["emb_norm"],
+        np.ascontiguousarray(q_emb[0]),
+        q_emb[1],
+        float(params.plot_embedding_weight),
+        len(cat.tags),
         k,
         float(params.shrink),
         float(params.year_scale),
@@ -416,11 +445,11 @@ def _rank_arrays(
 
 
 def _rank(
-    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, self_rows, params: SimilarityParams
+    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, q_emb, self_rows, params: SimilarityParams
 ) -> list[Related]:
     """Return each query row's top-k list with reasons: [(id, score, [(tag, share)])]."""
-    r = _rank_arrays(cat, q, q_years, q_langs, self_rows, params)
-    ids, tags = cat.ids, cat.tags
+    r = _rank_arrays(cat, q, q_years, q_langs, q_emb, self_rows, params)
+    ids, tags = cat.ids, cat.reason_names
     out: list[Related] = []
     for n, rows, scores, r_tags, r_shares, r_len in zip(
         r["len"].tolist(),
@@ -459,10 +488,11 @@ def _strings(cat: Catalog) -> dict[str, np.ndarray]:
 def _tag_numbers(cat: Catalog, columns: np.ndarray, number_tags) -> np.ndarray:
     """Return per tag column its number in the tag dictionary (-1 while not needed), having
     numbered the given columns with number_tags(tags) -> {tag: number}."""
-    numbers = cat._cache.setdefault("tag_numbers", np.full(len(cat.tags), -1, dtype=np.int64))
+    names_of = cat.reason_names
+    numbers = cat._cache.setdefault("tag_numbers", np.full(len(names_of), -1, dtype=np.int64))
     new = columns[numbers[columns] < 0]
     if len(new):
-        names = [cat.tags[c] for c in new.tolist()]
+        names = [names_of[c] for c in new.tolist()]
         known = number_tags(names)
         numbers[new] = [known[t] for t in names]
     return numbers
@@ -495,7 +525,14 @@ def iter_related_packed(
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         r = _rank_arrays(
-            cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params, stats
+            cat,
+            cat.matrix[part],
+            cat.years[part],
+            cat.langs[part],
+            (cat.emb[part], cat.emb_norm[part]),
+            part,
+            params,
+            stats,
         )
         n_items, n_reasons = int(r["len"].sum()), int(r["reason_len"].sum())
         used = np.arange(r["reason_tags"].shape[2]) < r["reason_len"][..., None]
@@ -536,7 +573,10 @@ def related_rows(
     out: list[Related] = []
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
-        out.extend(_rank(cat, cat.matrix[part], cat.years[part], cat.langs[part], part, params))
+        q_emb = (cat.emb[part], cat.emb_norm[part])
+        out.extend(
+            _rank(cat, cat.matrix[part], cat.years[part], cat.langs[part], q_emb, part, params)
+        )
     return out
 
 
@@ -550,9 +590,9 @@ def related_for_vector(cat: Catalog, film: dict, params: SimilarityParams | None
         else -1
     )
     own = cat.row_of.get(str(film["id"]), -1)
-    return _rank(
-        cat, q, np.array([_num(film.get("year"))]), np.array([lang]), np.array([own]), params
-    )[0]
+    q_emb = embedding.decode([film.get("embedding")])
+    year = np.array([_num(film.get("year"))])
+    return _rank(cat, q, year, np.array([lang]), q_emb, np.array([own]), params)[0]
 
 
 def score_pair(cat: Catalog, film: dict, row: int, params: SimilarityParams | None = None):
@@ -604,6 +644,8 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
         pop=cat.pop,
         quality=cat.quality,
         specific=cat.specific,
+        emb=cat.emb,
+        emb_norm=cat.emb_norm,
         params=np.array(json.dumps(cat.params.to_dict())),
     )
     return buf.getvalue()
@@ -625,6 +667,8 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         pop=z["pop"],
         quality=z["quality"],
         specific=z["specific"],
+        emb=z["emb"],
+        emb_norm=z["emb_norm"],
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
     )
     if "reach_t_indptr" in z.files:

@@ -1,0 +1,97 @@
+"""Tests for the plot embedding (workers/embedding.py) and the German glossary it reads through."""
+
+import numpy as np
+import pytest
+
+from workers import embedding
+from workers.embedding import DIM, decode, embed_texts, film_embedding, plot_text
+from workers.glossary import build, gloss, gloss_word
+
+
+def cosine(a: bytes, b: bytes) -> float:
+    m, norms = decode([a, b])
+    return float(m[0].astype(np.int64) @ m[1].astype(np.int64)) / (norms[0] * norms[1])
+
+
+def test_german_words_gloss_into_english_including_a_compounds_head():
+    assert gloss_word("Feuerwehrmann") == "firefighter"
+    assert gloss_word("Feuerwehrmänner") == "firefighters"  # an inflected form
+    assert gloss_word("Meisterboxer") == "boxer"  # not in the glossary: its head is
+    assert gloss_word("Xyzzyquux") is None
+    assert gloss("Der Boxer und seine Frau.") == "boxer woman ."  # grammar words dropped
+
+
+def test_the_glossary_takes_a_lines_best_ranked_translation():
+    lines = [
+        "# a comment",
+        "Trauer {f}; Traurigkeit {f} | Trauerfall {m} :: sorrow; sadness | bereavement",
+        "Trauer {f} :: mourning",
+        "Kummer {m}; Trauer {f} :: grief; woe",
+        "zu Hilfe kommen :: to come to the rescue",  # a phrase is no headword
+    ]
+    table = build(lines)
+    # sorrow, mourning and grief each rank first once: ties go to the more frequent word
+    assert table["trauer"] == max(["sorrow", "mourning", "grief"], key=_zipf)
+    assert table["traurigkeit"] == "sorrow"
+    assert table["trauerfall"] == "bereavement"
+    assert "zu hilfe kommen" not in table
+
+
+def _zipf(word):
+    import wordfreq
+
+    return wordfreq.zipf_frequency(word, "en")
+
+
+def test_a_german_plot_lands_near_the_english_plot_of_the_same_story():
+    german = film_embedding(
+        {"synopsis": {"de": "Eine Feuerwehrfrau rettet einen Herzchirurgen aus einem brennenden "
+                            "Krankenhaus und verliebt sich in ihn."}}
+    )
+    english = film_embedding(
+        {"synopsis": {"en": "A firefighter rescues a heart surgeon from a burning hospital and "
+                            "falls in love with him."}}
+    )
+    other = film_embedding(
+        {"synopsis": {"en": "A submarine crew hunts an enemy convoy in the North Atlantic."}}
+    )
+    assert len(german) == len(english) == DIM
+    assert cosine(german, english) > 0.5
+    assert cosine(german, english) > cosine(german, other) + 0.3
+
+
+def test_what_the_embedding_reads():
+    both = {"synopsis": {"de": "Ein Boxer.", "en": "A boxer fights."}}
+    assert plot_text(both) == "A boxer fights."  # English when there is English
+    assert plot_text({"synopsis": {"de": "Ein Boxer kämpft."}}) == "boxer battles ."
+    review = {"body": "A moving film about a boxer.", "language": "en"}
+    assert plot_text({"synopsis": {}}, [review]) == review["body"]  # no synopsis: the reviews
+    assert film_embedding({"title": "Untitled"}) is None  # nothing to read: no embedding
+
+
+def test_stored_bytes_decode_to_int8_rows_and_norms():
+    blobs = [embed_texts(["a firefighter"])[0].tobytes(), None, b"short"]
+    matrix, norms = decode(blobs)
+    assert matrix.dtype == np.int8 and matrix.shape == (3, DIM)
+    assert norms[0] > 0 and norms[1] == 0 and norms[2] == 0
+    assert np.abs(matrix[0]).max() == 127  # scaled to the int8 range
+
+
+def test_the_model_loads_from_the_package_without_the_network(monkeypatch):
+    import requests
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the embedding model tried to download")
+
+    monkeypatch.setattr(requests, "get", refuse)
+    monkeypatch.setattr(requests.Session, "request", refuse)
+    embedding._model.cache_clear()
+    try:
+        assert embed_texts(["a boxer"]).shape == (1, DIM)
+    finally:
+        embedding._model.cache_clear()
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_blank_text_has_no_embedding(text):
+    assert film_embedding({"synopsis": {"en": text}}) is None

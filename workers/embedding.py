@@ -1,0 +1,70 @@
+"""A film's plot embedding: what its story is about, as a vector (pure).
+
+The tags bridge German and English through a vocabulary; they miss what a plot tells in
+words no tag names (a steelworker boxing for a title, a newsroom fighting a cover-up). The
+plot embedding reads the whole synopsis with WordLlama (`wordllama` on PyPI: static token
+embeddings, numpy only, its weights and tokenizer inside the package, nothing downloads), a
+German synopsis first glossed into English word by word (workers/glossary.py). Two films'
+embeddings meet in the ranking as one more similarity term (workers/similarity.py), shown as
+the "Ähnliche Handlung" chip. Stored as DIM signed bytes; the ranking takes the cosine of
+the stored bytes in integers, so every process gets the same score to the bit.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from workers.glossary import gloss
+from workers.tagging import _synopses, detect_language
+
+DIM = 256  # the width WordLlama's bundled l2_supercat weights come in
+MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
+
+
+@lru_cache(maxsize=1)
+def _model():
+    import wordllama
+    from wordllama import WordLlama
+
+    package = Path(wordllama.__file__).resolve().parent
+    # wordllama 0.4 looks for its tokenizer in <cache_dir>/tokenizers, where the package has
+    # it; disable_download: a missing file is an error, never a download
+    return WordLlama.load(cache_dir=package, dim=DIM, disable_download=True)
+
+
+def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
+    """Return the English text a film's embedding reads: its English synopsis, else its
+    synopses (German glossed), else its reviews when it has no synopsis."""
+    texts = [(detect_language(text, lang), text) for lang, text in _synopses(film)]
+    if not texts:
+        texts = [
+            (detect_language(r.get("body") or "", r.get("language")), r.get("body") or "")
+            for r in reviews or []
+        ]
+    english = [text for lang, text in texts if lang == "en"]
+    chosen = english or [gloss(text) if lang == "de" else text for lang, text in texts]
+    return " ".join(chosen)[:MAX_CHARS].strip()
+
+
+def embed_texts(texts: list[str]) -> np.ndarray:
+    """Return texts' embeddings quantised to int8 (len(texts) x DIM)."""
+    vectors = _model().embed(texts, norm=True) if texts else np.zeros((0, DIM))
+    top = np.abs(vectors).max(axis=1, keepdims=True)
+    return np.round(vectors * 127.0 / np.where(top > 0, top, 1.0)).astype(np.int8)
+
+
+def film_embedding(film: dict, reviews: list[dict] | None = None) -> bytes | None:
+    """Return a film's plot embedding as DIM bytes, or None when it has no text to read."""
+    text = plot_text(film, reviews)
+    return embed_texts([text])[0].tobytes() if text else None
+
+
+def decode(blobs: list[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Return stored embeddings as an int8 matrix (len(blobs) x DIM) and each row's L2 norm;
+    None (a film without text, or tagged before embeddings) gives a zero row of norm 0."""
+    out = np.zeros((len(blobs), DIM), dtype=np.int8)
+    for i, blob in enumerate(blobs):
+        if blob is not None and len(blob) == DIM:
+            out[i] = np.frombuffer(blob, dtype=np.int8)
+    return out, np.sqrt((out.astype(np.int64) ** 2).sum(axis=1)).astype(np.float64)
