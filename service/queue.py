@@ -94,6 +94,7 @@ def warm_up() -> None:
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
     from workers import imports, jobs, pos, rebuild, similarity  # noqa: F401
+    from workers.embedding import film_embedding
     from workers.plot import plot_words
     from workers.tagging import extract_text
     from workers.vocab import load_vocabulary
@@ -105,6 +106,8 @@ def warm_up() -> None:
     # HanTa's models and wordfreq's word lists take ~1.5 s together: once here, not per job
     pos.load_taggers()
     plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
+    # the embedding model (0.5 s) and the German glossary (about 2 s): once here too
+    film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
 
 
 def run_worker(queue: Queue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:

@@ -3,7 +3,7 @@
 import wordfreq
 
 from service.queue import warm_up
-from workers import plot, pos
+from workers import embedding, glossary, plot, pos
 
 
 def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
@@ -11,7 +11,12 @@ def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
     wordfreq.get_frequency_dict.cache_clear()
     wordfreq._wf_cache.clear()  # its own cache of words already looked up
     plot._lemma_and_rarity.cache_clear()  # else words other tests saw never reach wordfreq
+    embedding._model.cache_clear()
+    glossary._table.cache_clear()
     warm_up()
     assert pos._tagger.cache_info().currsize == 2  # HanTa's German and English models
     # wordfreq's German and English lists, which the plot words of every film read
     assert wordfreq.get_frequency_dict.cache_info().currsize >= 2
+    # the plot embedding's model and the German glossary it reads through
+    assert embedding._model.cache_info().currsize == 1
+    assert glossary._table.cache_info().currsize == 1
