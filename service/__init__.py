@@ -62,6 +62,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         jobs,
         logs,
         metrics,
+        pagecache,
         pagefill_api,
         pages,
         recommendations,
@@ -99,7 +100,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         "reader": None if reader is None else Store(reader, app.config["RECS_PREFIX"], replica=True),
         "queue": get_queue(client, app.config["QUEUE_NAME"]),
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
-        "html": recommendations.PageCache(app.config["HTML_CACHE"]),
+        "html": pagecache.FilmPages(app.config["HTML_CACHE"], app.config["SHARED_PAGE_TTL"]),
     }
 
     logs.init_app(app)  # first: every later hook and log line sees the request id
