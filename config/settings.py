@@ -49,6 +49,10 @@ PAGE_CACHE = _int("RECS_PAGE_CACHE", 10000)
 # Film pages (HTML) each web process keeps and serves again under the same rule (~10-25 KB a
 # page, so ~50-120 MB per process when full; 0 turns it off).
 HTML_CACHE = _int("RECS_HTML_CACHE", 5000)
+# Seconds a rendered film page stays in Redis for the other web processes (and replicas) to
+# serve under the same rule: each page is then rendered once, not once per process
+# (~1.5-5 KB a page, compressed; 0 turns the sharing off).
+SHARED_PAGE_TTL = _int("RECS_SHARED_PAGE_TTL", 3600)
 REBUILD_TIMEOUT = _int("RECS_REBUILD_TIMEOUT", 1800)
 # A worker counts as alive for /readyz when its heartbeat is this recent.
 WORKER_SEEN_SECONDS = _int("RECS_WORKER_SEEN_SECONDS", 120)

@@ -3,7 +3,7 @@
 import math
 from datetime import UTC, datetime
 
-from flask import current_app, request
+from flask import current_app, g, request
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
 from config import settings
@@ -17,6 +17,15 @@ def store():
     if recs.get("reader") is not None and request.method in ("GET", "HEAD"):
         return recs["reader"]
     return recs["store"]
+
+
+def once_per_request(name: str, make):
+    """Return what make() gives, called the first time this request asks for name (g.<name>):
+    for answers that several hooks and the view need."""
+    ctx_g = g._get_current_object()
+    if name not in ctx_g:
+        setattr(ctx_g, name, make())
+    return getattr(ctx_g, name)
 
 
 def primary_store():

@@ -4,12 +4,13 @@ import math
 from functools import lru_cache
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from service import caching
-from service.common import primary_language, store
+from service.common import once_per_request, primary_language, store
 from service.labels import LABELS, format_rating, review_date, shown_reasons
-from service.recommendations import related_titles, still_made_from
+from service.pagecache import KeptPage, find_page, keep_page
+from service.recommendations import related_titles
 from service.storage import NotFound
 from service.text import fold
 from workers.vocab import load_vocabulary
@@ -33,7 +34,12 @@ GENRES = {"Action": "Action", "Adventure": "Abenteuer", "Animation": "Animation"
 
 
 def page_language() -> str:
-    """Return de or en: from ?lang= (a BCP 47 tag such as de-DE), else Accept-Language."""
+    """Return de or en: from ?lang= (a BCP 47 tag such as de-DE), else Accept-Language
+    (decided once per request: the view, the page's key and two hooks ask)."""
+    return once_per_request("page_lang", _page_language)
+
+
+def _page_language() -> str:
     lang = primary_language(request.args.get("lang", "")[:35])
     if lang in LABELS:
         return lang
@@ -111,20 +117,28 @@ def score_level(score: float, top: float) -> int:
 
 
 def page_key() -> tuple:
-    """Return the key of this request's film page: film, language and the query (which the
-    language link repeats)."""
-    return request.view_args["film_id"], page_language(), request.query_string
+    """Return the key of this request's film page: film, language and the query but lang
+    (which the language link repeats; ?lang=de, ?lang=de-DE and none give the same German page)."""
+    others = tuple((k, v) for k, v in request.args.items(multi=True) if k != "lang")
+    return request.view_args["film_id"], page_language(), others
 
 
-def kept_page() -> tuple | None:
-    """Return the page this process kept for this request while it is still current (one
-    MGET, asked once per request), else None."""
-    ctx_g = g._get_current_object()
-    if "kept_page" not in ctx_g:
-        kept = current_app.extensions["recs"]["html"].get(page_key())
-        current = kept is not None and still_made_from(request.view_args["film_id"], *kept[:2])
-        ctx_g.kept_page = kept if current else None
-    return ctx_g.kept_page
+def shared_variant(key: tuple) -> str | None:
+    """Return the name other web processes find this page under in Redis: its language, when
+    the query holds nothing but lang (any other query is kept by this process only, so that
+    made-up queries fill no memory in Redis)."""
+    return None if key[2] else key[1]
+
+
+def kept_page() -> KeptPage | None:
+    """Return the page this process kept, or another one shared, for this request while it is
+    still current (pagecache.find_page; asked once per request), else None."""
+    return once_per_request("kept_page", _find_kept_page)
+
+
+def _find_kept_page() -> KeptPage | None:
+    key = page_key()
+    return find_page(request.view_args["film_id"], key, shared_variant(key))
 
 
 # Expensive reads that are cheap while a kept page is current: not rate-limited then
@@ -134,15 +148,14 @@ CHEAP_WHEN = {"pages.film_page": lambda: kept_page() is not None}
 
 @bp.get("/films/<id:film_id>")
 def film_page(film_id):
-    """The film page; a page made before is served again while what it was made from (index
-    version, list, every card: so the film and its reviews) is unchanged, as the JSON page
-    cache does, so it is never staler than one made anew."""
+    """The film page; a page made before (by this process or another) is served again while
+    what it was made from (index version, list, every card: so the film and its reviews) is
+    unchanged, as the JSON page cache does, so it is never staler than one made anew."""
     lang = page_language()
     kept = kept_page()
     if kept is not None:
-        _, _, html, etag, last_modified = kept
-        caching.describe(etag, last_modified)
-        return current_app.response_class(html, mimetype="text/html")
+        caching.describe(kept.etag, kept.last_modified)
+        return current_app.response_class(kept.html, mimetype="text/html")
     # The list first: its cards generation then also covers the film and reviews read after it
     # (a write in between makes the kept page miss once, never serve old data).
     recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
@@ -150,6 +163,10 @@ def film_page(film_id):
         film, reviews = store().get_film_and_reviews(film_id)
     except NotFound:
         abort(404)
+    if recs["status"] == "fresh" and film["rev"] > recs["card_rev"]:
+        # the film (or a review) was written after its list was read: the list is older than
+        # the film shown, so the page says it is being updated, as a render after the write would
+        recs = {**recs, "status": "stale"}
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
     top = max((r["score"] for r in recs["results"]), default=0.0)  # lists are best first
     related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
@@ -164,8 +181,9 @@ def film_page(film_id):
                            recs=recs, related=related).encode()
     etag = caching.body_etag(html)
     if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
-        current_app.extensions["recs"]["html"].put(page_key(), (recs["made_from"], recs["card_rev"],
-                                                                html, etag, last_modified))
+        key = page_key()
+        keep_page(film_id, key, shared_variant(key),
+                  KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified))
     caching.describe(etag, last_modified, fresh=fresh)
     return current_app.response_class(html, mimetype="text/html")
 

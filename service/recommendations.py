@@ -1,5 +1,6 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
+import hashlib
 from functools import lru_cache, wraps
 from operator import itemgetter
 
@@ -151,10 +152,16 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
 _share = itemgetter("share")
 
 
+def list_digest(blob: bytes) -> bytes:
+    """Return a short digest of a stored list blob, the same in every process (the film page's
+    cache shares pages between processes by it; hash() differs from one interpreter to another)."""
+    return hashlib.blake2b(blob, digest_size=8).digest()
+
+
 class PageCache:
     """Pages of related titles a web process made, by (film, lang, excluded ids, start, stop),
     with what they were made from: the index version, the cards generation and the list
-    blob (its hash).
+    blob (its digest).
 
     A page is served again only while Redis still holds that very blob under that version
     and generation (Store.read_list_unchanged, the one read such a request makes), so it is
@@ -187,12 +194,12 @@ def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(
     s = store()
     data = _read_page(s, film_id, lang, exclude, start, stop)
     # card_rev stays in the answer: the film page keeps it with the page
-    if data["status"] == "fresh" and _primary_ahead(s, film_id, data["card_rev"]):
+    if data["status"] == "fresh" and primary_ahead(s, film_id, data["card_rev"]):
         data.update(status="stale", job_id=primary_store().pending_job(film_id))
     return data
 
 
-def _primary_ahead(s, film_id: str, card_rev: int) -> bool:
+def primary_ahead(s, film_id: str, card_rev: int) -> bool:
     """Return whether s is a replica and the primary holds a newer revision of the film than
     the one s answered for (one HGET there): a lagging replica never passes for fresh."""
     if not s.replica:
@@ -209,7 +216,7 @@ def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
     if kept is not None:
         version, gen, blob_hash, card_rev, rev, computed_at, results, total = kept
         same = s.read_list_unchanged(film_id, version, gen)
-        if same is not None and hash(same[0]) == blob_hash:
+        if same is not None and list_digest(same[0]) == blob_hash:
             return _answer(film_id, version, card_rev, rev, computed_at, same[1], results, total,
                            (version, gen, blob_hash))
     try:
@@ -230,9 +237,10 @@ def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
         items.append({"id": fid, "title": other["title"], "year": other.get("year"),
                       "score": float(score), "reasons": labelled_reasons(reasons, lang)})
     results = orjson.dumps(items)
-    cache.put(key, (version, gen, hash(blob), card_rev, rev, computed_at, results, total))
+    digest = list_digest(blob)
+    cache.put(key, (version, gen, digest, card_rev, rev, computed_at, results, total))
     return _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
-                   (version, gen, hash(blob)))
+                   (version, gen, digest))
 
 
 def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
@@ -244,7 +252,7 @@ def _answer(film_id, version, card_rev, rev, computed_at, pending, results, tota
     return {"film_id": film_id, "status": status, "index_version": version,
             "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
             "results": results, "total": total, "card_rev": card_rev,
-            # (index version, cards generation, list blob hash) the answer was made from, for
+            # (index version, cards generation, list digest) the answer was made from, for
             # a reader that keeps what it made of it (the film page); None without a list
             "made_from": made_from}
 
@@ -266,8 +274,8 @@ def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
     s = store()
     version, gen, blob_hash = made_from
     same = s.read_list_unchanged(film_id, version, gen)
-    return (same is not None and hash(same[0]) == blob_hash
-            and not _primary_ahead(s, film_id, card_rev))
+    return (same is not None and list_digest(same[0]) == blob_hash
+            and not primary_ahead(s, film_id, card_rev))
 
 
 _TIMESTAMP = Timestamp()

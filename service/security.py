@@ -7,11 +7,13 @@ import math
 import time
 
 from apispec import BasePlugin
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_smorest import abort
 from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
+
+from service.common import once_per_request
 
 API_PREFIX = "/api/v1/"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -166,11 +168,7 @@ def _routed() -> bool:
 def is_unlimited() -> bool:
     """Return True when no limit applies to this request (the exempt_when checks, at once);
     decided once per request (three hooks ask)."""
-    ctx_g = g._get_current_object()
-    decided = ctx_g.get("recs_unlimited")
-    if decided is None:
-        decided = ctx_g.recs_unlimited = _unlimited()
-    return decided
+    return once_per_request("recs_unlimited", _unlimited)
 
 
 def _unlimited() -> bool:

@@ -729,6 +729,21 @@ class Store:
     def drop_upload(self, upload_id: str) -> None:
         self.r.delete(self.k("upload", upload_id))
 
+    # -- film pages a web process rendered, for the others (service/pagecache.py) ------
+    def read_shared_page(self, fid: str, variant: str, version: int) -> tuple:
+        """Return (index version, cards generation, the film's list blob of index version
+        `version` or None, the shared page of this variant or None): one MGET. `version` is
+        the caller's guess of the index version, so that the list usually comes along."""
+        ver, gen, blob, page = self.r.mget(self.k("ver"), self.k("cards", "gen"),
+                                           self.list_key(version, fid),
+                                           self.k("page", variant, fid))
+        return int(ver or 0), gen or b"0", blob, page
+
+    def put_shared_page(self, fid: str, variant: str, page: bytes, ttl: int) -> None:
+        """Keep a rendered page for the other web processes for ttl seconds at most (a page
+        outlives its use once a write bumps the cards generation)."""
+        self.r.set(self.k("page", variant, fid), page, ex=ttl)
+
     # -- refresh bookkeeping ------------------------------------------------
     def set_pending_job(self, fid: str, job_id: str) -> None:
         self.r.set(self.k("pending", fid), job_id, ex=86400)

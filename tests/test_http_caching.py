@@ -99,3 +99,40 @@ def test_cors_varies_on_origin_and_allows_the_request_id(make_app):
         "Access-Control-Request-Headers": "X-Request-ID"})
     assert "x-request-id" in preflight.headers["Access-Control-Allow-Headers"].lower()
     assert "Origin" in preflight.headers["Vary"]
+
+
+CONDITIONS = [{}, {"If-None-Match": "current"}, {"If-None-Match": 'W/"other"'},
+              {"If-Modified-Since": "current"}, {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
+              {"If-Match": "*"}, {"Range": "bytes=0-9"}]
+COMPARED = ("ETag", "Last-Modified", "Cache-Control", "Content-Length", "Content-Type", "Vary",
+            "Content-Language")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/films/love-911/recommendations?limit=5",
+                                 "/films/love-911", "/api/v1/films/love-911"])
+def test_validators_answer_as_werkzeug_would(client, seeded, monkeypatch, url):
+    """Reads without conditional headers skip werkzeug's make_conditional: the answer must be
+    the one it gives, and every conditional header must still go through it."""
+    first = client.get(url)
+    current = {"If-None-Match": first.headers["ETag"], "If-Modified-Since": first.headers["Last-Modified"]}
+    lean = []
+    for condition in CONDITIONS:
+        headers = {k: current[k] if v == "current" else v for k, v in condition.items()}
+        lean.append((headers, client.get(url, headers=headers)))
+    monkeypatch.setattr("service.caching.CONDITIONAL", ("REQUEST_METHOD",))  # always werkzeug
+    for headers, answer in lean:
+        full = client.get(url, headers=headers)
+        assert (answer.status_code, answer.data) == (full.status_code, full.data), headers
+        assert {k: answer.headers.get(k) for k in COMPARED} == {k: full.headers.get(k) for k in COMPARED}
+        assert "Date" in answer.headers
+
+
+def test_plain_reads_skip_make_conditional(client, seeded, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("make_conditional on a read without conditional headers")
+
+    monkeypatch.setattr("flask.Response.make_conditional", refuse)
+    for url in ("/api/v1/films/love-911/recommendations?limit=5", "/films/love-911"):
+        assert client.get(url).status_code == 200
+    with pytest.raises(AssertionError):
+        client.get("/films/love-911", headers={"If-None-Match": 'W/"x"'})

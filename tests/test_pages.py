@@ -169,3 +169,10 @@ def test_dropdowns_sort_as_german_readers_look_and_every_genre_is_german(client)
     client.post("/api/v1/films", json={"id": "f", "title": "F", "genres": ["Foreign", "TV Movie"]})
     page = client.get("/films/f").get_data(as_text=True)
     assert "Ausländischer Film, TV-Film" in page
+
+
+def test_templates_read_dict_fields_first_and_still_reach_dict_methods(app):
+    render = app.jinja_env.from_string
+    assert render("{{ d.title }}|{{ d.items }}|{{ d.missing }}|{{ e.items() | list | length }}").render(
+        d={"title": "Love 911", "items": "as stored"}, e={"a": 1, "b": 2}) == "Love 911|as stored||2"
+    assert render("{{ s.upper() }}{{ n.real }}").render(s="kino", n=3) == "KINO3"
