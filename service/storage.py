@@ -11,7 +11,7 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 
-from service import listcodec
+from service import listcodec, postings
 from service.text import fold, match_key
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
@@ -187,6 +187,12 @@ def _unpack(raw):
     return None if raw is None else _loads(_unpacked(raw))
 
 
+def _posting_removal(fid: str, filed: float | None, rank: float) -> bytes:
+    """Return the change that takes a film out of a posting: its entry under the rank it was
+    filed under, or, for tags saved before ranks were kept, under its rank now, else by id."""
+    return b"-" + postings.entry(fid, filed) if filed is not None else b"?" + postings.entry(fid, rank)
+
+
 class _TagNames:
     """One process's copy of a tag dictionary: the tags by number, and the dictionary's mark
     at each length (marks[n] covers the first n tags)."""
@@ -313,9 +319,12 @@ class Store:
         if replica:
             self._read_list = _ReadOnlyScript(client, _READ_LIST)
             self._read_film_and_reviews = _ReadOnlyScript(client, _READ_FILM_AND_REVIEWS)
+            self._read_postings = _ReadOnlyScript(client, postings.READ)
         else:
             self._read_list = client.register_script(_READ_LIST)
             self._read_film_and_reviews = client.register_script(_READ_FILM_AND_REVIEWS)
+            self._read_postings = client.register_script(postings.READ)
+        self._write_postings = client.register_script(postings.WRITE)
         self._write_list = client.register_script(_WRITE_LIST)
         self._patch_lists = client.register_script(_PATCH_LISTS)
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
@@ -460,7 +469,7 @@ class Store:
         if genre:
             sets.append({raw.decode() for raw in self.r.smembers(self.k("genre", fold(genre)))})
         if tag:
-            sets.append({raw.decode() for raw in self.r.zrange(self.k("post", tag), 0, -1)})
+            sets.append({raw.decode() for raw in self._posting_ids([tag], -1)[0]})
         ids = self.film_ids()
         for s in sets:
             ids = [i for i in ids if i in s]
@@ -816,13 +825,15 @@ class Store:
 
         def write(pipe):
             old = holder["vec"] = _unpack(pipe.get(self.k("vec", fid))) or {}
+            filed = (_unpack(pipe.get(self.k("tags", fid))) or {}).get("rank")
             pipe.multi()
+            changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
-                pipe.zrem(self.k("post", tag), fid)
                 pipe.hincrby(self.k("df"), tag, -1)
+            self._change_postings(pipe, changes)
             pipe.delete(self.k("vec", fid), self.k("tags", fid), self.k("pending", fid))
 
-        self.r.transaction(write, self.k("vec", fid))
+        self.r.transaction(write, self.k("vec", fid), self.k("tags", fid))
         return holder["vec"]
 
     def save_tags_many(self, entries: dict[str, tuple[dict, dict[str, float]]]) -> set[str]:
@@ -855,6 +866,7 @@ class Store:
             stored = [_unpack(raw) or {} for raw in pipe.mget(tag_keys)]
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
+            changes: dict[str, list[bytes]] = {}
             for fid, old, meta, done in zip(ids, olds, metas, stored):
                 tags, vector = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
@@ -862,15 +874,23 @@ class Store:
                 saved.add(fid)
                 rank = meta.get("vote_count")
                 rank = rank if rank is not None else (meta.get("popularity") or 0) / 1000
+                removal = _posting_removal(fid, done.get("rank"), rank)
+                added = b"+" + postings.entry(fid, rank)
                 for tag in old.keys() - vector.keys():
-                    pipe.zrem(self.k("post", tag), fid)
+                    changes.setdefault(tag, []).append(removal)
                     pipe.hincrby(self.k("df"), tag, -1)
                 for tag in vector:
-                    pipe.zadd(self.k("post", tag), {fid: rank})
                     if tag not in old:
                         pipe.hincrby(self.k("df"), tag, 1)
+                    elif done.get("rank") == rank:
+                        continue  # filed under this rank already
+                    else:
+                        changes.setdefault(tag, []).append(removal)
+                    changes.setdefault(tag, []).append(added)
                 pipe.set(self.k("vec", fid), _pack(vector))
-                pipe.set(self.k("tags", fid), _pack(tags))
+                # the rank it is filed under in the postings, to find its entries again
+                pipe.set(self.k("tags", fid), _pack({**tags, "rank": rank}))
+            self._change_postings(pipe, changes)
 
         if ids:
             self.r.transaction(write, *keys, *tag_keys)
@@ -903,10 +923,19 @@ class Store:
 
     def postings(self, tags: list[str], cap: int) -> list[list[str]]:
         """Return, per tag, up to `cap` films holding it, most popular first."""
-        pipe = self.r.pipeline(transaction=False)
-        for tag in tags:
-            pipe.zrevrange(self.k("post", tag), 0, cap - 1)
-        return [[raw.decode() for raw in ids] for ids in pipe.execute()]
+        return [[raw.decode() for raw in ids] for ids in self._posting_ids(tags, cap)]
+
+    def _posting_ids(self, tags: list[str], cap: int) -> list[list[bytes]]:
+        """Return, per tag, the ids of up to `cap` films holding it (all when cap < 0)."""
+        return self._read_postings(args=[self.k("post", ""), cap, *tags]) if tags else []
+
+    def _change_postings(self, pipe, changes: dict[str, list[bytes]]) -> None:
+        """Queue on pipe the changes to postings (tag: [b"+" or b"-" or b"*" + entry])."""
+        args = [self.k("post", ""), postings.MAX_CHUNK]
+        for tag, ops in changes.items():
+            args += [tag, len(ops), *ops]
+        if changes:
+            self._write_postings(args=args, client=pipe)
 
     # -- related-title lists -------------------------------------------------
     def index_version(self) -> int:
