@@ -927,13 +927,18 @@ class Store:
 
     def _posting_ids(self, tags: list[str], cap: int) -> list[list[bytes]]:
         """Return, per tag, the ids of up to `cap` films holding it (all when cap < 0)."""
-        return self._read_postings(args=[self.k("post", ""), cap, *tags]) if tags else []
+        if not tags:
+            return []
+        args = [self.k("post", ""), self.k("postb", ""), cap]
+        for tag in tags:
+            args += [tag, postings.bucket(tag)]
+        return self._read_postings(args=args)
 
     def _change_postings(self, pipe, changes: dict[str, list[bytes]]) -> None:
         """Queue on pipe the changes to postings (tag: [b"+" or b"-" or b"*" + entry])."""
-        args = [self.k("post", ""), postings.MAX_CHUNK]
+        args = [self.k("post", ""), self.k("postb", ""), postings.MAX_CHUNK, postings.SMALL]
         for tag, ops in changes.items():
-            args += [tag, len(ops), *ops]
+            args += [tag, postings.bucket(tag), len(ops), *ops]
         if changes:
             self._write_postings(args=args, client=pipe)
 

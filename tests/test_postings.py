@@ -19,9 +19,11 @@ def test_rank_key_orders_as_ranks():
     assert postings.rank_key(-0.0) == postings.rank_key(0.0)
 
 
-@pytest.mark.parametrize("chunk", [4, postings.MAX_CHUNK])
-def test_postings_follow_saves_rank_changes_and_deletes(store, monkeypatch, chunk):
-    monkeypatch.setattr(postings, "MAX_CHUNK", chunk)  # small chunks: splits and directories
+@pytest.mark.parametrize("chunk, small", [(4, 2), (8, 0), (postings.MAX_CHUNK, postings.SMALL)])
+def test_postings_follow_saves_rank_changes_and_deletes(store, monkeypatch, chunk, small):
+    # small chunks: splits and directories; small postings in buckets, moving out and back
+    monkeypatch.setattr(postings, "MAX_CHUNK", chunk)
+    monkeypatch.setattr(postings, "SMALL", small)
     rng = random.Random(chunk)
     tags = ["a", "b", "c", "common"]
     ids = [f"f{n:02d}" for n in range(40)] + ["f1", "g", "f1a"]  # ids that prefix others
@@ -53,7 +55,11 @@ def test_postings_follow_saves_rank_changes_and_deletes(store, monkeypatch, chun
             assert store.postings(tags, cap) == [expected(holders[tag], cap) for tag in tags]
     assert set(store.filter_film_ids(None, "common")) == set(holders["common"])
     chunked = list(store.r.scan_iter(match=store.k("post", "common:*")))
-    assert bool(chunked) == (chunk == 4)
+    assert bool(chunked) == (chunk < 10)
+    store.create_film({"id": "solo", "title": "Solo", "vote_count": 1})
+    assert store.save_tags("solo", {"rev": 1, "tags": {}}, {"only-here": 1.0, "common": 1.0})
+    assert store.postings(["only-here"], 5) == [["solo"]]
+    assert bool(list(store.r.scan_iter(match=store.k("postb", "*")))) == (small > 0)
     assert store.postings(["never"], 5) == [[]]
 
 
@@ -69,7 +75,7 @@ def test_sorted_set_postings_read_and_convert(store):
         store.r.set(store.k("vec", fid), '{"war": 1.0}')
         store.r.set(store.k("tags", fid), '{"rev": 1, "tags": {}}')
     assert store.save_tags("z", {"rev": 1, "tags": {}}, {"war": 1.0, "peace": 1.0})
-    assert store.r.type(key) == b"string"
+    assert store.r.type(key) == b"none"  # small: in its bucket now
     assert store.postings(["war", "peace"], -1) == [expected({**old, "z": 0}, -1), ["z"]]
     store.drop_tags("x")
     assert store.postings(["war"], -1) == [expected({"y": 5.0, "z": 0, "w": 900.0}, -1)]
