@@ -133,6 +133,38 @@ return out
 """
 
 
+# Keep in sorted set KEYS[1] every film whose prior ARGV[1] ("vote_count" or "popularity" in
+# the meta hash KEYS[3]) is at least a floor (KEYS[2]; none at first), and about 2 * ARGV[2]
+# of them at most: its top is the catalog's highest value, all a refresh reads of it
+# (catalog_stats), in a few dozen members instead of one per film. ARGV[3..] are pairs of a
+# film and its value, '' for a film that is gone. Should every film above the floor leave,
+# the set is filled again from the meta hash (which the same transaction wrote first).
+_KEEP_TOP = """
+local field, keep = ARGV[1], tonumber(ARGV[2])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '')
+for i = 3, #ARGV, 2 do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  local value = tonumber(ARGV[i + 1])
+  if value and (not floor or value >= floor) then redis.call('ZADD', KEYS[1], value, ARGV[i]) end
+end
+if floor and redis.call('ZCARD', KEYS[1]) == 0 then
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    local value = cjson.decode(all[i + 1])[field]
+    if type(value) ~= 'number' then value = 0 end
+    redis.call('ZADD', KEYS[1], value, all[i])
+  end
+  redis.call('DEL', KEYS[2])
+end
+if redis.call('ZCARD', KEYS[1]) > 2 * keep then
+  local kth = redis.call('ZREVRANGE', KEYS[1], keep - 1, keep - 1, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. kth)
+  redis.call('SET', KEYS[2], kth)
+end
+return 1
+"""
+
+
 def tag_mark(mark: int, number: int, tag: str) -> int:
     """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""
     digest = hashlib.sha1(f"{number}:{tag}".encode()).hexdigest()
@@ -209,6 +241,8 @@ _TAG_NAMES: dict[tuple, _TagNames] = {}
 # How long a deleted film's last revision is kept: a film created again under its id within
 # this time continues from it (see docs/OPERATIONS.md, "Revisions").
 TOMBSTONE_TTL = 30 * 86400
+# How many films of highest vote count (and popularity) _KEEP_TOP keeps at least.
+TOP_KEEP = 32
 # Films whose tags one optimistic transaction saves (see save_tags_many).
 TAGS_BATCH = 100
 
@@ -234,6 +268,7 @@ class _Merged:
 
     def __init__(self):
         self.strings, self.hashes, self.zsets, self.sets, self.counters = {}, {}, {}, {}, {}
+        self.priors = {}  # film id: film, for Store.write_priors
 
     def set(self, key, value):
         self.strings[key] = value
@@ -330,6 +365,7 @@ class Store:
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
         self._end_rebuild = client.register_script(_END_REBUILD)
         self._tag_numbers = client.register_script(_TAG_NUMBERS)
+        self._keep_top = client.register_script(_KEEP_TOP)
         where = client.connection_pool.connection_kwargs
         self._tags = _TAG_NAMES.setdefault(
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),
@@ -358,8 +394,10 @@ class Store:
         meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
                                                "vote_count", "vote_average")}
         pipe.hset(self.k("meta"), fid, _dumps(meta))
-        pipe.zadd(self.k("votes"), {fid: film.get("vote_count") or 0})
-        pipe.zadd(self.k("popularity"), {fid: film.get("popularity") or 0})
+        if isinstance(pipe, _Merged):
+            pipe.priors[fid] = film  # one call for the batch (upsert_films)
+        else:
+            self._write_priors(pipe, {fid: film})
         old_genres = {fold(g) for g in (old or {}).get("genres", [])}
         new_genres = {fold(g) for g in film.get("genres", [])}
         for g in old_genres - new_genres:
@@ -368,6 +406,16 @@ class Store:
             pipe.sadd(self.k("genre", g), fid)
         if dirty:
             pipe.sadd(self.k("dirty"), fid)
+
+    def _write_priors(self, pipe, films: dict[str, dict | None]) -> None:
+        """Queue on pipe the films' vote counts and popularity (None: the film is gone) for
+        the catalog's maxima (_KEEP_TOP), after their meta."""
+        for key, field in (("votes", "vote_count"), ("popularity", "popularity")):
+            args = [field, TOP_KEEP]
+            for fid, film in films.items():
+                args += [fid, "" if film is None else film.get(field) or 0]
+            self._keep_top(keys=[self.k(key), self.k(key, "floor"), self.k("meta")], args=args,
+                           client=pipe)
 
     def create_film(self, film: dict) -> tuple[dict, bool]:
         """Store a new film; return it and whether it needs a refresh job."""
@@ -448,8 +496,7 @@ class Store:
             pipe.incr(self.k("cards", "gen"))  # as _write_card does
             pipe.hdel(self.k("titles"), fid)
             pipe.hdel(self.k("meta"), fid)
-            pipe.zrem(self.k("votes"), fid)
-            pipe.zrem(self.k("popularity"), fid)
+            self._write_priors(pipe, {fid: None})
             for g in {fold(g) for g in old.get("genres", [])}:
                 pipe.srem(self.k("genre", g), fid)
             pipe.set(self.k("tomb", fid), old["rev"], ex=TOMBSTONE_TTL)
@@ -673,6 +720,8 @@ class Store:
                 self._film_writes(merged, film, old, dirty=False)
             pipe.multi()
             merged.send(pipe)
+            if merged.priors:
+                self._write_priors(pipe, merged.priors)
             created = [tomb for tomb, fid in zip(tombs, ids) if last_rev[fid]]
             if created:
                 pipe.delete(*created)
