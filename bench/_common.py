@@ -122,7 +122,9 @@ def import_films(store: Store, films: list[dict], validate: bool = True) -> dict
         ts = now()
         film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
         pipe.zadd(store.k("films"), {film["id"]: ts + n * 1e-6})
-        store._film_writes(pipe, film, None)
+        # not dirty, as upsert_films (a rebuild follows): dirty films without a job make the
+        # workers' reconciler queue a refresh for each, which then competes with the rebuild
+        store._film_writes(pipe, film, None, dirty=False)
         if n % 500 == 0:
             pipe.execute()
     pipe.execute()

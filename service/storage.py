@@ -11,7 +11,7 @@ import orjson
 import redis
 from redis.exceptions import NoScriptError
 
-from service import listcodec
+from service import listcodec, postings
 from service.text import fold, match_key
 
 # Read a film's list, its card, its pending refresh job and the cards of one page of the
@@ -133,6 +133,38 @@ return out
 """
 
 
+# Keep in sorted set KEYS[1] every film whose prior ARGV[1] ("vote_count" or "popularity" in
+# the meta hash KEYS[3]) is at least a floor (KEYS[2]; none at first), and about 2 * ARGV[2]
+# of them at most: its top is the catalog's highest value, all a refresh reads of it
+# (catalog_stats), in a few dozen members instead of one per film. ARGV[3..] are pairs of a
+# film and its value, '' for a film that is gone. Should every film above the floor leave,
+# the set is filled again from the meta hash (which the same transaction wrote first).
+_KEEP_TOP = """
+local field, keep = ARGV[1], tonumber(ARGV[2])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '')
+for i = 3, #ARGV, 2 do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  local value = tonumber(ARGV[i + 1])
+  if value and (not floor or value >= floor) then redis.call('ZADD', KEYS[1], value, ARGV[i]) end
+end
+if floor and redis.call('ZCARD', KEYS[1]) == 0 then
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    local value = cjson.decode(all[i + 1])[field]
+    if type(value) ~= 'number' then value = 0 end
+    redis.call('ZADD', KEYS[1], value, all[i])
+  end
+  redis.call('DEL', KEYS[2])
+end
+if redis.call('ZCARD', KEYS[1]) > 2 * keep then
+  local kth = redis.call('ZREVRANGE', KEYS[1], keep - 1, keep - 1, 'WITHSCORES')[2]
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. kth)
+  redis.call('SET', KEYS[2], kth)
+end
+return 1
+"""
+
+
 def tag_mark(mark: int, number: int, tag: str) -> int:
     """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""
     digest = hashlib.sha1(f"{number}:{tag}".encode()).hexdigest()
@@ -187,6 +219,12 @@ def _unpack(raw):
     return None if raw is None else _loads(_unpacked(raw))
 
 
+def _posting_removal(fid: str, filed: float | None, rank: float) -> bytes:
+    """Return the change that takes a film out of a posting: its entry under the rank it was
+    filed under, or, for tags saved before ranks were kept, under its rank now, else by id."""
+    return b"-" + postings.entry(fid, filed) if filed is not None else b"?" + postings.entry(fid, rank)
+
+
 class _TagNames:
     """One process's copy of a tag dictionary: the tags by number, and the dictionary's mark
     at each length (marks[n] covers the first n tags)."""
@@ -203,6 +241,8 @@ _TAG_NAMES: dict[tuple, _TagNames] = {}
 # How long a deleted film's last revision is kept: a film created again under its id within
 # this time continues from it (see docs/OPERATIONS.md, "Revisions").
 TOMBSTONE_TTL = 30 * 86400
+# How many films of highest vote count (and popularity) _KEEP_TOP keeps at least.
+TOP_KEEP = 32
 # Films whose tags one optimistic transaction saves (see save_tags_many).
 TAGS_BATCH = 100
 
@@ -228,6 +268,7 @@ class _Merged:
 
     def __init__(self):
         self.strings, self.hashes, self.zsets, self.sets, self.counters = {}, {}, {}, {}, {}
+        self.priors = {}  # film id: film, for Store.write_priors
 
     def set(self, key, value):
         self.strings[key] = value
@@ -313,14 +354,18 @@ class Store:
         if replica:
             self._read_list = _ReadOnlyScript(client, _READ_LIST)
             self._read_film_and_reviews = _ReadOnlyScript(client, _READ_FILM_AND_REVIEWS)
+            self._read_postings = _ReadOnlyScript(client, postings.READ)
         else:
             self._read_list = client.register_script(_READ_LIST)
             self._read_film_and_reviews = client.register_script(_READ_FILM_AND_REVIEWS)
+            self._read_postings = client.register_script(postings.READ)
+        self._write_postings = client.register_script(postings.WRITE)
         self._write_list = client.register_script(_WRITE_LIST)
         self._patch_lists = client.register_script(_PATCH_LISTS)
         self._request_rebuild = client.register_script(_REQUEST_REBUILD)
         self._end_rebuild = client.register_script(_END_REBUILD)
         self._tag_numbers = client.register_script(_TAG_NUMBERS)
+        self._keep_top = client.register_script(_KEEP_TOP)
         where = client.connection_pool.connection_kwargs
         self._tags = _TAG_NAMES.setdefault(
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),
@@ -349,8 +394,10 @@ class Store:
         meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
                                                "vote_count", "vote_average")}
         pipe.hset(self.k("meta"), fid, _dumps(meta))
-        pipe.zadd(self.k("votes"), {fid: film.get("vote_count") or 0})
-        pipe.zadd(self.k("popularity"), {fid: film.get("popularity") or 0})
+        if isinstance(pipe, _Merged):
+            pipe.priors[fid] = film  # one call for the batch (upsert_films)
+        else:
+            self._write_priors(pipe, {fid: film})
         old_genres = {fold(g) for g in (old or {}).get("genres", [])}
         new_genres = {fold(g) for g in film.get("genres", [])}
         for g in old_genres - new_genres:
@@ -359,6 +406,16 @@ class Store:
             pipe.sadd(self.k("genre", g), fid)
         if dirty:
             pipe.sadd(self.k("dirty"), fid)
+
+    def _write_priors(self, pipe, films: dict[str, dict | None]) -> None:
+        """Queue on pipe the films' vote counts and popularity (None: the film is gone) for
+        the catalog's maxima (_KEEP_TOP), after their meta."""
+        for key, field in (("votes", "vote_count"), ("popularity", "popularity")):
+            args = [field, TOP_KEEP]
+            for fid, film in films.items():
+                args += [fid, "" if film is None else film.get(field) or 0]
+            self._keep_top(keys=[self.k(key), self.k(key, "floor"), self.k("meta")], args=args,
+                           client=pipe)
 
     def create_film(self, film: dict) -> tuple[dict, bool]:
         """Store a new film; return it and whether it needs a refresh job."""
@@ -439,8 +496,7 @@ class Store:
             pipe.incr(self.k("cards", "gen"))  # as _write_card does
             pipe.hdel(self.k("titles"), fid)
             pipe.hdel(self.k("meta"), fid)
-            pipe.zrem(self.k("votes"), fid)
-            pipe.zrem(self.k("popularity"), fid)
+            self._write_priors(pipe, {fid: None})
             for g in {fold(g) for g in old.get("genres", [])}:
                 pipe.srem(self.k("genre", g), fid)
             pipe.set(self.k("tomb", fid), old["rev"], ex=TOMBSTONE_TTL)
@@ -460,7 +516,7 @@ class Store:
         if genre:
             sets.append({raw.decode() for raw in self.r.smembers(self.k("genre", fold(genre)))})
         if tag:
-            sets.append({raw.decode() for raw in self.r.zrange(self.k("post", tag), 0, -1)})
+            sets.append({raw.decode() for raw in self._posting_ids([tag], -1)[0]})
         ids = self.film_ids()
         for s in sets:
             ids = [i for i in ids if i in s]
@@ -664,6 +720,8 @@ class Store:
                 self._film_writes(merged, film, old, dirty=False)
             pipe.multi()
             merged.send(pipe)
+            if merged.priors:
+                self._write_priors(pipe, merged.priors)
             created = [tomb for tomb, fid in zip(tombs, ids) if last_rev[fid]]
             if created:
                 pipe.delete(*created)
@@ -838,14 +896,16 @@ class Store:
 
         def write(pipe):
             old = holder["vec"] = _unpack(pipe.get(self.k("vec", fid))) or {}
+            filed = (_unpack(pipe.get(self.k("tags", fid))) or {}).get("rank")
             pipe.multi()
+            changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
-                pipe.zrem(self.k("post", tag), fid)
                 pipe.hincrby(self.k("df"), tag, -1)
+            self._change_postings(pipe, changes)
             pipe.delete(self.k("vec", fid), self.k("tags", fid), self.k("pending", fid))
             pipe.hdel(self.k("emb"), fid)
 
-        self.r.transaction(write, self.k("vec", fid))
+        self.r.transaction(write, self.k("vec", fid), self.k("tags", fid))
         return holder["vec"]
 
     def save_tags_many(self, entries: dict[str, tuple]) -> set[str]:
@@ -879,6 +939,7 @@ class Store:
             stored = [_unpack(raw) or {} for raw in pipe.mget(tag_keys)]
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.k("meta"), ids)]
             pipe.multi()
+            changes: dict[str, list[bytes]] = {}
             for fid, old, meta, done in zip(ids, olds, metas, stored):
                 tags, vector, *embedding = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
@@ -886,19 +947,27 @@ class Store:
                 saved.add(fid)
                 rank = meta.get("vote_count")
                 rank = rank if rank is not None else (meta.get("popularity") or 0) / 1000
+                removal = _posting_removal(fid, done.get("rank"), rank)
+                added = b"+" + postings.entry(fid, rank)
                 for tag in old.keys() - vector.keys():
-                    pipe.zrem(self.k("post", tag), fid)
+                    changes.setdefault(tag, []).append(removal)
                     pipe.hincrby(self.k("df"), tag, -1)
                 for tag in vector:
-                    pipe.zadd(self.k("post", tag), {fid: rank})
                     if tag not in old:
                         pipe.hincrby(self.k("df"), tag, 1)
+                    elif done.get("rank") == rank:
+                        continue  # filed under this rank already
+                    else:
+                        changes.setdefault(tag, []).append(removal)
+                    changes.setdefault(tag, []).append(added)
                 pipe.set(self.k("vec", fid), _pack(vector))
-                pipe.set(self.k("tags", fid), _pack(tags))
+                # the rank it is filed under in the postings, to find its entries again
+                pipe.set(self.k("tags", fid), _pack({**tags, "rank": rank}))
                 if embedding and embedding[0]:
                     pipe.hset(self.k("emb"), fid, embedding[0])
                 else:
                     pipe.hdel(self.k("emb"), fid)
+            self._change_postings(pipe, changes)
 
         if ids:
             self.r.transaction(write, *keys, *tag_keys)
@@ -931,10 +1000,24 @@ class Store:
 
     def postings(self, tags: list[str], cap: int) -> list[list[str]]:
         """Return, per tag, up to `cap` films holding it, most popular first."""
-        pipe = self.r.pipeline(transaction=False)
+        return [[raw.decode() for raw in ids] for ids in self._posting_ids(tags, cap)]
+
+    def _posting_ids(self, tags: list[str], cap: int) -> list[list[bytes]]:
+        """Return, per tag, the ids of up to `cap` films holding it (all when cap < 0)."""
+        if not tags:
+            return []
+        args = [self.k("post", ""), self.k("postb", ""), cap]
         for tag in tags:
-            pipe.zrevrange(self.k("post", tag), 0, cap - 1)
-        return [[raw.decode() for raw in ids] for ids in pipe.execute()]
+            args += [tag, postings.bucket(tag)]
+        return self._read_postings(args=args)
+
+    def _change_postings(self, pipe, changes: dict[str, list[bytes]]) -> None:
+        """Queue on pipe the changes to postings (tag: [b"+" or b"-" or b"*" + entry])."""
+        args = [self.k("post", ""), self.k("postb", ""), postings.MAX_CHUNK, postings.SMALL]
+        for tag, ops in changes.items():
+            args += [tag, postings.bucket(tag), len(ops), *ops]
+        if changes:
+            self._write_postings(args=args, client=pipe)
 
     # -- related-title lists -------------------------------------------------
     def index_version(self) -> int:

@@ -211,3 +211,35 @@ def test_bulk_writes_match_single_film_writes(store):
     assert (report.updated, store.get_film("two")["rev"]) == (2, 3)
     assert store.filter_film_ids("war", None) == ["one"] == store.filter_film_ids("drama", None)
     assert store.filter_film_ids("crime", None) == ["two"]
+
+
+def test_catalog_maxima_follow_writes_and_deletes(store, monkeypatch):
+    """The vote count and popularity maxima a refresh reads stay exact while the sorted sets
+    keep only the top films: through raises, drops, deletes, and bulk writes."""
+    import random
+
+    from service import storage
+    from service.importer import import_rows
+
+    monkeypatch.setattr(storage, "TOP_KEEP", 2)
+    rng = random.Random(3)
+    films = {}
+    for step in range(120):
+        fid = f"f{rng.randrange(30)}"
+        if fid in films and rng.random() < 0.2:
+            store.delete_film(fid)
+            del films[fid]
+        else:
+            values = {"vote_count": rng.choice([None, 0, 5, 5, 80, rng.randrange(1000)]),
+                      "popularity": rng.choice([None, 0.0, 1.5, rng.random() * 100])}
+            if step % 3 == 0:
+                import_rows(store, [(1, {"id": fid, "title": fid, **values})])
+            elif fid in films:
+                store.update_film(fid, values)
+            else:
+                store.create_film({"id": fid, "title": fid, **values})
+            films[fid] = values
+        stats = store.catalog_stats([])
+        for field, top in (("vote_count", "max_votes"), ("popularity", "max_popularity")):
+            assert stats[top] == max([v[field] or 0 for v in films.values()], default=0.0)
+    assert store.r.zcard(store.k("votes")) <= 2 * 2 + 5  # ties at the floor stay
