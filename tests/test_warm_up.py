@@ -13,6 +13,7 @@ def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
     plot._lemma_and_rarity.cache_clear()  # else words other tests saw never reach wordfreq
     embedding._model.cache_clear()
     glossary._table.cache_clear()
+    glossary.gloss_word.cache_clear()  # else words other tests glossed never reach the table
     warm_up()
     assert pos._tagger.cache_info().currsize == 2  # HanTa's German and English models
     # wordfreq's German and English lists, which the plot words of every film read
