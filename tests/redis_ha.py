@@ -36,7 +36,10 @@ def available() -> bool:
 class RedisHA:
     """Start with start(), stop with stop(); kill_primary() SIGKILLs whichever server is primary."""
 
-    def __init__(self, workdir: Path, down_after_ms: int = 1000):
+    # 3 s, not less: with 1 s, a loaded machine let the new primary, busy forking for the
+    # restarted server's full sync, miss its pings, and the Sentinels failed over again onto
+    # that restarted, still empty server, which then wiped the new primary (seen in CI runs)
+    def __init__(self, workdir: Path, down_after_ms: int = 3000):
         self.dir = workdir
         self.down_after_ms = down_after_ms
         self.servers: dict[int, subprocess.Popen] = {}  # port -> process

@@ -158,6 +158,8 @@ def test_no_acknowledged_write_is_lost_in_a_failover(ha, names, worker, tmp_path
     assert failed, "the writer never saw the failover: the test did not test it"
     assert recovered <= 20, f"killed at 0 s, promoted at {promoted:.1f} s, restarted at {restarted:.1f} s"
     ids = [fid for _, fid in acked]
+    print(f"failover: promoted {promoted:.1f} s after the kill, writes back at {recovered:.1f} s,"
+          f" {len(ids)} films acknowledged")  # the figures docs/OPERATIONS.md quotes (pytest -s)
     missing = [fid for fid in ids if web.get(f"/api/v1/films/{fid}").status_code != 200]
     assert not missing, f"{len(missing)} of {len(ids)} acknowledged films lost: {missing[:5]}"
 
