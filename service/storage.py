@@ -909,9 +909,9 @@ class Store:
         return holder["vec"]
 
     def save_tags_many(self, entries: dict[str, tuple]) -> set[str]:
-        """Store many films' tags and vectors (and plot embeddings: entries are (tags, vector)
-        or (tags, vector, embedding bytes or None)) and move them in the inverted index,
-        atomically per batch of TAGS_BATCH films.
+        """Store many films' tags, vectors and plot embeddings (entries are (tags, vector,
+        embedding bytes or None)) and move them in the inverted index, atomically per batch
+        of TAGS_BATCH films.
 
         A posting list is ordered by the film's popularity prior (vote count, else
         popularity), as the similarity caps candidates to each tag's most popular films.
@@ -941,7 +941,7 @@ class Store:
             pipe.multi()
             changes: dict[str, list[bytes]] = {}
             for fid, old, meta, done in zip(ids, olds, metas, stored):
-                tags, vector, *embedding = entries[fid]
+                tags, vector, embedding = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
                     continue
                 saved.add(fid)
@@ -963,8 +963,8 @@ class Store:
                 pipe.set(self.k("vec", fid), _pack(vector))
                 # the rank it is filed under in the postings, to find its entries again
                 pipe.set(self.k("tags", fid), _pack({**tags, "rank": rank}))
-                if embedding and embedding[0]:
-                    pipe.hset(self.k("emb"), fid, embedding[0])
+                if embedding:
+                    pipe.hset(self.k("emb"), fid, embedding)
                 else:
                     pipe.hdel(self.k("emb"), fid)
             self._change_postings(pipe, changes)

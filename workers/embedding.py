@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from workers.glossary import gloss
-from workers.tagging import _synopses, detect_language
+from workers.tagging import texts_in_language
 
 DIM = 256  # the width WordLlama's bundled l2_supercat weights come in
 MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
@@ -36,12 +36,8 @@ def _model():
 def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
     """Return the English text a film's embedding reads: its English synopsis, else its
     synopses (German glossed), else its reviews when it has no synopsis."""
-    texts = [(detect_language(text, lang), text) for lang, text in _synopses(film)]
-    if not texts:
-        texts = [
-            (detect_language(r.get("body") or "", r.get("language")), r.get("body") or "")
-            for r in reviews or []
-        ]
+    synopses, said = texts_in_language(film, reviews)
+    texts = synopses or said
     english = [text for lang, text in texts if lang == "en"]
     chosen = english or [gloss(text) if lang == "de" else text for lang, text in texts]
     return " ".join(chosen)[:MAX_CHARS].strip()

@@ -130,7 +130,9 @@ class Catalog:
     @property
     def reason_names(self) -> list[str]:
         """Name reason columns: the tags, then the embedding's column (len(tags))."""
-        return [*self.tags, EMBEDDING_REASON]
+        if "reason_names" not in self._cache:
+            self._cache["reason_names"] = [*self.tags, EMBEDDING_REASON]
+        return self._cache["reason_names"]
 
     @property
     def row_tag(self) -> dict[str, int]:

@@ -138,6 +138,16 @@ def _synopses(film: dict) -> list[tuple[str | None, str]]:
     return [(lang, text) for lang, text in sorted(synopsis.items()) if text]
 
 
+def texts_in_language(film: dict, reviews: list[dict] | None = None) -> tuple[list, list]:
+    """Return a film's synopses and its reviews' bodies as (detected language, text) pairs."""
+    synopses = [(detect_language(text, lang), text) for lang, text in _synopses(film)]
+    said = [
+        (detect_language(r.get("body") or "", r.get("language")), r.get("body") or "")
+        for r in reviews or []
+    ]
+    return synopses, said
+
+
 def extract_tags(
     film: dict, reviews: list[dict], vocab: Vocabulary | None = None
 ) -> dict[str, dict]:
@@ -260,10 +270,5 @@ def tag_vector(
         word = word.lower()
         if len(word) >= 3 and word.isalpha() and word not in _TITLE_STOP:
             vector.setdefault(TITLE_PREFIX + word, 1.0)
-    synopses = [(detect_language(text, lang), text) for lang, text in _synopses(film)]
-    said = [
-        (detect_language(r.get("body") or "", r.get("language")), r.get("body") or "")
-        for r in reviews or []
-    ]
-    vector.update(film_plot_words(synopses, said))
+    vector.update(film_plot_words(*texts_in_language(film, reviews)))
     return vector
