@@ -63,7 +63,5 @@ def test_love_911_after_tmdb_lists_medical_and_grief_or_romance_films(love_911_t
     assert holding(love_911_top_10_after_tmdb, "grief", "widowhood", "romance")
 
 
-@pytest.mark.xfail(strict=True, reason="missed (docs/QUALITY.md): the firefighter films rank 109th "
-                   "and lower; the medical strand has more tags, so its films score higher")
 def test_love_911_after_tmdb_lists_firefighter_films(love_911_top_10_after_tmdb):
     assert holding(love_911_top_10_after_tmdb, "firefighter")

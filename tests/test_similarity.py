@@ -1,5 +1,7 @@
 """Tests for the pure similarity maths on small hand-made catalogs."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from workers.similarity import (
     related_rows_packed,
     score_pair,
 )
+from workers.vocab import load_vocabulary
 
 PLAIN = SimilarityParams(year_scale=0, lang_penalty=0, pop_weight=0, reserve_slots=0)
 
@@ -53,6 +56,17 @@ def filler(n, seed=0):
                 embedding=story_embedding(stories[i % 3] + rng.normal(size=DIM)) if i % 4 else None,
             )
         )
+    return out
+
+
+def strands(b_weight=1.0):
+    """Return films where a query ("sq") states two themes: one with many films sharing three
+    tags with it (strand a), one with a few films sharing one tag (strand b), so that the
+    first strand fills the top 10 unless the second gets a place."""
+    out = [film("sq", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 0.9, "kw:b1": b_weight, "genre:g0": 1.0})]
+    out += [film(f"a{i}", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 1.0, "genre:g0": 1.0},
+                 votes=1000 + i) for i in range(14)]
+    out += [film(f"b{i}", {"kw:b1": 1.0, "genre:g0": 1.0}, votes=50 + i) for i in range(4)]
     return out
 
 
@@ -251,11 +265,13 @@ def slow_related(cat, row, params):
     """The ranking rules written out per pair, for one catalog row (see workers/kernels.py)."""
     dense = cat.matrix.toarray()
     q = dense[row]
+    def posting(t):  # a tag's capped posting: its max_posting highest-prior films
+        holders = np.flatnonzero(dense[:, t])
+        return {int(j) for j in sorted(holders, key=lambda j: (-cat.pop[j], j))[: params.max_posting]}
+
     reach = set()
     for t in np.flatnonzero(q):
-        holders = np.flatnonzero(dense[:, t])
-        best = sorted(holders, key=lambda j: (-cat.pop[j], j))[: params.max_posting]
-        reach.update(int(j) for j in best)
+        reach.update(posting(t))
     scored = []
     for j in sorted(reach - {row}):
         both = (q > 0) & (dense[j] > 0)
@@ -286,6 +302,32 @@ def slow_related(cat, row, params):
     rest = [s for s in best_first if s not in protected][: params.k - len(protected)]
     chosen = sorted(protected + rest, key=lambda s: (-s[0], s[1]))
     window, slots = params.reserve_window, params.reserve_slots
+    # strongly stated themes: the query's aspects, each brought into the window by the best
+    # film of its posting when the window has none of it
+    aspects = slow_aspects(cat, row, params)
+    need = np.isin(cat.tag_family, [f for f, name in enumerate(cat.family_names)
+                                    if name in params.aspect_need_families])
+    def needed(j):  # shares an aspect_need tag (a genre) with the query, if the query has one
+        return not (q > 0)[need].any() or ((q > 0) & (dense[j] > 0) & need).any()
+    carries = {j: {a for a, t in enumerate(aspects) if j in posting(t) and needed(j)}
+               for _, j, _ in scored}
+    if aspects and chosen:
+        w_end = min(window, len(chosen))
+        bar = params.aspect_min_ratio * chosen[w_end - 1][0]
+        for a in range(len(aspects)):
+            head = chosen[:w_end]
+            if any(a in carries[j] for _, j, _ in head):
+                continue
+            pool = [s for s in best_first if a in carries[s[1]] and s not in head and s[0] >= bar]
+            plain = [i for i, (_, j, _) in enumerate(head)
+                     if not carries[j] - {a for _, o, _ in head if o != j for a in carries[o]}]
+            if not pool or not plain:
+                continue
+            out, new = head[plain[-1]], pool[0]
+            tail = [s for s in chosen[w_end:] if s != new]
+            head[plain[-1]] = new
+            chosen = sorted(head, key=lambda s: (-s[0], s[1])) + [out] + tail
+            chosen = chosen[: max(params.k, w_end)] if len(chosen) > params.k else chosen
     plain = allowed = 0
     first, later = [], []
     for s in chosen:
@@ -296,18 +338,40 @@ def slow_related(cat, row, params):
     return [(cat.ids[j], score) for score, j, _ in first + later]
 
 
+def slow_aspects(cat, row, params):
+    """A row's aspect tags written out: specific tags of an aspect kind, weighing at least
+    aspect_min_weight times the strongest of their family, strongest first (ties: lower column)."""
+    dense = cat.matrix.toarray()[row]
+    weight = np.zeros_like(dense)
+    nz = np.flatnonzero(dense)
+    weight[nz] = (dense[nz] / cat.idf[nz]) ** (1 / params.tf_power)
+    vocab = load_vocabulary()
+    chosen = []
+    for t in nz:
+        top = max(weight[u] for u in nz if cat.tag_family[u] == cat.tag_family[t])
+        if (cat.specific[t] and vocab.kind(cat.tags[t]) in params.aspect_kinds
+                and weight[t] >= params.aspect_min_weight * top * (1 - 1e-9)):
+            chosen.append(t)
+    return sorted(chosen, key=lambda t: (-dense[t], t))[: params.aspect_slots]
+
+
 @pytest.mark.parametrize("max_posting", [3, 20, 2000])
 @pytest.mark.parametrize("shrink", [0.0, 0.5])
 @pytest.mark.parametrize("mix", [1.0, 0.5])
 @pytest.mark.parametrize("plot", [0.0, 0.1, 0.5])
-def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot):
-    # small caps leave most shared tags outside the postings: they still count in the score
+@pytest.mark.parametrize("aspects", [0, 2])
+def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, aspects):
+    # small caps leave most shared tags outside the postings: they still count in the score;
+    # the filler's keywords stand in for the vocabulary's themes as the aspect kind
     params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20,
-                              prior_mix=mix, context_mix=mix, plot_embedding_weight=plot)
+                              prior_mix=mix, context_mix=mix, plot_embedding_weight=plot,
+                              aspect_slots=aspects, aspect_kinds=("keyword",), aspect_min_weight=0.5,
+                              aspect_min_ratio=0.3)
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
+    films += strands()
     cat = build_catalog(films, params)
-    rows = list(range(0, 250, 7)) + [250]
+    rows = list(range(0, 250, 7)) + [250, cat.row_of["sq"], cat.row_of["a0"], cat.row_of["b0"]]
     for row, got in zip(rows, related_rows(cat, rows, params)):
         expected = slow_related(cat, row, params)
         running = np.minimum.accumulate([s for _, s in expected]) if expected else []
@@ -342,3 +406,31 @@ def test_embeddings_survive_the_snapshot_and_a_new_film():
     assert related_rows(again, [5]) == related_rows(cat, [5])
     # a film outside the catalog ranks with its own embedding, as a row of it would
     assert related_for_vector(cat, films[5]) == related_rows(cat, [5])[0]
+
+
+def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
+    films = filler(60, seed=2) + strands()
+    params = SimilarityParams(aspect_kinds=("keyword",), reserve_slots=0, specific_max_df=0.3)
+    cat = build_catalog(films, params)
+    without = [o for o, _, _ in related_rows(cat, [cat.row_of["sq"]], replace(params, aspect_slots=0))[0]]
+    assert all(o.startswith("a") for o in without[:10])  # strand a fills the window
+    got = related_rows(cat, [cat.row_of["sq"]], params)[0]
+    top = [o for o, _, _ in got[:10]]
+    # the best film of strand b takes the place of strand a's tenth, which comes next
+    assert top == without[:9] + ["b3"] and got[10][0] == without[9]
+    assert [s for _, s, _ in got] == sorted((s for _, s, _ in got), reverse=True)
+    assert any(t == "kw:b1" for t, _ in got[9][2])  # and says why
+    # a theme stated weakly (below aspect_min_weight of the strongest) gets no place
+    weak = build_catalog(filler(60, seed=2) + strands(b_weight=0.8), params)
+    assert all(o.startswith("a") for o, _, _ in related_rows(weak, [weak.row_of["sq"]], params)[0][:10])
+    # nor does a film that shares no genre with the query
+    other_genre = [f if f["id"][0] != "b" else {**f, "vector": {"kw:b1": 1.0, "genre:g5": 1.0}}
+                   for f in filler(60, seed=2) + strands()]
+    near = replace(params, aspect_min_ratio=0.1)  # near enough, but for the genre
+    apart = build_catalog(other_genre, near)
+    assert all(o.startswith("a") for o, _, _ in related_rows(apart, [apart.row_of["sq"]], near)[0][:10])
+    anyway = replace(near, aspect_need_families=())
+    assert related_rows(apart, [apart.row_of["sq"]], anyway)[0][9][0] == "b3"
+    # nor does a film that scores below aspect_min_ratio of the window's last
+    far = replace(params, aspect_min_ratio=0.99)
+    assert all(o.startswith("a") for o, _, _ in related_rows(cat, [cat.row_of["sq"]], far)[0][:10])

@@ -13,7 +13,14 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    k is the best of the others; ties go to the lower catalog row.
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
    the embedding term is one more contribution, under the column `emb_col`.
-5. Order: by score; then, within the first `window`, at most `window - slots` items that
+5. Strongly stated themes: each of the query's aspect tags (`query_aspects`: its strongest
+   specific tags of the kinds a story is about, chosen by the caller) that no film in the first `window` carries gets the
+   best film of its posting that does and shares a tag of `aspect_need` with it (a genre: not
+   firemen in an action film for a firefighter's love story), if it scores at least `aspect_ratio` times the
+   window's last score; it takes the place of the lowest window item whose aspects other
+   window items carry too (which moves to just after the window). A plot about a firefighter and a malpractice
+   trial gets one film of each, not ten of whichever strand has more tags.
+6. Order: by score; then, within the first `window`, at most `window - slots` items that
    share only generic tags (the reserved slots); scores made monotonic in the final order.
 
 The full rebuild and the one-film refresh both call it, so their lists agree to the bit.
@@ -148,6 +155,108 @@ def _offer(heap, size, cap, x) -> int:
 
 
 @njit(cache=True)
+def _cover_aspects(chosen, total, k, window, score, tie, asp_of, n, n_aspects, ratio) -> int:
+    """Bring into the first `window` of chosen[:total] (best first) the best scored film of
+    each aspect the window lacks (rule 5 of the module docstring); return the new total."""
+    w_end = min(window, total)
+    bar = ratio * score[chosen[w_end - 1]]
+    in_window = np.zeros(n, np.bool_)
+    for p in range(w_end):
+        in_window[chosen[p]] = True
+    for a in range(n_aspects):
+        bit = 1 << a
+        covered = False
+        for p in range(w_end):
+            covered |= (asp_of[chosen[p]] & bit) != 0
+        if covered:
+            continue
+        best = -1
+        for c in range(n):
+            if (asp_of[c] & bit) and not in_window[c] and score[c] >= bar:
+                if best < 0 or _better(score[c], tie[c], score[best], tie[best]):
+                    best = c
+        if best < 0:
+            continue
+        # the lowest window item gives way whose aspects other window items carry too
+        p = w_end - 1
+        while p >= 0:
+            others = 0
+            for r in range(w_end):
+                if r != p:
+                    others |= asp_of[chosen[r]]
+            if asp_of[chosen[p]] & ~others == 0:
+                break
+            p -= 1
+        if p < 0:
+            continue
+        out = chosen[p]
+        q = w_end  # where the film is listed now, if it is
+        while q < total and chosen[q] != best:
+            q += 1
+        if q == total:  # not listed: the list grows by one, or its last item goes
+            if total < k:
+                total += 1
+            q = total - 1
+        if q >= w_end:  # the window's item moves to just after it
+            for r in range(q, w_end, -1):
+                chosen[r] = chosen[r - 1]
+            chosen[w_end] = out
+        chosen[p] = best
+        in_window[out] = False
+        in_window[best] = True
+        _sort_best_first(chosen, score, tie, w_end)
+    return total
+
+
+@njit(cache=True)
+def query_aspects(
+    q_indptr, q_indices, q_data, idf, tag_family, n_families, aspect_col, min_weight, tf_power, out
+) -> None:
+    """Fill out (rows x n) with each query row's aspect tags (columns, -1 padded): its tags
+    marked in aspect_col that weigh at least min_weight times the strongest tag of their
+    family in the row, strongest first (by their entry in the row; ties to the lower column).
+
+    A row's entries are weight ** tf_power * idf, normalised per family, so within a family
+    (entry / idf) ** (1 / tf_power) is the tag's weight up to one factor.
+    """
+    n = out.shape[1]
+    fam_max = np.zeros(max(n_families, 1))
+    best = np.empty(max(n, 1))
+    for i in range(len(q_indptr) - 1):
+        lo, hi = q_indptr[i], q_indptr[i + 1]
+        out[i, :] = -1
+        for e in range(lo, hi):
+            t = q_indices[e]
+            if idf[t] > 0:
+                fam_max[tag_family[t]] = max(fam_max[tag_family[t]], q_data[e] / idf[t])
+        found = 0
+        for e in range(lo, hi):
+            t = q_indices[e]
+            f = tag_family[t]
+            if not aspect_col[t] or idf[t] <= 0 or fam_max[f] <= 0:
+                continue
+            rel = q_data[e] / idf[t] / fam_max[f]
+            if tf_power > 0:
+                rel = rel ** (1.0 / tf_power)
+            if rel < min_weight * (1.0 - 1e-9):
+                continue
+            # keep the n strongest, in order; columns come in ascending order, so a tie
+            # stays behind the lower column
+            p = min(found, n)
+            while p > 0 and q_data[e] > best[p - 1]:
+                p -= 1
+            if p < n:
+                for r in range(min(found, n - 1), p, -1):
+                    out[i, r] = out[i, r - 1]
+                    best[r] = best[r - 1]
+                out[i, p] = t
+                best[p] = q_data[e]
+                found += 1
+        for e in range(lo, hi):
+            fam_max[tag_family[q_indices[e]]] = 0.0
+
+
+@njit(cache=True)
 def rank_rows(
     q_indptr,
     q_indices,
@@ -186,6 +295,9 @@ def rank_rows(
     slots,
     window,
     window_slots,
+    q_aspects,
+    aspect_ratio,
+    aspect_need,
     n_reasons,
     out_rows,
     out_micro,
@@ -208,7 +320,10 @@ def rank_rows(
     per tag, whether some of its entries are in rest. emb (films x dims, int8, layout order)
     and q_emb (rows x dims) are plot embeddings, emb_norm and q_emb_norm their L2 norms (0:
     none); their cosine, taken in integers, adds emb_weight * cosine when positive.
-    See the module docstring for the rules.
+    q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
+    carries an aspect when it is in the tag's capped posting and shares a tag marked in
+    aspect_need (per column) with the row, when the row has one. See the module docstring for
+    the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
@@ -231,7 +346,12 @@ def rank_rows(
     protected = np.zeros(n_films, np.bool_)
     pool = np.empty(n_films, np.int64)
     chosen = np.empty(k, np.int64)
-    heap = np.empty(max(k, slots, 1))
+    heap = np.empty(max(k, slots, window, 1))
+    n_aspects = q_aspects.shape[1]
+    asp_bit = np.zeros(len(specific), np.int64)  # per tag column, while a row is ranked
+    asp_mask = np.zeros(n_films, np.int64)  # per film: the row's aspects it carries
+    asp_of = np.zeros(n_films, np.int64)  # the same per scored position
+    need_any = np.zeros(n_films, np.bool_)  # per film: shares an aspect_need tag
     best_all = np.empty(max(k, 1))  # the k best exact scores so far (a min-heap)
     best_spec = np.empty(max(slots, 1))  # the `slots` best among specific matches
     kept = np.empty(k, np.int64)
@@ -262,6 +382,14 @@ def rank_rows(
         with_plot = emb_weight > 0 and q_emb_norm[i] > 0
         q_row = q_emb[i]
         n_dims = emb.shape[1]
+        any_aspect = False
+        q_need = False
+        for e in range(lo, hi):
+            q_need |= aspect_need[q_indices[e]]
+        for a in range(n_aspects):
+            if q_aspects[i, a] >= 0:
+                asp_bit[q_aspects[i, a]] |= 1 << a
+                any_aspect = True
         # 1. candidates from the capped postings, with their capped part of the dot product.
         # Branch-free: a film is appended at every posting and kept (n_cand moves on) only
         # at its first, when its count is still 0; the row's own film never has count 0.
@@ -273,6 +401,8 @@ def rank_rows(
             t = q_indices[e]
             w = q_data[e]
             spec_t = specific[t]
+            need_t = aspect_need[t]
+            bit = asp_bit[t]
             stats[0] += reach_indptr[t + 1] - reach_indptr[t]
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
                 j = reach_indices[f]
@@ -281,11 +411,15 @@ def rank_rows(
                 acc[j] += w * reach_data[f]
                 count[j] += 1
                 spec_any[j] |= spec_t
+                need_any[j] |= need_t
+                asp_mask[j] |= bit
         stats[1] += n_cand
         if me >= 0:
             acc[me] = 0.0
             count[me] = 0
             spec_any[me] = False
+            need_any[me] = False
+            asp_mask[me] = 0
         # 2. bounds without the rest entries: the capped part is a lower bound of the dot
         # product (weights are positive), Cauchy-Schwarz on the rest gives an upper bound
         n_low_spec = 0
@@ -340,6 +474,10 @@ def rank_rows(
         thr = min(
             _kth_largest(low, n_cand, k, heap), _kth_largest(low_spec, n_low_spec, slots, heap)
         )
+        # a film carrying an aspect may be brought into the window when it scores at least
+        # aspect_ratio times the window's last score, which is at least the window-th lower
+        # bound: such films are scored exactly whatever the other bars say
+        asp_thr = aspect_ratio * _kth_largest(low, n_cand, window, heap) if any_aspect else np.inf
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position. The exact scores found so far raise the bar as they come:
         # a candidate below the k best of them and below the `slots` best specific ones
@@ -348,17 +486,19 @@ def rank_rows(
         n_all = 0
         n_spec = 0
         for c in range(n_cand):
-            if high[c] < thr:
+            j = cand[c]
+            for_aspect = asp_mask[j] != 0 and high[c] >= asp_thr
+            if high[c] < thr and not for_aspect:
                 continue
-            if k > 0 and n_all == k and (slots <= 0 or n_spec == slots):
+            if k > 0 and n_all == k and (slots <= 0 or n_spec == slots) and not for_aspect:
                 if high[c] < min(best_all[0], best_spec[0] if slots > 0 else -np.inf):
                     continue
-            j = cand[c]
             stats[2] += 1
             stats[3] += rest_indptr[j + 1] - rest_indptr[j]
             uncapped = 0.0
             shared = count[j]
             spec = spec_any[j]
+            need = need_any[j] or not q_need
             for f in range(rest_indptr[j], rest_indptr[j + 1]):
                 # branch-free: a tag the query lacks adds 0.0 (weights are positive, so the
                 # sum is the same to the bit) and counts for nothing
@@ -367,6 +507,7 @@ def rank_rows(
                 uncapped += w * rest_data[f]
                 shared += w != 0.0
                 spec |= (w != 0.0) & specific[t]
+                need |= (w != 0.0) & aspect_need[t]
             sim = acc[j] + uncapped
             if sim <= 0.0:
                 continue
@@ -379,6 +520,7 @@ def rank_rows(
             tie[n] = orig[j]
             score[n] = v
             is_spec[n] = spec
+            asp_of[n] = asp_mask[j] if need else 0
             n += 1
             n_all = _offer(best_all, n_all, k, v)
             if spec:
@@ -388,6 +530,8 @@ def rank_rows(
             acc[j] = 0.0
             count[j] = 0
             spec_any[j] = False
+            need_any[j] = False
+            asp_mask[j] = 0
         # 4. the protected specific matches, then the best of the others up to k
         n_pool = 0
         for c in range(n):
@@ -407,6 +551,10 @@ def rank_rows(
         n_rest = _select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
         _sort_best_first(chosen, score, tie, total)
+        if any_aspect and total > 0:
+            total = _cover_aspects(
+                chosen, total, k, window, score, tie, asp_of, n, n_aspects, aspect_ratio
+            )
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
         for a in range(total):
             c = chosen[a]
@@ -452,7 +600,7 @@ def rank_rows(
             for r in range(n_r):
                 item_tag[c, r] = top_tag[r]
                 item_share[c, r] = top_val[r] / whole
-        # 6. reserved slots: the first `window` hold at most window - window_slots plain items
+        # 7. reserved slots: the first `window` hold at most window - window_slots plain items
         plain_seen = 0
         allowed_seen = 0
         n_in = 0
@@ -491,6 +639,7 @@ def rank_rows(
             reason_len[i, a] = n_kept
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
+            asp_bit[q_indices[e]] = 0
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from workers import embedding, kernels
-from workers.vocab import PLOT_PREFIX
+from workers.vocab import PLOT_PREFIX, load_vocabulary
 
 Related = list[tuple[str, float, list[tuple[str, float]]]]
 # the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
@@ -63,6 +63,17 @@ class SimilarityParams:
     plot_embedding_weight: float = 0.1
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
+    # strongly stated themes: up to aspect_slots of the query's specific tags of these kinds
+    # (workers.vocab: what a story is about, not where or when it is set, nor its tone) that
+    # weigh at least aspect_min_weight times the strongest of their family (a theme the plot
+    # states, not one it brushes) each get a film in the first reserve_window, when a film
+    # carrying it scores at least aspect_min_ratio times the window's last and shares a tag
+    # of the aspect_need_families with the query, when it has one (workers/kernels.py, rule 5)
+    aspect_slots: int = 2
+    aspect_kinds: tuple[str, ...] = ("theme", "profession", "event", "sport", "relationship")
+    aspect_need_families: tuple[str, ...] = ("genre",)
+    aspect_min_weight: float = 0.9
+    aspect_min_ratio: float = 0.5
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
     reasons: int = 5
 
@@ -87,8 +98,8 @@ class SimilarityParams:
             if key == "family_weights":
                 items = value.items() if isinstance(value, dict) else value
                 value = tuple((str(a), float(b)) for a, b in items)
-            elif key == "generic_families":
-                value = tuple(value)
+            elif key in ("generic_families", "aspect_kinds", "aspect_need_families"):
+                value = tuple(value.split(",") if isinstance(value, str) else value)
             values[key] = value
         return cls(**values)
 
@@ -361,6 +372,16 @@ def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
     return cat._cache[key]
 
 
+def _aspect_columns(cat: Catalog, params: SimilarityParams) -> np.ndarray:
+    """Per tag column: whether it can be an aspect (specific, of one of the aspect kinds)."""
+    key = ("aspects", tuple(params.aspect_kinds))
+    if key not in cat._cache:
+        vocab = load_vocabulary()
+        kinds = np.array([vocab.kind(t) in params.aspect_kinds for t in cat.tags], dtype=np.bool_)
+        cat._cache[key] = kinds & cat.specific.astype(np.bool_)
+    return cat._cache[key]
+
+
 def _rank_arrays(
     cat: Catalog,
     q: sp.csr_matrix,
@@ -392,6 +413,19 @@ def _rank_arrays(
         "reason_len": np.zeros((n_rows, k), dtype=np.int64),
     }
     window_slots = min(params.reserve_slots, params.reserve_window)
+    q_aspects = np.full((n_rows, max(params.aspect_slots, 0)), -1, dtype=np.int64)
+    kernels.query_aspects(
+        q.indptr.astype(np.int64, copy=False),
+        q.indices.astype(np.int64, copy=False),
+        q.data.astype(np.float64, copy=False),
+        cat.idf,
+        cat.tag_family.astype(np.int64),
+        len(cat.family_names),
+        _aspect_columns(cat, params),
+        float(params.aspect_min_weight),
+        float(params.tf_power),
+        q_aspects,
+    )
 
     def ints(a):
         return a.astype(np.int64, copy=False)
@@ -434,6 +468,9 @@ def _rank_arrays(
         min(window_slots, k),
         params.reserve_window,
         window_slots,
+        q_aspects,
+        float(params.aspect_min_ratio),
+        np.isin(cat.tag_family, [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families]),
         n_reasons,
         out["rows"],
         out["micro"],
