@@ -9,6 +9,7 @@ from workers.embedding import DIM
 from workers.similarity import (
     EMBEDDING_REASON,
     SimilarityParams,
+    _family_weight,
     build_catalog,
     catalog_from_bytes,
     catalog_to_bytes,
@@ -307,8 +308,13 @@ def slow_related(cat, row, params):
     aspects = slow_aspects(cat, row, params)
     need = np.isin(cat.tag_family, [f for f, name in enumerate(cat.family_names)
                                     if name in params.aspect_need_families])
-    def needed(j):  # shares an aspect_need tag (a genre) with the query, if the query has one
-        return not (q > 0)[need].any() or ((q > 0) & (dense[j] > 0) & need).any()
+    fam_w = {name: _family_weight(params, name) for name in cat.family_names}
+    need_min = params.aspect_need_cosine * sum(w for f, w in fam_w.items()
+                                              if f in params.aspect_need_families) / sum(fam_w.values())
+
+    def needed(j):  # like the query in the aspect_need families (genres), if it has any
+        dot = float(q[need] @ dense[j][need])
+        return not (q > 0)[need].any() or (dot > 0 and dot >= need_min)
     carries = {j: {a for a, t in enumerate(aspects) if j in posting(t) and needed(j)}
                for _, j, _ in scored}
     if aspects and chosen:
@@ -431,6 +437,14 @@ def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
     assert all(o.startswith("a") for o, _, _ in related_rows(apart, [apart.row_of["sq"]], near)[0][:10])
     anyway = replace(near, aspect_need_families=())
     assert related_rows(apart, [apart.row_of["sq"]], anyway)[0][9][0] == "b3"
+    # nor one that shares a genre but is mostly of others (cosine 0.5 in the genre family)
+    mixed = [f if f["id"][0] != "b" else {**f, "vector": {"kw:b1": 1.0, "genre:g0": 1.0, "genre:g5": 1.0,
+                                                          "genre:g4": 1.0, "genre:g3": 1.0}}
+             for f in filler(60, seed=2) + strands()]
+    for cosine, brought in ((0.9, False), (0.1, True)):
+        like = replace(near, aspect_need_cosine=cosine)
+        cat = build_catalog(mixed, like)
+        assert (related_rows(cat, [cat.row_of["sq"]], like)[0][9][0] == "b3") == brought
     # nor does a film that scores below aspect_min_ratio of the window's last
     far = replace(params, aspect_min_ratio=0.99)
     assert all(o.startswith("a") for o, _, _ in related_rows(cat, [cat.row_of["sq"]], far)[0][:10])

@@ -15,8 +15,9 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    the embedding term is one more contribution, under the column `emb_col`.
 5. Strongly stated themes: each of the query's aspect tags (`query_aspects`: its strongest
    specific tags of the kinds a story is about, chosen by the caller) that no film in the first `window` carries gets the
-   best film of its posting that does and shares a tag of `aspect_need` with it (a genre: not
-   firemen in an action film for a firefighter's love story), if it scores at least `aspect_ratio` times the
+   best film of its posting that does and is like it on the `aspect_need` tags (its genres, a
+   dot product of at least `need_min`: not firemen in an action film for a firefighter's love
+   story), if it scores at least `aspect_ratio` times the
    window's last score; it takes the place of the lowest window item whose aspects other
    window items carry too (which moves to just after the window). A plot about a firefighter and a malpractice
    trial gets one film of each, not ten of whichever strand has more tags.
@@ -298,6 +299,7 @@ def rank_rows(
     q_aspects,
     aspect_ratio,
     aspect_need,
+    need_min,
     n_reasons,
     out_rows,
     out_micro,
@@ -321,8 +323,9 @@ def rank_rows(
     and q_emb (rows x dims) are plot embeddings, emb_norm and q_emb_norm their L2 norms (0:
     none); their cosine, taken in integers, adds emb_weight * cosine when positive.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
-    carries an aspect when it is in the tag's capped posting and shares a tag marked in
-    aspect_need (per column) with the row, when the row has one. See the module docstring for
+    carries an aspect when it is in the tag's capped posting and its dot product with the
+    row on the columns marked in aspect_need is positive and at least need_min, when the row
+    has such columns. See the module docstring for
     the rules.
     """
     n_films = len(m_indptr) - 1
@@ -351,7 +354,7 @@ def rank_rows(
     asp_bit = np.zeros(len(specific), np.int64)  # per tag column, while a row is ranked
     asp_mask = np.zeros(n_films, np.int64)  # per film: the row's aspects it carries
     asp_of = np.zeros(n_films, np.int64)  # the same per scored position
-    need_any = np.zeros(n_films, np.bool_)  # per film: shares an aspect_need tag
+    need_dot = np.zeros(n_films)  # per film: its dot product with the row on aspect_need tags
     best_all = np.empty(max(k, 1))  # the k best exact scores so far (a min-heap)
     best_spec = np.empty(max(slots, 1))  # the `slots` best among specific matches
     kept = np.empty(k, np.int64)
@@ -401,7 +404,7 @@ def rank_rows(
             t = q_indices[e]
             w = q_data[e]
             spec_t = specific[t]
-            need_t = aspect_need[t]
+            need_t = 1.0 if aspect_need[t] else 0.0
             bit = asp_bit[t]
             stats[0] += reach_indptr[t + 1] - reach_indptr[t]
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
@@ -411,14 +414,14 @@ def rank_rows(
                 acc[j] += w * reach_data[f]
                 count[j] += 1
                 spec_any[j] |= spec_t
-                need_any[j] |= need_t
+                need_dot[j] += need_t * w * reach_data[f]
                 asp_mask[j] |= bit
         stats[1] += n_cand
         if me >= 0:
             acc[me] = 0.0
             count[me] = 0
             spec_any[me] = False
-            need_any[me] = False
+            need_dot[me] = 0.0
             asp_mask[me] = 0
         # 2. bounds without the rest entries: the capped part is a lower bound of the dot
         # product (weights are positive), Cauchy-Schwarz on the rest gives an upper bound
@@ -498,7 +501,7 @@ def rank_rows(
             uncapped = 0.0
             shared = count[j]
             spec = spec_any[j]
-            need = need_any[j] or not q_need
+            nd = need_dot[j]
             for f in range(rest_indptr[j], rest_indptr[j + 1]):
                 # branch-free: a tag the query lacks adds 0.0 (weights are positive, so the
                 # sum is the same to the bit) and counts for nothing
@@ -507,7 +510,8 @@ def rank_rows(
                 uncapped += w * rest_data[f]
                 shared += w != 0.0
                 spec |= (w != 0.0) & specific[t]
-                need |= (w != 0.0) & aspect_need[t]
+                if aspect_need[t]:
+                    nd += w * rest_data[f]
             sim = acc[j] + uncapped
             if sim <= 0.0:
                 continue
@@ -520,6 +524,7 @@ def rank_rows(
             tie[n] = orig[j]
             score[n] = v
             is_spec[n] = spec
+            need = not q_need or (nd > 0.0 and nd >= need_min)
             asp_of[n] = asp_mask[j] if need else 0
             n += 1
             n_all = _offer(best_all, n_all, k, v)
@@ -530,7 +535,7 @@ def rank_rows(
             acc[j] = 0.0
             count[j] = 0
             spec_any[j] = False
-            need_any[j] = False
+            need_dot[j] = 0.0
             asp_mask[j] = 0
         # 4. the protected specific matches, then the best of the others up to k
         n_pool = 0

@@ -67,11 +67,13 @@ class SimilarityParams:
     # (workers.vocab: what a story is about, not where or when it is set, nor its tone) that
     # weigh at least aspect_min_weight times the strongest of their family (a theme the plot
     # states, not one it brushes) each get a film in the first reserve_window, when a film
-    # carrying it scores at least aspect_min_ratio times the window's last and shares a tag
-    # of the aspect_need_families with the query, when it has one (workers/kernels.py, rule 5)
+    # carrying it scores at least aspect_min_ratio times the window's last and is like the
+    # query in the aspect_need_families (its genres: a cosine of at least aspect_need_cosine),
+    # when the query has any (workers/kernels.py, rule 5)
     aspect_slots: int = 2
     aspect_kinds: tuple[str, ...] = ("theme", "profession", "event", "sport", "relationship")
     aspect_need_families: tuple[str, ...] = ("genre",)
+    aspect_need_cosine: float = 0.4  # ... and is this like it there (cosine in those families)
     aspect_min_weight: float = 0.9
     aspect_min_ratio: float = 0.5
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
@@ -382,6 +384,14 @@ def _aspect_columns(cat: Catalog, params: SimilarityParams) -> np.ndarray:
     return cat._cache[key]
 
 
+def _need_min(cat: Catalog, params: SimilarityParams) -> float:
+    """The dot product on the aspect_need families that a cosine of aspect_need_cosine gives
+    (rows are normalised per family and scaled by sqrt(family weight / sum of weights))."""
+    fam_w = [_family_weight(params, f) for f in cat.family_names]
+    need_w = sum(w for f, w in zip(cat.family_names, fam_w) if f in params.aspect_need_families)
+    return params.aspect_need_cosine * need_w / sum(fam_w) if sum(fam_w) else 0.0
+
+
 def _rank_arrays(
     cat: Catalog,
     q: sp.csr_matrix,
@@ -471,6 +481,7 @@ def _rank_arrays(
         q_aspects,
         float(params.aspect_min_ratio),
         np.isin(cat.tag_family, [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families]),
+        _need_min(cat, params),
         n_reasons,
         out["rows"],
         out["micro"],
