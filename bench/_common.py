@@ -115,20 +115,7 @@ def import_films(store: Store, films: list[dict], validate: bool = True) -> dict
         from service.importer import import_rows
 
         return import_rows(store, ((i, dict(f)) for i, f in enumerate(films, 1))).as_dict()
-    from service.storage import now
-
-    pipe = store.r.pipeline(transaction=False)
-    for n, film in enumerate(films, 1):
-        ts = now()
-        film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
-        pipe.zadd(store.k("films"), {film["id"]: ts + n * 1e-6})
-        # not dirty, as upsert_films (a rebuild follows): dirty films without a job make the
-        # workers' reconciler queue a refresh for each, which then competes with the rebuild
-        store._film_writes(pipe, film, None, dirty=False)
-        if n % 500 == 0:
-            pipe.execute()
-    pipe.execute()
-    return {"created": len(films)}
+    return {"created": store.load_new_films(films)}
 
 
 def start_workers(env: dict, n: int) -> list[subprocess.Popen]:
@@ -149,7 +136,7 @@ class Workers:
     """rq worker processes (`recs worker`, forking, as deployed) on one queue.
 
     Returns once every worker listens: each first imports the jobs, loads the vocabulary and
-    the compiled kernels (service.queue.warm_up), which a bench must not time.
+    the compiled kernels (workers.worker.warm_up), which a bench must not time.
     """
 
     def __init__(self, prefix: str, queue_name: str, n: int, timeout: float = 180, **env):

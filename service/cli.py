@@ -92,7 +92,7 @@ def serve(host, port, web_workers, no_seed):
         if embedded:  # what this command started stops with it
             from service.redisconn import stop_embedded
 
-            store.r.close()
+            store.close()
             stop_embedded(settings.RECS_DATA_DIR)
     sys.exit(max(child.returncode or 0 for child in children))
 
@@ -121,7 +121,7 @@ def worker(burst):
     import logging
 
     from service.logs import configure_logging
-    from service.queue import run_worker
+    from workers.worker import run_worker  # the one command that runs the jobs floor
 
     configure_logging()
     store, queue = _store_and_queue()

@@ -1,12 +1,12 @@
-"""Queue rq jobs for films, with one pending refresh per film; build the workers that run them."""
+"""Queue rq jobs by their dotted names, with one pending refresh per film (the jobs' front door).
 
-import logging
-import time
+The web and the jobs both enqueue through here; neither needs the other's modules. The
+workers that run the jobs are built in workers/worker.py.
+"""
+
 import uuid
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Callback, Queue, Retry, Worker
+from rq import Callback, Queue, Retry
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -22,39 +22,6 @@ def get_queue(connection, name: str) -> Queue:
 def retry_policy() -> Retry | None:
     """Requeue a job that raised or whose worker died, JOB_RETRIES times (see docs/OPERATIONS.md)."""
     return Retry(max=settings.JOB_RETRIES) if settings.JOB_RETRIES > 0 else None
-
-
-class RecsWorker(Worker):
-    """rq's forking worker whose jobs count as abandoned JOB_HEARTBEAT_GRACE s after a missed beat,
-    and whose maintenance also queues the refreshes that writes promised but never queued.
-
-    rq adds a fixed 60 s to every heartbeat of a running job, so a job whose worker was killed
-    stays "started" for over a minute; our jobs are idempotent (lists carry the film revision
-    they were computed from), so running one twice after a short grace is harmless.
-    """
-
-    store: Store | None = None  # the key prefix's store, for reconcile_dirty (make_worker sets it)
-
-    def get_heartbeat_ttl(self, job) -> int:
-        return max(1, super().get_heartbeat_ttl(job) - 60 + settings.JOB_HEARTBEAT_GRACE)
-
-    def run_maintenance_tasks(self):
-        super().run_maintenance_tasks()
-        if self.store is not None and self.store.claim_reconcile(max(1, self.maintenance_interval - 1)):
-            for film_id in reconcile_dirty(self.store, self.queues[0]):
-                self.log.warning("Film %s was dirty without a live refresh job: queued one", film_id)
-
-
-def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
-                **kwargs) -> Worker:
-    """Return a worker on queue with the product's heartbeat and maintenance settings (and, given
-    the store of the queue's key prefix, the reconciler of dirty films)."""
-    worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer,
-                          worker_ttl=settings.WORKER_TTL,
-                          job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
-                          maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
-    worker.store = store
-    return worker
 
 
 LIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
@@ -85,50 +52,6 @@ def reconcile_dirty(store: Store, queue: Queue) -> list[str]:
     for fid in stuck:
         enqueue_refresh(store, queue, fid)
     return stuck
-
-
-def warm_up() -> None:
-    """Import the job modules and load the tag vocabulary once, before jobs are forked.
-
-    rq forks a process per job: what the parent has loaded, every job inherits for free;
-    what it has not, every job loads again (the vocabulary alone takes seconds).
-    """
-    from workers import imports, jobs, pos, rebuild, similarity  # noqa: F401
-    from workers.embedding import film_embedding
-    from workers.plot import plot_words
-    from workers.tagging import extract_text
-    from workers.vocab import load_vocabulary
-
-    similarity.compile_kernels()
-    vocab = load_vocabulary()
-    extract_text("Ein verwitweter Feuerwehrmann trauert im Krankenhaus.", "de", vocab)
-    extract_text("A widowed firefighter grieves in hospital.", "en", vocab)
-    # HanTa's models and wordfreq's word lists take ~1.5 s together: once here, not per job
-    pos.load_taggers()
-    plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
-    # the embedding model (0.5 s) and the German glossary (about 2 s): once here too
-    film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
-
-
-def run_worker(queue: Queue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
-    """Work the queue; when Redis goes away, wait for it and start a fresh worker.
-
-    rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
-    while a job runs; the job is then recovered as abandoned (see docs/OPERATIONS.md).
-    """
-    warm_up()
-    wait = 1.0
-    while True:
-        started = time.monotonic()
-        try:
-            make_worker(queue, store=store).work(burst=burst, **work_kwargs)
-            return
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if time.monotonic() - started > 60:
-                wait = 1.0
-            logging.getLogger(__name__).error("Redis unreachable (%s); new worker in %.0f s", exc, wait)
-            time.sleep(wait)
-            wait = min(wait * 2, 30.0)
 
 
 def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = True) -> str | None:

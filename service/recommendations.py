@@ -11,8 +11,9 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching, listcodec
-from service.common import PageSchema, Timestamp, lang_arg, page_of, primary_store, store
+from service.common import lang_arg, page_of, primary_store, store
 from service.labels import LANGS
+from service.schemas import PageSchema, Timestamp
 from service.storage import NotFound
 from workers.vocab import load_vocabulary
 

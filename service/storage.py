@@ -371,6 +371,14 @@ class Store:
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),
             _TagNames())
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.r.close()
+
+    def connection_id(self) -> int:
+        """Return an id of the client's connection pool: the same server for caches keyed by it."""
+        return id(self.r.connection_pool)
+
     # -- key names -------------------------------------------------------
     def k(self, *parts: str) -> str:
         return self.p + ":".join(parts)
@@ -688,6 +696,23 @@ class Store:
         return [json.loads(raw) for raw in raws if raw is not None]
 
     # -- bulk imports (a full rebuild follows, so nothing is marked dirty) -------
+    def load_new_films(self, films: list[dict], batch: int = 500) -> int:
+        """Write films that are not stored yet in pipelined batches, without reading first:
+        the keys of create_film, not dirty (a rebuild follows). For benches filling an empty
+        prefix fast; return how many were written."""
+        pipe = self.r.pipeline(transaction=False)
+        for n, film in enumerate(films, 1):
+            ts = now()
+            film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
+            pipe.zadd(self.k("films"), {film["id"]: ts + n * 1e-6})
+            # not dirty, as upsert_films: dirty films without a job make the workers'
+            # reconciler queue a refresh for each, which then competes with the rebuild
+            self._film_writes(pipe, film, None, dirty=False)
+            if n % batch == 0:
+                pipe.execute()
+        pipe.execute()
+        return len(films)
+
     def upsert_films(self, films: list[dict]) -> list[str]:
         """Create or update films in one transaction; return created, updated or unchanged per film."""
         ids = list(dict.fromkeys(f["id"] for f in films))
@@ -1179,6 +1204,30 @@ class Store:
         args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
             listcodec.encode_item(item, numbers) if item else "" for item in items.values()]
         return self._patch_lists(keys=keys, args=args) != -1
+
+    # -- job and index metrics (service/jobstats.py) ------------------------------
+    def count_job(self, kind: str, seconds: float, bucket: float, failed: bool) -> None:
+        """Add one finished job of kind to the job counters (one round trip)."""
+        pipe = self.r.pipeline(transaction=False)
+        key = self.k("metrics", "jobs")
+        pipe.hincrby(key, f"{kind}:count", 1)
+        pipe.hincrbyfloat(key, f"{kind}:sum", seconds)
+        pipe.hincrby(key, f"{kind}:le:{bucket}", 1)
+        if failed:
+            pipe.hincrby(key, f"{kind}:failed", 1)
+        pipe.execute()
+
+    def job_counters(self) -> dict[str, bytes]:
+        """Return the job counters: "<kind>:count|sum|failed|le:<bound>" -> value."""
+        return {field.decode(): value for field, value in self.r.hgetall(self.k("metrics", "jobs")).items()}
+
+    def note_index_update(self, fields: dict) -> None:
+        """Set the index marks (updated_at, and switched_at/_version after a rebuild)."""
+        self.r.hset(self.k("metrics", "index"), mapping=fields)
+
+    def index_marks(self) -> dict[str, str]:
+        """Return the index marks note_index_update set."""
+        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.k("metrics", "index")).items()}
 
     # -- full rebuilds ---------------------------------------------------------
     def next_version(self) -> int:

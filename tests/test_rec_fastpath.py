@@ -10,7 +10,6 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from service.common import page_of
-from service.films import FilmSchema
 from service.recommendations import (
     RecArgs,
     RecPage,
@@ -21,6 +20,7 @@ from service.recommendations import (
     related_titles,
     warm_labels,
 )
+from service.schemas import FilmSchema
 
 
 def test_lean_dump_equals_schema_dump(app, client, seeded):

@@ -5,7 +5,7 @@ import time
 from rq import get_current_job
 
 from service.importer import import_rows, queue_rebuild, read_jsonl
-from service.metrics import timed_job
+from service.jobstats import timed_job
 from service.queue import get_queue
 from workers.jobs import current_store
 

@@ -3,7 +3,7 @@
 from rq import get_current_job
 
 from config import settings
-from service.metrics import record_index_update, timed_job
+from service.jobstats import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
 from workers.embedding import film_embedding

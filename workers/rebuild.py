@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 
 from config import settings
 from service import listcodec
-from service.metrics import record_index_update, timed_job
+from service.jobstats import record_index_update, timed_job
 from service.queue import enqueue_refresh, rebuild_ttl, retry_policy, start_waiting_rebuild
 from service.storage import Store, now
 from workers import index, similarity
@@ -192,7 +192,7 @@ def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
 def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
     store = current_store(prefix)
-    cat, revs = _load_snapshot(prefix, rebuild_id, id(store.r.connection_pool))
+    cat, revs = _load_snapshot(prefix, rebuild_id, store.connection_id())
     return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
 
 
