@@ -14,11 +14,13 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from config.settings import Settings  # noqa: E402
 from service.queue import enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
 
 REDIS_URL = os.environ.get("RECS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TMDB_CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+SETTINGS = Settings.from_env()  # the benches' own process, as `recs` would read them
 API_KEY = "bench-" + uuid.uuid4().hex[:12]
 PY = sys.executable
 
@@ -56,7 +58,7 @@ def drop_prefix(prefix: str, queue_name: str | None = None) -> int:
     if batch:
         dropped += r.unlink(*batch)
     if queue_name:
-        q = get_queue(r, queue_name)
+        q = get_queue(r, queue_name, SETTINGS)
         job_ids = q.get_job_ids()
         for registry in (
             q.finished_job_registry,
@@ -143,7 +145,7 @@ class Workers:
         from rq import Worker
 
         self.procs = start_workers(env_for(prefix, queue_name, **env), n)
-        queue = get_queue(client(), queue_name)
+        queue = get_queue(client(), queue_name, SETTINGS)
         deadline = time.monotonic() + timeout
         while Worker.count(connection=queue.connection, queue=queue) < n:
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
@@ -198,7 +200,7 @@ def run_rebuild(
     store: Store, queue_name: str, timeout: float = 3600, reuse_tags: bool = False
 ) -> dict:
     """Queue a full rebuild and wait (workers must run); return its progress and phase times."""
-    queue = get_queue(store.r, queue_name)
+    queue = get_queue(store.r, queue_name, SETTINGS)
     t0 = time.perf_counter()
     job_id = enqueue_rebuild(store, queue, reuse_tags=reuse_tags)
     marks = {}

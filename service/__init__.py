@@ -5,8 +5,8 @@ The package itself loads nothing: the jobs import its storage and queue modules 
 """
 
 
-def create_app(overrides: dict | None = None):
+def create_app(overrides: dict | None = None, settings=None):
     """Build the Flask app from settings (and test overrides); see service/app.py."""
     from service.app import create_app as build
 
-    return build(overrides)
+    return build(overrides, settings)

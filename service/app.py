@@ -8,7 +8,7 @@ from flask_smorest import Api
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from config import settings
+from config.settings import Settings
 
 
 class ItemFirstEnvironment(Environment):
@@ -69,8 +69,12 @@ def redis_unavailable(error):
     return body, 503, {"Retry-After": "5"}
 
 
-def create_app(overrides: dict | None = None) -> Flask:
-    """Build the Flask app from settings (and test overrides)."""
+def create_app(overrides: dict | None = None, settings: Settings | None = None) -> Flask:
+    """Build the Flask app from settings (by default the environment's) and overrides.
+
+    The settings with the overrides applied are the app's config, and the queue's: the jobs it
+    queues run with what this app was given.
+    """
     from service import (
         apidocs,
         caching,
@@ -96,6 +100,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from service.storage import Store
 
     app = RecsFlask("service")  # the package: its name and root (templates) as before the move
+    settings = (settings or Settings.from_env()).replace(**(overrides or {}))
     app.config.update(settings.as_dict())
     app.config.update(
         API_TITLE="filmrecs",
@@ -118,7 +123,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["recs"] = {
         "store": Store(client, app.config["RECS_PREFIX"]),
         "reader": None if reader is None else Store(reader, app.config["RECS_PREFIX"], replica=True),
-        "queue": get_queue(client, app.config["QUEUE_NAME"]),
+        "queue": get_queue(client, app.config["QUEUE_NAME"], settings),
+        "settings": settings,
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
         "html": pagecache.FilmPages(app.config["HTML_CACHE"], app.config["SHARED_PAGE_TTL"]),
     }

@@ -10,16 +10,26 @@ from rq import Callback, Queue, Retry
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from config import settings
+from config.settings import Settings
 from service.storage import Store
 
 
-def get_queue(connection, name: str) -> Queue:
-    return Queue(name, connection=connection, serializer=JSONSerializer,
-                 default_timeout=settings.JOB_TIMEOUT)
+class JobQueue(Queue):
+    """An rq queue that carries the settings its jobs are queued with (timeouts, retries)."""
+
+    settings: Settings
 
 
-def retry_policy() -> Retry | None:
+def get_queue(connection, name: str, settings: Settings, timeout: int | None = None) -> JobQueue:
+    """Return the rq queue name (JSON serializer), its jobs timing out after JOB_TIMEOUT s
+    (or timeout) and retried as settings say."""
+    queue = JobQueue(name, connection=connection, serializer=JSONSerializer,
+                     default_timeout=settings.JOB_TIMEOUT if timeout is None else timeout)
+    queue.settings = settings
+    return queue
+
+
+def retry_policy(settings: Settings) -> Retry | None:
     """Requeue a job that raised or whose worker died, JOB_RETRIES times (see docs/OPERATIONS.md)."""
     return Retry(max=settings.JOB_RETRIES) if settings.JOB_RETRIES > 0 else None
 
@@ -54,7 +64,7 @@ def reconcile_dirty(store: Store, queue: Queue) -> list[str]:
     return stuck
 
 
-def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = True) -> str | None:
+def enqueue_refresh(store: Store, queue: JobQueue, film_id: str, needed: bool = True) -> str | None:
     """Queue a refresh of film_id unless one is pending; return the pending job's id.
 
     `needed` is whether the write newly marked the film dirty: when it did not, a job
@@ -70,12 +80,12 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
     # At the front: a refresh takes a fraction of a second and must not wait behind the
     # chunks of a full rebuild (minutes of work) queued before it.
     queue.enqueue("workers.jobs.refresh_film", store.p, film_id, job_id=job_id,
-                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(),
+                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
                   description=f"refresh {film_id}", at_front=True)
     return job_id
 
 
-def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str:
+def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> str:
     """Queue a full rebuild of every film's list (and tags, unless reuse_tags); return the id of the rebuild that
     will do it.
 
@@ -84,7 +94,7 @@ def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str
     "deferred" until then; its progress says after which rebuild it runs).
     """
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    runs, running = store.request_rebuild(job_id, rebuild_ttl())
+    runs, running = store.request_rebuild(job_id, rebuild_ttl(queue.settings))
     if runs != job_id:
         waiting = queue.fetch_job(runs)
         if waiting is not None and not reuse_tags and waiting.args[-1] is True:
@@ -93,8 +103,9 @@ def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str
         return runs
     status = JobStatus.QUEUED if running is None else JobStatus.DEFERRED
     job = queue.create_job("workers.rebuild.rebuild", args=(store.p, reuse_tags), job_id=job_id,
-                           timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
-                           failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild",
+                           timeout=queue.settings.REBUILD_TIMEOUT, result_ttl=86400,
+                           failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
+                           description="full rebuild",
                            status=status, on_failure=Callback("workers.rebuild.rebuild_failed"))
     if running is None:
         queue.enqueue_job(job)
@@ -116,6 +127,6 @@ def start_waiting_rebuild(queue: Queue, job_id: str) -> None:
         queue.enqueue_job(job)
 
 
-def rebuild_ttl() -> int:
+def rebuild_ttl(settings: Settings) -> int:
     """How long the rebuild slot is held at most (a rebuild whose jobs all vanished)."""
     return settings.REBUILD_TIMEOUT * 4

@@ -150,3 +150,17 @@ def test_only_storage_touches_the_redis_client_or_spells_a_key(package):
     if package == "bench":  # benches measure Redis itself: they may read it, never spell our keys
         wrong = [w for w in wrong if not w.endswith(" .r")]
     assert wrong == []
+
+
+def test_settings_are_passed_down_not_read_from_a_module():
+    """One Settings object, built once (create_app, `recs`, the worker) and passed down: no
+    product module reads config.settings' names behind the app's back."""
+    wrong = []
+    for module, path in product_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module == "config" and any(
+                    alias.name == "settings" for alias in node.names):
+                wrong.append(f"{module}: from config import settings")
+            elif isinstance(node, ast.Import) and any(a.name == "config.settings" for a in node.names):
+                wrong.append(f"{module}: import config.settings")
+    assert wrong == []

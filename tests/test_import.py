@@ -4,9 +4,6 @@ import csv
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from service import cli
 
 GOOD_AND_BAD = [
     '{"id": "alpha", "title": "Alpha", "genres": ["Drama"], "reviews": [{"body": "Grand."}]}',
@@ -22,12 +19,11 @@ SKIPPED = {2: "invalid JSON", 3: "year", 4: "no film with id 'nope'", 7: "not a 
 
 
 @pytest.fixture
-def recs(app, store, monkeypatch):
-    """Run `recs ...` against the test app's store and queue; return the result."""
-    monkeypatch.setattr(cli, "_store_and_queue", lambda: (store, app.extensions["recs"]["queue"]))
+def recs(runner):
+    """Run `recs ...` against the test app's Redis, prefix and queue; return the result."""
 
     def run(*args):
-        result = CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+        result = runner(*args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result
 

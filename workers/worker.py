@@ -5,11 +5,12 @@ import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Queue, Worker
+from rq import Worker
 
-from config import settings
-from service.queue import reconcile_dirty
+from config.settings import Settings
+from service.queue import JobQueue, reconcile_dirty
 from service.storage import Store
+from workers.context import use_settings
 
 
 class RecsWorker(Worker):
@@ -22,9 +23,10 @@ class RecsWorker(Worker):
     """
 
     store: Store | None = None  # the key prefix's store, for reconcile_dirty (make_worker sets it)
+    heartbeat_grace = 10  # JOB_HEARTBEAT_GRACE (make_worker sets it)
 
     def get_heartbeat_ttl(self, job) -> int:
-        return max(1, super().get_heartbeat_ttl(job) - 60 + settings.JOB_HEARTBEAT_GRACE)
+        return max(1, super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace)
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
@@ -33,15 +35,21 @@ class RecsWorker(Worker):
                 self.log.warning("Film %s was dirty without a live refresh job: queued one", film_id)
 
 
-def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
-                **kwargs) -> Worker:
+def make_worker(queue: JobQueue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
+                settings: Settings | None = None, **kwargs) -> Worker:
     """Return a worker on queue with the product's heartbeat and maintenance settings (and, given
-    the store of the queue's key prefix, the reconciler of dirty films)."""
+    the store of the queue's key prefix, the reconciler of dirty films).
+
+    settings (by default the queue's) become those of the jobs this process runs.
+    """
+    settings = settings or queue.settings
     worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer,
                           worker_ttl=settings.WORKER_TTL,
                           job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
                           maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
     worker.store = store
+    worker.heartbeat_grace = settings.JOB_HEARTBEAT_GRACE
+    use_settings(settings)
     return worker
 
 
@@ -68,7 +76,7 @@ def warm_up() -> None:
     film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
 
 
-def run_worker(queue: Queue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
+def run_worker(queue: JobQueue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
     """Work the queue; when Redis goes away, wait for it and start a fresh worker.
 
     rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
