@@ -3,7 +3,7 @@
 import math
 
 from flask import current_app, g, request
-from marshmallow import Schema, ValidationError, fields, missing
+from marshmallow import ValidationError, fields
 
 from service.labels import LANGS
 
@@ -55,23 +55,6 @@ def lang_arg() -> LangTag:
     return LangTag(load_default="de", validate=_label_lang, metadata={
         "pattern": r"^([Dd][Ee]|[Ee][Nn])([-_][A-Za-z0-9]{1,8})*$",
         "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)"})
-
-
-def dump_plain(schema: Schema, obj: dict) -> dict:
-    """Return schema.dump(obj) for a dict obj, calling each field's serializer directly.
-
-    For the read hot paths: the same output (fields in declared order, absent keys with their
-    dump default or left out), without marshmallow's per-field lookups. Only for schemas
-    without hooks or data keys (tests compare both dumps).
-    """
-    out = {}
-    for name, field in schema.dump_fields.items():
-        if name in obj:
-            out[name] = field._serialize(obj[name], name, obj)
-        elif field.dump_default is not missing:
-            default = field.dump_default
-            out[name] = field._serialize(default() if callable(default) else default, name, obj)
-    return out
 
 
 def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:

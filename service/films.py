@@ -6,7 +6,8 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching
-from service.common import dump_plain, page_of, queue, store
+from service.common import page_of, queue, store
+from service.fastpaths import dump_plain
 from service.queue import enqueue_refresh
 from service.schemas import FilmPatchSchema, FilmSchema, PageArgs, Text, paged
 from service.storage import Conflict, NotFound

@@ -10,12 +10,12 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from service.common import page_of
+from service.fastpaths import dump_rec_page
 from service.recommendations import (
     RecArgs,
     RecPage,
     _label_and_key,
     blp,
-    dump_rec_page,
     plain_rec_args,
     related_titles,
     warm_labels,
