@@ -300,7 +300,7 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     assert store.get_vectors(["race"])[0] == expected
     # the other films' lists hold "race" with its rev-2 score, as a fresh refresh would put it
     before = {fid: store.get_lists(version, [fid])[0]["items"] for fid in store.film_ids() if fid != "race"}
-    store.r.sadd(store.k("dirty"), "race")
+    store.r.sadd(store.keys.join("dirty"), "race")
     from service.queue import enqueue_refresh
 
     enqueue_refresh(store, queue, "race")

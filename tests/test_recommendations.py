@@ -194,7 +194,7 @@ def test_film_created_again_continues_its_revisions(client, store, run_jobs):
     # bulk imports continue the revisions too
     client.delete("/api/v1/films/again")
     assert store.upsert_films([{"id": "again", "title": "Again"}]) == ["created"]
-    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.k("tomb", "again"))
+    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.keys.join("tomb", "again"))
 
 
 def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_jobs):
@@ -258,7 +258,7 @@ def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, 
 
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert before["results"] and before["results"][0]["reasons"]
-    seeded.r.delete(*(seeded.k("tag", name) for name in ("numbers", "names", "mark")))
+    seeded.r.delete(*(seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")))
     seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
     enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
     run_jobs()
