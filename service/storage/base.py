@@ -53,6 +53,25 @@ _TAG_NAMES: dict[tuple, _TagNames] = {}
 
 
 
+def transact(client, write, *watch):
+    """Run write(pipe) as one MULTI/EXEC, watching watch (and what write watches itself), and
+    again from the start when a watched key changed; return (what the last write returned,
+    the replies of the commands it queued)."""
+    value = []
+
+    def attempt(pipe):
+        value[:] = [write(pipe)]
+
+    replies = client.transaction(attempt, *watch)
+    return value[0], replies
+
+
+def newly_dirty(replies: list, at: int | None) -> bool:
+    """Return whether the dirty mark queued at reply index `at` (None: none was) marked its film
+    anew: then its refresh job is to be queued (else a pending one covers the write)."""
+    return at is not None and bool(replies[at])
+
+
 def now() -> float:
     return round(time.time(), 3)
 

@@ -23,6 +23,12 @@ class Bookkeeping:
         self.r.set(self.keys.page(variant, fid), page, ex=ttl)
 
     # -- refresh bookkeeping ------------------------------------------------
+    def _mark_dirty(self, pipe, fid: str) -> int:
+        """Queue on pipe (a MULTI) the mark that fid waits for a refresh; return the index of
+        its reply among the transaction's (see base.newly_dirty)."""
+        pipe.sadd(self.keys.dirty(), fid)
+        return len(pipe.command_stack) - 1
+
     def set_pending_job(self, fid: str, job_id: str) -> None:
         self.r.set(self.keys.pending(fid), job_id, ex=86400)
 

@@ -12,7 +12,9 @@ from service.storage.base import (
     _Merged,
     _pack,
     _unpack,
+    newly_dirty,
     now,
+    transact,
 )
 from service.text import fold
 
@@ -34,7 +36,9 @@ class Films:
         pipe.hset(self.keys.cards(), film["id"], _dumps(card))
         pipe.incr(self.keys.cards_gen())
 
-    def _film_writes(self, pipe, film: dict, old: dict | None, dirty: bool = True) -> None:
+    def _film_writes(self, pipe, film: dict, old: dict | None, dirty: bool = True) -> int | None:
+        """Queue a film's record, card, search, filter and prior writes on pipe; with dirty,
+        mark it for a refresh and return where that mark's reply will be."""
         fid = film["id"]
         pipe.set(self.keys.film(fid), _pack(film))
         self._write_card(pipe, film)
@@ -52,8 +56,7 @@ class Films:
             pipe.srem(self.keys.genre(g), fid)
         for g in new_genres:
             pipe.sadd(self.keys.genre(g), fid)
-        if dirty:
-            pipe.sadd(self.keys.dirty(), fid)
+        return self._mark_dirty(pipe, fid) if dirty else None
 
     def _write_priors(self, pipe, films: dict[str, dict | None]) -> None:
         """Queue on pipe the films' vote counts and popularity (None: the film is gone) for
@@ -81,26 +84,23 @@ class Films:
             pipe.multi()
             pipe.delete(self.keys.tomb(fid))
             pipe.zadd(self.keys.films(), {fid: ts})
-            self._film_writes(pipe, film, None)
+            return self._film_writes(pipe, film, None)
 
-        results = self.r.transaction(write, self.keys.film(fid), self.keys.tomb(fid))
-        return film, bool(results[-1])
+        dirty_at, replies = transact(self.r, write, self.keys.film(fid), self.keys.tomb(fid))
+        return film, newly_dirty(replies, dirty_at)
 
     def update_film(self, fid: str, changes: dict) -> tuple[dict, bool]:
         """Apply changes to a film atomically; return it and whether it needs a refresh job."""
-        holder = {}
-
         def write(pipe):
             old = _unpack(pipe.get(self.keys.film(fid)))
             if old is None:
                 raise NotFound(fid)
             film = {**old, **changes, "updated_at": now(), "rev": old["rev"] + 1}
-            holder["film"] = film
             pipe.multi()
-            self._film_writes(pipe, film, old)
+            return film, self._film_writes(pipe, film, old)
 
-        results = self.r.transaction(write, self.keys.film(fid))
-        return holder["film"], bool(results[-1])
+        (film, dirty_at), replies = transact(self.r, write, self.keys.film(fid))
+        return film, newly_dirty(replies, dirty_at)
 
     def get_film(self, fid: str) -> dict:
         film = _unpack(self.r.get(self.keys.film(fid)))
@@ -149,9 +149,9 @@ class Films:
             for g in {fold(g) for g in old.get("genres", [])}:
                 pipe.srem(self.keys.genre(g), fid)
             pipe.set(self.keys.tomb(fid), old["rev"], ex=TOMBSTONE_TTL)
-            pipe.sadd(self.keys.dirty(), fid)
+            self._mark_dirty(pipe, fid)  # its refresh takes it out of the lists
 
-        self.r.transaction(write, self.keys.film(fid), self.keys.reviews(fid))
+        transact(self.r, write, self.keys.film(fid), self.keys.reviews(fid))
 
     def count_films(self) -> int:
         return self.r.zcard(self.keys.films())
@@ -209,8 +209,6 @@ class Films:
         ids = list(dict.fromkeys(f["id"] for f in films))
         keys = [self.keys.film(fid) for fid in ids]
         tombs = [self.keys.tomb(fid) for fid in ids]
-        holder = {}
-
         def write(pipe):
             current = dict(zip(ids, map(_unpack, pipe.mget(keys))))
             last_rev = dict(zip(ids, (int(raw or 0) for raw in pipe.mget(tombs))))
@@ -241,11 +239,9 @@ class Films:
             created = [tomb for tomb, fid in zip(tombs, ids) if last_rev[fid]]
             if created:
                 pipe.delete(*created)
-            holder["outcomes"] = outcomes
+            return outcomes
 
-        if films:
-            self.r.transaction(write, *keys, *tombs)
-        return holder.get("outcomes", [])
+        return transact(self.r, write, *keys, *tombs)[0] if films else []
 
     def add_reviews(self, batch: dict[str, list[dict]]) -> dict[str, tuple[int, int] | None]:
         """Add reviews to films in one transaction; a review a film has already (the same
@@ -255,8 +251,6 @@ class Films:
         """
         ids = list(batch)
         keys = [self.keys.film(fid) for fid in ids] + [self.keys.reviews(fid) for fid in ids]
-        holder = {}
-
         def write(pipe):
             films = dict(zip(ids, map(_unpack, pipe.mget(keys[:len(ids)]))))
             existing = self.reviews_of(ids)
@@ -285,11 +279,9 @@ class Films:
                 if added or updated:
                     self._touch_film(pipe, films[fid], dirty=False)
                 counts[fid] = (added, updated)
-            holder["counts"] = counts
+            return counts
 
-        if ids:
-            self.r.transaction(write, *keys)
-        return holder.get("counts", {})
+        return transact(self.r, write, *keys)[0] if ids else {}
 
     def put_upload(self, upload_id: str, data: bytes, ttl: int) -> None:
         self.r.set(self.keys.upload(upload_id), data, ex=ttl)

@@ -10,7 +10,9 @@ from service.storage.base import (
     _loads,
     _pack,
     _unpack,
+    newly_dirty,
     now,
+    transact,
 )
 
 
@@ -18,13 +20,13 @@ class Reviews:
     """The reviews of a Store."""
 
     # -- reviews ---------------------------------------------------------
-    def _touch_film(self, pipe, film: dict, dirty: bool = True) -> None:
-        """Record a change to a film's reviews: a new revision (and Last-Modified) for the film."""
+    def _touch_film(self, pipe, film: dict, dirty: bool = True) -> int | None:
+        """Record a change to a film's reviews: a new revision (and Last-Modified) for the film;
+        with dirty, mark it for a refresh and return where that mark's reply will be."""
         film = {**film, "rev": film["rev"] + 1, "updated_at": now()}
         pipe.set(self.keys.film(film["id"]), _pack(film))
         self._write_card(pipe, film)
-        if dirty:
-            pipe.sadd(self.keys.dirty(), film["id"])
+        return self._mark_dirty(pipe, film["id"]) if dirty else None
 
     def create_review(self, fid: str, review: dict) -> tuple[dict, bool]:
         rid = "r" + uuid.uuid4().hex[:12]
@@ -38,10 +40,10 @@ class Reviews:
             pipe.multi()
             pipe.set(self.keys.review(rid), _dumps(review))
             pipe.zadd(self.keys.reviews(fid), {rid: review["created_at"]})
-            self._touch_film(pipe, film)
+            return self._touch_film(pipe, film)
 
-        results = self.r.transaction(write, self.keys.film(fid))
-        return review, bool(results[-1])
+        dirty_at, replies = transact(self.r, write, self.keys.film(fid))
+        return review, newly_dirty(replies, dirty_at)
 
     def import_review(self, fid: str, review: dict) -> tuple[dict, bool, bool]:
         """Add a review, or update the film's review it repeats (same source URL or body).
@@ -50,8 +52,6 @@ class Reviews:
         an import that changes nothing writes nothing, and its review's job_id is the film's
         latest refresh job.
         """
-        holder = {}
-
         def write(pipe):
             film = _unpack(pipe.get(self.keys.film(fid)))
             if film is None:
@@ -64,23 +64,20 @@ class Reviews:
             if old is None:
                 new = {**review, "id": "r" + uuid.uuid4().hex[:12], "film_id": fid,
                        "created_at": ts, "updated_at": ts}
-            elif {**old, **review} == old:
-                holder.update(review=old, created=False, changed=False,
-                              job=(pipe.get(self.keys.pending(fid)) or b"").decode() or None)
-                return
+            elif {**old, **review} == old:  # nothing to write: the review with the film's job
+                job = (pipe.get(self.keys.pending(fid)) or b"").decode() or None
+                return {**old, "job_id": job}, False, None
             else:
                 new = {**old, **review, "updated_at": ts}
-            holder.update(review=new, created=old is None, changed=True)
             pipe.multi()
             pipe.set(self.keys.review(new["id"]), _dumps(new))
             if old is None:
                 pipe.zadd(self.keys.reviews(fid), {new["id"]: ts})
-            self._touch_film(pipe, film)
+            return new, old is None, self._touch_film(pipe, film)
 
-        results = self.r.transaction(write, self.keys.film(fid), self.keys.reviews(fid))
-        if not holder["changed"]:
-            return {**holder["review"], "job_id": holder["job"]}, False, False
-        return holder["review"], bool(results[-1]), holder["created"]
+        (stored, created, dirty_at), replies = transact(
+            self.r, write, self.keys.film(fid), self.keys.reviews(fid))
+        return stored, newly_dirty(replies, dirty_at), created
 
     def get_review(self, rid: str) -> dict:
         review = _loads(self.r.get(self.keys.review(rid)))
@@ -89,8 +86,6 @@ class Reviews:
         return review
 
     def update_review(self, rid: str, changes: dict) -> tuple[dict, bool]:
-        holder = {}
-
         def write(pipe):
             old = _loads(pipe.get(self.keys.review(rid)))
             if old is None:
@@ -100,32 +95,28 @@ class Reviews:
             if film is None:
                 raise NotFound(rid)
             review = {**old, **changes, "updated_at": now()}
-            holder["review"] = review
             pipe.multi()
             pipe.set(self.keys.review(rid), _dumps(review))
-            self._touch_film(pipe, film)
+            return review, self._touch_film(pipe, film)
 
-        results = self.r.transaction(write, self.keys.review(rid))
-        return holder["review"], bool(results[-1])
+        (review, dirty_at), replies = transact(self.r, write, self.keys.review(rid))
+        return review, newly_dirty(replies, dirty_at)
 
     def delete_review(self, rid: str) -> tuple[str, bool]:
-        holder = {}
-
         def write(pipe):
             old = _loads(pipe.get(self.keys.review(rid)))
             if old is None:
                 raise NotFound(rid)
-            fid = holder["film_id"] = old["film_id"]
+            fid = old["film_id"]
             pipe.watch(self.keys.film(fid))  # the film is rewritten: no lost update
             film = _unpack(pipe.get(self.keys.film(fid)))
             pipe.multi()
             pipe.delete(self.keys.review(rid))
             pipe.zrem(self.keys.reviews(fid), rid)
-            if film is not None:
-                self._touch_film(pipe, film)
+            return fid, None if film is None else self._touch_film(pipe, film)
 
-        results = self.r.transaction(write, self.keys.review(rid))
-        return holder["film_id"], bool(results[-1]) if len(results) > 3 else False
+        (fid, dirty_at), replies = transact(self.r, write, self.keys.review(rid))
+        return fid, newly_dirty(replies, dirty_at)
 
     def move_review(self, rid: str, fid: str) -> None:
         """Move a review to another film (merging duplicates); both films get a new revision."""
@@ -147,7 +138,7 @@ class Reviews:
                 if film is not None:
                     self._touch_film(pipe, film)
 
-        self.r.transaction(write, self.keys.review(rid))
+        transact(self.r, write, self.keys.review(rid))
 
     def review_ids(self, fid: str) -> list[str]:
         return [raw.decode() for raw in self.r.zrange(self.keys.reviews(fid), 0, -1)]

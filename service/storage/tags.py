@@ -12,6 +12,7 @@ from service.storage.base import (
     _unpack,
     _unpacked,
     now,
+    transact,
 )
 from service.storage.scripts import tag_mark
 
@@ -54,10 +55,8 @@ class TagIndex:
 
     def drop_tags(self, fid: str) -> dict:
         """Remove a deleted film from the inverted index; return its last vector."""
-        holder = {}
-
         def write(pipe):
-            old = holder["vec"] = _unpack(pipe.get(self.keys.vector(fid))) or {}
+            old = _unpack(pipe.get(self.keys.vector(fid))) or {}
             filed = (_unpack(pipe.get(self.keys.tags(fid))) or {}).get("rank")
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
@@ -66,9 +65,9 @@ class TagIndex:
             self._change_postings(pipe, changes)
             pipe.delete(self.keys.vector(fid), self.keys.tags(fid), self.keys.pending(fid))
             pipe.hdel(self.keys.embeddings(), fid)
+            return old
 
-        self.r.transaction(write, self.keys.vector(fid), self.keys.tags(fid))
-        return holder["vec"]
+        return transact(self.r, write, self.keys.vector(fid), self.keys.tags(fid))[0]
 
     def save_tags_many(self, entries: dict[str, tuple]) -> set[str]:
         """Store many films' tags, vectors and plot embeddings (entries are (tags, vector,
@@ -132,7 +131,7 @@ class TagIndex:
             self._change_postings(pipe, changes)
 
         if ids:
-            self.r.transaction(write, *keys, *tag_keys)
+            transact(self.r, write, *keys, *tag_keys)
         return saved
 
     def reviews_of(self, ids: list[str]) -> dict[str, list[dict]]:
