@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
-from service.queue import enqueue_rebuild, get_queue  # noqa: E402
+from service.queue import drop_queue, enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
 
 REDIS_URL = os.environ.get("RECS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -58,23 +58,7 @@ def drop_prefix(prefix: str, queue_name: str | None = None) -> int:
     if batch:
         dropped += r.unlink(*batch)
     if queue_name:
-        q = get_queue(r, queue_name, SETTINGS)
-        job_ids = q.get_job_ids()
-        for registry in (
-            q.finished_job_registry,
-            q.failed_job_registry,
-            q.deferred_job_registry,
-            q.started_job_registry,
-            q.scheduled_job_registry,
-            q.canceled_job_registry,
-        ):
-            job_ids += registry.get_job_ids()
-        keys = [f"rq:job:{j}".encode() for j in job_ids]
-        keys += [f"rq:results:{j}".encode() for j in job_ids]
-        keys += [k for k in r.scan_iter(match=f"rq:*:{queue_name}", count=2000)]
-        keys += [f"rq:queue:{queue_name}".encode()]
-        for start in range(0, len(keys), 500):
-            r.unlink(*keys[start : start + 500])
+        drop_queue(get_queue(r, queue_name, SETTINGS))
     return dropped
 
 

@@ -8,6 +8,7 @@ import uuid
 
 from rq import Callback, Queue, Retry
 from rq.job import Job, JobStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from config.settings import Settings
@@ -125,6 +126,25 @@ def start_waiting_rebuild(queue: Queue, job_id: str) -> None:
     if job.get_status() in (JobStatus.DEFERRED, JobStatus.FINISHED, None):
         job.set_status(JobStatus.QUEUED)  # rq's enqueue_job leaves a deferred job deferred
         queue.enqueue_job(job)
+
+
+def drop_queue(queue: Queue) -> None:
+    """Delete a queue with its jobs, their results and its registries, through rq's own API
+    (rq's key layout is rq's): for tests and benches that are done with a queue."""
+    registries = (queue.started_job_registry, queue.finished_job_registry,
+                  queue.failed_job_registry, queue.deferred_job_registry,
+                  queue.scheduled_job_registry, queue.canceled_job_registry)
+    job_ids = set(queue.get_job_ids())
+    for registry in registries:
+        job_ids.update(registry.get_job_ids(cleanup=False))
+    for job in Job.fetch_many(sorted(job_ids), connection=queue.connection,
+                              serializer=queue.serializer):
+        if job is not None:
+            Result.delete_all(job)
+            job.delete()
+    for registry in registries:
+        queue.connection.delete(registry.key)
+    queue.delete(delete_jobs=False)
 
 
 def rebuild_ttl(settings: Settings) -> int:

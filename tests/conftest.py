@@ -8,11 +8,9 @@ import pytest
 import redis
 from click.testing import CliRunner
 from rq import SimpleWorker
-from rq.job import Job
-from rq.results import Result
 
 from service import create_app
-from service.queue import get_queue
+from service.queue import drop_queue, get_queue
 from workers.context import use_settings
 
 REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # own database and prefixes
@@ -38,20 +36,7 @@ def remove_prefix(name: str) -> None:
         keys = list(client.scan_iter(match=name + ":*", count=1000))
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])
-        queue = get_queue(client, name, Settings.from_env())
-        registries = [queue.started_job_registry, queue.finished_job_registry,
-                      queue.failed_job_registry, queue.deferred_job_registry,
-                      queue.scheduled_job_registry, queue.canceled_job_registry]
-        job_ids = set(queue.get_job_ids())
-        for registry in registries:
-            job_ids.update(registry.get_job_ids(cleanup=False))
-        for job in Job.fetch_many(sorted(job_ids), connection=client, serializer=queue.serializer):
-            if job is not None:
-                Result.delete_all(job)
-                job.delete()
-        for registry in registries:
-            client.delete(registry.key)
-        queue.delete(delete_jobs=False)
+        drop_queue(get_queue(client, name, Settings.from_env()))
 
 
 @pytest.fixture

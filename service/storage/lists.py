@@ -4,9 +4,7 @@ import json
 
 import orjson
 
-from service.storage.base import (
-    NotFound,
-)
+from service.storage.base import NotFound
 
 
 class Lists:

@@ -2,9 +2,7 @@
 
 
 
-from service.storage.base import (
-    NotFound,
-)
+from service.storage.base import NotFound
 
 
 class Rebuilds:

@@ -5,15 +5,7 @@ import json
 import orjson
 
 from service import listcodec, postings
-from service.storage.base import (
-    _loads,
-    _pack,
-    _posting_removal,
-    _unpack,
-    _unpacked,
-    now,
-    transact,
-)
+from service.storage.base import _loads, _pack, _posting_removal, _unpack, _unpacked, now, transact
 from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
