@@ -28,7 +28,8 @@ FLOORS = {
     JOBS: {
         "service.dedupe", "service.importer", "service.jobstats", "service.logs",
         "service.queue", "service.status",
-        "workers.imports", "workers.index", "workers.jobs", "workers.rebuild", "workers.worker",
+        "workers.context", "workers.imports", "workers.index", "workers.jobs", "workers.rebuild",
+        "workers.worker",
     },
 }
 # Modules of workers/ that are the jobs floor: the web enqueues them by dotted name only.
