@@ -117,6 +117,12 @@ class Keys:
         """A film's related-title list in an index version."""
         return self.join("idx", version, "rel", fid)
 
+    def related_list_around(self, fid: str) -> tuple[str, str]:
+        """What stands before and after the index version in fid's list key (the list read
+        joins them around the version it reads)."""
+        head, _, tail = self.related_list("\0", fid).partition("\0")
+        return head, tail
+
     def related_lists_pattern(self, version: str) -> str:
         """A SCAN pattern of every list of an index version."""
         return self.join("idx", version, "rel", "*")

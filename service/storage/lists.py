@@ -23,9 +23,11 @@ class Lists:
         there are and `page` is a flat [position in the list (1-based), card JSON, ...] of
         items start..stop.
         """
+        head, tail = self.keys.related_list_around(fid)
         card, blob, ver, flat, pending, kept, gen = self._read_list(
-            keys=[self.keys.version(), self.keys.cards(), self.keys.cards_gen()],
-            args=[self.p, fid, start, -1 if stop is None else stop, *exclude])
+            keys=[self.keys.version(), self.keys.cards(), self.keys.cards_gen(),
+                  self.keys.pending(fid)],
+            args=[head, fid, tail, start, -1 if stop is None else stop, *exclude])
         if card is None:
             raise NotFound(fid)
         return card, blob, int(ver), flat, kept, pending.decode() if pending else None, gen

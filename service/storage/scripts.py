@@ -7,13 +7,14 @@ from redis.exceptions import NoScriptError
 
 from service import listcodec
 
-# Read a film's list, its card, its pending refresh job and the cards of one page of the
-# list in one round trip. The list key depends on the index version, so it is built inside
-# the script (fine on a single primary, which is what rq supports anyway). The listed ids are
-# read out of the packed list (service/listcodec.py), which the script never decodes further.
-# Listed films without a card (deleted meanwhile) and the ids in ARGV[5..] are left out; of
-# the rest, the ones at (0-based) ARGV[3] <= n < ARGV[4] (no end when negative) are returned
-# as (position in the list, card) pairs, with how many were kept in all.
+# Read film ARGV[2]'s list, its card, its pending refresh job (KEYS[4]) and the cards of one
+# page of the list in one round trip. The list key depends on the index version (KEYS[1]), so
+# the script joins it: ARGV[1] .. version .. ARGV[3] (Keys.related_list_around; fine on a
+# single primary, which is what rq supports anyway). The listed ids are read out of the packed
+# list (service/listcodec.py), which the script never decodes further. Listed films without a
+# card (deleted meanwhile) and the ids in ARGV[6..] are left out; of the rest, the ones at
+# (0-based) ARGV[4] <= n < ARGV[5] (no end when negative) are returned as (position in the
+# list, card) pairs, with how many were kept in all.
 # KEYS[3] counts the writes to the cards hash (the cards' generation), returned last: a
 # reader that keeps what it made of the list can check it later (Store.read_list_unchanged).
 # A list in an older format reads as none (a rebuild after an upgrade writes them anew).
@@ -22,15 +23,15 @@ local ver = redis.call('GET', KEYS[1]) or '0'
 local gen = redis.call('GET', KEYS[3]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
 if not card then return {false, false, ver, {}, false, 0, gen} end
-local pending = redis.call('GET', ARGV[1] .. 'pending:' .. ARGV[2])
-local blob = redis.call('GET', ARGV[1] .. 'idx:' .. ver .. ':rel:' .. ARGV[2])
+local pending = redis.call('GET', KEYS[4])
+local blob = redis.call('GET', ARGV[1] .. ver .. ARGV[3])
 if not is_list(blob) then return {card, false, ver, {}, pending, 0, gen} end
 local ids = ids_of(blob)
 if #ids == 0 then return {card, blob, ver, {}, pending, 0, gen} end
 local cards = redis.call('HMGET', KEYS[2], unpack(ids))
 local skip = {}
-for i = 5, #ARGV do skip[ARGV[i]] = true end
-local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 6, #ARGV do skip[ARGV[i]] = true end
+local start, stop = tonumber(ARGV[4]), tonumber(ARGV[5])
 local page, kept = {}, 0
 for i, id in ipairs(ids) do
   if cards[i] and not skip[id] then
