@@ -14,11 +14,13 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.queue import enqueue_rebuild, get_queue  # noqa: E402
+from config.settings import Settings  # noqa: E402
+from service.queue import drop_queue, enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
 
 REDIS_URL = os.environ.get("RECS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TMDB_CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
+SETTINGS = Settings.from_env()  # the benches' own process, as `recs` would read them
 API_KEY = "bench-" + uuid.uuid4().hex[:12]
 PY = sys.executable
 
@@ -56,23 +58,7 @@ def drop_prefix(prefix: str, queue_name: str | None = None) -> int:
     if batch:
         dropped += r.unlink(*batch)
     if queue_name:
-        q = get_queue(r, queue_name)
-        job_ids = q.get_job_ids()
-        for registry in (
-            q.finished_job_registry,
-            q.failed_job_registry,
-            q.deferred_job_registry,
-            q.started_job_registry,
-            q.scheduled_job_registry,
-            q.canceled_job_registry,
-        ):
-            job_ids += registry.get_job_ids()
-        keys = [f"rq:job:{j}".encode() for j in job_ids]
-        keys += [f"rq:results:{j}".encode() for j in job_ids]
-        keys += [k for k in r.scan_iter(match=f"rq:*:{queue_name}", count=2000)]
-        keys += [f"rq:queue:{queue_name}".encode()]
-        for start in range(0, len(keys), 500):
-            r.unlink(*keys[start : start + 500])
+        drop_queue(get_queue(r, queue_name, SETTINGS))
     return dropped
 
 
@@ -115,20 +101,7 @@ def import_films(store: Store, films: list[dict], validate: bool = True) -> dict
         from service.importer import import_rows
 
         return import_rows(store, ((i, dict(f)) for i, f in enumerate(films, 1))).as_dict()
-    from service.storage import now
-
-    pipe = store.r.pipeline(transaction=False)
-    for n, film in enumerate(films, 1):
-        ts = now()
-        film = {**film, "created_at": ts, "updated_at": ts, "rev": 1}
-        pipe.zadd(store.k("films"), {film["id"]: ts + n * 1e-6})
-        # not dirty, as upsert_films (a rebuild follows): dirty films without a job make the
-        # workers' reconciler queue a refresh for each, which then competes with the rebuild
-        store._film_writes(pipe, film, None, dirty=False)
-        if n % 500 == 0:
-            pipe.execute()
-    pipe.execute()
-    return {"created": len(films)}
+    return {"created": store.load_new_films(films)}
 
 
 def start_workers(env: dict, n: int) -> list[subprocess.Popen]:
@@ -149,14 +122,14 @@ class Workers:
     """rq worker processes (`recs worker`, forking, as deployed) on one queue.
 
     Returns once every worker listens: each first imports the jobs, loads the vocabulary and
-    the compiled kernels (service.queue.warm_up), which a bench must not time.
+    the compiled kernels (workers.worker.warm_up), which a bench must not time.
     """
 
     def __init__(self, prefix: str, queue_name: str, n: int, timeout: float = 180, **env):
         from rq import Worker
 
         self.procs = start_workers(env_for(prefix, queue_name, **env), n)
-        queue = get_queue(client(), queue_name)
+        queue = get_queue(client(), queue_name, SETTINGS)
         deadline = time.monotonic() + timeout
         while Worker.count(connection=queue.connection, queue=queue) < n:
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
@@ -211,7 +184,7 @@ def run_rebuild(
     store: Store, queue_name: str, timeout: float = 3600, reuse_tags: bool = False
 ) -> dict:
     """Queue a full rebuild and wait (workers must run); return its progress and phase times."""
-    queue = get_queue(store.r, queue_name)
+    queue = get_queue(store.r, queue_name, SETTINGS)
     t0 = time.perf_counter()
     job_id = enqueue_rebuild(store, queue, reuse_tags=reuse_tags)
     marks = {}

@@ -60,7 +60,7 @@ def job_seconds(store, queue_name: str, job_ids: list[str]) -> list[float]:
 
     from service.queue import get_queue
 
-    q = get_queue(store.r, queue_name)
+    q = get_queue(store.r, queue_name, c.SETTINGS)
     jobs = Job.fetch_many(job_ids, connection=store.r, serializer=q.serializer)
     return [
         (j.ended_at - j.started_at).total_seconds()
@@ -72,7 +72,7 @@ def job_seconds(store, queue_name: str, job_ids: list[str]) -> list[float]:
 def rebuild_job_seconds(store, queue_name: str) -> float:
     from service.queue import get_queue
 
-    q = get_queue(store.r, queue_name)
+    q = get_queue(store.r, queue_name, c.SETTINGS)
     return sum(job_seconds(store, queue_name, q.finished_job_registry.get_job_ids()))
 
 

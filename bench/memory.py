@@ -105,7 +105,7 @@ def write_answers(url: str, prefix: str, ids: list[str], path: str) -> str:
                       "RECS_API_KEYS": [c.API_KEY], "RECS_DATA_DIR": "/nonexistent",
                       "RECS_RATE_READS": "1000000/second", "RECS_RATE_WRITES": "1000000/second"})
     store = app.extensions["recs"]["store"]
-    queue = get_queue(store.r, "mem-answers")
+    queue = get_queue(store.r, "mem-answers", app.extensions["recs"]["settings"])
     logging.getLogger("rq.worker").setLevel(logging.WARNING)
     for fid in ids[::len(ids) // REFRESHED][:REFRESHED]:  # in order: the same patches each run
         enqueue_refresh(store, queue, fid)

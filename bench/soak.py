@@ -35,6 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from config.settings import Settings  # noqa: E402
 from service.importer import import_rows  # noqa: E402
 from service.queue import enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
@@ -218,7 +219,7 @@ def main() -> int:
         )
         client = redis.Redis(port=redis_port)
         wait_until(lambda: _pings(client), 10, 0.05)
-        store, queue = Store(client, "soak:"), get_queue(client, "soak")
+        store, queue = Store(client, "soak:"), get_queue(client, "soak", Settings.from_env())
 
         started = time.monotonic()
         report = import_rows(store, islice(read_tmdb(TMDB_CSV), args.films))

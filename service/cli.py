@@ -9,25 +9,34 @@ from pathlib import Path
 
 import click
 
-from config import settings
+from config.settings import Settings
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-GUNICORN_CONF = Path(settings.__file__).resolve().parent / "gunicorn.conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"
 
 
-def _store_and_queue():
+def _settings() -> Settings:
+    """Return the settings `recs` built once for this command (see main)."""
+    return click.get_current_context().find_root().obj
+
+
+def _store_and_queue(settings: Settings | None = None):
     from service.queue import get_queue
     from service.redisconn import connect
     from service.storage import Store
 
+    settings = settings or _settings()
     client = connect(settings.REDIS_URL, settings.RECS_DATA_DIR)
-    return Store(client, settings.RECS_PREFIX), get_queue(client, settings.QUEUE_NAME)
+    return Store(client, settings.RECS_PREFIX), get_queue(client, settings.QUEUE_NAME, settings)
 
 
 @click.group()
 @click.version_option(package_name="filmrecs", prog_name="recs")
-def main():
+@click.pass_context
+def main(ctx):
     """filmrecs: related titles and reviews for film pages."""
+    if ctx.obj is None:  # the environment's, read once; a caller may pass its own (obj=...)
+        ctx.obj = Settings.from_env()
 
 
 @main.command()
@@ -37,7 +46,7 @@ def main():
 @click.option("--no-seed", is_flag=True, help="Do not load the seed films into an empty store.")
 def serve(host, port, web_workers, no_seed):
     """Run the web app (gunicorn) and an rq worker; start an embedded Redis if REDIS_URL is unset."""
-    env = dict(os.environ)
+    env, settings = dict(os.environ), _settings()
     embedded = not settings.REDIS_URL
     if embedded:
         from service.redisconn import DataDirBusy, claim_data_dir, start_embedded
@@ -50,18 +59,19 @@ def serve(host, port, web_workers, no_seed):
                 "Redis. Stop it first, or set RECS_DATA_DIR to another folder (or REDIS_URL to a "
                 "Redis of your own).") from None
         server = start_embedded(settings.RECS_DATA_DIR)
-        env["REDIS_URL"] = settings.REDIS_URL = "unix://" + server.socket_file
+        settings = settings.replace(REDIS_URL="unix://" + server.socket_file)
+        env["REDIS_URL"] = settings.REDIS_URL
         click.echo(f"Embedded Redis with its data in {settings.RECS_DATA_DIR}")
     if not settings.RECS_API_KEYS and not settings.RECS_ALLOW_NO_KEYS:
         if not embedded:  # the embedded default makes a key of its own and keeps it in the data dir
             raise click.ClickException("Set RECS_API_KEYS (comma-separated) to serve with REDIS_URL.")
-        settings.RECS_API_KEYS = [_local_api_key(settings.RECS_DATA_DIR)]
+        settings = settings.replace(RECS_API_KEYS=[_local_api_key(settings.RECS_DATA_DIR)])
         env["RECS_API_KEYS"] = settings.RECS_API_KEYS[0]
         click.echo(f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
                    f"{settings.RECS_API_KEYS[0]}")
     # No proxy in front: threaded workers, so slow clients hold a thread each, not a worker.
     env.setdefault("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorThreadWorker")
-    store, queue = _store_and_queue()
+    store, queue = _store_and_queue(settings)
     if not no_seed and store.count_films() == 0:
         _seed(store, queue)
     # The same gunicorn settings as compose: the app preloaded in the master (workers answer
@@ -92,7 +102,7 @@ def serve(host, port, web_workers, no_seed):
         if embedded:  # what this command started stops with it
             from service.redisconn import stop_embedded
 
-            store.r.close()
+            store.close()
             stop_embedded(settings.RECS_DATA_DIR)
     sys.exit(max(child.returncode or 0 for child in children))
 
@@ -121,7 +131,7 @@ def worker(burst):
     import logging
 
     from service.logs import configure_logging
-    from service.queue import run_worker
+    from workers.worker import run_worker  # the one command that runs the jobs floor
 
     configure_logging()
     store, queue = _store_and_queue()
@@ -314,18 +324,15 @@ def merge_duplicates_cmd(dry_run, wait):
               help="Related titles to list.")
 def fill_page(file, film_id, create, wait, timeout, limit):
     """Print a plain-text film page (FILE, or - for stdin) with Kritiken and Empfehlungen filled."""
-    from flask import Flask
-
+    from service import create_app
     from service.pagefill import PageFormatError
     from service.pagefill_api import fill
-    from service.recommendations import PageCache
     from service.storage import NotFound
 
-    store, queue = _store_and_queue()
-    app = Flask("service")  # only an app context for the shared code; nothing is served
-    # no read replica here: the command reads where it writes
-    app.extensions["recs"] = {"store": store, "reader": None, "queue": queue,
-                              "pages": PageCache(0), "html": PageCache(0)}
+    # The app the web serves, wired by the same factory; nothing is served. No read replica
+    # (the command reads where it writes), no pages kept, and no API key needed to build it.
+    app = create_app({"RECS_REDIS_READ_URL": "", "RECS_READ_FROM_REPLICAS": False,
+                      "PAGE_CACHE": 0, "HTML_CACHE": 0, "RECS_ALLOW_NO_KEYS": True}, _settings())
     with app.app_context():
         try:
             filled = fill(file.read(), film_id, timeout if wait else 0.0, limit, create=create)

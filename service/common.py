@@ -1,12 +1,10 @@
 """Shared pieces of the REST blueprints: the store, the queue, paging, timestamps."""
 
 import math
-from datetime import UTC, datetime
 
 from flask import current_app, g, request
-from marshmallow import Schema, ValidationError, fields, missing, validate
+from marshmallow import ValidationError, fields
 
-from config import settings
 from service.labels import LANGS
 
 
@@ -36,25 +34,6 @@ def queue():
     return current_app.extensions["recs"]["queue"]
 
 
-class Timestamp(fields.Field):
-    """A stored epoch-seconds float, shown as ISO 8601 in UTC."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds")
-
-
-class IsoDateTime(fields.DateTime):
-    """A date-time that is validated on load and stored as its ISO 8601 text."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return value
-
-
 def primary_language(tag: str) -> str:
     """Return the primary language of a BCP 47 tag, lower case: de-DE, de_AT, DE -> de."""
     return tag.replace("_", "-").partition("-")[0].lower()
@@ -76,41 +55,6 @@ def lang_arg() -> LangTag:
     return LangTag(load_default="de", validate=_label_lang, metadata={
         "pattern": r"^([Dd][Ee]|[Ee][Nn])([-_][A-Za-z0-9]{1,8})*$",
         "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)"})
-
-
-class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    page_size = fields.Integer(load_default=20,
-                               validate=validate.Range(min=1, max=settings.MAX_PAGE_SIZE))
-
-
-class PageSchema(Schema):
-    page = fields.Integer()
-    total_pages = fields.Integer()
-    total_results = fields.Integer()
-
-
-def paged(item_schema: type[Schema], name: str, **extra) -> type[Schema]:
-    """Return a list-response schema: results of item_schema plus the paging fields."""
-    attrs = {"results": fields.List(fields.Nested(item_schema)), **extra}
-    return type(name, (PageSchema,), attrs)
-
-
-def dump_plain(schema: Schema, obj: dict) -> dict:
-    """Return schema.dump(obj) for a dict obj, calling each field's serializer directly.
-
-    For the read hot paths: the same output (fields in declared order, absent keys with their
-    dump default or left out), without marshmallow's per-field lookups. Only for schemas
-    without hooks or data keys (tests compare both dumps).
-    """
-    out = {}
-    for name, field in schema.dump_fields.items():
-        if name in obj:
-            out[name] = field._serialize(obj[name], name, obj)
-        elif field.dump_default is not missing:
-            default = field.dump_default
-            out[name] = field._serialize(default() if callable(default) else default, name, obj)
-    return out
 
 
 def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:

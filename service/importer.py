@@ -9,9 +9,8 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 
-from service.films import FilmSchema
 from service.identity import Identities, fill_missing
-from service.reviews import ReviewSchema
+from service.schemas import FilmSchema, ReviewSchema
 from service.storage import NotFound, Store
 from service.text import slugify
 

@@ -7,7 +7,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.queue import Queue
 
-from service.common import PageArgs, Timestamp, page_of, paged, queue, store
+from service.common import page_of, queue, store
+from service.schemas import PageArgs, Timestamp, paged
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("jobs", __name__, description="Queued work (tag extraction, lists, rebuilds)")

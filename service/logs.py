@@ -1,4 +1,7 @@
-"""Structured JSON logs: one object per line, with the request id or the rq job id."""
+"""Structured JSON logs: one object per line, with the request id or the rq job id.
+
+Flask is imported only by the web's hooks: the workers log through here without it.
+"""
 
 import json
 import logging
@@ -9,7 +12,6 @@ import uuid
 from datetime import UTC, datetime
 
 import orjson
-from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's id only when it is short and plain, so it is safe in logs and headers.
@@ -59,8 +61,9 @@ def dumps_line(entry: dict) -> str:
 
 def context_ids() -> dict:
     """Return the current request id or rq job id, whichever applies."""
-    if has_request_context():
-        rid = g.get("request_id")
+    flask = sys.modules.get("flask")  # not loaded in a worker: then no request is being served
+    if flask is not None and flask.has_request_context():
+        rid = flask.g.get("request_id")
         return {"request_id": rid} if rid else {}
     from rq import get_current_job
 
@@ -104,8 +107,9 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def init_app(app: Flask) -> None:
+def init_app(app) -> None:
     """Give each request an id (echoed in X-Request-ID) and log one JSON access line."""
+    from flask import g, request
 
     @app.before_request
     def start_request():
@@ -138,5 +142,7 @@ def log_access(method: str, path: str, status: int, route: str, seconds: float, 
 
 def route_of(req=None) -> str:
     """Return the matched url rule (low-cardinality), or a marker when none matched."""
-    rule = (req or request).url_rule
+    if req is None:
+        from flask import request as req
+    rule = req.url_rule
     return rule.rule if rule is not None else "<unmatched>"

@@ -61,7 +61,7 @@ def find_film_id(title: str) -> str | None:
 
 def create_film(title: str, plot: str, lang: str) -> tuple[str, str | None]:
     """Add a film with the page's plot as its synopsis; return its id and its refresh job."""
-    from service.films import FilmSchema  # the API's own validation of a new film
+    from service.schemas import FilmSchema  # the API's own validation of a new film
 
     data = {"title": title, "synopsis": {lang: plot} if plot else {}}
     base = title_key(title)

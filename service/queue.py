@@ -1,60 +1,38 @@
-"""Queue rq jobs for films, with one pending refresh per film; build the workers that run them."""
+"""Queue rq jobs by their dotted names, with one pending refresh per film (the jobs' front door).
 
-import logging
-import time
+The web and the jobs both enqueue through here; neither needs the other's modules. The
+workers that run the jobs are built in workers/worker.py.
+"""
+
 import uuid
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Callback, Queue, Retry, Worker
+from rq import Callback, Queue, Retry
 from rq.job import Job, JobStatus
+from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from config import settings
+from config.settings import Settings
 from service.storage import Store
 
 
-def get_queue(connection, name: str) -> Queue:
-    return Queue(name, connection=connection, serializer=JSONSerializer,
-                 default_timeout=settings.JOB_TIMEOUT)
+class JobQueue(Queue):
+    """An rq queue that carries the settings its jobs are queued with (timeouts, retries)."""
+
+    settings: Settings
 
 
-def retry_policy() -> Retry | None:
+def get_queue(connection, name: str, settings: Settings, timeout: int | None = None) -> JobQueue:
+    """Return the rq queue name (JSON serializer), its jobs timing out after JOB_TIMEOUT s
+    (or timeout) and retried as settings say."""
+    queue = JobQueue(name, connection=connection, serializer=JSONSerializer,
+                     default_timeout=settings.JOB_TIMEOUT if timeout is None else timeout)
+    queue.settings = settings
+    return queue
+
+
+def retry_policy(settings: Settings) -> Retry | None:
     """Requeue a job that raised or whose worker died, JOB_RETRIES times (see docs/OPERATIONS.md)."""
     return Retry(max=settings.JOB_RETRIES) if settings.JOB_RETRIES > 0 else None
-
-
-class RecsWorker(Worker):
-    """rq's forking worker whose jobs count as abandoned JOB_HEARTBEAT_GRACE s after a missed beat,
-    and whose maintenance also queues the refreshes that writes promised but never queued.
-
-    rq adds a fixed 60 s to every heartbeat of a running job, so a job whose worker was killed
-    stays "started" for over a minute; our jobs are idempotent (lists carry the film revision
-    they were computed from), so running one twice after a short grace is harmless.
-    """
-
-    store: Store | None = None  # the key prefix's store, for reconcile_dirty (make_worker sets it)
-
-    def get_heartbeat_ttl(self, job) -> int:
-        return max(1, super().get_heartbeat_ttl(job) - 60 + settings.JOB_HEARTBEAT_GRACE)
-
-    def run_maintenance_tasks(self):
-        super().run_maintenance_tasks()
-        if self.store is not None and self.store.claim_reconcile(max(1, self.maintenance_interval - 1)):
-            for film_id in reconcile_dirty(self.store, self.queues[0]):
-                self.log.warning("Film %s was dirty without a live refresh job: queued one", film_id)
-
-
-def make_worker(queue: Queue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
-                **kwargs) -> Worker:
-    """Return a worker on queue with the product's heartbeat and maintenance settings (and, given
-    the store of the queue's key prefix, the reconciler of dirty films)."""
-    worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer,
-                          worker_ttl=settings.WORKER_TTL,
-                          job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
-                          maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
-    worker.store = store
-    return worker
 
 
 LIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
@@ -87,51 +65,7 @@ def reconcile_dirty(store: Store, queue: Queue) -> list[str]:
     return stuck
 
 
-def warm_up() -> None:
-    """Import the job modules and load the tag vocabulary once, before jobs are forked.
-
-    rq forks a process per job: what the parent has loaded, every job inherits for free;
-    what it has not, every job loads again (the vocabulary alone takes seconds).
-    """
-    from workers import imports, jobs, pos, rebuild, similarity  # noqa: F401
-    from workers.embedding import film_embedding
-    from workers.plot import plot_words
-    from workers.tagging import extract_text
-    from workers.vocab import load_vocabulary
-
-    similarity.compile_kernels()
-    vocab = load_vocabulary()
-    extract_text("Ein verwitweter Feuerwehrmann trauert im Krankenhaus.", "de", vocab)
-    extract_text("A widowed firefighter grieves in hospital.", "en", vocab)
-    # HanTa's models and wordfreq's word lists take ~1.5 s together: once here, not per job
-    pos.load_taggers()
-    plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
-    # the embedding model (0.5 s) and the German glossary (about 2 s): once here too
-    film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
-
-
-def run_worker(queue: Queue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
-    """Work the queue; when Redis goes away, wait for it and start a fresh worker.
-
-    rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
-    while a job runs; the job is then recovered as abandoned (see docs/OPERATIONS.md).
-    """
-    warm_up()
-    wait = 1.0
-    while True:
-        started = time.monotonic()
-        try:
-            make_worker(queue, store=store).work(burst=burst, **work_kwargs)
-            return
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if time.monotonic() - started > 60:
-                wait = 1.0
-            logging.getLogger(__name__).error("Redis unreachable (%s); new worker in %.0f s", exc, wait)
-            time.sleep(wait)
-            wait = min(wait * 2, 30.0)
-
-
-def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = True) -> str | None:
+def enqueue_refresh(store: Store, queue: JobQueue, film_id: str, needed: bool = True) -> str | None:
     """Queue a refresh of film_id unless one is pending; return the pending job's id.
 
     `needed` is whether the write newly marked the film dirty: when it did not, a job
@@ -147,12 +81,12 @@ def enqueue_refresh(store: Store, queue: Queue, film_id: str, needed: bool = Tru
     # At the front: a refresh takes a fraction of a second and must not wait behind the
     # chunks of a full rebuild (minutes of work) queued before it.
     queue.enqueue("workers.jobs.refresh_film", store.p, film_id, job_id=job_id,
-                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(),
+                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
                   description=f"refresh {film_id}", at_front=True)
     return job_id
 
 
-def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str:
+def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> str:
     """Queue a full rebuild of every film's list (and tags, unless reuse_tags); return the id of the rebuild that
     will do it.
 
@@ -161,7 +95,7 @@ def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str
     "deferred" until then; its progress says after which rebuild it runs).
     """
     job_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-    runs, running = store.request_rebuild(job_id, rebuild_ttl())
+    runs, running = store.request_rebuild(job_id, rebuild_ttl(queue.settings))
     if runs != job_id:
         waiting = queue.fetch_job(runs)
         if waiting is not None and not reuse_tags and waiting.args[-1] is True:
@@ -170,8 +104,9 @@ def enqueue_rebuild(store: Store, queue: Queue, reuse_tags: bool = False) -> str
         return runs
     status = JobStatus.QUEUED if running is None else JobStatus.DEFERRED
     job = queue.create_job("workers.rebuild.rebuild", args=(store.p, reuse_tags), job_id=job_id,
-                           timeout=settings.REBUILD_TIMEOUT, result_ttl=86400,
-                           failure_ttl=7 * 86400, retry=retry_policy(), description="full rebuild",
+                           timeout=queue.settings.REBUILD_TIMEOUT, result_ttl=86400,
+                           failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
+                           description="full rebuild",
                            status=status, on_failure=Callback("workers.rebuild.rebuild_failed"))
     if running is None:
         queue.enqueue_job(job)
@@ -193,6 +128,25 @@ def start_waiting_rebuild(queue: Queue, job_id: str) -> None:
         queue.enqueue_job(job)
 
 
-def rebuild_ttl() -> int:
+def drop_queue(queue: Queue) -> None:
+    """Delete a queue with its jobs, their results and its registries, through rq's own API
+    (rq's key layout is rq's): for tests and benches that are done with a queue."""
+    registries = (queue.started_job_registry, queue.finished_job_registry,
+                  queue.failed_job_registry, queue.deferred_job_registry,
+                  queue.scheduled_job_registry, queue.canceled_job_registry)
+    job_ids = set(queue.get_job_ids())
+    for registry in registries:
+        job_ids.update(registry.get_job_ids(cleanup=False))
+    for job in Job.fetch_many(sorted(job_ids), connection=queue.connection,
+                              serializer=queue.serializer):
+        if job is not None:
+            Result.delete_all(job)
+            job.delete()
+    for registry in registries:
+        queue.connection.delete(registry.key)
+    queue.delete(delete_jobs=False)
+
+
+def rebuild_ttl(settings: Settings) -> int:
     """How long the rebuild slot is held at most (a rebuild whose jobs all vanished)."""
     return settings.REBUILD_TIMEOUT * 4

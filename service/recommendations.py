@@ -1,18 +1,20 @@
 """Related titles of a film, with scores and reasons, and the film's tags."""
 
 import hashlib
-from functools import lru_cache, wraps
+from functools import lru_cache
 from operator import itemgetter
 
 import orjson
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching, listcodec
-from service.common import PageSchema, Timestamp, lang_arg, page_of, primary_store, store
+from service.common import lang_arg, page_of, primary_store, store
+from service.fastpaths import dump_rec_page, plain_query, query_args
 from service.labels import LANGS
+from service.schemas import PageSchema, Timestamp
 from service.storage import NotFound
 from workers.vocab import load_vocabulary
 
@@ -28,6 +30,10 @@ class RecArgs(Schema):
     exclude = fields.String(validate=validate.Length(max=2000),
                             metadata={"description": "Comma-separated film ids to leave out"})
     lang = lang_arg()
+
+
+# RecArgs as the fast path parses it (service/fastpaths.py)
+plain_rec_args = plain_query(RecArgs)
 
 
 class TagArgs(Schema):
@@ -278,89 +284,11 @@ def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
             and not primary_ahead(s, film_id, card_rev))
 
 
-_TIMESTAMP = Timestamp()
-
-
-def dump_rec_page(data: dict) -> dict:
-    """Return RecPage().dump(data) for what Recommendations.get builds, without marshmallow.
-
-    The hot path of the service: the schema stays the documented contract (and the tests
-    compare both dumps), this only skips the per-field machinery.
-    """
-    return {
-        "page": data["page"], "total_pages": data["total_pages"],
-        "total_results": data["total_results"], "film_id": data["film_id"],
-        "status": data["status"],
-        "computed_at": _TIMESTAMP._serialize(data["computed_at"], None, None),
-        "index_version": data["index_version"], "job_id": data["job_id"],
-        # related_page's results are dumped already; labelled_reasons gives the dumped form
-        "results": orjson.Fragment(data["results"]) if isinstance(data["results"], bytes) else [
-            {"id": r["id"], "title": r["title"], "year": r["year"], "score": float(r["score"]),
-             "reasons": r["reasons"]}
-            for r in data["results"]
-        ],
-    }
-
-
-# The limits plain_rec_args checks, read from RecArgs so that the schema stays their one source.
-_REC_FIELDS = RecArgs._declared_fields
-_INT_ARGS = {name: (field.validators[0].min, field.validators[0].max)
-             for name, field in _REC_FIELDS.items() if isinstance(field, fields.Integer)}
-_LANGS = frozenset(LANGS)
-_EXCLUDE_MAX = _REC_FIELDS["exclude"].validators[0].max
-
-
-def plain_rec_args(query) -> dict | None:
-    """Return RecArgs().load(query) for plain valid queries (one value per name, small
-    decimal numbers in range, a known lang, a short exclude), else None.
-
-    The hot route parses these by hand; anything else (an unknown name, a bad or unusual
-    value) goes through webargs and the schema, which give the same values and the same
-    422 errors, so the schema stays the only contract.
-    """
-    args = {"page": 1, "lang": "de"}
-    for name, values in query.lists():
-        if len(values) != 1:
-            return None
-        value = values[0]
-        if name in _INT_ARGS:
-            low, high = _INT_ARGS[name]
-            if not (len(value) <= 9 and value.isascii() and value.isdigit() and low <= int(value) <= high):
-                return None
-            args[name] = int(value)
-        elif name == "lang" and value in _LANGS:
-            args[name] = value
-        elif name == "exclude" and len(value) <= _EXCLUDE_MAX:
-            args[name] = value
-        else:
-            return None
-    return args
-
-
-def query_args(schema: Schema, plain):
-    """blp.arguments(schema, location="query") (documented and used as it is) with a fast
-    path: query args that plain(request.args) accepts skip webargs."""
-
-    def decorator(func):
-        parsed = blp.arguments(schema, location="query")(func)
-
-        @wraps(parsed)  # carries the OpenAPI doc (_apidoc) over
-        def wrapper(*args, **kwargs):
-            fast = plain(request.args)
-            if fast is None:
-                return parsed(*args, **kwargs)
-            return func(*args, fast, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
     init_every_request = False  # no per-request state: one instance serves every request
 
-    @query_args(RecArgs(), plain_rec_args)  # an instance: webargs builds a class per request
+    @query_args(blp, RecArgs(), plain_rec_args)  # an instance: webargs builds a class per request
     @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):
         """Related titles, best first, each with its score and the shared tags behind it"""

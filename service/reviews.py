@@ -2,42 +2,26 @@
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service import caching
-from service.common import IsoDateTime, PageArgs, Timestamp, page_of, paged, store
-from service.films import LangCode, Text, get_film_or_404, refresh, text, web_url
+from service.common import page_of, store
+from service.films import get_film_or_404, refresh
 from service.review_import import extract_review
+from service.schemas import (
+    IsoDateTime,
+    LangCode,
+    PageArgs,
+    ReviewPatchSchema,
+    ReviewSchema,
+    paged,
+    text,
+    web_url,
+)
 from service.storage import NotFound
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("reviews", __name__, description="Reviews (Kritiken) of films")
-
-
-class ReviewSchema(Schema):
-    id = fields.String(dump_only=True)
-    film_id = fields.String(dump_only=True)
-    author = text(200, allow_none=True, dump_default=None)
-    language = fields.String(allow_none=True, validate=LangCode, dump_default=None,
-                             metadata={"description": "Detected from the body when omitted"})
-    title = text(300, allow_none=True, dump_default=None)
-    body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
-    rating = fields.Float(allow_none=True, validate=validate.Range(0, 10), dump_default=None)
-    source_url = web_url(dump_default=None)
-    published_at = IsoDateTime(allow_none=True, dump_default=None)
-    created_at = Timestamp(dump_only=True)
-    updated_at = Timestamp(dump_only=True)
-    job_id = fields.String(dump_only=True, allow_none=True, dump_default=None, metadata={
-        "description": "The latest job queued to refresh the film's tags and lists"})
-
-
-class ReviewPatchSchema(ReviewSchema):
-    OPENAPI_EXTRA = {"minProperties": 1}
-
-    @validates_schema
-    def check_not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError("Send at least one field to change.")
 
 
 class ReviewDeletedSchema(Schema):

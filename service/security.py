@@ -183,43 +183,10 @@ def _unlimited() -> bool:
     return not (_routed() and is_api_write())
 
 
-def _skip_when_unlimited(app, limiter) -> None:
-    """Run Flask-Limiter's request hooks only for requests a limit applies to.
-
-    Flask-Limiter resolves and filters its limits on every request, its after_request
-    hook looks up the limit state again and its teardown builds a fresh per-request
-    context only to clear it: tens of microseconds per request on reads no limit covers
-    (single-film reads, related titles, health). Its hooks are wrapped in place, so the
-    order of hooks stays as registered.
-    """
-    before = app.before_request_funcs.setdefault(None, [])
-    after = app.after_request_funcs.setdefault(None, [])
-    teardown = app.teardown_request_funcs.setdefault(None, [])
-    checks = [i for i, f in enumerate(before) if f == limiter._check_request_limit]
-    headers = [i for i, f in enumerate(after) if getattr(f, "args", None) == (limiter,)]
-    releases = [i for i, f in enumerate(teardown) if getattr(f, "__self__", None) is limiter]
-    if len(checks) != 1 or len(headers) != 1 or len(releases) != 1:
-        return  # Flask-Limiter changed its hooks: leave them
-    check, inject, release = before[checks[0]], after[headers[0]], teardown[releases[0]]
-
-    def check_limits():
-        if not is_unlimited():
-            return check()
-
-    def inject_headers(response):
-        return response if is_unlimited() else inject(response)
-
-    def release_context(exc=None):
-        if not is_unlimited():
-            release(exc)
-
-    before[checks[0]], after[headers[0]] = check_limits, inject_headers
-    teardown[releases[0]] = release_context
-
-
 def _init_limiter(app, client) -> None:
     from flask_limiter import Limit, Limiter
 
+    from service.fastpaths import skip_limiter_when_unlimited
     from service.redisconn import is_sentinel, parse_sentinel_url
 
     url = app.config["REDIS_URL"] or "unix://" + client.connection_pool.connection_kwargs["path"]
@@ -244,7 +211,7 @@ def _init_limiter(app, client) -> None:
                       storage_uri=storage_uri, swallow_errors=True,
                       storage_options={**options,
                                        "key_prefix": app.config["RECS_PREFIX"] + "limits"})
-    _skip_when_unlimited(app, limiter)  # the exempt_when checks above stay authoritative
+    skip_limiter_when_unlimited(app, limiter, is_unlimited)  # exempt_when stays authoritative
     app.extensions["recs_security"]["limiter"] = limiter
 
 

@@ -5,7 +5,7 @@ import time
 from rq import Worker
 from rq.job import Job
 
-from service.metrics import index_state, job_stats, queue_depths
+from service.jobstats import index_state, job_stats, queue_depths
 from service.storage import Store
 
 

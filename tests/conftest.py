@@ -1,13 +1,17 @@
-"""Fixtures: an app on a real Redis under a fresh key prefix, and a real rq worker."""
+"""Fixtures: an app on a real Redis under a fresh key prefix, a real rq worker, `recs`."""
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
+from click.testing import CliRunner
 from rq import SimpleWorker
 
 from service import create_app
+from service.queue import drop_queue, get_queue
+from workers.context import use_settings
 
 REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # own database and prefixes
 # One key per run, also when this module is imported twice (as conftest and as tests.conftest).
@@ -19,22 +23,20 @@ TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/non
                  "RECS_RATE_AUTH_FAILURES": "100000/minute"}
 
 
+# The TMDB 5000 table beside the repo (../shared/data/tmdb5000), for the tests at TMDB size.
+TMDB_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
+
+
 def remove_prefix(name: str) -> None:
-    """Delete every key of a test app's prefix, its rq queue, registries and jobs."""
+    """Delete every key of a test app's prefix, and its rq queue with its registries and jobs
+    (through rq's own API: rq's key layout is rq's)."""
+    from config.settings import Settings
+
     with redis.Redis.from_url(REDIS_URL) as client:
         keys = list(client.scan_iter(match=name + ":*", count=1000))
-        queue_keys = [b"rq:queue:" + name.encode(), *client.scan_iter(match=f"rq:*:{name}", count=1000)]
-        job_ids = set(client.lrange(queue_keys[0], 0, -1))
-        for key in queue_keys[1:]:
-            if client.type(key) == b"zset":
-                job_ids.update(member.split(b":")[0] for member in client.zrange(key, 0, -1))
-        for job_id in job_ids:
-            keys += [b"rq:job:" + job_id, b"rq:results:" + job_id,
-                     b"rq:job:" + job_id + b":dependents", b"rq:job:" + job_id + b":dependencies"]
-        keys += queue_keys
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start:start + 500])
-        client.srem("rq:queues", queue_keys[0])  # rq's set of every queue it has seen
+        drop_queue(get_queue(client, name, Settings.from_env()))
 
 
 @pytest.fixture
@@ -82,15 +84,43 @@ def store(app):
 
 @pytest.fixture
 def run_jobs(app):
-    """Run every queued job (and the ones they queue) in a real rq worker, then return."""
+    """Run every queued job (and the ones they queue) in a real rq worker, then return.
+
+    The jobs run with the app's settings, changed by run(NAME=value, ...) for this run only,
+    as a worker given those settings would run them.
+    """
     queue = app.extensions["recs"]["queue"]
 
-    def run():
-        worker = SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer)
-        worker.work(burst=True)
+    def run(**changes):
+        use_settings(app.extensions["recs"]["settings"].replace(**changes))
+        try:
+            worker = SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer)
+            worker.work(burst=True)
+        finally:
+            use_settings(None)
         return worker
 
     return run
+
+
+@pytest.fixture
+def runner(app):
+    """Run `recs ARGS...` against the test app's settings (its Redis, key prefix and queue);
+    return click's result."""
+    from service.cli import main
+
+    def invoke(*args, **kwargs):
+        return CliRunner().invoke(main, list(args), obj=app.extensions["recs"]["settings"], **kwargs)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def tmdb_csv() -> Path:
+    """The TMDB 5000 table; the test is skipped where it is not beside the repo."""
+    if not TMDB_CSV.exists():
+        pytest.skip(f"{TMDB_CSV} is not beside the repo (../shared/data/tmdb5000)")
+    return TMDB_CSV
 
 
 @pytest.fixture

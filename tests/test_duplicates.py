@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import pytest
-
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 BLOG = (SEEDS / "raw" / "love-911-review-blog.en.txt").read_text(encoding="utf-8")
 
@@ -66,17 +64,12 @@ def test_bulk_import_updates_reviews_a_film_has(client, store):
     assert (again.reviews, again.reviews_updated, again.reviews_unchanged) == (0, 0, 1)
 
 
-TMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
-
-
-def test_tmdb_import_fills_the_seed_films_instead_of_copying_them(seeded):
+def test_tmdb_import_fills_the_seed_films_instead_of_copying_them(seeded, tmdb_csv):
     from service.dedupe import duplicate_groups
     from service.importer import import_rows, read_tmdb_rows
 
-    if not TMDB.exists():
-        pytest.skip("../shared/data/tmdb5000 is not beside the repo")
     before = seeded.get_film("silver-linings-playbook")
-    report = import_rows(seeded, read_tmdb_rows(TMDB))
+    report = import_rows(seeded, read_tmdb_rows(tmdb_csv))
     assert report.matched >= 23, report.as_dict()
     assert not seeded.film_exists("tmdb-82693") and not seeded.film_exists("tmdb-14160")
     assert duplicate_groups(list(seeded.iter_films())) == []
@@ -84,18 +77,11 @@ def test_tmdb_import_fills_the_seed_films_instead_of_copying_them(seeded):
     assert film["title"] == before["title"] and film["genres"] == before["genres"]
     assert film["synopsis"]["de"] == before["synopsis"]["de"]
     assert film["external_ids"]["tmdb"] == "82693" and film["popularity"] > 0  # a gap filled
-    again = import_rows(seeded, read_tmdb_rows(TMDB))
+    again = import_rows(seeded, read_tmdb_rows(tmdb_csv))
     assert (again.created, again.updated) == (0, 0)
 
 
-def test_merge_duplicates_merges_films_and_repeated_reviews(client, store, monkeypatch):
-    from click.testing import CliRunner
-
-    from config import settings
-    from service.cli import main
-
-    for name in ("REDIS_URL", "RECS_PREFIX", "QUEUE_NAME"):
-        monkeypatch.setattr(settings, name, client.application.config[name])
+def test_merge_duplicates_merges_films_and_repeated_reviews(client, store, runner):
     client.post("/api/v1/films", json={"id": "up", "title": "Up", "year": 2009,
                                        "synopsis": {"de": "Carl fliegt mit seinem Haus davon."}})
     client.post("/api/v1/films", json={"id": "tmdb-14160", "title": "UP!", "year": 2009,
@@ -104,9 +90,9 @@ def test_merge_duplicates_merges_films_and_repeated_reviews(client, store, monke
     client.post("/api/v1/films", json={"id": "up-1990", "title": "Up", "year": 1990})
     for film_id, body in (("up", "Rührend."), ("tmdb-14160", "rührend"), ("tmdb-14160", "Bunt.")):
         client.post(f"/api/v1/films/{film_id}/reviews", json={"body": body})
-    dry = CliRunner().invoke(main, ["merge-duplicates", "--dry-run"])
+    dry = runner("merge-duplicates", "--dry-run")
     assert "would merge tmdb-14160 into up" in dry.output and store.film_exists("tmdb-14160")
-    result = CliRunner().invoke(main, ["merge-duplicates"])
+    result = runner("merge-duplicates")
     assert result.exit_code == 0, result.output
     assert "1 films merged, 2 reviews moved, 1 repeated reviews removed" in result.output
     assert not store.film_exists("tmdb-14160") and store.film_exists("up-1990")
@@ -115,5 +101,5 @@ def test_merge_duplicates_merges_films_and_repeated_reviews(client, store, monke
     assert film["popularity"] == 92.2
     assert film["synopsis"] == {"de": "Carl fliegt mit seinem Haus davon.", "en": "Carl flies his house away."}
     assert sorted(r["body"] for r in store.list_reviews("up")) == ["Bunt.", "Rührend."]
-    again = CliRunner().invoke(main, ["merge-duplicates"])
+    again = runner("merge-duplicates")
     assert "0 films merged, 0 reviews moved, 0 repeated reviews removed" in again.output

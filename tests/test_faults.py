@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from config.settings import Settings
 from service import create_app
 from service.importer import import_rows
 from service.queue import enqueue_rebuild, get_queue
 from service.storage import Store
 
 RECS = Path(sys.executable).with_name("recs")
-TMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
 API_KEY = "faults-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -146,10 +146,12 @@ def all_fresh(store: Store) -> bool:
     return all(lst is not None and lst["rev"] >= cards[fid]["rev"] for fid, lst in zip(ids, lists))
 
 
-def test_worker_killed_mid_job_is_recovered(server, names, workers):
+def test_worker_killed_mid_job_is_recovered(server, names, workers, tmdb_csv):
+    from workers.tmdb import read_tmdb
+
     client = redis.Redis.from_url(server.url)
-    store, queue = Store(client, names["RECS_PREFIX"]), get_queue(client, names["RECS_QUEUE"])
-    rows = ((n, film) for n, film in itertools.islice(_tmdb(), 1000))
+    store, queue = Store(client, names["RECS_PREFIX"]), get_queue(client, names["RECS_QUEUE"], Settings.from_env())
+    rows = ((n, film) for n, film in itertools.islice(read_tmdb(tmdb_csv), 1000))
     assert import_rows(store, rows).created == 1000
     rebuild_id = enqueue_rebuild(store, queue)
     first = workers(RECS_REBUILD_CHUNK="5000")  # one extraction job of ~1.5 s for all 1000 films
@@ -177,12 +179,6 @@ def test_worker_killed_mid_job_is_recovered(server, names, workers):
     assert queue.failed_job_registry.get_job_ids() == []
     assert all_fresh(store)
     assert store.rebuild_progress(rebuild_id)["ranked"] == 1000
-
-
-def _tmdb():
-    from workers.tmdb import read_tmdb
-
-    return read_tmdb(TMDB)
 
 
 def test_acknowledged_writes_survive_redis_crash(tmp_path, server, names):
@@ -304,7 +300,7 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     assert store.get_vectors(["race"])[0] == expected
     # the other films' lists hold "race" with its rev-2 score, as a fresh refresh would put it
     before = {fid: store.get_lists(version, [fid])[0]["items"] for fid in store.film_ids() if fid != "race"}
-    store.r.sadd(store.k("dirty"), "race")
+    store.r.sadd(store.keys.join("dirty"), "race")
     from service.queue import enqueue_refresh
 
     enqueue_refresh(store, queue, "race")

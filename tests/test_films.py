@@ -181,7 +181,7 @@ def test_review_write_racing_a_film_change_loses_nothing(client, store, monkeypa
     client.post("/api/v1/films", json={"id": "f", "title": "Old"})
     rid = client.post("/api/v1/films/f/reviews", json={"body": "Gut."}).get_json()["id"]
     real_get_film, raced = store.get_film, []
-    original_loads = __import__("service.storage", fromlist=["_loads"])._loads
+    original_loads = __import__("service.storage.base", fromlist=["_loads"])._loads
 
     def loads_then_race(raw):  # a film PATCH lands between the review write's read and its MULTI
         value = original_loads(raw)
@@ -190,7 +190,7 @@ def test_review_write_racing_a_film_change_loses_nothing(client, store, monkeypa
             store.update_film("f", {"title": "New"})
         return value
 
-    monkeypatch.setattr("service.storage._loads", loads_then_race)
+    monkeypatch.setattr("service.storage.base._loads", loads_then_race)  # under _unpack
     if action == "patch":
         assert client.patch(f"/api/v1/reviews/{rid}", json={"rating": 5}).status_code == 200
     else:

@@ -170,7 +170,7 @@ def test_pages_are_not_shared_when_turned_off(app, client, seeded, second_worker
 
 def test_a_shared_page_expires(app, client, seeded):
     client.get(PAGE)
-    assert 0 < seeded.r.ttl(seeded.k("page", "de", "love-911")) <= app.config["SHARED_PAGE_TTL"]
+    assert 0 < seeded.r.ttl(seeded.keys.join("page", "de", "love-911")) <= app.config["SHARED_PAGE_TTL"]
 
 
 def test_a_page_never_shows_a_list_older_than_its_film(app, client, seeded, uncached, monkeypatch):

@@ -4,9 +4,6 @@ import csv
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from service import cli
 
 GOOD_AND_BAD = [
     '{"id": "alpha", "title": "Alpha", "genres": ["Drama"], "reviews": [{"body": "Grand."}]}',
@@ -22,12 +19,11 @@ SKIPPED = {2: "invalid JSON", 3: "year", 4: "no film with id 'nope'", 7: "not a 
 
 
 @pytest.fixture
-def recs(app, store, monkeypatch):
-    """Run `recs ...` against the test app's store and queue; return the result."""
-    monkeypatch.setattr(cli, "_store_and_queue", lambda: (store, app.extensions["recs"]["queue"]))
+def recs(runner):
+    """Run `recs ...` against the test app's Redis, prefix and queue; return the result."""
 
     def run(*args):
-        result = CliRunner().invoke(cli.main, list(args), catch_exceptions=False)
+        result = runner(*args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result
 
@@ -203,7 +199,7 @@ def test_bulk_writes_match_single_film_writes(store):
     assert store.get_meta(["one"]) == store.get_meta(["two"])
     assert store.search_titles(["one", "two"], "pareil") == ["one", "two"]
     for key in ("votes", "popularity"):
-        assert store.r.zscore(store.k(key), "one") == store.r.zscore(store.k(key), "two")
+        assert store.r.zscore(store.keys.join(key), "one") == store.r.zscore(store.keys.join(key), "two")
     assert store.filter_film_ids("war", None) == ["one", "two"]
     # One batch: genres change twice for "two"; the last row wins, as if written one by one.
     report = import_rows(store, [(1, {**film, "id": "two", "genres": ["Drama", "Crime"]}),
@@ -221,7 +217,7 @@ def test_catalog_maxima_follow_writes_and_deletes(store, monkeypatch):
     from service import storage
     from service.importer import import_rows
 
-    monkeypatch.setattr(storage, "TOP_KEEP", 2)
+    monkeypatch.setattr(storage.films, "TOP_KEEP", 2)  # where the film writes read it
     rng = random.Random(3)
     films = {}
     for step in range(120):
@@ -242,4 +238,4 @@ def test_catalog_maxima_follow_writes_and_deletes(store, monkeypatch):
         stats = store.catalog_stats([])
         for field, top in (("vote_count", "max_votes"), ("popularity", "max_popularity")):
             assert stats[top] == max([v[field] or 0 for v in films.values()], default=0.0)
-    assert store.r.zcard(store.k("votes")) <= 2 * 2 + 5  # ties at the floor stay
+    assert store.r.zcard(store.keys.join("votes")) <= 2 * 2 + 5  # ties at the floor stay

@@ -11,9 +11,9 @@ FILM = {"id": "broken-film", "title": "Broken Film", "year": 2001, "genres": ["D
 def break_film(store, fid):
     """Store a film record without its revision, as a bad import or manual edit might (as
     plain JSON, which the store reads as well as the compressed records it writes)."""
-    good = store.r.get(store.k("film", fid))
+    good = store.r.get(store.keys.join("film", fid))
     bad = {k: v for k, v in store.get_film(fid).items() if k != "rev"}
-    store.r.set(store.k("film", fid), json.dumps(bad))
+    store.r.set(store.keys.join("film", fid), json.dumps(bad))
     return good
 
 
@@ -29,7 +29,7 @@ def test_failed_job_is_listed_and_retried(client, store, run_jobs):
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "failed"
     assert client.get("/api/v1/films/broken-film/recommendations").get_json()["status"] == "pending"
 
-    store.r.set(store.k("film", "broken-film"), good)  # the data is fixed
+    store.r.set(store.keys.join("film", "broken-film"), good)  # the data is fixed
     resp = client.post(f"/api/v1/jobs/{job_id}/retry")
     assert resp.status_code == 202 and resp.get_json()["state"] == "queued"
     assert client.get("/api/v1/jobs?state=failed").get_json()["total_results"] == 0

@@ -12,7 +12,6 @@ from workers.tmdb import read_tmdb
 from workers.vocab import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
-TMDB = ROOT.parent / "shared/data/tmdb5000/tmdb_5000_movies.csv"
 THEME_KINDS = {"theme", "profession", "sport", "setting", "event", "relationship", "tone", "era",
                "keyword"}
 
@@ -37,12 +36,10 @@ def test_each_seed_card_of_love_911_shares_a_theme_not_only_a_genre(client, seed
 
 
 @pytest.fixture(scope="module")
-def love_911_top_10_after_tmdb():
+def love_911_top_10_after_tmdb(tmdb_csv):
     """Return Love 911's top 10 after TMDB and the tags of every TMDB film, ranked in-process
     with the service's tagging and maths (bench/relevance.py does it through the service)."""
-    if not TMDB.exists():
-        pytest.skip("../shared/data/tmdb5000 is not beside the repo")
-    films = [f for _, f in read_tmdb(TMDB)]
+    films = [f for _, f in read_tmdb(tmdb_csv)]
     tagged = {f["id"]: tag_film({**f, "rev": 0}, []) for f in films}
     love, reviews = seed_love_911()
     inputs = [film_input(f["id"], tagged[f["id"]][1], f, tagged[f["id"]][2]) for f in films]

@@ -71,16 +71,13 @@ def test_job_durations_failures_and_queue_depth(app, client, run_jobs):
         failing.delete()
 
 
-def test_index_version_and_age_after_rebuild(app, client, store, run_jobs, monkeypatch):
-    from config import settings
-
-    monkeypatch.setattr(settings, "RANK_CHUNK", 1)  # the snapshot job ranks one, a job the other
+def test_index_version_and_age_after_rebuild(app, client, store, run_jobs):
     for fid in ("a-film", "b-film"):
         client.post("/api/v1/films", json={"id": fid, "title": fid, "genres": ["Drama"]})
     run_jobs()
     assert ("recs_index_age_seconds", ()) not in scrape(client)  # no rebuild switched in yet
     enqueue_rebuild(store, app.extensions["recs"]["queue"])
-    run_jobs()
+    run_jobs(RANK_CHUNK=1)  # the snapshot job ranks one, a job the other
     samples = scrape(client)
     assert value(samples, "recs_index_version") == store.index_version() >= 1
     assert 0 <= value(samples, "recs_index_age_seconds") < 60

@@ -165,42 +165,32 @@ def test_openapi_documents_the_route(client):
 
 # -- the command --------------------------------------------------------------
 
-@pytest.fixture
-def cli_settings(app, monkeypatch):
-    """Point `recs` at the test app's Redis, prefix and queue."""
-    from config import settings
-
-    for name in ("REDIS_URL", "RECS_PREFIX", "QUEUE_NAME"):
-        monkeypatch.setattr(settings, name, app.config[name])
-    return app.config
-
-
-def test_cli_fills_the_seed_page(seeded, cli_settings):
-    result = CliRunner().invoke(main_cli(), ["fill-page", str(SEED_PAGE), "--limit", "5"])
+def test_cli_fills_the_seed_page(seeded, runner):
+    result = runner("fill-page", str(SEED_PAGE), "--limit", "5")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.startswith("Love 911 – Lebe und liebe\n\nHandlung\nIm emotionalen Drama")
     assert "von jediprincess" in out and len(out.partition("\nEmpfehlungen\n")[2].splitlines()) == 5
 
 
-def test_cli_refuses_a_bad_page(cli_settings, tmp_path):
+def test_cli_refuses_a_bad_page(runner, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("Titel\nHandlung\nText\n", encoding="utf-8")
-    result = CliRunner().invoke(main_cli(), ["fill-page", str(bad)])
+    result = runner("fill-page", str(bad))
     assert result.exit_code == 1 and "reviews: Missing the heading Kritiken / Reviews" in result.output
 
 
-def test_cli_creates_a_film_and_waits_for_a_real_worker(seeded, cli_settings, tmp_path):
+def test_cli_creates_a_film_and_waits_for_a_real_worker(app, seeded, runner, tmp_path):
     page = tmp_path / "page.txt"
     page.write_text("Der Arzt und die Feuerwehrfrau\n\nHandlung\nEine trauernde Feuerwehrfrau und ein "
                     "Herzchirurg im Krankenhaus.\nKritiken\nEmpfehlungen\n", encoding="utf-8")
-    env = {**os.environ, "REDIS_URL": cli_settings["REDIS_URL"], "RECS_PREFIX": cli_settings["RECS_PREFIX"],
-           "RECS_QUEUE": cli_settings["QUEUE_NAME"], "RECS_API_KEYS": "unused-here"}
+    env = {**os.environ, "REDIS_URL": app.config["REDIS_URL"], "RECS_PREFIX": app.config["RECS_PREFIX"],
+           "RECS_QUEUE": app.config["QUEUE_NAME"], "RECS_API_KEYS": "unused-here"}
     worker = subprocess.Popen([str(RECS), "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        refused = CliRunner().invoke(main_cli(), ["fill-page", str(page)])
-        result = CliRunner().invoke(main_cli(), ["fill-page", str(page), "--create", "--timeout", "30"])
+        refused = runner("fill-page", str(page))
+        result = runner("fill-page", str(page), "--create", "--timeout", "30")
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -1,44 +1,38 @@
 """The incremental path (index.rank_one) gives the same lists as a full rebuild, on TMDB films."""
 
 import itertools
-from pathlib import Path
 
 import pytest
 
-from config import settings
 from service.importer import import_rows
 from service.queue import enqueue_rebuild
 from workers import index
 from workers.tmdb import TmdbRowError, read_tmdb
 
-TMDB = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
 N_FILMS = 300
 
 
 @pytest.fixture(params=[300, 20], ids=["max_posting=300", "max_posting=20"])
-def tmdb_store(request, app, store, run_jobs, monkeypatch):
+def tmdb_store(request, app, store, run_jobs, tmdb_csv):
+    """The first N_FILMS of TMDB, rebuilt with max_posting set to the param; (store, knobs)."""
     # 20 caps the postings of common tags (genres), so candidates come from capped lists
-    monkeypatch.setattr(
-        settings, "SIMILARITY", {**settings.SIMILARITY, "max_posting": request.param}
-    )
-    index.params.cache_clear()
-    request.addfinalizer(index.params.cache_clear)
-    assert index.params().max_posting == request.param
-    if not TMDB.exists():
-        pytest.skip(f"{TMDB} not found")
+    settings = app.extensions["recs"]["settings"]
+    similarity = {**settings.SIMILARITY, "max_posting": request.param}
+    knobs = index.params(settings.replace(SIMILARITY=similarity))
+    assert knobs.max_posting == request.param
     rows = itertools.islice(
-        ((n, f) for n, f in read_tmdb(TMDB, strict=False) if not isinstance(f, TmdbRowError)),
+        ((n, f) for n, f in read_tmdb(tmdb_csv, strict=False) if not isinstance(f, TmdbRowError)),
         N_FILMS,
     )
     report = import_rows(store, rows)
     assert not report.skipped
     enqueue_rebuild(store, app.extensions["recs"]["queue"])
-    run_jobs()
-    return store
+    run_jobs(SIMILARITY=similarity)
+    return store, knobs
 
 
 def test_rank_one_matches_the_rebuild(tmdb_store):
-    store = tmdb_store
+    store, knobs = tmdb_store
     ids = store.film_ids()
     vectors = dict(zip(ids, store.get_vectors(ids)))
     embeddings = dict(zip(ids, store.get_embeddings(ids)))
@@ -48,9 +42,7 @@ def test_rank_one_matches_the_rebuild(tmdb_store):
     version = store.index_version()
     for fid, rebuilt in zip(probes, store.get_lists(version, probes)):
         film = store.get_film(fid)
-        own, _ = index.rank_one(
-            store, fid, vectors[fid], film, settings.RECS_K, embeddings[fid]
-        )
+        own, _ = index.rank_one(store, fid, vectors[fid], film, knobs, embeddings[fid])
         assert [item[0] for item in own] == [item[0] for item in rebuilt["items"]], fid
         for mine, theirs in zip(own, rebuilt["items"]):
             assert mine[1] == pytest.approx(theirs[1], rel=1e-4, abs=1e-6)

@@ -54,26 +54,26 @@ def test_postings_follow_saves_rank_changes_and_deletes(store, monkeypatch, chun
         for cap in (5, -1):
             assert store.postings(tags, cap) == [expected(holders[tag], cap) for tag in tags]
     assert set(store.filter_film_ids(None, "common")) == set(holders["common"])
-    chunked = list(store.r.scan_iter(match=store.k("post", "common:*")))
+    chunked = list(store.r.scan_iter(match=store.keys.join("post", "common:*")))
     assert bool(chunked) == (chunk < 10)
     store.create_film({"id": "solo", "title": "Solo", "vote_count": 1})
     assert store.save_tags("solo", {"rev": 1, "tags": {}}, {"only-here": 1.0, "common": 1.0})
     assert store.postings(["only-here"], 5) == [["solo"]]
-    assert bool(list(store.r.scan_iter(match=store.k("postb", "*")))) == (small > 0)
+    assert bool(list(store.r.scan_iter(match=store.keys.join("postb", "*")))) == (small > 0)
     assert store.postings(["never"], 5) == [[]]
 
 
 def test_sorted_set_postings_read_and_convert(store):
     """Postings stored by an older version (sorted sets, tags without a rank) read as they
     are and turn into strings at the first change."""
-    key = store.k("post", "war")
+    key = store.keys.join("post", "war")
     old = {"x": 5.0, "y": 5.0, "z": 0.25, "w": 900.0}
     store.r.zadd(key, old)
     assert store.postings(["war"], 3) == [expected(old, 3)]
     for fid, rank in old.items():
         store.create_film({"id": fid, "title": fid, "vote_count": int(rank)})
-        store.r.set(store.k("vec", fid), '{"war": 1.0}')
-        store.r.set(store.k("tags", fid), '{"rev": 1, "tags": {}}')
+        store.r.set(store.keys.join("vec", fid), '{"war": 1.0}')
+        store.r.set(store.keys.join("tags", fid), '{"rev": 1, "tags": {}}')
     assert store.save_tags("z", {"rev": 1, "tags": {}}, {"war": 1.0, "peace": 1.0})
     assert store.r.type(key) == b"none"  # small: in its bucket now
     assert store.postings(["war", "peace"], -1) == [expected({**old, "z": 0}, -1), ["z"]]

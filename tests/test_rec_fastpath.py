@@ -10,17 +10,17 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from service.common import page_of
-from service.films import FilmSchema
+from service.fastpaths import dump_rec_page
 from service.recommendations import (
     RecArgs,
     RecPage,
     _label_and_key,
     blp,
-    dump_rec_page,
     plain_rec_args,
     related_titles,
     warm_labels,
 )
+from service.schemas import FilmSchema
 
 
 def test_lean_dump_equals_schema_dump(app, client, seeded):
@@ -59,7 +59,7 @@ def test_paging_skips_excluded_and_deleted_films(app, client, seeded):
     _, lst, _, cards = seeded.read_list("love-911")
     listed = [item[0] for item in lst["items"] if item[0] in cards]
     assert len(listed) >= 8
-    seeded.r.hdel(seeded.k("cards"), listed[2])  # as if deleted, before its lists are patched
+    seeded.r.hdel(seeded.keys.join("cards"), listed[2])  # as if deleted, before its lists are patched
     excluded = {listed[0], listed[5]}
     kept = [fid for fid in listed if fid != listed[2] and fid not in excluded]
     pages = [client.get(f"/api/v1/films/love-911/recommendations?page_size=3&page={n}"

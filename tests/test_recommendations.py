@@ -76,15 +76,12 @@ def test_review_change_makes_list_stale_then_fresh(client, seeded, run_jobs):
     assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["status"] == "fresh"
 
 
-def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, monkeypatch):
-    from config import settings
+def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     from service.queue import enqueue_rebuild
 
-    monkeypatch.setattr(settings, "REBUILD_CHUNK", 7)
-    monkeypatch.setattr(settings, "RANK_CHUNK", 7)  # the snapshot job ranks 7, 7 more jobs the rest
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
-    run_jobs()
+    run_jobs(REBUILD_CHUNK=7, RANK_CHUNK=7)  # the snapshot job ranks 7, 7 more jobs the rest
     progress = seeded.rebuild_progress(job_id)
     assert progress["phase"] == "done" and progress["ranked"] == progress["total"] == seeded.count_films()
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
@@ -94,16 +91,13 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs, mo
 
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
-def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_jobs, monkeypatch,
-                                                    rank_chunk):
+def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_jobs, rank_chunk):
     # one part: ranked and switched in the starting job; several: ranking jobs, then the switch
-    from config import settings
     from service.queue import enqueue_rebuild
 
-    monkeypatch.setattr(settings, "RANK_CHUNK", rank_chunk)
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
-    run_jobs()
+    run_jobs(RANK_CHUNK=rank_chunk)
     progress = seeded.rebuild_progress(job_id)
     assert progress["phase"] == "done" and progress["ranked"] == seeded.count_films()
     assert progress.get("extracted", 0) == 0  # tags reused, not extracted
@@ -115,13 +109,13 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_job
 def test_ranking_is_split_over_the_listening_workers():
     from workers.rebuild import rank_parts
 
-    assert rank_parts(4803, 1) == [(0, 4803)]
-    assert rank_parts(4803, 2) == [(0, 2402), (2402, 4803)]
-    assert rank_parts(300, 4) == [(0, 300)]  # never below 500 rows a job
-    assert rank_parts(100000, 2) == [(0, 50000), (50000, 100000)]
-    parts = rank_parts(120000, 1)
+    assert rank_parts(4803, 1, 50000) == [(0, 4803)]
+    assert rank_parts(4803, 2, 50000) == [(0, 2402), (2402, 4803)]
+    assert rank_parts(300, 4, 50000) == [(0, 300)]  # never below 500 rows a job
+    assert rank_parts(100000, 2, 50000) == [(0, 50000), (50000, 100000)]
+    parts = rank_parts(120000, 1, 50000)
     assert len(parts) == 3 and parts[-1] == (100000, 120000)  # at most RANK_CHUNK rows a job
-    assert rank_parts(0, 3) == []
+    assert rank_parts(0, 3, 50000) == []
 
 
 def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypatch):
@@ -200,7 +194,7 @@ def test_film_created_again_continues_its_revisions(client, store, run_jobs):
     # bulk imports continue the revisions too
     client.delete("/api/v1/films/again")
     assert store.upsert_films([{"id": "again", "title": "Again"}]) == ["created"]
-    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.k("tomb", "again"))
+    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.keys.join("tomb", "again"))
 
 
 def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_jobs):
@@ -238,14 +232,15 @@ def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs
     assert patched
 
 
-def test_served_lists_are_the_ranked_items_labelled(client, seeded):
+def test_served_lists_are_the_ranked_items_labelled(app, client, seeded):
     """The stored bytes decode back to the ranking's items: ids, scores, reason tags, shares."""
     from service.recommendations import labelled_reasons
     from workers import index, rebuild, similarity
 
-    cat, _ = rebuild.snapshot(seeded)
+    knobs = index.params(app.extensions["recs"]["settings"])
+    cat, _ = rebuild.snapshot(seeded, knobs)
     cards = seeded.get_cards(cat.ids)
-    ranked = similarity.related_rows(cat, range(len(cat.ids)), index.params())
+    ranked = similarity.related_rows(cat, range(len(cat.ids)), knobs)
     assert sum(map(len, ranked)) > 100
     for fid, related in zip(cat.ids, ranked):
         for lang in ("de", "en"):
@@ -263,7 +258,7 @@ def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, 
 
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert before["results"] and before["results"][0]["reasons"]
-    seeded.r.delete(*(seeded.k("tag", name) for name in ("numbers", "names", "mark")))
+    seeded.r.delete(*(seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")))
     seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
     enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
     run_jobs()

@@ -15,7 +15,7 @@ def test_a_missing_job_is_queued_again_on_the_second_pass(client, app, store, ru
     lost = client.post("/api/v1/films", json={"id": "f", "title": "F"}).get_json()["job_id"]
     client.post("/api/v1/films", json={"id": "g", "title": "G"})
     queue.connection.delete(queue.fetch_job(lost).key)
-    store.r.delete(store.k("pending", "g"))  # died between the write and recording its job
+    store.r.delete(store.keys.join("pending", "g"))  # died between the write and recording its job
     assert reconcile_dirty(store, queue) == []  # a write may be queueing its job right now
     assert reconcile_dirty(store, queue) == ["f", "g"]
     assert reconcile_dirty(store, queue) == []  # their new jobs are live
@@ -28,7 +28,7 @@ def test_a_missing_job_is_queued_again_on_the_second_pass(client, app, store, ru
 
 def test_a_job_queued_between_passes_is_not_doubled(client, app, store):
     queue = app.extensions["recs"]["queue"]
-    store.r.sadd(store.k("dirty"), "f")  # the write's transaction, before its enqueue
+    store.r.sadd(store.keys.join("dirty"), "f")  # the write's transaction, before its enqueue
     assert reconcile_dirty(store, queue) == []
     client.post("/api/v1/films", json={"id": "f", "title": "F"})  # ...and its job, queued now
     assert reconcile_dirty(store, queue) == [] and queue.count == 1

@@ -3,24 +3,18 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 from rq import Worker
 from rq.worker import WorkerStatus
 
-from config import settings
-from service.cli import main
 from service.queue import enqueue_rebuild
 
 
 @pytest.fixture
-def recs(app, monkeypatch):
+def recs(runner):
     """Run `recs ...` against the test app's Redis, key prefix and queue."""
-    monkeypatch.setattr(settings, "REDIS_URL", app.config["REDIS_URL"])
-    monkeypatch.setattr(settings, "RECS_PREFIX", app.config["RECS_PREFIX"])
-    monkeypatch.setattr(settings, "QUEUE_NAME", app.config["QUEUE_NAME"])
 
     def run(*args):
-        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+        result = runner(*args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return result.output
 

@@ -4,14 +4,12 @@ import csv
 import json
 import tomllib
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
 from workers.vocab import KINDS, LANGS, default_path, load_vocabulary, tokenize
 
 VOCAB_DIR = default_path()
-TMDB_MOVIES = Path(__file__).resolve().parents[2] / "shared/data/tmdb5000/tmdb_5000_movies.csv"
 MIN_TAGS = 600
 MIN_FILMS = 15  # keywords held by at least this many TMDB films must be covered
 
@@ -112,20 +110,18 @@ def test_keyword_tables():
             assert all(t in TAGS for t in tags), f"{name}: {keyword!r} names an unknown tag"
 
 
-def _tmdb_keyword_counts() -> Counter:
+def _tmdb_keyword_counts(path) -> Counter:
     counts: Counter = Counter()
-    with open(TMDB_MOVIES, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             names = {k["name"].strip().lower() for k in json.loads(row.get("keywords") or "[]")}
             counts.update(names)
     return counts
 
 
-def test_frequent_tmdb_keywords_are_mapped_or_explained():
-    if not TMDB_MOVIES.is_file():
-        pytest.skip(f"TMDB 5000 data not found at {TMDB_MOVIES}")
+def test_frequent_tmdb_keywords_are_mapped_or_explained(tmdb_csv):
     vocab = load_vocabulary()
-    frequent = [k for k, n in _tmdb_keyword_counts().items() if n >= MIN_FILMS]
+    frequent = [k for k, n in _tmdb_keyword_counts(tmdb_csv).items() if n >= MIN_FILMS]
     assert len(frequent) > 300  # the data set really is TMDB 5000
     missing = sorted(k for k in frequent if not vocab.map_keyword(k) and k not in vocab.unmapped)
     assert missing == []

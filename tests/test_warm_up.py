@@ -2,8 +2,8 @@
 
 import wordfreq
 
-from service.queue import warm_up
 from workers import embedding, glossary, plot, pos
+from workers.worker import warm_up
 
 
 def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():

@@ -5,8 +5,9 @@ import time
 from rq import get_current_job
 
 from service.importer import import_rows, queue_rebuild, read_jsonl
-from service.metrics import timed_job
+from service.jobstats import timed_job
 from service.queue import get_queue
+from workers.context import job_settings
 from workers.jobs import current_store
 
 
@@ -36,7 +37,7 @@ def import_upload(prefix: str, upload_id: str) -> dict:
     progress = JobProgress(job, sum(1 for line in lines if line.strip()))
     progress.save("importing")
     report = import_rows(store, read_jsonl(lines), progress)
-    rebuild_id = queue_rebuild(store, get_queue(job.connection, job.origin), report)
+    rebuild_id = queue_rebuild(store, get_queue(job.connection, job.origin, job_settings()), report)
     progress.save("done")
     store.drop_upload(upload_id)
     return {**report.as_dict(), "rebuild_job": rebuild_id}

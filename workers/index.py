@@ -2,15 +2,22 @@
 
 from functools import lru_cache
 
-from config import settings
+from config.settings import Settings
 from service.storage import Store
 from workers import similarity
+from workers.context import job_settings
 
 
-@lru_cache(maxsize=1)
-def params() -> similarity.SimilarityParams:
-    """Return the similarity knobs: tuned defaults, overridden by RECS_SIM_* settings."""
-    return similarity.SimilarityParams.from_mapping({"k": settings.RECS_K, **settings.SIMILARITY})
+def params(settings: Settings | None = None) -> similarity.SimilarityParams:
+    """Return the similarity knobs: tuned defaults, overridden by the RECS_SIM_* settings (of
+    the worker running this job, unless settings are given)."""
+    settings = settings or job_settings()
+    return _params(settings.RECS_K, tuple(sorted(settings.SIMILARITY.items())))
+
+
+@lru_cache(maxsize=8)
+def _params(k: int, overrides: tuple) -> similarity.SimilarityParams:
+    return similarity.SimilarityParams.from_mapping({"k": k, **dict(overrides)})
 
 
 def as_item(related: tuple) -> list:
@@ -24,10 +31,11 @@ def as_item(related: tuple) -> list:
     ]
 
 
-def candidates(store: Store, vector: dict[str, float], exclude: str) -> list[str]:
+def candidates(store: Store, vector: dict[str, float], exclude: str,
+               knobs: similarity.SimilarityParams) -> list[str]:
     """Return the films sharing a tag with vector, reading at most max_posting per tag."""
     found = set()
-    for ids in store.postings(list(vector), params().max_posting):
+    for ids in store.postings(list(vector), knobs.max_posting):
         found.update(ids)
     found.discard(exclude)
     return sorted(found)
@@ -59,7 +67,7 @@ def rank_one(
     film_id: str,
     vector: dict[str, float],
     film: dict,
-    k: int,
+    knobs: similarity.SimilarityParams,
     embedding: bytes | None = None,
 ):
     """Rank one film against its candidates.
@@ -69,14 +77,14 @@ def rank_one(
     equal those of a full rebuild.
     """
     me = film_input(film_id, vector, film, embedding)
-    others = load_films(store, candidates(store, vector, film_id))
+    others = load_films(store, candidates(store, vector, film_id, knobs))
     films = [me] + others
     stats = store.catalog_stats({t for f in films for t in f["vector"]})
-    cat = similarity.build_catalog(films, params(), stats=stats)
-    own = [as_item(r) for r in similarity.related_rows(cat, [0], params())[0]]
+    cat = similarity.build_catalog(films, knobs, stats=stats)
+    own = [as_item(r) for r in similarity.related_rows(cat, [0], knobs)[0]]
     rows = [cat.row_of[item[0]] for item in own]
     theirs = dict.fromkeys(item[0] for item in own)
-    for row, related in zip(rows, similarity.related_rows(cat, rows, params())):
+    for row, related in zip(rows, similarity.related_rows(cat, rows, knobs)):
         for entry in related:
             if entry[0] == film_id:
                 theirs[cat.ids[row]] = as_item(entry)

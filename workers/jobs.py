@@ -2,10 +2,10 @@
 
 from rq import get_current_job
 
-from config import settings
-from service.metrics import record_index_update, timed_job
+from service.jobstats import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
+from workers.context import job_settings
 from workers.embedding import film_embedding
 from workers.tagging import extract_tags, tag_vector
 from workers.vocab import load_vocabulary
@@ -39,7 +39,8 @@ def refresh_film(prefix: str, film_id: str) -> dict:
         # A job that read a newer revision finished first; its tags and lists stand.
         return {"film_id": film_id, "rev": film["rev"], "written": False, "superseded": True}
     old = store.get_lists(version, [film_id])[0]
-    own, theirs = index.rank_one(store, film_id, vector, film, settings.RECS_K, emb)
+    settings = job_settings()
+    own, theirs = index.rank_one(store, film_id, vector, film, index.params(settings), emb)
     written = store.write_own_list(version, film_id, film["rev"], own)
     if written:
         stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
@@ -59,7 +60,8 @@ def refresh_film(prefix: str, film_id: str) -> dict:
 def forget_film(store: Store, version: int, film_id: str) -> dict:
     """Take a deleted film out of the index and out of the lists that may hold it."""
     vector = store.drop_tags(film_id)
-    holders = index.candidates(store, vector, film_id)
+    settings = job_settings()
+    holders = index.candidates(store, vector, film_id, index.params(settings))
     store.patch_lists(version, film_id, dict.fromkeys(holders), settings.RECS_K)
     store.drop_list(version, film_id)
     return {"film_id": film_id, "deleted": True, "lists_patched": len(holders)}

@@ -8,26 +8,27 @@ import json
 from functools import lru_cache
 
 from rq import Callback, Queue, Worker, get_current_job
-from rq.serializers import JSONSerializer
 
-from config import settings
 from service import listcodec
-from service.metrics import record_index_update, timed_job
-from service.queue import enqueue_refresh, rebuild_ttl, retry_policy, start_waiting_rebuild
+from service.jobstats import record_index_update, timed_job
+from service.queue import (
+    enqueue_refresh,
+    get_queue,
+    rebuild_ttl,
+    retry_policy,
+    start_waiting_rebuild,
+)
 from service.storage import Store, now
 from workers import index, similarity
+from workers.context import job_settings
 from workers.jobs import current_store, tag_film
 
 BLOB_TTL = 86400
 
 
 def _queue(job) -> Queue:
-    return Queue(
-        job.origin,
-        connection=job.connection,
-        serializer=JSONSerializer,
-        default_timeout=settings.REBUILD_TIMEOUT,
-    )
+    settings = job_settings()
+    return get_queue(job.connection, job.origin, settings, timeout=settings.REBUILD_TIMEOUT)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -41,7 +42,7 @@ def _enqueue(q: Queue, func, *args, rebuild_id: str, **kwargs):
         rebuild_id,
         result_ttl=86400,
         failure_ttl=7 * 86400,
-        retry=retry_policy(),
+        retry=retry_policy(q.settings),
         on_failure=Callback(rebuild_failed),
         **kwargs,
     )
@@ -57,16 +58,16 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
     job = get_current_job()
     store, rid = current_store(prefix), job.id
     ids = store.film_ids()
-    if not store.begin_rebuild(rid, len(ids), rebuild_ttl()):
+    if not store.begin_rebuild(rid, len(ids), rebuild_ttl(job_settings())):
         # Queued past enqueue_rebuild's bookkeeping while another runs: wait for it, once.
-        runs, running = store.request_rebuild(rid, rebuild_ttl())
+        runs, running = store.request_rebuild(rid, rebuild_ttl(job_settings()))
         if runs != rid:
             store.rebuild_progress(rid, phase="covered", by=runs)
             return {"covered_by": runs}
         if running is not None:
             store.rebuild_progress(rid, phase="waiting", after=running)
             return {"waiting_for": running}
-        store.begin_rebuild(rid, len(ids), rebuild_ttl())
+        store.begin_rebuild(rid, len(ids), rebuild_ttl(job_settings()))
     if reuse_tags:  # nothing to extract: snapshot and rank in this job, one job hop less
         return {
             "films": len(ids),
@@ -87,7 +88,7 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             job_id=f"{rid}-extract-{n}",
             description=f"rebuild {rid}: extract {len(chunk)} films",
         )
-        for n, chunk in enumerate(_chunks(ids, settings.REBUILD_CHUNK))
+        for n, chunk in enumerate(_chunks(ids, job_settings().REBUILD_CHUNK))
     ]
     if q.fetch_job(f"{rid}-rank") is None:
         _enqueue(
@@ -116,20 +117,20 @@ def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     return len(entries)
 
 
-def snapshot(store: Store) -> tuple[similarity.Catalog, dict[str, int]]:
+def snapshot(store: Store, knobs: similarity.SimilarityParams) -> tuple[similarity.Catalog, dict[str, int]]:
     """Return a catalog of every tagged film and the film revisions it reflects."""
     films, revs = [], {}
     for chunk in _chunks(store.film_ids(), 5000):
         films.extend(index.load_films(store, chunk))
         revs.update({fid: card["rev"] for fid, card in store.get_cards(chunk).items()})
-    return similarity.build_catalog(films, index.params()), revs
+    return similarity.build_catalog(films, knobs), revs
 
 
-def rank_parts(n_rows: int, workers: int) -> list[tuple[int, int]]:
-    """Split n_rows into ranking jobs: one per listening worker, 500 (or RANK_CHUNK if
-    smaller) to RANK_CHUNK rows each."""
-    least = min(500, settings.RANK_CHUNK)
-    size = min(settings.RANK_CHUNK, max(least, -(-n_rows // max(1, workers))))
+def rank_parts(n_rows: int, workers: int, rank_chunk: int) -> list[tuple[int, int]]:
+    """Split n_rows into ranking jobs: one per listening worker, 500 (or rank_chunk if
+    smaller) to rank_chunk rows each (the RANK_CHUNK setting)."""
+    least = min(500, rank_chunk)
+    size = min(rank_chunk, max(least, -(-n_rows // max(1, workers))))
     return [(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
@@ -143,11 +144,12 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     """Snapshot the catalog, queue ranking jobs for all but the first part of the rows, rank
     that part here (the catalog is in memory already), then switch: here when there was one
     part, else in a job that rq queues once this one and every ranking job have finished."""
-    store = current_store(prefix)
-    cat, revs = snapshot(store)
+    store, settings = current_store(prefix), job_settings()
+    cat, revs = snapshot(store, index.params(settings))
     version = store.next_version()
     q = _queue(job)
-    parts = rank_parts(len(cat.ids), Worker.count(connection=job.connection, queue=q))
+    workers = Worker.count(connection=job.connection, queue=q)
+    parts = rank_parts(len(cat.ids), workers, settings.RANK_CHUNK)
     if len(parts) > 1:
         store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
         store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
@@ -192,7 +194,7 @@ def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
 def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
     store = current_store(prefix)
-    cat, revs = _load_snapshot(prefix, rebuild_id, id(store.r.connection_pool))
+    cat, revs = _load_snapshot(prefix, rebuild_id, store.connection_id())
     return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
 
 
@@ -238,7 +240,7 @@ def _switch(q: Queue, store: Store, version: int, rebuild_id: str) -> dict:
     for fid in touched:
         enqueue_refresh(store, q, fid)
     store.rebuild_progress(rebuild_id, phase="done", redone=len(touched))
-    following = store.end_rebuild(rebuild_id, rebuild_ttl())
+    following = store.end_rebuild(rebuild_id, rebuild_ttl(job_settings()))
     if following:
         start_waiting_rebuild(q, following)
     dropped = store.drop_version(old) if old != version else 0
@@ -262,6 +264,6 @@ def rebuild_failed(job, connection, exc_type, exc_value, traceback):
     store.rebuild_progress(
         rebuild_id, phase="failed", error=f"{exc_type.__name__}: {exc_value}"[:500]
     )
-    following = store.end_rebuild(rebuild_id, rebuild_ttl())
+    following = store.end_rebuild(rebuild_id, rebuild_ttl(job_settings()))
     if following:
         start_waiting_rebuild(_queue(job), following)

@@ -1,0 +1,107 @@
+"""Full rebuilds: the rebuild slot, progress, snapshots and index versions."""
+
+
+
+from service.storage.base import NotFound
+
+
+class Rebuilds:
+    """The rebuilds and index versions of a Store."""
+
+    # -- full rebuilds ---------------------------------------------------------
+    def next_version(self) -> int:
+        return int(self.r.incr(self.keys.version_next()))
+
+    def active_rebuild(self) -> str | None:
+        raw = self.r.get(self.keys.rebuild_active())
+        return raw.decode() if raw else None
+
+    def request_rebuild(self, rebuild_id: str, ttl: int) -> tuple[str, str | None]:
+        """Claim the rebuild slot for rebuild_id, or make it the one to run next.
+
+        Return (the rebuild that will do this request's work, the one running now or None):
+        (rebuild_id, None) when it may start at once; (rebuild_id, running) when it waits for
+        `running`; (other, running) when another request already waits: it covers this one.
+        """
+        runs, running = self._request_rebuild(
+            keys=[self.keys.rebuild_active(), self.keys.rebuild_next()], args=[rebuild_id, ttl])
+        return runs.decode(), running.decode() if running else None
+
+    def begin_rebuild(self, rebuild_id: str, total: int, ttl: int) -> bool:
+        """Mark a rebuild as running; False if another one is.
+
+        A retried start (its worker was killed) keeps the progress counted so far.
+        """
+        if not self.r.set(self.keys.rebuild_active(), rebuild_id, ex=ttl, nx=True):
+            if self.active_rebuild() != rebuild_id:
+                return False
+        key = self.keys.rebuild(rebuild_id)
+        if self.r.hget(key, "phase") in (b"extracting", b"ranking"):
+            return True
+        pipe = self.r.pipeline()
+        pipe.delete(self.keys.rebuild_touched())
+        pipe.hdel(key, "after")
+        pipe.hset(key, mapping={"total": total, "extracted": 0, "ranked": 0, "phase": "extracting"})
+        pipe.expire(key, 7 * 86400)
+        pipe.execute()
+        return True
+
+    def end_rebuild(self, rebuild_id: str, ttl: int) -> str | None:
+        """Free the rebuild slot (rebuild_id finished or failed); hand it to the rebuild
+        waiting next, if any, and return that one's id (its job must then be queued)."""
+        nxt = self._end_rebuild(keys=[self.keys.rebuild_active(), self.keys.rebuild_next()],
+                                args=[rebuild_id, ttl])
+        return nxt.decode() if nxt else None
+
+    def rebuild_progress(self, rebuild_id: str, **changes) -> dict:
+        """Add counts (ints) or set fields (str) of a rebuild's progress; return it."""
+        key = self.keys.rebuild(rebuild_id)
+        pipe = self.r.pipeline()
+        for name, value in changes.items():
+            if isinstance(value, int):
+                pipe.hincrby(key, name, value)
+            else:
+                pipe.hset(key, name, value)
+        pipe.hgetall(key)
+        raw = pipe.execute()[-1]
+        return {k.decode(): (int(v) if v.lstrip(b"-").isdigit() else v.decode())
+                for k, v in raw.items()}
+
+    def touch_during_rebuild(self, fid: str) -> None:
+        """Remember a film refreshed during a rebuild: it is refreshed again after the switch."""
+        if self.r.exists(self.keys.rebuild_active()):
+            self.r.sadd(self.keys.rebuild_touched(), fid)
+
+    def put_blob(self, name: str, data: bytes, ttl: int) -> None:
+        self.r.set(self.keys.blob(name), data, ex=ttl)
+
+    def get_blob(self, name: str) -> bytes:
+        data = self.r.get(self.keys.blob(name))
+        if data is None:
+            raise NotFound(name)
+        return data
+
+    def switch_version(self, rebuild_id: str, version: int) -> tuple[int, list[str]]:
+        """Make version current; return the old one and the films touched meanwhile."""
+        pipe = self.r.pipeline()
+        pipe.getset(self.keys.version(), version)
+        pipe.smembers(self.keys.rebuild_touched())
+        pipe.delete(self.keys.rebuild_touched(), self.keys.blob(rebuild_id))
+        old, touched, _ = pipe.execute()
+        return int(old or 0), [raw.decode() for raw in touched]
+
+    def drop_version(self, version: int) -> int:
+        """Delete every list of an old index version, in batches."""
+        dropped = 0
+        batch = []
+        for key in self.r.scan_iter(match=self.keys.related_lists_pattern(str(version)), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                dropped += self.r.unlink(*batch)
+                batch = []
+        if batch:
+            dropped += self.r.unlink(*batch)
+        return dropped
+
+    def drop_list(self, version: int, fid: str) -> None:
+        self.r.delete(self.keys.related_list(str(version), fid))
