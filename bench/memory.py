@@ -40,9 +40,24 @@ from tests.helpers import free_port  # noqa: E402
 def start_server(tmp: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", tmp, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     import redis
 
@@ -63,7 +78,7 @@ REFRESHED = 25
 def family(key: str, prefix: str, ids: set[str]) -> str:
     """Name a key's family: the prefix, film ids, numbers and the tag or genre a key is about
     replaced by placeholders."""
-    parts = key[len(prefix):].split(":") if key.startswith(prefix) else key.split(":")
+    parts = key[len(prefix) :].split(":") if key.startswith(prefix) else key.split(":")
     if parts[0] in ("post", "genre") and len(parts) > 1:
         parts = [parts[0], "<tag>" if parts[0] == "post" else "<genre>"]
     out = []
@@ -101,13 +116,21 @@ def write_answers(url: str, prefix: str, ids: list[str], path: str) -> str:
     from service import create_app
     from service.queue import enqueue_refresh, get_queue
 
-    app = create_app({"REDIS_URL": url, "RECS_PREFIX": prefix, "QUEUE_NAME": "mem-answers",
-                      "RECS_API_KEYS": [c.API_KEY], "RECS_DATA_DIR": "/nonexistent",
-                      "RECS_RATE_READS": "1000000/second", "RECS_RATE_WRITES": "1000000/second"})
+    app = create_app(
+        {
+            "REDIS_URL": url,
+            "RECS_PREFIX": prefix,
+            "QUEUE_NAME": "mem-answers",
+            "RECS_API_KEYS": [c.API_KEY],
+            "RECS_DATA_DIR": "/nonexistent",
+            "RECS_RATE_READS": "1000000/second",
+            "RECS_RATE_WRITES": "1000000/second",
+        }
+    )
     store = app.extensions["recs"]["store"]
     queue = get_queue(store.r, "mem-answers", app.extensions["recs"]["settings"])
     logging.getLogger("rq.worker").setLevel(logging.WARNING)
-    for fid in ids[::len(ids) // REFRESHED][:REFRESHED]:  # in order: the same patches each run
+    for fid in ids[:: len(ids) // REFRESHED][:REFRESHED]:  # in order: the same patches each run
         enqueue_refresh(store, queue, fid)
         SimpleWorker([queue], connection=store.r, serializer=queue.serializer).work(burst=True)
     client = app.test_client()
@@ -132,8 +155,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--answers", help="also write every film's API answers to this file")
-    ap.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
-                    help="a redis-server setting to apply first (repeatable)")
+    ap.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a redis-server setting to apply first (repeatable)",
+    )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="recs-mem-") as tmp:
         server, url = start_server(tmp)
@@ -179,8 +207,10 @@ def main() -> int:
             stop.set()
             sampler.join()
             after = r.info("memory")["used_memory"] - base
-            print(f"\nsecond rebuild ({second['seconds']:.1f} s): peak {(peak[0] - base) / n / 1024:.2f} "
-                  f"KB per film while two versions stand; {after / n / 1024:.2f} KB per film after")
+            print(
+                f"\nsecond rebuild ({second['seconds']:.1f} s): peak {(peak[0] - base) / n / 1024:.2f} "
+                f"KB per film while two versions stand; {after / n / 1024:.2f} KB per film after"
+            )
         finally:
             c.stop_processes(workers)
             server.kill()

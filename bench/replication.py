@@ -52,10 +52,17 @@ def main() -> int:
         try:
             clients = {}
             for wait in (0, 1):
-                app = create_app({"REDIS_URL": ha.url, "RECS_DATA_DIR": tmp, "RECS_API_KEYS": [key],
-                                  "RECS_PREFIX": f"bench-repl-{wait}:", "QUEUE_NAME": f"bench-repl-{wait}",
-                                  "RECS_RATE_WRITES": "10000000/minute",
-                                  "RECS_REDIS_WAIT_REPLICAS": wait})
+                app = create_app(
+                    {
+                        "REDIS_URL": ha.url,
+                        "RECS_DATA_DIR": tmp,
+                        "RECS_API_KEYS": [key],
+                        "RECS_PREFIX": f"bench-repl-{wait}:",
+                        "QUEUE_NAME": f"bench-repl-{wait}",
+                        "RECS_RATE_WRITES": "10000000/minute",
+                        "RECS_REDIS_WAIT_REPLICAS": wait,
+                    }
+                )
                 clients[wait] = app.test_client()
             times = {0: [], 1: []}
             headers = {"Authorization": f"Bearer {key}"}
@@ -64,8 +71,13 @@ def main() -> int:
                 for wait, client in clients.items():
                     for _ in range(a.block):
                         n += 1
-                        body = {"id": f"w{n}", "title": f"Film {n}", "year": 2000, "genres": ["Drama"],
-                                "synopsis": {"en": "A firefighter grieves and falls in love again."}}
+                        body = {
+                            "id": f"w{n}",
+                            "title": f"Film {n}",
+                            "year": 2000,
+                            "genres": ["Drama"],
+                            "synopsis": {"en": "A firefighter grieves and falls in love again."},
+                        }
                         t = time.perf_counter()
                         resp = client.post("/api/v1/films", json=body, headers=headers)
                         times[wait].append(time.perf_counter() - t)
@@ -73,19 +85,28 @@ def main() -> int:
             lags = replication_lag(ha, 500)
         finally:
             ha.stop()
-    print(f"{a.writes} POST /api/v1/films per setting, 1 replica, behind Sentinel (in-process client)")
+    print(
+        f"{a.writes} POST /api/v1/films per setting, 1 replica, behind Sentinel (in-process client)"
+    )
     stats = {}
     for wait, t in times.items():
         t = sorted(t[: a.writes])
         stats[wait] = (t[len(t) // 2], t[int(len(t) * 0.99)], statistics.fmean(t))
         p50, p99, mean = stats[wait]
-        print(f"RECS_REDIS_WAIT_REPLICAS={wait}: p50 {p50 * 1e3:.2f} ms  p99 {p99 * 1e3:.2f} ms  "
-              f"mean {mean * 1e3:.2f} ms")
-    print(f"replication lag (a write on the primary until the replica shows it, {len(lags)} "
-          f"writes): p50 {lags[len(lags) // 2] * 1e3:.2f} ms  p99 {lags[int(len(lags) * 0.99)] * 1e3:.2f} ms"
-          f"  max {lags[-1] * 1e3:.2f} ms")
-    print("WAIT 1 / WAIT 0: p50 {:.2f}x  p99 {:.2f}x  mean {:.2f}x".format(
-        *(stats[1][i] / stats[0][i] for i in range(3))))
+        print(
+            f"RECS_REDIS_WAIT_REPLICAS={wait}: p50 {p50 * 1e3:.2f} ms  p99 {p99 * 1e3:.2f} ms  "
+            f"mean {mean * 1e3:.2f} ms"
+        )
+    print(
+        f"replication lag (a write on the primary until the replica shows it, {len(lags)} "
+        f"writes): p50 {lags[len(lags) // 2] * 1e3:.2f} ms  p99 {lags[int(len(lags) * 0.99)] * 1e3:.2f} ms"
+        f"  max {lags[-1] * 1e3:.2f} ms"
+    )
+    print(
+        "WAIT 1 / WAIT 0: p50 {:.2f}x  p99 {:.2f}x  mean {:.2f}x".format(
+            *(stats[1][i] / stats[0][i] for i in range(3))
+        )
+    )
     return 0
 
 

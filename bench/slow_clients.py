@@ -39,7 +39,7 @@ def trickle(socks: list[socket.socket], every: float, stop: threading.Event) -> 
     while not stop.wait(every):
         for sock in socks:
             try:
-                sock.sendall(line[n % len(line):n % len(line) + 1])
+                sock.sendall(line[n % len(line) : n % len(line) + 1])
             except OSError:
                 pass
         n += 1
@@ -72,8 +72,13 @@ def main():
     env = c.env_for(prefix, queue_name, RECS_LOG_LEVEL="WARNING")
     if args.worker_class:
         env.update(GUNICORN_WORKER_CLASS=args.worker_class, GUNICORN_THREADS="1")
-    serve = subprocess.Popen([str(Path(c.PY).with_name("recs")), "serve", "--no-seed", "--port", str(port)],
-                             env=env, cwd=c.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve = subprocess.Popen(
+        [str(Path(c.PY).with_name("recs")), "serve", "--no-seed", "--port", str(port)],
+        env=env,
+        cwd=c.ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     socks, stop = [], threading.Event()
     try:
@@ -90,11 +95,13 @@ def main():
         stop.set()
         answered = [t for t in times if t != float("inf")]
         within = sum(t <= 2.0 for t in times)
-        print(f"recs serve ({args.worker_class or 'threaded, its default'} workers), {args.slow} slow clients "
-              f"(a byte every {args.byte_every:g} s): {within} of {len(times)} normal requests "
-              f"answered within 2 s ({within / len(times):.0%}); {len(times) - len(answered)} not "
-              f"within 25 s; median {c.median(answered) if answered else float('nan'):.3f} s, "
-              f"slowest answered {max(answered) if answered else float('nan'):.3f} s")
+        print(
+            f"recs serve ({args.worker_class or 'threaded, its default'} workers), {args.slow} slow clients "
+            f"(a byte every {args.byte_every:g} s): {within} of {len(times)} normal requests "
+            f"answered within 2 s ({within / len(times):.0%}); {len(times) - len(answered)} not "
+            f"within 25 s; median {c.median(answered) if answered else float('nan'):.3f} s, "
+            f"slowest answered {max(answered) if answered else float('nan'):.3f} s"
+        )
     finally:
         stop.set()
         for sock in socks:

@@ -30,8 +30,11 @@ def variant_env(env: dict, variant: str) -> dict:
     env = {k: v for k, v in env.items() if k not in ("GUNICORN_WORKER_CLASS", "GUNICORN_THREADS")}
     if variant in ("sync", "nginx"):  # the config's default (compose's, behind nginx)
         return env
-    return {**env, "GUNICORN_WORKER_CLASS": "config.gunicorn_worker.JsonErrorThreadWorker",
-            "GUNICORN_THREADS": variant.split(":", 1)[1]}
+    return {
+        **env,
+        "GUNICORN_WORKER_CLASS": "config.gunicorn_worker.JsonErrorThreadWorker",
+        "GUNICORN_THREADS": variant.split(":", 1)[1],
+    }
 
 
 def start_nginx(listen: int, upstream: int) -> tuple[subprocess.Popen, str]:
@@ -43,9 +46,19 @@ def start_nginx(listen: int, upstream: int) -> tuple[subprocess.Popen, str]:
     conf = conf.replace("listen 8000;", f"listen 127.0.0.1:{listen};")
     conf = conf.replace("server web:8000;", f"server 127.0.0.1:{upstream};")
     Path(prefix, "nginx.conf").write_text(conf)
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", prefix + "/", "-c",
-                             os.path.join(prefix, "nginx.conf"), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            shutil.which("nginx") or "/usr/sbin/nginx",
+            "-p",
+            prefix + "/",
+            "-c",
+            os.path.join(prefix, "nginx.conf"),
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return proc, prefix
 
 
@@ -86,8 +99,10 @@ def main():
         for v in variants:
             for fmt in endpoints.values():
                 run_wrk(f"http://127.0.0.1:{ports[v]}", fmt, ids, warm)
-        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
-              f"variants alternating: {', '.join(variants)}")
+        print(
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
+            f"variants alternating: {', '.join(variants)}"
+        )
         runs = {(v, e): [] for v in variants for e in endpoints}
         for rnd in range(args.rounds):
             for name, fmt in endpoints.items():
@@ -97,18 +112,28 @@ def main():
                     used = sum(cpu_seconds(proc.pid) for proc in procs[v]) - before
                     res["web_us"] = used / (res["rps"] * args.duration) * 1e6
                     runs[v, name].append(res)
-                    print(f"  round {rnd + 1} {name:15s} {v:11s} {res['rps']:6.0f} req/s  p99 {res['p99_ms']:6.1f} ms"
-                          f"  web {res['web_us']:5.0f} us/request  errors {res['errors']} non-2xx {res['non2xx']}",
-                          flush=True)
+                    print(
+                        f"  round {rnd + 1} {name:15s} {v:11s} {res['rps']:6.0f} req/s  p99 {res['p99_ms']:6.1f} ms"
+                        f"  web {res['web_us']:5.0f} us/request  errors {res['errors']} non-2xx {res['non2xx']}",
+                        flush=True,
+                    )
         print("\nmedians")
-        print(f"{'endpoint':16s} {'variant':11s} {'req/s':>7s} {'x sync':>7s} {'p99 ms':>7s} {'web us/req':>10s}")
+        print(
+            f"{'endpoint':16s} {'variant':11s} {'req/s':>7s} {'x sync':>7s} {'p99 ms':>7s} {'web us/req':>10s}"
+        )
         for name in endpoints:
             base = runs.get(("sync", name))
             for v in variants:
                 rs = runs[v, name]
-                ratio = c.median([r["rps"] / b["rps"] for r, b in zip(rs, base)]) if base else float("nan")
-                print(f"{name:16s} {v:11s} {c.median([r['rps'] for r in rs]):7.0f} {ratio:7.2f} "
-                      f"{c.median([r['p99_ms'] for r in rs]):7.1f} {c.median([r['web_us'] for r in rs]):10.0f}")
+                ratio = (
+                    c.median([r["rps"] / b["rps"] for r, b in zip(rs, base)])
+                    if base
+                    else float("nan")
+                )
+                print(
+                    f"{name:16s} {v:11s} {c.median([r['rps'] for r in rs]):7.0f} {ratio:7.2f} "
+                    f"{c.median([r['p99_ms'] for r in rs]):7.1f} {c.median([r['web_us'] for r in rs]):10.0f}"
+                )
     finally:
         c.stop_processes([proc for group in procs.values() for proc in group])
         for path in prefixes:

@@ -50,14 +50,16 @@ def when_ready(server):
         try:
             tags = warm_labels(app)
         except RedisError as exc:  # the workers label as they go, as before
-            logging.getLogger("recs.web").warning("tag labels not preloaded",
-                                                  extra={"error": str(exc)})
+            logging.getLogger("recs.web").warning(
+                "tag labels not preloaded", extra={"error": str(exc)}
+            )
         else:
             logging.getLogger("recs.web").info("tag labels preloaded", extra={"tags": tags})
     # Keep what the master built (app, vocabulary, labels) out of the workers' garbage
     # collections: a full collection walked all of it, a ~0.15 s pause every few thousand
     # requests (bench/serve.py p99), and touching it unshared the forked memory.
     gc.freeze()
+
 
 # Logs: one JSON object per line. The app writes the access line itself (with the request id,
 # the route and the duration), so gunicorn's own access log stays off.
@@ -82,11 +84,18 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
-                            "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
     "root": {"level": os.environ.get("RECS_LOG_LEVEL", "INFO"), "handlers": ["stderr"]},
-    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
 }
 
 # Prometheus: every gunicorn worker writes its request metrics to files in one directory,

@@ -8,16 +8,23 @@ from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 # gunicorn refuses these before the app sees the request, with an HTML page of its own.
-LIMIT_ERRORS = {LimitRequestLine: (414, "URI Too Long", "The request line is too long."),
-                LimitRequestHeaders: (431, "Request Header Fields Too Large",
-                                      "The request headers are too large or too many.")}
+LIMIT_ERRORS = {
+    LimitRequestLine: (414, "URI Too Long", "The request line is too long."),
+    LimitRequestHeaders: (
+        431,
+        "Request Header Fields Too Large",
+        "The request headers are too large or too many.",
+    ),
+}
 
 
 def error_response(code: int, status: str, message: str) -> bytes:
     """Return a whole HTTP/1.1 answer with the JSON error body ({"code", "status", "message"})."""
     body = json.dumps({"code": code, "status": status, "message": message}).encode() + b"\n"
-    head = (f"HTTP/1.1 {code} {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {code} {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode("latin-1") + body
 
 

@@ -22,8 +22,10 @@ from rq.serializers import JSONSerializer
 USERNAME = os.environ.get("RQ_DASHBOARD_USERNAME", "")
 PASSWORD = os.environ.get("RQ_DASHBOARD_PASSWORD", "")
 if not (USERNAME and PASSWORD):
-    raise RuntimeError("No dashboard login configured: set RQ_DASHBOARD_USERNAME and "
-                       "RQ_DASHBOARD_PASSWORD (the dashboard can empty queues and delete jobs).")
+    raise RuntimeError(
+        "No dashboard login configured: set RQ_DASHBOARD_USERNAME and "
+        "RQ_DASHBOARD_PASSWORD (the dashboard can empty queues and delete jobs)."
+    )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -36,7 +38,9 @@ class JsonWorker(Worker):
 
 
 def _same(given: str | None, wanted: str) -> bool:
-    return hmac.compare_digest((given or "").encode("utf-8", "surrogateescape"), wanted.encode("utf-8"))
+    return hmac.compare_digest(
+        (given or "").encode("utf-8", "surrogateescape"), wanted.encode("utf-8")
+    )
 
 
 def is_cross_site() -> bool:

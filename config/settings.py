@@ -91,7 +91,7 @@ def _read(env: Mapping[str, str]) -> dict:
 
     # Optional overrides of the similarity knobs (see docs/QUALITY.md), e.g. RECS_POP_WEIGHT=0.3.
     SIMILARITY = {
-        key[len("RECS_SIM_"):].lower(): _float(env, key, 0.0)
+        key[len("RECS_SIM_") :].lower(): _float(env, key, 0.0)
         for key in env
         if key.startswith("RECS_SIM_")
     }

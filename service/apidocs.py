@@ -13,8 +13,12 @@ from service.caching import CACHEABLE
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 SWAGGER_UI_URL = "/api/docs/static/"
 
-bp = Blueprint("apidocs", __name__, static_folder=str(SWAGGER_UI_DIST),
-               static_url_path=SWAGGER_UI_URL.rstrip("/"))
+bp = Blueprint(
+    "apidocs",
+    __name__,
+    static_folder=str(SWAGGER_UI_DIST),
+    static_url_path=SWAGGER_UI_URL.rstrip("/"),
+)
 
 # One stable name per operation, as client generators turn them into method names.
 OPERATION_IDS = {
@@ -46,8 +50,10 @@ def operation_id(endpoint: str, method: str) -> str:
     return OPERATION_IDS.get((endpoint, method)) or method + endpoint.rpartition(".")[2]
 
 
-NOT_MODIFIED = {"description": "Not Modified: the copy named by If-None-Match (or dated by "
-                               "If-Modified-Since) is current; no body"}
+NOT_MODIFIED = {
+    "description": "Not Modified: the copy named by If-None-Match (or dated by "
+    "If-Modified-Since) is current; no body"
+}
 
 
 class ExactSchemaPlugin(BasePlugin):
@@ -69,8 +75,11 @@ def dict_keys2property(self, field, **kwargs) -> dict:
 
     if not isinstance(field, fields.Dict) or field.key_field is None:
         return {}
-    names = {k: v for k, v in self.field2property(field.key_field).items()
-             if k in ("pattern", "enum", "minLength", "maxLength")}
+    names = {
+        k: v
+        for k, v in self.field2property(field.key_field).items()
+        if k in ("pattern", "enum", "minLength", "maxLength")
+    }
     return {"propertyNames": names} if names else {}
 
 

@@ -56,7 +56,9 @@ class RecsApi(Api):
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
         if "message" not in payload:
-            payload["message"] = "Invalid input: see errors." if "errors" in payload else error.description
+            payload["message"] = (
+                "Invalid input: see errors." if "errors" in payload else error.description
+            )
         if getattr(error, "valid_methods", None):  # a 405 must say what is allowed (RFC 9110)
             headers = {**(headers or {}), "Allow": ", ".join(error.valid_methods)}
         return payload, code, headers
@@ -64,8 +66,11 @@ class RecsApi(Api):
 
 def redis_unavailable(error):
     """Answer 503 with a JSON body while Redis cannot be reached."""
-    body = {"code": 503, "status": "Service Unavailable",
-            "message": f"The data store is unreachable, try again shortly ({type(error).__name__})."}
+    body = {
+        "code": 503,
+        "status": "Service Unavailable",
+        "message": f"The data store is unreachable, try again shortly ({type(error).__name__}).",
+    }
     return body, 503, {"Retry-After": "5"}
 
 
@@ -118,11 +123,16 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
     app.json.sort_keys = False
 
     client = connect(app.config["REDIS_URL"], app.config["RECS_DATA_DIR"])
-    reader = connect_reader(app.config["REDIS_URL"], app.config["RECS_REDIS_READ_URL"],
-                            app.config["RECS_READ_FROM_REPLICAS"])
+    reader = connect_reader(
+        app.config["REDIS_URL"],
+        app.config["RECS_REDIS_READ_URL"],
+        app.config["RECS_READ_FROM_REPLICAS"],
+    )
     app.extensions["recs"] = {
         "store": Store(client, app.config["RECS_PREFIX"]),
-        "reader": None if reader is None else Store(reader, app.config["RECS_PREFIX"], replica=True),
+        "reader": None
+        if reader is None
+        else Store(reader, app.config["RECS_PREFIX"], replica=True),
         "queue": get_queue(client, app.config["QUEUE_NAME"], settings),
         "settings": settings,
         "pages": recommendations.PageCache(app.config["PAGE_CACHE"]),
@@ -135,9 +145,12 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
     security.init_app(app, client)
     spec_plugin = security.SecuritySpecPlugin()
     app.extensions["recs_security"]["json_bodies"] = spec_plugin.json_bodies
-    api = RecsApi(app, spec_kwargs={"extra_plugins": [spec_plugin,
-                                                   apidocs.OperationIdPlugin(),
-                                                   apidocs.ExactSchemaPlugin()]})
+    api = RecsApi(
+        app,
+        spec_kwargs={
+            "extra_plugins": [spec_plugin, apidocs.OperationIdPlugin(), apidocs.ExactSchemaPlugin()]
+        },
+    )
     security.init_spec(api)
     apidocs.init_spec(api)
     app.register_error_handler(RedisConnectionError, redis_unavailable)

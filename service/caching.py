@@ -8,18 +8,35 @@ from werkzeug.http import http_date
 READ_METHODS = frozenset({"GET", "HEAD"})
 # The reads a browser or a CDN may keep: one film, its reviews, one review, related titles, tags,
 # the film list and the two pages. Each answer carries an ETag and a Cache-Control policy.
-CACHEABLE = frozenset({"films.Films", "films.FilmById", "reviews.FilmReviews", "reviews.ReviewById",
-                       "recommendations.Recommendations", "recommendations.Tags",
-                       "pages.film_page", "pages.review_page", "pages.catalog"})
+CACHEABLE = frozenset(
+    {
+        "films.Films",
+        "films.FilmById",
+        "reviews.FilmReviews",
+        "reviews.ReviewById",
+        "recommendations.Recommendations",
+        "recommendations.Tags",
+        "pages.film_page",
+        "pages.review_page",
+        "pages.catalog",
+    }
+)
 
 # Request headers that make a read conditional (or partial). A request with none of them gets
 # its 200 as it is: werkzeug's make_conditional, which parses them and the answer's own
 # validators back (two thirds of this hook's time), would only add the Date.
-CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
-               "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE")
+CONDITIONAL = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+)
 
 
-def describe(etag: str | None = None, last_modified: float | None = None, fresh: bool = True) -> None:
+def describe(
+    etag: str | None = None, last_modified: float | None = None, fresh: bool = True
+) -> None:
     """Tell the hook what validates this answer: an ETag (else the body's hash), the epoch
     seconds it last changed, and whether it is final (a list being computed is not)."""
     g.cache = (etag, last_modified, fresh)
@@ -36,8 +53,10 @@ def policy(fresh: bool) -> str:
     if not fresh:
         return "no-cache"
     cfg = current_app.config
-    return (f"public, max-age={cfg['CACHE_MAX_AGE']}, "
-            f"stale-while-revalidate={cfg['CACHE_STALE_WHILE_REVALIDATE']}")
+    return (
+        f"public, max-age={cfg['CACHE_MAX_AGE']}, "
+        f"stale-while-revalidate={cfg['CACHE_STALE_WHILE_REVALIDATE']}"
+    )
 
 
 def add_validators(response):

@@ -57,18 +57,23 @@ def serve(host, port, web_workers, no_seed):
             raise click.ClickException(
                 f"Another `recs serve` (pid {busy.pid}) serves {busy.data_dir} with its embedded "
                 "Redis. Stop it first, or set RECS_DATA_DIR to another folder (or REDIS_URL to a "
-                "Redis of your own).") from None
+                "Redis of your own)."
+            ) from None
         server = start_embedded(settings.RECS_DATA_DIR)
         settings = settings.replace(REDIS_URL="unix://" + server.socket_file)
         env["REDIS_URL"] = settings.REDIS_URL
         click.echo(f"Embedded Redis with its data in {settings.RECS_DATA_DIR}")
     if not settings.RECS_API_KEYS and not settings.RECS_ALLOW_NO_KEYS:
         if not embedded:  # the embedded default makes a key of its own and keeps it in the data dir
-            raise click.ClickException("Set RECS_API_KEYS (comma-separated) to serve with REDIS_URL.")
+            raise click.ClickException(
+                "Set RECS_API_KEYS (comma-separated) to serve with REDIS_URL."
+            )
         settings = settings.replace(RECS_API_KEYS=[_local_api_key(settings.RECS_DATA_DIR)])
         env["RECS_API_KEYS"] = settings.RECS_API_KEYS[0]
-        click.echo(f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
-                   f"{settings.RECS_API_KEYS[0]}")
+        click.echo(
+            f"API key for writes (kept in {settings.RECS_DATA_DIR}/api-key): "
+            f"{settings.RECS_API_KEYS[0]}"
+        )
     # No proxy in front: threaded workers, so slow clients hold a thread each, not a worker.
     env.setdefault("GUNICORN_WORKER_CLASS", "config.gunicorn_worker.JsonErrorThreadWorker")
     store, queue = _store_and_queue(settings)
@@ -78,12 +83,26 @@ def serve(host, port, web_workers, no_seed):
     # at once), the app's JSON access lines, and one Prometheus view over every worker.
     children = [
         subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
-                          "-w", str(web_workers), "-b", f"{host}:{port}", "service:create_app()"],
-                         env=env),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(GUNICORN_CONF),
+                "-w",
+                str(web_workers),
+                "-b",
+                f"{host}:{port}",
+                "service:create_app()",
+            ],
+            env=env,
+        ),
     ]
-    click.echo(f"\nLove 911: http://{host}:{port}/films/love-911\n"
-               f"API docs: http://{host}:{port}/api/docs\n")
+    click.echo(
+        f"\nLove 911: http://{host}:{port}/films/love-911\n"
+        f"API docs: http://{host}:{port}/api/docs\n"
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while all(child.poll() is None for child in children):
@@ -137,7 +156,8 @@ def worker(burst):
     store, queue = _store_and_queue()
     logging.getLogger("recs.worker").info(
         "loading the tag vocabulary and the ranking kernels (compiled on the first start after "
-        "an install or upgrade, ~20 s; cached after that)")
+        "an install or upgrade, ~20 s; cached after that)"
+    )
     run_worker(queue, store, burst=burst, logging_level="INFO")
 
 
@@ -166,9 +186,11 @@ def seed(wait):
 
 @main.command()
 @click.option("--wait", is_flag=True, help="Show progress until the new index serves.")
-@click.option("--reuse-tags", is_flag=True,
-              help="Keep the stored tags, only recompute the lists (after a similarity "
-                   "setting change).")
+@click.option(
+    "--reuse-tags",
+    is_flag=True,
+    help="Keep the stored tags, only recompute the lists (after a similarity setting change).",
+)
 def rebuild(wait, reuse_tags):
     """Re-extract every film's tags and recompute every list (fanned out as rq jobs)."""
     from service.queue import enqueue_rebuild
@@ -211,8 +233,13 @@ def _wait_for_rebuild(store, queue, job_id, timeout: float = 3600):
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for machines).")
-@click.option("--failed", "last_failed", default=5, show_default=True,
-              help="How many of the latest failed jobs to show.")
+@click.option(
+    "--failed",
+    "last_failed",
+    default=5,
+    show_default=True,
+    help="How many of the latest failed jobs to show.",
+)
 def status(as_json, last_failed):
     """Show queues, workers, failed jobs and the index's version and age."""
     import json
@@ -230,9 +257,15 @@ def import_():
 
 
 def _import_options(command):
-    command = click.option("--wait", is_flag=True, help="Wait for the rebuild that follows.")(command)
-    command = click.option("--report", "report_file", type=click.Path(dir_okay=False, writable=True),
-                           help="Write the report (counts, skipped lines and reasons) as JSON.")(command)
+    command = click.option("--wait", is_flag=True, help="Wait for the rebuild that follows.")(
+        command
+    )
+    command = click.option(
+        "--report",
+        "report_file",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Write the report (counts, skipped lines and reasons) as JSON.",
+    )(command)
     return click.argument("path", type=click.Path(exists=True, dir_okay=False))(command)
 
 
@@ -268,11 +301,13 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
     with tqdm(total=count_rows(path, kind), unit="row", desc="import") as bar:
         report = import_rows(store, rows, bar)
     seconds = time.perf_counter() - started
-    click.echo(f"{path}: {report.created} created, {report.updated} updated, "
-               f"{report.unchanged} unchanged ({report.matched} matched to a film under another id), "
-               f"{report.reviews} reviews added, {report.reviews_updated} updated "
-               f"({report.reviews_unchanged} unchanged), {len(report.skipped)} rows skipped "
-               f"in {seconds:.2f} s")
+    click.echo(
+        f"{path}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged ({report.matched} matched to a film under another id), "
+        f"{report.reviews} reviews added, {report.reviews_updated} updated "
+        f"({report.reviews_unchanged} unchanged), {len(report.skipped)} rows skipped "
+        f"in {seconds:.2f} s"
+    )
     for line, reason in report.skipped[:shown]:
         click.echo(f"  line {line}: {reason}")
     if len(report.skipped) > shown:
@@ -280,8 +315,17 @@ def _run_import(rows, path, kind, report_file, wait, shown: int = 20):
     job_id = queue_rebuild(store, queue, report)
     if report_file:
         with open(report_file, "w", encoding="utf-8") as out:
-            json.dump({"path": str(path), "seconds": round(seconds, 3), **report.as_dict(),
-                       "rebuild_job": job_id}, out, ensure_ascii=False, indent=1)
+            json.dump(
+                {
+                    "path": str(path),
+                    "seconds": round(seconds, 3),
+                    **report.as_dict(),
+                    "rebuild_job": job_id,
+                },
+                out,
+                ensure_ascii=False,
+                indent=1,
+            )
     if job_id is None:
         click.echo("Nothing changed: no rebuild queued.")
         return
@@ -303,8 +347,10 @@ def merge_duplicates_cmd(dry_run, wait):
     report = merge_duplicates(store, dry_run=dry_run)
     for kept, merged in report.films:
         click.echo(f"{'would merge' if dry_run else 'merged'} {merged} into {kept}")
-    click.echo(f"{len(report.films)} films merged, {report.reviews_moved} reviews moved, "
-               f"{report.reviews_removed} repeated reviews removed{' (dry run)' if dry_run else ''}")
+    click.echo(
+        f"{len(report.films)} films merged, {report.reviews_moved} reviews moved, "
+        f"{report.reviews_removed} repeated reviews removed{' (dry run)' if dry_run else ''}"
+    )
     if dry_run or not report.changed:
         return
     job_id = enqueue_rebuild(store, queue)
@@ -317,11 +363,20 @@ def merge_duplicates_cmd(dry_run, wait):
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option("--film-id", help="Fill this film's page (else found by title).")
 @click.option("--create", is_flag=True, help="Add the film when no film has the page's title.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait for the film's related titles while they are being computed.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for the film's related titles while they are being computed.",
+)
 @click.option("--timeout", default=120.0, show_default=True, type=float, help="Seconds to wait.")
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 50),
-              help="Related titles to list.")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Related titles to list.",
+)
 def fill_page(file, film_id, create, wait, timeout, limit):
     """Print a plain-text film page (FILE, or - for stdin) with Kritiken and Empfehlungen filled."""
     from service import create_app
@@ -331,24 +386,39 @@ def fill_page(file, film_id, create, wait, timeout, limit):
 
     # The app the web serves, wired by the same factory; nothing is served. No read replica
     # (the command reads where it writes), no pages kept, and no API key needed to build it.
-    app = create_app({"RECS_REDIS_READ_URL": "", "RECS_READ_FROM_REPLICAS": False,
-                      "PAGE_CACHE": 0, "HTML_CACHE": 0, "RECS_ALLOW_NO_KEYS": True}, _settings())
+    app = create_app(
+        {
+            "RECS_REDIS_READ_URL": "",
+            "RECS_READ_FROM_REPLICAS": False,
+            "PAGE_CACHE": 0,
+            "HTML_CACHE": 0,
+            "RECS_ALLOW_NO_KEYS": True,
+        },
+        _settings(),
+    )
     with app.app_context():
         try:
             filled = fill(file.read(), film_id, timeout if wait else 0.0, limit, create=create)
         except PageFormatError as error:
-            details = "".join(f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items())
+            details = "".join(
+                f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items()
+            )
             raise click.ClickException(error.message + details) from error
         except NotFound as error:
             if film_id:
                 raise click.ClickException(f"No film with id '{film_id}'.") from error
-            raise click.ClickException(f"No film is titled '{error}'. Pass --create to add it, or "
-                                       "--film-id to fill the page of a film by its id.") from error
+            raise click.ClickException(
+                f"No film is titled '{error}'. Pass --create to add it, or "
+                "--film-id to fill the page of a film by its id."
+            ) from error
     if filled.created:
         click.echo(f"Created film '{filled.film_id}'.", err=True)
     if filled.status != "fresh":
-        click.echo(f"The related titles of '{filled.film_id}' are still {filled.status}"
-                   f"{' (is a worker running?)' if wait else ''}.", err=True)
+        click.echo(
+            f"The related titles of '{filled.film_id}' are still {filled.status}"
+            f"{' (is a worker running?)' if wait else ''}.",
+            err=True,
+        )
     click.echo(filled.text, nl=False)
 
 

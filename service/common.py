@@ -52,16 +52,24 @@ def _label_lang(lang: str) -> None:
 
 
 def lang_arg() -> LangTag:
-    return LangTag(load_default="de", validate=_label_lang, metadata={
-        "pattern": r"^([Dd][Ee]|[Ee][Nn])([-_][A-Za-z0-9]{1,8})*$",
-        "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)"})
+    return LangTag(
+        load_default="de",
+        validate=_label_lang,
+        metadata={
+            "pattern": r"^([Dd][Ee]|[Ee][Nn])([-_][A-Za-z0-9]{1,8})*$",
+            "description": "Label language: de or en, or a BCP 47 tag of either (de-DE, en-GB)",
+        },
+    )
 
 
 def page_of(items: list, page: int, page_size: int, total: int | None = None) -> dict:
     """Slice a page out of items (or take items as the page when total is given)."""
     if total is None:
         total = len(items)
-        items = items[(page - 1) * page_size: page * page_size]
-    return {"results": items, "page": page,
-            "total_pages": math.ceil(total / page_size) if total else 0,
-            "total_results": total}
+        items = items[(page - 1) * page_size : page * page_size]
+    return {
+        "results": items,
+        "page": page,
+        "total_pages": math.ceil(total / page_size) if total else 0,
+        "total_results": total,
+    }

@@ -25,8 +25,11 @@ def drain_refused_body(response):
     """after_request: on an error answer, drain what is left of a body of at most DRAIN_MAX_BYTES
     (a larger one is not read: the connection closes on it, as before)."""
     length = request.content_length
-    if response.status_code < 400 or length == 0 or (
-            length is None and "chunked" not in request.headers.get("Transfer-Encoding", "")):
+    if (
+        response.status_code < 400
+        or length == 0
+        or (length is None and "chunked" not in request.headers.get("Transfer-Encoding", ""))
+    ):
         return response
     limit = current_app.config["DRAIN_MAX_BYTES"]
     if length is not None and length > limit:

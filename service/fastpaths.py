@@ -44,15 +44,25 @@ def dump_rec_page(data: dict) -> dict:
     compare both dumps), this only skips the per-field machinery.
     """
     return {
-        "page": data["page"], "total_pages": data["total_pages"],
-        "total_results": data["total_results"], "film_id": data["film_id"],
+        "page": data["page"],
+        "total_pages": data["total_pages"],
+        "total_results": data["total_results"],
+        "film_id": data["film_id"],
         "status": data["status"],
         "computed_at": _TIMESTAMP._serialize(data["computed_at"], None, None),
-        "index_version": data["index_version"], "job_id": data["job_id"],
+        "index_version": data["index_version"],
+        "job_id": data["job_id"],
         # related_page's results are dumped already; labelled_reasons gives the dumped form
-        "results": orjson.Fragment(data["results"]) if isinstance(data["results"], bytes) else [
-            {"id": r["id"], "title": r["title"], "year": r["year"], "score": float(r["score"]),
-             "reasons": r["reasons"]}
+        "results": orjson.Fragment(data["results"])
+        if isinstance(data["results"], bytes)
+        else [
+            {
+                "id": r["id"],
+                "title": r["title"],
+                "year": r["year"],
+                "score": float(r["score"]),
+                "reasons": r["reasons"],
+            }
             for r in data["results"]
         ],
     }
@@ -90,8 +100,12 @@ def plain_query(schema: type[Schema]) -> Callable:
             value = values[0]
             if name in ints:
                 low, high = ints[name]
-                if not (len(value) <= 9 and value.isascii() and value.isdigit()
-                        and low <= int(value) <= high):
+                if not (
+                    len(value) <= 9
+                    and value.isascii()
+                    and value.isdigit()
+                    and low <= int(value) <= high
+                ):
                     return None
                 args[name] = int(value)
             elif name in langs and value in known_langs:

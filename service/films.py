@@ -37,15 +37,21 @@ FILM_SCHEMA = FilmSchema()
 
 # The OpenAPI example of a film (the seed's Love 911, shortened).
 FILM_EXAMPLE = {
-    "id": "love-911", "title": "Love 911 – Lebe und liebe", "original_title": "러브 911",
-    "year": 2012, "original_language": "ko", "countries": ["KR"],
+    "id": "love-911",
+    "title": "Love 911 – Lebe und liebe",
+    "original_title": "러브 911",
+    "year": 2012,
+    "original_language": "ko",
+    "countries": ["KR"],
     "genres": ["Romance", "Comedy", "Drama"],
     "keywords": ["firefighter", "doctor", "widower", "grief", "romantic comedy"],
     "synopsis": {"de": "Der verwitwete Feuerwehrmann Kang-il trifft die Ärztin Mi-soo ..."},
     "cast": [{"name": "Go Soo", "role": "Kang-il"}, {"name": "Han Hyo-joo", "role": "Mi-soo"}],
     "external_ids": {"tmdb": "139997"},
-    "created_at": "2026-05-01T10:00:00+00:00", "updated_at": "2026-05-01T10:00:00+00:00",
-    "rev": 2, "job_id": None,
+    "created_at": "2026-05-01T10:00:00+00:00",
+    "updated_at": "2026-05-01T10:00:00+00:00",
+    "rev": 2,
+    "job_id": None,
 }
 
 
@@ -108,7 +114,9 @@ class Films(MethodView):
     def post(self, data):
         """Add a film; its tags and related titles are computed by a queued job"""
         try:
-            film, needed = create_with_free_id(data) if "id" not in data else store().create_film(data)
+            film, needed = (
+                create_with_free_id(data) if "id" not in data else store().create_film(data)
+            )
         except Conflict as exc:
             abort(409, message=f"A film with id '{exc}' exists already.")
         film["job_id"] = refresh(film["id"], needed)

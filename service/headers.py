@@ -8,9 +8,11 @@ from flask import request
 # Scripts and styles only from this origin (the pages and Swagger UI load theirs as files);
 # inline style attributes stay allowed (the film page's score bars, Swagger UI's widgets), and
 # Swagger UI draws its icons as data: images. Nothing may frame a page.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def relative_location(location: str) -> str:

@@ -46,8 +46,11 @@ class Ready(MethodView):
         except RedisError as exc:
             abort(503, message=f"Redis is unreachable: {exc}")
         limit = current_app.config["WORKER_SEEN_SECONDS"]
-        seen = [w for w in workers if w.last_heartbeat
-                and time.time() - w.last_heartbeat.timestamp() < limit]
+        seen = [
+            w
+            for w in workers
+            if w.last_heartbeat and time.time() - w.last_heartbeat.timestamp() < limit
+        ]
         if not seen:
             abort(503, message=f"No worker on queue '{q.name}' seen in the last {limit} s.")
         return {"status": "ready", "workers": len(seen), "queued": q.count}

@@ -59,6 +59,10 @@ class Identities:
         """Return the stored film this record is (a different id), or None."""
         for key in identity_keys(record):
             film = self.by_key.get(key)
-            if film is not None and film["id"] != record.get("id") and not conflicting(film, record):
+            if (
+                film is not None
+                and film["id"] != record.get("id")
+                and not conflicting(film, record)
+            ):
                 return film
         return None

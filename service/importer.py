@@ -33,10 +33,16 @@ class ImportReport:
         return bool(self.created or self.updated or self.reviews or self.reviews_updated)
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "reviews": self.reviews, "reviews_updated": self.reviews_updated,
-                "reviews_unchanged": self.reviews_unchanged, "matched": self.matched,
-                "skipped": [{"line": line, "reason": reason} for line, reason in self.skipped]}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "reviews": self.reviews,
+            "reviews_updated": self.reviews_updated,
+            "reviews_unchanged": self.reviews_unchanged,
+            "matched": self.matched,
+            "skipped": [{"line": line, "reason": reason} for line, reason in self.skipped],
+        }
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
@@ -53,7 +59,10 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
             yield number, "invalid JSON: nested too deeply"
             continue
         except ValueError:  # int(str) refuses more than sys.get_int_max_str_digits() digits
-            yield number, f"invalid JSON: an integer of more than {sys.get_int_max_str_digits():,} digits"
+            yield (
+                number,
+                f"invalid JSON: an integer of more than {sys.get_int_max_str_digits():,} digits",
+            )
             continue
         yield number, row if isinstance(row, dict) else "not a JSON object"
 
@@ -91,8 +100,9 @@ class _Batch:
         return len(self.films) + sum(map(len, self.reviews.values()))
 
     def has_film(self, film_id) -> bool:
-        return isinstance(film_id, str) and (any(f["id"] == film_id for f in self.films)
-                                             or self.store.film_exists(film_id))
+        return isinstance(film_id, str) and (
+            any(f["id"] == film_id for f in self.films) or self.store.film_exists(film_id)
+        )
 
     def add_film(self, film: dict) -> str:
         """Queue a film record; return the id it is stored under.
@@ -123,7 +133,9 @@ class _Batch:
         report = self.report
         for outcome in self.store.upsert_films(self.films):
             setattr(report, outcome, getattr(report, outcome) + 1)
-        counts = self.store.add_reviews({fid: [r for _, r in rows] for fid, rows in self.reviews.items()})
+        counts = self.store.add_reviews(
+            {fid: [r for _, r in rows] for fid, rows in self.reviews.items()}
+        )
         for fid, rows in self.reviews.items():
             if counts[fid] is None:
                 report.skipped.extend((number, f"no film with id {fid!r}") for number, _ in rows)
@@ -135,12 +147,17 @@ class _Batch:
         self.films, self.reviews = [], {}
 
 
-def import_rows(store: Store, rows: Iterable[tuple[int, dict | str]], progress=None,
-                batch_size: int = BATCH) -> ImportReport:
+def import_rows(
+    store: Store, rows: Iterable[tuple[int, dict | str]], progress=None, batch_size: int = BATCH
+) -> ImportReport:
     """Import films (optionally with "reviews": [...]) or reviews (with "film_id")."""
     report = ImportReport()
     batch = _Batch(store, report)
-    film_schema, review_schema, reviews_schema = FilmSchema(), ReviewSchema(), ReviewSchema(many=True)
+    film_schema, review_schema, reviews_schema = (
+        FilmSchema(),
+        ReviewSchema(),
+        ReviewSchema(many=True),
+    )
     for number, row in rows:
         if progress is not None:
             progress.update(1)

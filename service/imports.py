@@ -14,10 +14,14 @@ blp = Blueprint("imports", __name__, description="Bulk imports of films and revi
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl")
 UPLOAD_TTL = 86400  # an upload the job never reached is dropped after a day
-BODY_DOC = {"required": True, "description": (
-    "One JSON object per line: a film in the API's schema (optionally with \"reviews\": [...]), "
-    "or a review with \"film_id\". Bad lines are skipped and reported with their numbers."),
-    "content": {t: {"schema": {"type": "string"}} for t in JSONL_TYPES}}
+BODY_DOC = {
+    "required": True,
+    "description": (
+        'One JSON object per line: a film in the API\'s schema (optionally with "reviews": [...]), '
+        'or a review with "film_id". Bad lines are skipped and reported with their numbers.'
+    ),
+    "content": {t: {"schema": {"type": "string"}} for t in JSONL_TYPES},
+}
 
 
 class ImportAcceptedSchema(Schema):
@@ -30,8 +34,15 @@ def enqueue_import(body: bytes) -> str:
     """Keep the body in the store for the job (with a TTL) and queue the job; return its id."""
     s, job_id = store(), f"import-{uuid.uuid4().hex[:12]}"
     s.put_upload(job_id, body, UPLOAD_TTL)
-    queue().enqueue("workers.imports.import_upload", s.p, job_id, job_id=job_id,
-                    result_ttl=86400, failure_ttl=7 * 86400, description=f"import {len(body)} bytes")
+    queue().enqueue(
+        "workers.imports.import_upload",
+        s.p,
+        job_id,
+        job_id=job_id,
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+        description=f"import {len(body)} bytes",
+    )
     return job_id
 
 
@@ -44,7 +55,10 @@ class Imports(MethodView):
     def post(self):
         """Import films and reviews from a JSONL body; answers with the job that runs the import"""
         if request.mimetype not in JSONL_TYPES:
-            abort(415, message=f"Send the body as {' or '.join(JSONL_TYPES)} (one JSON object a line).")
+            abort(
+                415,
+                message=f"Send the body as {' or '.join(JSONL_TYPES)} (one JSON object a line).",
+            )
         body = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
         try:
             lines = sum(1 for line in body.decode("utf-8-sig").split("\n") if line.strip())

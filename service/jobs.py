@@ -17,7 +17,9 @@ blp = Blueprint("jobs", __name__, description="Queued work (tag extraction, list
 class JobSchema(Schema):
     id = fields.String()
     kind = fields.String()
-    state = fields.String(metadata={"description": "queued, started, deferred, finished, failed, ..."})
+    state = fields.String(
+        metadata={"description": "queued, started, deferred, finished, failed, ..."}
+    )
     description = fields.String()
     enqueued_at = Timestamp(allow_none=True)
     started_at = Timestamp(allow_none=True)
@@ -39,11 +41,16 @@ def describe_job(job: Job) -> dict:
         text = (result.exc_string if result else None) or ""
         error = text.strip().splitlines()[-1] if text.strip() else "failed"
     return {
-        "id": job.id, "kind": job.id.split("-", 1)[0], "state": str(getattr(state, "value", state)),
-        "description": job.description, "enqueued_at": _ts(job.enqueued_at),
-        "started_at": _ts(job.started_at), "ended_at": _ts(job.ended_at),
+        "id": job.id,
+        "kind": job.id.split("-", 1)[0],
+        "state": str(getattr(state, "value", state)),
+        "description": job.description,
+        "enqueued_at": _ts(job.enqueued_at),
+        "started_at": _ts(job.started_at),
+        "ended_at": _ts(job.ended_at),
         "progress": job.meta.get("progress", {}),
-        "result": job.return_value() if state == "finished" else None, "error": error,
+        "result": job.return_value() if state == "finished" else None,
+        "error": error,
     }
 
 
@@ -51,17 +58,24 @@ STATES = ("queued", "started", "deferred", "scheduled", "finished", "failed")
 
 
 class JobListArgs(PageArgs):
-    state = fields.String(load_default="failed", validate=validate.OneOf(STATES),
-                          metadata={"description": "Which jobs to list (newest first, except queued)"})
+    state = fields.String(
+        load_default="failed",
+        validate=validate.OneOf(STATES),
+        metadata={"description": "Which jobs to list (newest first, except queued)"},
+    )
 
 
 def job_ids_in(q: Queue, state: str, start: int, stop: int) -> tuple[list[str], int]:
     """Return the ids of jobs in one state (rows start..stop-1) and how many there are."""
     if state == "queued":
         return q.get_job_ids(start, stop - start), q.count
-    registry = {"started": q.started_job_registry, "deferred": q.deferred_job_registry,
-                "scheduled": q.scheduled_job_registry, "finished": q.finished_job_registry,
-                "failed": q.failed_job_registry}[state]
+    registry = {
+        "started": q.started_job_registry,
+        "deferred": q.deferred_job_registry,
+        "scheduled": q.scheduled_job_registry,
+        "finished": q.finished_job_registry,
+        "failed": q.failed_job_registry,
+    }[state]
     total = registry.get_job_count(cleanup=True)  # cleanup moves abandoned jobs on
     return registry.get_job_ids(start, stop - 1, desc=True, cleanup=False), total
 
@@ -87,7 +101,9 @@ class Jobs(MethodView):
         q, size = queue(), args["page_size"]
         start = (args["page"] - 1) * size
         ids, total = job_ids_in(q, args["state"], start, start + size)
-        jobs = [j for j in Job.fetch_many(ids, connection=q.connection, serializer=q.serializer) if j]
+        jobs = [
+            j for j in Job.fetch_many(ids, connection=q.connection, serializer=q.serializer) if j
+        ]
         return page_of([describe_job(j) for j in jobs], args["page"], size, total)
 
 

@@ -16,8 +16,23 @@ from service.storage import Store
 
 log = logging.getLogger("recs.jobs")
 
-JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-               600.0, 1800.0)
+JOB_BUCKETS = (
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+)
 
 
 def record_job(store: Store, kind: str, seconds: float, failed: bool) -> None:
@@ -49,8 +64,14 @@ def timed_job(kind: str):
                 result = func(prefix, *args, **kwargs)
             except Exception as exc:
                 seconds = time.perf_counter() - started
-                log.error("job failed", extra={"kind": kind, "duration_ms": round(seconds * 1000, 2),
-                                               "error": f"{type(exc).__name__}: {exc}"[:500]})
+                log.error(
+                    "job failed",
+                    extra={
+                        "kind": kind,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "error": f"{type(exc).__name__}: {exc}"[:500],
+                    },
+                )
                 _record_quietly(job, prefix, kind, seconds, failed=True)
                 raise
             seconds = time.perf_counter() - started
@@ -106,8 +127,13 @@ def index_state(store: Store, at: float | None = None) -> dict:
     at = time.time() if at is None else at
     raw = store.index_marks()
     version = store.index_version()
-    state = {"version": version, "switched_at": None, "age_seconds": None,
-             "updated_at": None, "updated_age_seconds": None}
+    state = {
+        "version": version,
+        "switched_at": None,
+        "age_seconds": None,
+        "updated_at": None,
+        "updated_age_seconds": None,
+    }
     if raw.get("switched_at") and int(raw.get("switched_version", -1)) == version:
         state["switched_at"] = float(raw["switched_at"])
         state["age_seconds"] = round(at - state["switched_at"], 3)

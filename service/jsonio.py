@@ -6,7 +6,9 @@ from flask.json.provider import DefaultJSONProvider
 
 # Dates and dataclasses go through Flask's own `default` (orjson would write its own formats);
 # non-string keys are written as strings, as json.dumps does.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+)
 
 
 class OrjsonProvider(DefaultJSONProvider):

@@ -36,8 +36,11 @@ def encode_item(item, numbers: dict[str, int]) -> bytes:
     fid, score, reasons = item
     raw = fid.encode()
     micro = round(score * 1e6)
-    out = [bytes((len(raw),)), raw,
-           _SCORE_AND_COUNT.pack(micro & 0xFFFF, micro >> 16, len(reasons))]
+    out = [
+        bytes((len(raw),)),
+        raw,
+        _SCORE_AND_COUNT.pack(micro & 0xFFFF, micro >> 16, len(reasons)),
+    ]
     flat = []
     for tag, share in reasons:
         number = numbers[tag]
@@ -56,7 +59,8 @@ def encode(lst: dict, numbers: dict[str, int], dictionary: tuple[int, int]) -> b
     """Return a list's bytes from its in-memory form."""
     items = lst["items"]
     return header(lst["rev"], lst["computed_at"], len(items), dictionary) + b"".join(
-        encode_item(item, numbers) for item in items)
+        encode_item(item, numbers) for item in items
+    )
 
 
 def read_header(blob: bytes) -> tuple[int, float, int]:
@@ -83,7 +87,7 @@ def offsets(blob: bytes, count: int | None = None) -> list[int]:
 
 def item_ids(blob: bytes) -> list[str]:
     """Return the ids of a list's items, best first."""
-    return [blob[pos + 1:pos + 1 + blob[pos]].decode() for pos in offsets(blob)]
+    return [blob[pos + 1 : pos + 1 + blob[pos]].decode() for pos in offsets(blob)]
 
 
 def decode_items(blob: bytes, positions, names) -> list[list]:
@@ -93,17 +97,27 @@ def decode_items(blob: bytes, positions, names) -> list[list]:
     for pos in positions:
         end = pos + 1 + blob[pos]
         low, high, count = _SCORE_AND_COUNT.unpack_from(blob, end)
-        out.append([blob[pos + 1:end].decode(), (low | high << 16) / 1e6,
-                    [[names[lo | hi << 16], units / 1e4] for units, lo, hi
-                     in _REASON.iter_unpack(blob[end + 4:end + 4 + 5 * count])]])
+        out.append(
+            [
+                blob[pos + 1 : end].decode(),
+                (low | high << 16) / 1e6,
+                [
+                    [names[lo | hi << 16], units / 1e4]
+                    for units, lo, hi in _REASON.iter_unpack(blob[end + 4 : end + 4 + 5 * count])
+                ],
+            ]
+        )
     return out
 
 
 def decode(blob: bytes, names) -> dict:
     """Return a list's in-memory form."""
     rev, computed_at, _ = read_header(blob)
-    return {"rev": rev, "computed_at": computed_at,
-            "items": decode_items(blob, offsets(blob), names)}
+    return {
+        "rev": rev,
+        "computed_at": computed_at,
+        "items": decode_items(blob, offsets(blob), names),
+    }
 
 
 # Lua helpers the scripts of service/storage.py start with: LIST_DICTIONARY (where the

@@ -21,9 +21,13 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 # Terminal colour codes, which rq writes into its messages (green(queue name), blue("Job OK")).
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # rq's housekeeping lines, logged at INFO every few seconds or per job: DEBUG detail here.
-_RQ_CHATTER = ("Worker %s: cleaning registries", "Worker %s: subscribing to channel",
-               "Worker %s: unsubscribing from channel", "Worker %s: job %s result is kept",
-               "Worker %s: job %s result discarded")
+_RQ_CHATTER = (
+    "Worker %s: cleaning registries",
+    "Worker %s: subscribing to channel",
+    "Worker %s: unsubscribing from channel",
+    "Worker %s: job %s result is kept",
+    "Worker %s: job %s result discarded",
+)
 
 access_log = logging.getLogger("recs.access")
 
@@ -47,7 +51,9 @@ class JsonFormatter(logging.Formatter):
 
 
 # Dates and dataclasses are written as str() gives them, as json.dumps(default=str) did.
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+)
 
 
 def dumps_line(entry: dict) -> str:
@@ -124,19 +130,37 @@ def init_app(app) -> None:
         response.headers[REQUEST_ID_HEADER] = rid
         if access_log.isEnabledFor(logging.INFO):
             started = getattr(ctx_g, "request_started", None)
-            log_access(req.method, req.path, response.status_code, route_of(req),
-                       time.perf_counter() - started if started else 0.0, req.remote_addr)
+            log_access(
+                req.method,
+                req.path,
+                response.status_code,
+                route_of(req),
+                time.perf_counter() - started if started else 0.0,
+                req.remote_addr,
+            )
         return response
 
 
 def log_access(method: str, path: str, status: int, route: str, seconds: float, remote) -> None:
     """Emit the access line. The record is made directly: Logger.info would also walk the
     stack for the caller's file and line (findCaller), which the JSON line never shows."""
-    record = access_log.makeRecord(access_log.name, logging.INFO, "(access)", 0, "%s %s %s",
-                                   (method, path, status), None, extra={
-                                       "method": method, "path": path, "route": route,
-                                       "status": status, "duration_ms": round(seconds * 1000, 2),
-                                       "remote": remote})
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        "(access)",
+        0,
+        "%s %s %s",
+        (method, path, status),
+        None,
+        extra={
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "remote": remote,
+        },
+    )
     access_log.handle(record)
 
 

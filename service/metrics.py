@@ -26,10 +26,13 @@ from service.storage import Store
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REGISTRIES = ("queued", "started", "deferred", "scheduled", "failed", "finished")
 
-REQUESTS = Counter("recs_http_requests", "HTTP requests answered",
-                   ["method", "route", "status"])
-LATENCY = Histogram("recs_http_request_duration_seconds", "Time to answer an HTTP request",
-                    ["method", "route", "status"], buckets=REQUEST_BUCKETS)
+REQUESTS = Counter("recs_http_requests", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram(
+    "recs_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route", "status"],
+    buckets=REQUEST_BUCKETS,
+)
 
 
 class RedisCollector:
@@ -39,16 +42,19 @@ class RedisCollector:
         self.store, self.queue = store, queue
 
     def collect(self):
-        depth = GaugeMetricFamily("recs_queue_jobs", "Jobs in the rq queue, by registry",
-                                  labels=["queue", "registry"])
+        depth = GaugeMetricFamily(
+            "recs_queue_jobs", "Jobs in the rq queue, by registry", labels=["queue", "registry"]
+        )
         for registry, count in queue_depths(self.queue).items():
             depth.add_metric([self.queue.name, registry], count)
         yield depth
 
-        durations = HistogramMetricFamily("recs_job_duration_seconds",
-                                          "Time a job ran in a worker, by kind", labels=["kind"])
-        failures = CounterMetricFamily("recs_job_failures", "Jobs that raised, by kind",
-                                       labels=["kind"])
+        durations = HistogramMetricFamily(
+            "recs_job_duration_seconds", "Time a job ran in a worker, by kind", labels=["kind"]
+        )
+        failures = CounterMetricFamily(
+            "recs_job_failures", "Jobs that raised, by kind", labels=["kind"]
+        )
         for kind, entry in sorted(job_stats(self.store).items()):
             cumulative, buckets = 0, []
             for bound in (*JOB_BUCKETS, math.inf):
@@ -60,16 +66,21 @@ class RedisCollector:
         yield failures
 
         state = index_state(self.store)
-        yield GaugeMetricFamily("recs_index_version", "Index version readers use",
-                                value=state["version"])
+        yield GaugeMetricFamily(
+            "recs_index_version", "Index version readers use", value=state["version"]
+        )
         if state["age_seconds"] is not None:
-            yield GaugeMetricFamily("recs_index_age_seconds",
-                                    "Seconds since the current index version was switched in",
-                                    value=state["age_seconds"])
+            yield GaugeMetricFamily(
+                "recs_index_age_seconds",
+                "Seconds since the current index version was switched in",
+                value=state["age_seconds"],
+            )
         if state["updated_age_seconds"] is not None:
-            yield GaugeMetricFamily("recs_index_updated_age_seconds",
-                                    "Seconds since a list was last computed (refresh or rebuild)",
-                                    value=state["updated_age_seconds"])
+            yield GaugeMetricFamily(
+                "recs_index_updated_age_seconds",
+                "Seconds since a list was last computed (refresh or rebuild)",
+                value=state["updated_age_seconds"],
+            )
 
 
 class _DefaultRegistry:

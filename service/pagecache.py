@@ -52,10 +52,15 @@ def decode_shared(raw: bytes | None) -> KeptPage | None:
     """Return the page encode_shared gave raw, or None for none or another format."""
     if not raw or not raw.startswith(_FORMAT):
         return None
-    head, _, body = raw[len(_FORMAT):].partition(b"\n")
+    head, _, body = raw[len(_FORMAT) :].partition(b"\n")
     version, gen, digest, card_rev, etag, last_modified = orjson.loads(head)
-    return KeptPage((version, gen.encode(), bytes.fromhex(digest)), card_rev,
-                    zlib.decompress(body), etag, last_modified)
+    return KeptPage(
+        (version, gen.encode(), bytes.fromhex(digest)),
+        card_rev,
+        zlib.decompress(body),
+        etag,
+        last_modified,
+    )
 
 
 def find_page(film_id: str, key: tuple, variant: str | None) -> KeptPage | None:
@@ -81,8 +86,11 @@ def find_page(film_id: str, key: tuple, variant: str | None) -> KeptPage | None:
     if shared is None or shared.made_from[:2] != (version, gen):
         return None
     if version == guess:  # the MGET brought the list of the current version
-        current = (blob is not None and list_digest(blob) == shared.made_from[2]
-                   and not primary_ahead(s, film_id, shared.card_rev))
+        current = (
+            blob is not None
+            and list_digest(blob) == shared.made_from[2]
+            and not primary_ahead(s, film_id, shared.card_rev)
+        )
     else:
         current = still_made_from(film_id, shared.made_from, shared.card_rev)
     if not current:

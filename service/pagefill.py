@@ -10,15 +10,20 @@ from dataclasses import dataclass
 from service.labels import LABELS, format_rating, review_date, shown_reasons
 from service.text import slugify
 
-HEADINGS = {"de": ("Handlung", "Kritiken", "Empfehlungen"),
-            "en": ("Plot", "Reviews", "Recommendations")}
+HEADINGS = {
+    "de": ("Handlung", "Kritiken", "Empfehlungen"),
+    "en": ("Plot", "Reviews", "Recommendations"),
+}
 SECTIONS = ("plot", "reviews", "recs")
 MAX_CHARS = 200_000  # a whole page; the plot alone is limited like a film's synopsis
 MAX_TITLE = 300
 MAX_PLOT = 20_000
 
-_HEADING_OF = {h.casefold(): (section, lang)
-               for lang, names in HEADINGS.items() for section, h in zip(SECTIONS, names)}
+_HEADING_OF = {
+    h.casefold(): (section, lang)
+    for lang, names in HEADINGS.items()
+    for section, h in zip(SECTIONS, names)
+}
 
 
 class PageFormatError(ValueError):
@@ -61,8 +66,10 @@ def parse_page(text: str) -> FilmPage:
         raise PageFormatError("The page is empty.", {"title": ["Missing the title line."]})
     title = lines[first].strip()
     if heading_of(title):
-        raise PageFormatError("The page starts with a heading, not with the film's title.",
-                              {"title": ["Missing the title line."]})
+        raise PageFormatError(
+            "The page starts with a heading, not with the film's title.",
+            {"title": ["Missing the title line."]},
+        )
     found: dict[str, tuple[int, str]] = {}
     for i in range(first + 1, len(lines)):
         hit = heading_of(lines[i])
@@ -77,11 +84,17 @@ def parse_page(text: str) -> FilmPage:
         raise PageFormatError(
             "The page is not in the layout: title line, then the headings Handlung, Kritiken and "
             "Empfehlungen (or Plot, Reviews, Recommendations) on lines of their own, in that order.",
-            {s: [f"Missing the heading {HEADINGS['de'][i]} / {HEADINGS['en'][i]} (in its place)."]
-             for i, s in enumerate(SECTIONS) if s in missing})
+            {
+                s: [
+                    f"Missing the heading {HEADINGS['de'][i]} / {HEADINGS['en'][i]} (in its place)."
+                ]
+                for i, s in enumerate(SECTIONS)
+                if s in missing
+            },
+        )
     plot_at, lang = found["plot"]
     reviews_at, recs_at = found["reviews"][0], found["recs"][0]
-    plot = "\n".join(lines[plot_at + 1:reviews_at]).strip()
+    plot = "\n".join(lines[plot_at + 1 : reviews_at]).strip()
     errors = {}
     if len(title) > MAX_TITLE:
         errors["title"] = [f"Longer than {MAX_TITLE} characters."]
@@ -89,9 +102,13 @@ def parse_page(text: str) -> FilmPage:
         errors["plot"] = [f"Longer than {MAX_PLOT} characters."]
     if errors:
         raise PageFormatError("Some parts of the page are too long.", errors)
-    return FilmPage(title=title, plot=plot, lang=lang,
-                    head="\n".join(lines[:reviews_at + 1]).rstrip("\n").rstrip() + "\n",
-                    recs_heading=lines[recs_at].strip())
+    return FilmPage(
+        title=title,
+        plot=plot,
+        lang=lang,
+        head="\n".join(lines[: reviews_at + 1]).rstrip("\n").rstrip() + "\n",
+        recs_heading=lines[recs_at].strip(),
+    )
 
 
 def render_review(review: dict, lang: str) -> str:

@@ -22,22 +22,38 @@ URL_PREFIX = "/api/v1"
 blp = Blueprint("pagefill", __name__, description="Plain-text film pages, filled")
 
 TEXT = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
-HEADERS = {name: {"schema": {"type": "string"}, "description": text} for name, text in (
-    ("X-Film-Id", "The film the page was filled from"),
-    ("X-Recs-Status", "fresh, stale (being updated) or pending (being computed) after `wait`"),
-    ("X-Job-Id", "The job computing the list, while it is not fresh"),
-    ("Location", "201: the film created; 202: the job to poll (GET), then send the page again"))}
+HEADERS = {
+    name: {"schema": {"type": "string"}, "description": text}
+    for name, text in (
+        ("X-Film-Id", "The film the page was filled from"),
+        ("X-Recs-Status", "fresh, stale (being updated) or pending (being computed) after `wait`"),
+        ("X-Job-Id", "The job computing the list, while it is not fresh"),
+        ("Location", "201: the film created; 202: the job to poll (GET), then send the page again"),
+    )
+}
 EXAMPLE = "Love 911 – Lebe und liebe\n\nHandlung\nIm emotionalen Drama …\nKritiken\nEmpfehlungen\n"
 
 
 class FillArgs(Schema):
-    film_id = fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"),
-                            metadata={"description": "Fill this film's page (else found by title)"})
-    wait = fields.Float(load_default=10.0, validate=validate.Range(0, 25), metadata={"description": (
-        "Seconds to wait for a pending list: at most RECS_FILL_WAIT_MAX (10 s), and only while the "
-        "server has a thread to spare; else 202 at once with the job to poll")})
-    limit = fields.Integer(load_default=10, validate=validate.Range(1, 50),
-                           metadata={"description": "Related titles to list"})
+    film_id = fields.String(
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$"),
+        metadata={"description": "Fill this film's page (else found by title)"},
+    )
+    wait = fields.Float(
+        load_default=10.0,
+        validate=validate.Range(0, 25),
+        metadata={
+            "description": (
+                "Seconds to wait for a pending list: at most RECS_FILL_WAIT_MAX (10 s), and only while the "
+                "server has a thread to spare; else 202 at once with the job to poll"
+            )
+        },
+    )
+    limit = fields.Integer(
+        load_default=10,
+        validate=validate.Range(1, 50),
+        metadata={"description": "Related titles to list"},
+    )
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,9 @@ def wait_for_list(film_id: str, lang: str, timeout: float, poll: float = 0.2) ->
         time.sleep(poll)
 
 
-def fill(text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10,
-         create: bool = True) -> Filled:
+def fill(
+    text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10, create: bool = True
+) -> Filled:
     """Parse a page, find (or, with create, add) its film, and return the page filled.
 
     Raises PageFormatError for text not in the layout, NotFound for an unknown film_id or
@@ -150,19 +167,41 @@ def allowed_wait(asked: float) -> tuple[float, threading.Semaphore | None]:
 @blp.route("/pages/fill")
 class FillPage(MethodView):
     @blp.arguments(FillArgs, location="query")
-    @blp.doc(requestBody={"required": True, "content": {"text/plain": {
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS}, "example": EXAMPLE}}},
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS},
+                    "example": EXAMPLE,
+                }
+            },
+        },
         responses={
-        "200": {"description": "The page with Kritiken and Empfehlungen filled", "content": TEXT,
-                "headers": HEADERS},
-        "201": {"description": "As 200, for a film the page created (see Location)", "content": TEXT,
-                "headers": HEADERS},
-        "202": {"description": "The page as it is, while its list is computed (asked to `wait`, but "
-                               "the server could not wait): poll the job at Location, then send the "
-                               "page again", "content": TEXT, "headers": HEADERS}})
+            "200": {
+                "description": "The page with Kritiken and Empfehlungen filled",
+                "content": TEXT,
+                "headers": HEADERS,
+            },
+            "201": {
+                "description": "As 200, for a film the page created (see Location)",
+                "content": TEXT,
+                "headers": HEADERS,
+            },
+            "202": {
+                "description": "The page as it is, while its list is computed (asked to `wait`, but "
+                "the server could not wait): poll the job at Location, then send the "
+                "page again",
+                "content": TEXT,
+                "headers": HEADERS,
+            },
+        },
+    )
     @blp.alt_response(404, schema=ErrorSchema, description="No film with the given film_id")
     @blp.alt_response(415, schema=ErrorSchema, description="The body is not text/plain")
-    @blp.alt_response(422, schema=ErrorSchema, description="The text is not a film page in the layout")
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="The text is not a film page in the layout"
+    )
     def post(self, args):
         """Fill a plain-text film page (title, Handlung, Kritiken, Empfehlungen) with reviews and related titles"""
         if request.mimetype != "text/plain":

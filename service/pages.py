@@ -25,12 +25,28 @@ PLOT_FOLD = 320
 # A review longer than this shows an excerpt of about this length, with a link to the whole.
 REVIEW_EXCERPT = 420
 # TMDB's genres, the ones the catalog filters by, with their German names.
-GENRES = {"Action": "Action", "Adventure": "Abenteuer", "Animation": "Animation",
-          "Comedy": "Komödie", "Crime": "Krimi", "Documentary": "Dokumentarfilm", "Drama": "Drama",
-          "Family": "Familie", "Fantasy": "Fantasy", "Foreign": "Ausländischer Film",
-          "History": "Historie", "Horror": "Horror", "Music": "Musik", "Mystery": "Mystery",
-          "Romance": "Liebesfilm", "Science Fiction": "Science-Fiction", "Thriller": "Thriller",
-          "TV Movie": "TV-Film", "War": "Kriegsfilm", "Western": "Western"}
+GENRES = {
+    "Action": "Action",
+    "Adventure": "Abenteuer",
+    "Animation": "Animation",
+    "Comedy": "Komödie",
+    "Crime": "Krimi",
+    "Documentary": "Dokumentarfilm",
+    "Drama": "Drama",
+    "Family": "Familie",
+    "Fantasy": "Fantasy",
+    "Foreign": "Ausländischer Film",
+    "History": "Historie",
+    "Horror": "Horror",
+    "Music": "Musik",
+    "Mystery": "Mystery",
+    "Romance": "Liebesfilm",
+    "Science Fiction": "Science-Fiction",
+    "Thriller": "Thriller",
+    "TV Movie": "TV-Film",
+    "War": "Kriegsfilm",
+    "Western": "Western",
+}
 
 
 def page_language() -> str:
@@ -106,9 +122,13 @@ def review_view(review: dict, lang: str) -> dict:
     five stars, and an excerpt when the body is long."""
     rating = review.get("rating")
     stars = round(rating / 2) if rating is not None else 0
-    return {**review, "date": review_date(review, lang),
-            "excerpt": excerpt(review.get("body") or "", REVIEW_EXCERPT),
-            "rating_text": format_rating(rating, lang), "stars": "★" * stars + "☆" * (5 - stars)}
+    return {
+        **review,
+        "date": review_date(review, lang),
+        "excerpt": excerpt(review.get("body") or "", REVIEW_EXCERPT),
+        "rating_text": format_rating(rating, lang),
+        "stars": "★" * stars + "☆" * (5 - stars),
+    }
 
 
 def score_level(score: float, top: float) -> int:
@@ -169,21 +189,35 @@ def film_page(film_id):
         recs = {**recs, "status": "stale"}
     synopsis_lang, synopsis = pick_synopsis(film.get("synopsis") or {}, lang)
     top = max((r["score"] for r in recs["results"]), default=0.0)  # lists are best first
-    related = [{**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
-               for r in recs["results"][:RELATED_SHOWN]]
+    related = [
+        {**r, "level": score_level(r["score"], top), "chips": shown_reasons(r["reasons"], lang)}
+        for r in recs["results"][:RELATED_SHOWN]
+    ]
     reviews = [review_view(r, lang) for r in reviews]
     fresh = recs["status"] == "fresh"
     last_modified = max(film.get("updated_at") or 0, recs["computed_at"] or 0)
-    html = render_template("film.html", film=film, lang=lang, t=LABELS[lang],
-                           genres=[genre_label(g, lang) for g in film.get("genres") or []],
-                           synopsis=synopsis, synopsis_lang=synopsis_lang,
-                           plot_folded=len(synopsis) > PLOT_FOLD, reviews=reviews,
-                           recs=recs, related=related).encode()
+    html = render_template(
+        "film.html",
+        film=film,
+        lang=lang,
+        t=LABELS[lang],
+        genres=[genre_label(g, lang) for g in film.get("genres") or []],
+        synopsis=synopsis,
+        synopsis_lang=synopsis_lang,
+        plot_folded=len(synopsis) > PLOT_FOLD,
+        reviews=reviews,
+        recs=recs,
+        related=related,
+    ).encode()
     etag = caching.body_etag(html)
     if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
         key = page_key()
-        keep_page(film_id, key, shared_variant(key),
-                  KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified))
+        keep_page(
+            film_id,
+            key,
+            shared_variant(key),
+            KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified),
+        )
     caching.describe(etag, last_modified, fresh=fresh)
     return current_app.response_class(html, mimetype="text/html")
 
@@ -198,8 +232,14 @@ def review_page(review_id):
     except NotFound:
         abort(404)
     caching.describe(last_modified=max(review.get("updated_at") or 0, film.get("updated_at") or 0))
-    return render_template("review.html", film=film, review=review_view(review, lang), lang=lang,
-                           t=LABELS[lang], whole=True)
+    return render_template(
+        "review.html",
+        film=film,
+        review=review_view(review, lang),
+        lang=lang,
+        t=LABELS[lang],
+        whole=True,
+    )
 
 
 @lru_cache(maxsize=4)
@@ -223,21 +263,35 @@ def catalog():
     if q or genre or tag:
         ids = s.filter_film_ids(genre or None, tag or None)
         ids = s.search_titles(ids, q) if q else ids
-        total, ids = len(ids), ids[start:start + PAGE_SIZE]
+        total, ids = len(ids), ids[start : start + PAGE_SIZE]
     else:
         total, ids = s.count_films(), s.film_ids(start, start + PAGE_SIZE - 1)
-    films = [{**f, "genre_labels": [genre_label(g, lang) for g in f.get("genres") or []]}
-             for f in s.get_films(ids) if f]
+    films = [
+        {**f, "genre_labels": [genre_label(g, lang) for g in f.get("genres") or []]}
+        for f in s.get_films(ids)
+        if f
+    ]
     pages = max(math.ceil(total / PAGE_SIZE), 1)
     query = {k: v for k, v in (("q", q), ("genre", genre), ("tag", tag)) if v}
 
     def page_url(n: int) -> str:
         return url_for("pages.catalog", **query, page=n, lang=lang)
 
-    return render_template("catalog.html", films=films, q=q, genre=genre, tag=tag, lang=lang,
-                           t=LABELS[lang], total=total, page=page, pages=pages, page_url=page_url,
-                           genres=collated((g, genre_label(g, lang)) for g in GENRES),
-                           tags=tag_options(lang))
+    return render_template(
+        "catalog.html",
+        films=films,
+        q=q,
+        genre=genre,
+        tag=tag,
+        lang=lang,
+        t=LABELS[lang],
+        total=total,
+        page=page,
+        pages=pages,
+        page_url=page_url,
+        genres=collated((g, genre_label(g, lang)) for g in GENRES),
+        tags=tag_options(lang),
+    )
 
 
 @bp.errorhandler(404)

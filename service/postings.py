@@ -85,7 +85,9 @@ end
 
 # Return per tag the ids of its posting, best first, at most ARGV[3] (all if < 0): ARGV[4..]
 # are pairs of a tag and its bucket.
-READ = _LUA_COMMON + """
+READ = (
+    _LUA_COMMON
+    + """
 local cap = tonumber(ARGV[3])
 local function take(ids, list)  -- add list's ids from its end; whether ids is full
   for i = #list, 1, -1 do
@@ -117,12 +119,15 @@ for t = 4, #ARGV, 2 do
 end
 return out
 """
+)
 
 # Apply changes to postings: ARGV[3] MAX_CHUNK, ARGV[4] SMALL, then per tag: the tag, its
 # bucket, a count c and c changes, each "+" or "-" and an entry (add it, remove it), or "?"
 # and an entry (remove it, else the film's entry whatever its rank, by a scan: for tags
 # saved before ranks were kept, whose film's rank may have changed since).
-WRITE = _LUA_COMMON + """
+WRITE = (
+    _LUA_COMMON
+    + """
 local MAX, SMALL = tonumber(ARGV[3]), tonumber(ARGV[4])
 local function before(a, b)  -- byte order, whatever collation the server has
   for i = 1, math.min(#a, #b) do
@@ -288,3 +293,4 @@ while i <= #ARGV do
 end
 return 1
 """
+)

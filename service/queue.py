@@ -24,8 +24,12 @@ class JobQueue(Queue):
 def get_queue(connection, name: str, settings: Settings, timeout: int | None = None) -> JobQueue:
     """Return the rq queue name (JSON serializer), its jobs timing out after JOB_TIMEOUT s
     (or timeout) and retried as settings say."""
-    queue = JobQueue(name, connection=connection, serializer=JSONSerializer,
-                     default_timeout=settings.JOB_TIMEOUT if timeout is None else timeout)
+    queue = JobQueue(
+        name,
+        connection=connection,
+        serializer=JSONSerializer,
+        default_timeout=settings.JOB_TIMEOUT if timeout is None else timeout,
+    )
     queue.settings = settings
     return queue
 
@@ -35,7 +39,9 @@ def retry_policy(settings: Settings) -> Retry | None:
     return Retry(max=settings.JOB_RETRIES) if settings.JOB_RETRIES > 0 else None
 
 
-LIVE_STATES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+LIVE_STATES = frozenset(
+    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+)
 
 
 def job_is_live(queue: Queue, job_id: str) -> bool:
@@ -55,9 +61,14 @@ def reconcile_dirty(store: Store, queue: Queue) -> list[str]:
     """
     pending = store.dirty_pending()
     ids = [job_id for job_id in pending.values() if job_id]
-    jobs = dict(zip(ids, Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)))
-    orphans = {fid: job_id for fid, job_id in pending.items()
-               if jobs.get(job_id) is None or jobs[job_id].get_status(refresh=False) not in LIVE_STATES}
+    jobs = dict(
+        zip(ids, Job.fetch_many(ids, connection=queue.connection, serializer=queue.serializer))
+    )
+    orphans = {
+        fid: job_id
+        for fid, job_id in pending.items()
+        if jobs.get(job_id) is None or jobs[job_id].get_status(refresh=False) not in LIVE_STATES
+    }
     seen = store.orphans_seen(orphans)
     stuck = sorted(fid for fid, job_id in orphans.items() if seen.get(fid) == job_id)
     for fid in stuck:
@@ -80,9 +91,17 @@ def enqueue_refresh(store: Store, queue: JobQueue, film_id: str, needed: bool = 
     store.set_pending_job(film_id, job_id)
     # At the front: a refresh takes a fraction of a second and must not wait behind the
     # chunks of a full rebuild (minutes of work) queued before it.
-    queue.enqueue("workers.jobs.refresh_film", store.p, film_id, job_id=job_id,
-                  result_ttl=3600, failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
-                  description=f"refresh {film_id}", at_front=True)
+    queue.enqueue(
+        "workers.jobs.refresh_film",
+        store.p,
+        film_id,
+        job_id=job_id,
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+        retry=retry_policy(queue.settings),
+        description=f"refresh {film_id}",
+        at_front=True,
+    )
     return job_id
 
 
@@ -103,11 +122,18 @@ def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> 
             waiting.save()
         return runs
     status = JobStatus.QUEUED if running is None else JobStatus.DEFERRED
-    job = queue.create_job("workers.rebuild.rebuild", args=(store.p, reuse_tags), job_id=job_id,
-                           timeout=queue.settings.REBUILD_TIMEOUT, result_ttl=86400,
-                           failure_ttl=7 * 86400, retry=retry_policy(queue.settings),
-                           description="full rebuild",
-                           status=status, on_failure=Callback("workers.rebuild.rebuild_failed"))
+    job = queue.create_job(
+        "workers.rebuild.rebuild",
+        args=(store.p, reuse_tags),
+        job_id=job_id,
+        timeout=queue.settings.REBUILD_TIMEOUT,
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+        retry=retry_policy(queue.settings),
+        description="full rebuild",
+        status=status,
+        on_failure=Callback("workers.rebuild.rebuild_failed"),
+    )
     if running is None:
         queue.enqueue_job(job)
     else:
@@ -131,14 +157,20 @@ def start_waiting_rebuild(queue: Queue, job_id: str) -> None:
 def drop_queue(queue: Queue) -> None:
     """Delete a queue with its jobs, their results and its registries, through rq's own API
     (rq's key layout is rq's): for tests and benches that are done with a queue."""
-    registries = (queue.started_job_registry, queue.finished_job_registry,
-                  queue.failed_job_registry, queue.deferred_job_registry,
-                  queue.scheduled_job_registry, queue.canceled_job_registry)
+    registries = (
+        queue.started_job_registry,
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+        queue.deferred_job_registry,
+        queue.scheduled_job_registry,
+        queue.canceled_job_registry,
+    )
     job_ids = set(queue.get_job_ids())
     for registry in registries:
         job_ids.update(registry.get_job_ids(cleanup=False))
-    for job in Job.fetch_many(sorted(job_ids), connection=queue.connection,
-                              serializer=queue.serializer):
+    for job in Job.fetch_many(
+        sorted(job_ids), connection=queue.connection, serializer=queue.serializer
+    ):
         if job is not None:
             Result.delete_all(job)
             job.delete()

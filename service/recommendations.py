@@ -23,12 +23,16 @@ blp = Blueprint("recommendations", __name__, description="Related titles and tag
 
 
 class RecArgs(Schema):
-    limit = fields.Integer(validate=validate.Range(1, 100),
-                           metadata={"description": "Items per page (alias of page_size)"})
+    limit = fields.Integer(
+        validate=validate.Range(1, 100),
+        metadata={"description": "Items per page (alias of page_size)"},
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100))
     page_size = fields.Integer(validate=validate.Range(1, 100))
-    exclude = fields.String(validate=validate.Length(max=2000),
-                            metadata={"description": "Comma-separated film ids to leave out"})
+    exclude = fields.String(
+        validate=validate.Length(max=2000),
+        metadata={"description": "Comma-separated film ids to leave out"},
+    )
     lang = lang_arg()
 
 
@@ -56,7 +60,9 @@ class RelatedSchema(Schema):
 
 class RecPage(PageSchema):
     film_id = fields.String()
-    status = fields.String(metadata={"description": "fresh, stale (a refresh is queued) or pending (none yet)"})
+    status = fields.String(
+        metadata={"description": "fresh, stale (a refresh is queued) or pending (none yet)"}
+    )
     computed_at = Timestamp(allow_none=True)
     index_version = fields.Integer()
     job_id = fields.String(allow_none=True)
@@ -75,12 +81,21 @@ class TagSchema(Schema):
     kind = fields.String(allow_none=True)
     weight = fields.Float()
     sources = fields.List(fields.String())
-    evidence = fields.List(fields.String(), metadata={
-        "description": "Up to 5 words behind the tag: genre or keyword names, matched words, "
-                       "or (for a tag only inherited) its children"})
-    excerpts = fields.List(fields.Nested(ExcerptSchema), dump_default=[], metadata={
-        "description": "Up to 3 sentences of the synopses and reviews the tag was read in, "
-                       "to trace a wrong tag (then block it with blocked_tags)"})
+    evidence = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Up to 5 words behind the tag: genre or keyword names, matched words, "
+            "or (for a tag only inherited) its children"
+        },
+    )
+    excerpts = fields.List(
+        fields.Nested(ExcerptSchema),
+        dump_default=[],
+        metadata={
+            "description": "Up to 3 sentences of the synopses and reviews the tag was read in, "
+            "to trace a wrong tag (then block it with blocked_tags)"
+        },
+    )
 
 
 class TagsResponse(Schema):
@@ -121,12 +136,25 @@ def warm_labels(app) -> int:
 
 # The OpenAPI example of a related-titles answer.
 RECS_EXAMPLE = {
-    "film_id": "love-911", "status": "fresh", "computed_at": "2026-05-01T10:00:02+00:00",
-    "index_version": 3, "job_id": None, "page": 1, "total_pages": 3, "total_results": 50,
+    "film_id": "love-911",
+    "status": "fresh",
+    "computed_at": "2026-05-01T10:00:02+00:00",
+    "index_version": 3,
+    "job_id": None,
+    "page": 1,
+    "total_pages": 3,
+    "total_results": 50,
     "results": [
-        {"id": "ladder-49", "title": "Ladder 49", "year": 2004, "score": 0.61,
-         "reasons": [{"tag": "firefighter", "label": "Feuerwehr", "share": 0.52},
-                     {"tag": "grief", "label": "Trauer", "share": 0.21}]},
+        {
+            "id": "ladder-49",
+            "title": "Ladder 49",
+            "year": 2004,
+            "score": 0.61,
+            "reasons": [
+                {"tag": "firefighter", "label": "Feuerwehr", "share": 0.52},
+                {"tag": "grief", "label": "Trauer", "share": 0.21},
+            ],
+        },
     ],
 }
 
@@ -148,11 +176,15 @@ def labelled_reasons(reasons: list, lang: str) -> list[dict]:
             reason["share"] = round(reason["share"] + share, 4)
         else:  # stored shares have 4 places already (workers/index.py, the kernels): only
             # sums are rounded; 0.0 + share shows a share stored as 1 as 1.0
-            (genres if is_genre else specific)[key] = {"tag": tag, "label": label,
-                                                       "share": 0.0 + share}
+            (genres if is_genre else specific)[key] = {
+                "tag": tag,
+                "label": label,
+                "share": 0.0 + share,
+            }
     # stable: ties keep their order
-    return (sorted(specific.values(), key=_share, reverse=True)
-            + sorted(genres.values(), key=_share, reverse=True))
+    return sorted(specific.values(), key=_share, reverse=True) + sorted(
+        genres.values(), key=_share, reverse=True
+    )
 
 
 _share = itemgetter("share")
@@ -193,8 +225,13 @@ class PageCache:
         pages[key] = page
 
 
-def related_page(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
-                 start: int = 0, stop: int | None = None) -> dict:
+def related_page(
+    film_id: str,
+    lang: str = "de",
+    exclude: frozenset = frozenset(),
+    start: int = 0,
+    stop: int | None = None,
+) -> dict:
     """Return related_titles' answer with "results" as their JSON bytes, as the page cache
     keeps them (bytes: nothing for the garbage collector to walk)."""
     s = store()
@@ -214,8 +251,9 @@ def primary_ahead(s, film_id: str, card_rev: int) -> bool:
     return newest is not None and newest > card_rev
 
 
-def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
-               stop: int | None) -> dict:
+def _read_page(
+    s, film_id: str, lang: str, exclude: frozenset, start: int, stop: int | None
+) -> dict:
     cache = current_app.extensions["recs"]["pages"]
     key = (film_id, lang, exclude, start, stop)
     kept = cache.get(key)
@@ -223,13 +261,23 @@ def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
         version, gen, blob_hash, card_rev, rev, computed_at, results, total = kept
         same = s.read_list_unchanged(film_id, version, gen)
         if same is not None and list_digest(same[0]) == blob_hash:
-            return _answer(film_id, version, card_rev, rev, computed_at, same[1], results, total,
-                           (version, gen, blob_hash))
+            return _answer(
+                film_id,
+                version,
+                card_rev,
+                rev,
+                computed_at,
+                same[1],
+                results,
+                total,
+                (version, gen, blob_hash),
+            )
     try:
         # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
         # which sends the cards of the requested page only
         card, blob, version, flat, total, pending, gen = s.read_list_parts(
-            film_id, start, stop, exclude)
+            film_id, start, stop, exclude
+        )
     except NotFound:
         abort(404, message=f"No film with id '{film_id}'.")
     card_rev = orjson.loads(card)["rev"]
@@ -240,31 +288,60 @@ def _read_page(s, film_id: str, lang: str, exclude: frozenset, start: int,
     for (fid, score, reasons), raw in s.list_page(blob, flat):
         other = orjson.loads(raw)
         # labelled_reasons gives the dumped form already: tag, label and a float share
-        items.append({"id": fid, "title": other["title"], "year": other.get("year"),
-                      "score": float(score), "reasons": labelled_reasons(reasons, lang)})
+        items.append(
+            {
+                "id": fid,
+                "title": other["title"],
+                "year": other.get("year"),
+                "score": float(score),
+                "reasons": labelled_reasons(reasons, lang),
+            }
+        )
     results = orjson.dumps(items)
     digest = list_digest(blob)
     cache.put(key, (version, gen, digest, card_rev, rev, computed_at, results, total))
-    return _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
-                   (version, gen, digest))
+    return _answer(
+        film_id,
+        version,
+        card_rev,
+        rev,
+        computed_at,
+        pending,
+        results,
+        total,
+        (version, gen, digest),
+    )
 
 
-def _answer(film_id, version, card_rev, rev, computed_at, pending, results, total,
-            made_from) -> dict:
+def _answer(
+    film_id, version, card_rev, rev, computed_at, pending, results, total, made_from
+) -> dict:
     if rev is None:
         status = "pending"
     else:
         status = "stale" if rev < card_rev else "fresh"
-    return {"film_id": film_id, "status": status, "index_version": version,
-            "computed_at": computed_at, "job_id": pending if status != "fresh" else None,
-            "results": results, "total": total, "card_rev": card_rev,
-            # (index version, cards generation, list digest) the answer was made from, for
-            # a reader that keeps what it made of it (the film page); None without a list
-            "made_from": made_from}
+    return {
+        "film_id": film_id,
+        "status": status,
+        "index_version": version,
+        "computed_at": computed_at,
+        "job_id": pending if status != "fresh" else None,
+        "results": results,
+        "total": total,
+        "card_rev": card_rev,
+        # (index version, cards generation, list digest) the answer was made from, for
+        # a reader that keeps what it made of it (the film page); None without a list
+        "made_from": made_from,
+    }
 
 
-def related_titles(film_id: str, lang: str = "de", exclude: frozenset = frozenset(),
-                   start: int = 0, stop: int | None = None) -> dict:
+def related_titles(
+    film_id: str,
+    lang: str = "de",
+    exclude: frozenset = frozenset(),
+    start: int = 0,
+    stop: int | None = None,
+) -> dict:
     """Return a film's related list, best first: items start..stop with titles and labelled
     reasons, and in "total" how many items the whole list has."""
     data = related_page(film_id, lang, exclude, start, stop)
@@ -280,8 +357,11 @@ def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
     s = store()
     version, gen, blob_hash = made_from
     same = s.read_list_unchanged(film_id, version, gen)
-    return (same is not None and list_digest(same[0]) == blob_hash
-            and not primary_ahead(s, film_id, card_rev))
+    return (
+        same is not None
+        and list_digest(same[0]) == blob_hash
+        and not primary_ahead(s, film_id, card_rev)
+    )
 
 
 @blp.route("/films/<id:film_id>/recommendations")
@@ -314,12 +394,24 @@ class Tags(MethodView):
         stored = s.get_tags(film_id)
         vocab = load_vocabulary()
         tags = [
-            {"tag": t, "label": vocab.label(t, args["lang"]),
-             "kind": vocab.tags[t].kind if t in vocab.tags else "keyword", **info}
-            for t, info in sorted((stored or {}).get("tags", {}).items(),
-                                  key=lambda kv: (-kv[1]["weight"], kv[0]))
+            {
+                "tag": t,
+                "label": vocab.label(t, args["lang"]),
+                "kind": vocab.tags[t].kind if t in vocab.tags else "keyword",
+                **info,
+            }
+            for t, info in sorted(
+                (stored or {}).get("tags", {}).items(), key=lambda kv: (-kv[1]["weight"], kv[0])
+            )
         ]
-        status = "pending" if stored is None else ("fresh" if stored["rev"] >= film["rev"] else "stale")
+        status = (
+            "pending" if stored is None else ("fresh" if stored["rev"] >= film["rev"] else "stale")
+        )
         caching.describe(fresh=status == "fresh")
-        return {"film_id": film_id, "status": status, "tags": tags,
-                "pinned_tags": film.get("pinned_tags", []), "blocked_tags": film.get("blocked_tags", [])}
+        return {
+            "film_id": film_id,
+            "status": status,
+            "tags": tags,
+            "pinned_tags": film.get("pinned_tags", []),
+            "blocked_tags": film.get("blocked_tags", []),
+        }

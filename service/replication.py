@@ -25,8 +25,11 @@ def wait_for_replicas(response):
     if acked >= needed:
         return response
     # in place, so the headers other hooks set (request id, CORS, rate limits) stay
-    body = jsonify(code=503, status="Service Unavailable",
-                   message=f"The write reached the primary but is not yet safe: {reason}. Retry it.")
+    body = jsonify(
+        code=503,
+        status="Service Unavailable",
+        message=f"The write reached the primary but is not yet safe: {reason}. Retry it.",
+    )
     response.status_code = 503
     response.set_data(body.get_data())
     response.mimetype = body.mimetype

@@ -16,7 +16,8 @@ COMMENT_AREA = re.compile(
     r"|\d+\s+(gedanken|kommentare?|antworten)\s+(zu|auf)\b"
     r"|(schreibe|hinterlasse|verfasse) einen kommentar|kommentar (verfassen|schreiben|hinterlassen)"
     r"|antwort hinterlassen)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 TITLE_IN_MARKER = re.compile(r"\b(?:on|to|zu|auf)\s+[“\"„»](.+?)[”\"“«]?\s*$")
 SIGNATURE = re.compile(r"(?:^|\s)[-–—~]\s?([A-Za-z0-9_.]{2,40})\s*$")
 HTML_HINT = re.compile(r"<(html|body|article|div|p|br)\b", re.IGNORECASE)
@@ -29,11 +30,14 @@ def _paragraphs(text: str) -> list[str]:
 def _keep_prose(paragraphs: list[str], language: str) -> list[str]:
     """Drop captions, widgets and link lists: keep what justext sees as prose."""
     stoplist = justext.get_stoplist(STOPLISTS[language])
-    doc = "<html><body>" + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs) + "</body></html>"
+    doc = (
+        "<html><body>" + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs) + "</body></html>"
+    )
     kept = []
     for par in justext.justext(doc, stoplist):
         if par.cf_class in ("good", "neargood") or (
-                par.cf_class == "short" and par.stopwords_density(stoplist) >= 0.2):
+            par.cf_class == "short" and par.stopwords_density(stoplist) >= 0.2
+        ):
             kept.append(par.text)
     return kept
 
@@ -59,8 +63,12 @@ def extract_from_html(page: str) -> dict:
     body = (data.get("text") or "").strip()
     paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
     language = detect_language(body, data.get("language"))
-    return {"body": "\n\n".join(paragraphs), "language": language,
-            "title": data.get("title"), "author": data.get("author")}
+    return {
+        "body": "\n\n".join(paragraphs),
+        "language": language,
+        "title": data.get("title"),
+        "author": data.get("author"),
+    }
 
 
 def extract_review(content: str, content_format: str = "auto") -> dict:

@@ -31,8 +31,11 @@ class ReviewDeletedSchema(Schema):
 
 
 class ReviewImportSchema(Schema):
-    content = fields.String(required=True, validate=validate.Length(1, 1_000_000),
-                            metadata={"description": "The saved blog post, HTML or plain text"})
+    content = fields.String(
+        required=True,
+        validate=validate.Length(1, 1_000_000),
+        metadata={"description": "The saved blog post, HTML or plain text"},
+    )
     format = fields.String(load_default="auto", validate=validate.OneOf(["auto", "html", "text"]))
     author = text(200, allow_none=True, metadata={"description": "Overrides the author found"})
     language = fields.String(allow_none=True, validate=LangCode)
@@ -57,11 +60,17 @@ def add_review(film_id: str, data: dict):
 
 # The OpenAPI example of a review (the seed's English blog review, shortened).
 REVIEW_EXAMPLE = {
-    "id": "r1a2b3c4d5e6f", "film_id": "love-911", "author": "jediprincess", "language": "en",
+    "id": "r1a2b3c4d5e6f",
+    "film_id": "love-911",
+    "author": "jediprincess",
+    "language": "en",
     "title": "Love 911 Quick KMovie Recap",
     "body": "When Go Mi-soo misdiagnosed a patient, her doctor's license went in danger ...",
-    "rating": 7.5, "source_url": None, "published_at": "2013-01-20T00:00:00",
-    "created_at": "2026-05-01T10:00:00+00:00", "updated_at": "2026-05-01T10:00:00+00:00",
+    "rating": 7.5,
+    "source_url": None,
+    "published_at": "2013-01-20T00:00:00",
+    "created_at": "2026-05-01T10:00:00+00:00",
+    "updated_at": "2026-05-01T10:00:00+00:00",
     "job_id": "refresh-love-911-3f2a9c1b",
 }
 
@@ -92,8 +101,11 @@ class FilmReviews(MethodView):
 class ReviewImport(MethodView):
     @blp.arguments(ReviewImportSchema)
     @blp.response(201, ReviewSchema)
-    @blp.alt_response(200, schema=ReviewSchema,
-                      description="The film has this review already (same source_url or body): updated")
+    @blp.alt_response(
+        200,
+        schema=ReviewSchema,
+        description="The film has this review already (same source_url or body): updated",
+    )
     def post(self, data, film_id):
         """Add a review from a saved blog post, without its navigation, comment form and widgets
 

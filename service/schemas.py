@@ -33,8 +33,7 @@ class IsoDateTime(fields.DateTime):
 
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    page_size = fields.Integer(load_default=20,
-                               validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 class PageSchema(Schema):
@@ -49,7 +48,9 @@ def paged(item_schema: type[Schema], name: str, **extra) -> type[Schema]:
     return type(name, (PageSchema,), attrs)
 
 
-Slug = validate.Regexp(SLUG_PATTERN, error="Use 1-64 characters a-z, 0-9 and '-', starting with a letter or digit.")
+Slug = validate.Regexp(
+    SLUG_PATTERN, error="Use 1-64 characters a-z, 0-9 and '-', starting with a letter or digit."
+)
 LangCode = validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 language code such as 'de'.")
 Text = validate.Regexp(r"^[^\x00]*$", error="Text may not contain NUL characters.")
 
@@ -72,10 +73,18 @@ def one_line(value: str) -> None:
 
 
 def web_url(**kwargs) -> fields.String:
-    return fields.String(allow_none=True, validate=[
-        validate.Length(1, 2000), one_line,
-        validate.Regexp(WEB_URL, error="Use an http(s) URL such as https://example.com/review.")],
-        metadata={"description": "An http(s) URL"}, **kwargs)
+    return fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(1, 2000),
+            one_line,
+            validate.Regexp(
+                WEB_URL, error="Use an http(s) URL such as https://example.com/review."
+            ),
+        ],
+        metadata={"description": "An http(s) URL"},
+        **kwargs,
+    )
 
 
 class WholeNumber(fields.Integer):
@@ -97,44 +106,82 @@ class CastSchema(Schema):
 
 
 class FilmSchema(Schema):
-    id = fields.String(validate=Slug, metadata={"description": "Slug; made from the title when omitted."})
+    id = fields.String(
+        validate=Slug, metadata={"description": "Slug; made from the title when omitted."}
+    )
     title = fields.String(required=True, validate=[validate.Length(1, 300), Text])
     original_title = text(300, allow_none=True, dump_default=None)
     year = WholeNumber(allow_none=True, dump_default=None, validate=validate.Range(1870, 2100))
     original_language = fields.String(allow_none=True, validate=LangCode, dump_default=None)
-    countries = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
-                            validate=validate.Length(max=50), dump_default=list)
-    genres = fields.List(fields.String(validate=[validate.Length(1, 60), Text]),
-                         validate=validate.Length(max=20), dump_default=list)
-    keywords = fields.List(fields.String(validate=[validate.Length(1, 100), Text]),
-                           validate=validate.Length(max=300), dump_default=list)
-    synopsis = fields.Dict(keys=fields.String(validate=LangCode),
-                           values=fields.String(validate=[validate.Length(max=20000), Text]),
-                           dump_default=dict, metadata={"description": "Language code -> plot text"})
+    countries = fields.List(
+        fields.String(validate=validate.Regexp(r"^[A-Z]{2}$")),
+        validate=validate.Length(max=50),
+        dump_default=list,
+    )
+    genres = fields.List(
+        fields.String(validate=[validate.Length(1, 60), Text]),
+        validate=validate.Length(max=20),
+        dump_default=list,
+    )
+    keywords = fields.List(
+        fields.String(validate=[validate.Length(1, 100), Text]),
+        validate=validate.Length(max=300),
+        dump_default=list,
+    )
+    synopsis = fields.Dict(
+        keys=fields.String(validate=LangCode),
+        values=fields.String(validate=[validate.Length(max=20000), Text]),
+        dump_default=dict,
+        metadata={"description": "Language code -> plot text"},
+    )
     tagline = text(500, allow_none=True, dump_default=None)
-    cast = fields.List(fields.Nested(CastSchema), validate=validate.Length(max=200),
-                       dump_default=list)
-    external_ids = fields.Dict(keys=fields.String(validate=validate.OneOf(["tmdb", "imdb", "wikidata"])),
-                               values=fields.String(validate=[validate.Length(1, 64), Text]),
-                                 dump_default=dict)
-    popularity = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(min=0, max=1e9))
+    cast = fields.List(
+        fields.Nested(CastSchema), validate=validate.Length(max=200), dump_default=list
+    )
+    external_ids = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(["tmdb", "imdb", "wikidata"])),
+        values=fields.String(validate=[validate.Length(1, 64), Text]),
+        dump_default=dict,
+    )
+    popularity = fields.Float(
+        allow_none=True, dump_default=None, validate=validate.Range(min=0, max=1e9)
+    )
     vote_average = fields.Float(allow_none=True, dump_default=None, validate=validate.Range(0, 10))
-    vote_count = WholeNumber(allow_none=True, dump_default=None, validate=validate.Range(min=0, max=10**9))
-    pinned_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
-                              validate=validate.Length(max=50), dump_default=list)
-    blocked_tags = fields.List(fields.String(validate=validate.Length(1, 100)),
-                               validate=validate.Length(max=50), dump_default=list)
+    vote_count = WholeNumber(
+        allow_none=True, dump_default=None, validate=validate.Range(min=0, max=10**9)
+    )
+    pinned_tags = fields.List(
+        fields.String(validate=validate.Length(1, 100)),
+        validate=validate.Length(max=50),
+        dump_default=list,
+    )
+    blocked_tags = fields.List(
+        fields.String(validate=validate.Length(1, 100)),
+        validate=validate.Length(max=50),
+        dump_default=list,
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
-    rev = fields.Integer(dump_only=True, metadata={"description": "Bumped on every change to the film or its reviews"})
-    job_id = fields.String(dump_only=True, allow_none=True, dump_default=None, metadata={
-        "description": "The latest job queued to refresh the film's tags and lists (GET /jobs/{id})"})
+    rev = fields.Integer(
+        dump_only=True,
+        metadata={"description": "Bumped on every change to the film or its reviews"},
+    )
+    job_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        dump_default=None,
+        metadata={
+            "description": "The latest job queued to refresh the film's tags and lists (GET /jobs/{id})"
+        },
+    )
 
     @validates_schema
     def check_tags(self, data, **kwargs):
         overlap = set(data.get("pinned_tags", [])) & set(data.get("blocked_tags", []))
         if overlap:
-            raise ValidationError(f"Tags both pinned and blocked: {sorted(overlap)}", "blocked_tags")
+            raise ValidationError(
+                f"Tags both pinned and blocked: {sorted(overlap)}", "blocked_tags"
+            )
 
 
 class FilmPatchSchema(FilmSchema):
@@ -153,8 +200,12 @@ class ReviewSchema(Schema):
     id = fields.String(dump_only=True)
     film_id = fields.String(dump_only=True)
     author = text(200, allow_none=True, dump_default=None)
-    language = fields.String(allow_none=True, validate=LangCode, dump_default=None,
-                             metadata={"description": "Detected from the body when omitted"})
+    language = fields.String(
+        allow_none=True,
+        validate=LangCode,
+        dump_default=None,
+        metadata={"description": "Detected from the body when omitted"},
+    )
     title = text(300, allow_none=True, dump_default=None)
     body = fields.String(required=True, validate=[validate.Length(1, 50000), Text])
     rating = fields.Float(allow_none=True, validate=validate.Range(0, 10), dump_default=None)
@@ -162,8 +213,12 @@ class ReviewSchema(Schema):
     published_at = IsoDateTime(allow_none=True, dump_default=None)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
-    job_id = fields.String(dump_only=True, allow_none=True, dump_default=None, metadata={
-        "description": "The latest job queued to refresh the film's tags and lists"})
+    job_id = fields.String(
+        dump_only=True,
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "The latest job queued to refresh the film's tags and lists"},
+    )
 
 
 class ReviewPatchSchema(ReviewSchema):

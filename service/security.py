@@ -73,13 +73,19 @@ def require_api_key():
     address = request.remote_addr or "unknown"
     wait = auth_failures_wait(address)
     if wait:  # also for a valid key: a guesser must not learn which guess was right
-        abort(429, message="Too many failed API keys from this address; see Retry-After.",
-              headers={"Retry-After": str(wait)})
+        abort(
+            429,
+            message="Too many failed API keys from this address; see Retry-After.",
+            headers={"Retry-After": str(wait)},
+        )
     token = bearer_token()
     if token is None or not key_is_valid(token, keys):
         count_auth_failure(address)
-        message = ("Writes need an API key: send 'Authorization: Bearer <key>'." if token is None
-                   else "The API key is not valid.")
+        message = (
+            "Writes need an API key: send 'Authorization: Bearer <key>'."
+            if token is None
+            else "The API key is not valid."
+        )
         abort(401, message=message, headers={"WWW-Authenticate": 'Bearer realm="filmrecs"'})
 
 
@@ -129,8 +135,15 @@ def reject_unusable_json():
     except RecursionError:
         abort(400, message="The JSON body is nested too deeply.")
     except UnicodeEncodeError:
-        abort(422, message="Invalid input: see errors.",
-              errors={"json": {"_schema": ["Text may not contain lone surrogates (unpaired \\ud800-\\udfff)."]}})
+        abort(
+            422,
+            message="Invalid input: see errors.",
+            errors={
+                "json": {
+                    "_schema": ["Text may not contain lone surrogates (unpaired \\ud800-\\udfff)."]
+                }
+            },
+        )
     except ValueError:  # int(str) refuses integers over sys.get_int_max_str_digits() (4,300)
         abort(400, message="The JSON body holds an integer of more than 4,300 digits.")
 
@@ -140,7 +153,9 @@ def require_json_body():
     (an empty body without a type goes on to the schema's 422)."""
     if request.method not in WRITE_METHODS or request.is_json:
         return
-    if (request.endpoint, request.method.lower()) not in current_app.extensions["recs_security"]["json_bodies"]:
+    if (request.endpoint, request.method.lower()) not in current_app.extensions["recs_security"][
+        "json_bodies"
+    ]:
         return
     if request.mimetype or request.content_length:
         abort(415, message="Send the body as JSON (Content-Type: application/json).")
@@ -190,7 +205,7 @@ def _init_limiter(app, client) -> None:
     from service.redisconn import is_sentinel, parse_sentinel_url
 
     url = app.config["REDIS_URL"] or "unix://" + client.connection_pool.connection_kwargs["path"]
-    storage_uri = "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
+    storage_uri = "redis+unix://" + url[len("unix://") :] if url.startswith("unix://") else url
     # Share the app's connection pool (works for TCP and the embedded unix socket alike);
     # behind Sentinel the storage finds the primary itself, as the app's client does.
     options = {"connection_pool": client.connection_pool}
@@ -199,18 +214,33 @@ def _init_limiter(app, client) -> None:
         storage_uri = conf.limits_uri()
         options = {"db": conf.db, "use_replicas": False, **conf.auth()}
     limits = [
-        Limit(lambda: current_app.config["RECS_RATE_WRITES"], scope="writes", shared=True,
-              exempt_when=lambda: not (_routed() and is_api_write()),
-              error_message="Too many writes from this client; see Retry-After."),
-        Limit(lambda: current_app.config["RECS_RATE_READS"], scope="reads", shared=True,
-              exempt_when=lambda: not (request.method == "GET" and request.endpoint in EXPENSIVE_READS),
-              error_message="Too many requests from this client; see Retry-After."),
+        Limit(
+            lambda: current_app.config["RECS_RATE_WRITES"],
+            scope="writes",
+            shared=True,
+            exempt_when=lambda: not (_routed() and is_api_write()),
+            error_message="Too many writes from this client; see Retry-After.",
+        ),
+        Limit(
+            lambda: current_app.config["RECS_RATE_READS"],
+            scope="reads",
+            shared=True,
+            exempt_when=lambda: (
+                not (request.method == "GET" and request.endpoint in EXPENSIVE_READS)
+            ),
+            error_message="Too many requests from this client; see Retry-After.",
+        ),
     ]
     # swallow_errors: with Redis down the request goes on and answers 503 like any read.
-    limiter = Limiter(client_key, app=app, default_limits=limits, headers_enabled=True,
-                      storage_uri=storage_uri, swallow_errors=True,
-                      storage_options={**options,
-                                       "key_prefix": app.config["RECS_PREFIX"] + "limits"})
+    limiter = Limiter(
+        client_key,
+        app=app,
+        default_limits=limits,
+        headers_enabled=True,
+        storage_uri=storage_uri,
+        swallow_errors=True,
+        storage_options={**options, "key_prefix": app.config["RECS_PREFIX"] + "limits"},
+    )
     skip_limiter_when_unlimited(app, limiter, is_unlimited)  # exempt_when stays authoritative
     app.extensions["recs_security"]["limiter"] = limiter
 
@@ -223,11 +253,23 @@ def _init_cors(app) -> None:
 
     # Vary: Origin is added to every API answer below, with or without CORS headers: a shared
     # cache must not hand one origin's answer to another (flask-cors adds it only for 2+ origins).
-    CORS(app, resources={r"/api/*": {"origins": origins}}, vary_header=False,
-         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-         expose_headers=["Location", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                         "X-RateLimit-Reset", "X-Request-ID", "ETag"],
-         methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"], max_age=600)
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": origins}},
+        vary_header=False,
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=[
+            "Location",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "X-Request-ID",
+            "ETag",
+        ],
+        methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        max_age=600,
+    )
 
     @app.after_request
     def vary_on_origin(response):
@@ -243,8 +285,10 @@ def init_app(app, client) -> None:
     """
     keys = api_keys(app.config)
     if not keys and not (app.testing or app.config.get("RECS_ALLOW_NO_KEYS")):
-        raise RuntimeError("No API key configured: set RECS_API_KEYS (comma-separated) or, for "
-                           "local development only, RECS_ALLOW_NO_KEYS=1 (writes then need no key).")
+        raise RuntimeError(
+            "No API key configured: set RECS_API_KEYS (comma-separated) or, for "
+            "local development only, RECS_ALLOW_NO_KEYS=1 (writes then need no key)."
+        )
     # (endpoint, method) of the operations whose body is JSON: SecuritySpecPlugin fills it
     # as the blueprints are registered
     # cheap_when: {endpoint: predicate} of expensive reads that are cheap at times (pages.py)
@@ -287,7 +331,9 @@ class SecuritySpecPlugin(BasePlugin):
             responses = op.setdefault("responses", {})
             if "application/json" in op.get("requestBody", {}).get("content", {}):
                 self.json_bodies.add((endpoint, method.lower()))
-                responses.setdefault("415", _error("The body is not JSON (Content-Type: application/json)"))
+                responses.setdefault(
+                    "415", _error("The body is not JSON (Content-Type: application/json)")
+                )
             if "{" in (path or ""):
                 responses.setdefault("404", _error("No such id"))
             if method.upper() in WRITE_METHODS and (path or "").startswith(API_PREFIX):
@@ -298,4 +344,6 @@ class SecuritySpecPlugin(BasePlugin):
             elif method.upper() == "GET" and endpoint in EXPENSIVE_READS:
                 responses.setdefault("429", _error("Too many requests; see Retry-After"))
             if (path or "").startswith(API_PREFIX):
-                responses.setdefault("503", _error("The data store is unreachable; see Retry-After"))
+                responses.setdefault(
+                    "503", _error("The data store is unreachable; see Retry-After")
+                )

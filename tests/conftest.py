@@ -13,18 +13,27 @@ from service import create_app
 from service.queue import drop_queue, get_queue
 from workers.context import use_settings
 
-REDIS_URL = os.environ.get("RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # own database and prefixes
+REDIS_URL = os.environ.get(
+    "RECS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9"
+)  # own database and prefixes
 # One key per run, also when this module is imported twice (as conftest and as tests.conftest).
 API_KEY = os.environ.setdefault("RECS_TEST_API_KEY", "test-key-" + uuid.uuid4().hex)
 # High limits so no test is slowed or throttled; tests/test_security.py sets tiny ones on its own app.
-TEST_SETTINGS = {"TESTING": True, "REDIS_URL": REDIS_URL, "RECS_DATA_DIR": "/nonexistent",
-                 "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
-                 "RECS_RATE_READS": "100000/minute",
-                 "RECS_RATE_AUTH_FAILURES": "100000/minute"}
+TEST_SETTINGS = {
+    "TESTING": True,
+    "REDIS_URL": REDIS_URL,
+    "RECS_DATA_DIR": "/nonexistent",
+    "RECS_API_KEYS": [API_KEY],
+    "RECS_RATE_WRITES": "100000/minute",
+    "RECS_RATE_READS": "100000/minute",
+    "RECS_RATE_AUTH_FAILURES": "100000/minute",
+}
 
 
 # The TMDB 5000 table beside the repo (../shared/data/tmdb5000), for the tests at TMDB size.
-TMDB_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
+TMDB_CSV = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "tmdb5000" / "tmdb_5000_movies.csv"
+)
 
 
 def remove_prefix(name: str) -> None:
@@ -35,7 +44,7 @@ def remove_prefix(name: str) -> None:
     with redis.Redis.from_url(REDIS_URL) as client:
         keys = list(client.scan_iter(match=name + ":*", count=1000))
         for start in range(0, len(keys), 500):
-            client.unlink(*keys[start:start + 500])
+            client.unlink(*keys[start : start + 500])
         drop_queue(get_queue(client, name, Settings.from_env()))
 
 
@@ -56,7 +65,9 @@ def make_app():
     def make(**overrides):
         name = "test-" + uuid.uuid4().hex[:10]
         names.append(name)
-        return create_app({**TEST_SETTINGS, "RECS_PREFIX": name + ":", "QUEUE_NAME": name, **overrides})
+        return create_app(
+            {**TEST_SETTINGS, "RECS_PREFIX": name + ":", "QUEUE_NAME": name, **overrides}
+        )
 
     yield make
     for name in names:
@@ -110,7 +121,9 @@ def runner(app):
     from service.cli import main
 
     def invoke(*args, **kwargs):
-        return CliRunner().invoke(main, list(args), obj=app.extensions["recs"]["settings"], **kwargs)
+        return CliRunner().invoke(
+            main, list(args), obj=app.extensions["recs"]["settings"], **kwargs
+        )
 
     return invoke
 

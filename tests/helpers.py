@@ -30,9 +30,20 @@ def fetch(url: str) -> str | None:
 def start_gunicorn(env: dict, port: int) -> subprocess.Popen:
     """Start the web app under gunicorn with the deployed config on 127.0.0.1:port; wait for it."""
     env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "RECS_LOG_LEVEL": "WARNING", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
-                             "service:create_app()"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "config/gunicorn.conf.py"),
+            "service:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while fetch(f"http://127.0.0.1:{port}/healthz") is None:
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -51,7 +62,9 @@ def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, dict,
             chunks.append(chunk)
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
+    headers = {
+        name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])
+    }
     return int(lines[0].split()[1]), headers, body
 
 
@@ -70,8 +83,9 @@ def times_beside_slow_clients(port: int, slow: int = 30, requests: int = 20) -> 
             path = "/healthz" if n % 2 else "/api/v1/films/no-such-film"
             started = time.monotonic()
             try:
-                status = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                                     .encode(), 5)[0]
+                status = raw_request(
+                    port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(), 5
+                )[0]
             except TimeoutError:
                 status = 0
             times.append(time.monotonic() - started if status in (200, 404) else float("inf"))

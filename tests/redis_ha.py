@@ -57,10 +57,24 @@ class RedisHA:
     def start_server(self, port: int, replica_of: int | None = None) -> None:
         data = self.dir / f"redis-{port}"
         data.mkdir(exist_ok=True)
-        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-               "--save", "", "--appendonly", "no", "--daemonize", "no",
-               # a full sync starts at once (the default waits 5 s for more replicas to join)
-               "--repl-diskless-sync-delay", "0"]
+        cmd = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            # a full sync starts at once (the default waits 5 s for more replicas to join)
+            "--repl-diskless-sync-delay",
+            "0",
+        ]
         if replica_of:
             cmd += ["--replicaof", "127.0.0.1", str(replica_of)]
         with self._log(f"redis-{port}") as log:
@@ -83,8 +97,9 @@ class RedisHA:
                 f"sentinel parallel-syncs {SERVICE} 1\n"
             )
             with self._log(f"sentinel-{port}") as log:
-                self.sentinels[port] = subprocess.Popen(["redis-server", str(conf), "--sentinel"],
-                                                        stdout=log, stderr=subprocess.STDOUT)
+                self.sentinels[port] = subprocess.Popen(
+                    ["redis-server", str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+                )
         wait_for(lambda: all(self._sentinel_sees_replica(p) for p in self.sentinels), 20)
         wait_for(lambda: self.replicas_online(primary) == 1, 20)
         return self
@@ -93,8 +108,11 @@ class RedisHA:
         """Return how many replicas of the server on port have finished their sync."""
         with redis.Redis(port=port, socket_timeout=1) as r:
             info = r.info("replication")
-        return sum(1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
-                   and v.get("state") == "online")
+        return sum(
+            1
+            for k, v in info.items()
+            if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+        )
 
     def _sentinel_sees_replica(self, port: int) -> bool:
         with redis.Redis(port=port, socket_timeout=1) as s:

@@ -27,16 +27,22 @@ def test_post_and_get_answer_the_same_fields(client):
     assert listed == [got.get_json()]
 
 
-@pytest.mark.parametrize("method, url", [("post", "/api/v1/films"),
-                                         ("patch", "/api/v1/films/kino"),
-                                         ("post", "/api/v1/films/kino/reviews"),
-                                         ("post", "/api/v1/films/kino/reviews/import")])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("post", "/api/v1/films"),
+        ("patch", "/api/v1/films/kino"),
+        ("post", "/api/v1/films/kino/reviews"),
+        ("post", "/api/v1/films/kino/reviews/import"),
+    ],
+)
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_json_is_415(client, store, method, url, content_type):
     client.post("/api/v1/films", json={"id": "kino", "title": "Kino"})
     before = client.get("/api/v1/films/kino").get_json()
-    resp = getattr(client, method)(url, data='{"title": "X", "body": "x", "content": "x"}',
-                                   content_type=content_type)
+    resp = getattr(client, method)(
+        url, data='{"title": "X", "body": "x", "content": "x"}', content_type=content_type
+    )
     assert resp.status_code == 415
     assert resp.get_json()["code"] == 415 and "application/json" in resp.get_json()["message"]
     assert client.get("/api/v1/films/kino").get_json() == before
@@ -48,7 +54,9 @@ def test_415_is_documented(client):
     assert "415" in spec["paths"]["/api/v1/films/{film_id}"]["patch"]["responses"]
 
 
-@pytest.mark.parametrize("tag, lang", [("de-DE", "de"), ("en-GB", "en"), ("en_US", "en"), ("DE", "de")])
+@pytest.mark.parametrize(
+    "tag, lang", [("de-DE", "de"), ("en-GB", "en"), ("en_US", "en"), ("DE", "de")]
+)
 def test_lang_takes_bcp47_tags(client, tag, lang):
     client.post("/api/v1/films", json={"id": "kino", "title": "Kino", "genres": ["Comedy"]})
     assert client.get(f"/api/v1/films/kino/recommendations?lang={tag}").status_code == 200

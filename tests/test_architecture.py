@@ -16,19 +16,42 @@ FLOORS = {
     # the pure core: plain functions over plain data (no Flask, no Redis, no rq)
     CORE: {
         "config.settings",
-        "service.identity", "service.labels", "service.listcodec", "service.pagefill",
-        "service.postings", "service.review_import", "service.schemas", "service.text",
-        "workers.compounds", "workers.embedding", "workers.glossary", "workers.kernels",
-        "workers.plot", "workers.pos", "workers.senses", "workers.sentences",
-        "workers.similarity", "workers.tagging", "workers.tmdb", "workers.vocab",
+        "service.identity",
+        "service.labels",
+        "service.listcodec",
+        "service.pagefill",
+        "service.postings",
+        "service.review_import",
+        "service.schemas",
+        "service.text",
+        "workers.compounds",
+        "workers.embedding",
+        "workers.glossary",
+        "workers.kernels",
+        "workers.plot",
+        "workers.pos",
+        "workers.senses",
+        "workers.sentences",
+        "workers.similarity",
+        "workers.tagging",
+        "workers.tmdb",
+        "workers.vocab",
     },
     # the one place that talks to Redis about our data (no Flask, no rq)
     STORAGE: {"service.redisconn", "service.storage"},
     # enqueueing, the worker, the job functions and what they run (no Flask)
     JOBS: {
-        "service.dedupe", "service.importer", "service.jobstats", "service.logs",
-        "service.queue", "service.status",
-        "workers.context", "workers.imports", "workers.index", "workers.jobs", "workers.rebuild",
+        "service.dedupe",
+        "service.importer",
+        "service.jobstats",
+        "service.logs",
+        "service.queue",
+        "service.status",
+        "workers.context",
+        "workers.imports",
+        "workers.index",
+        "workers.jobs",
+        "workers.rebuild",
         "workers.worker",
     },
 }
@@ -79,35 +102,50 @@ def test_every_import_points_down_or_sideways():
             if target in ("service", "workers", "config"):
                 continue
             if floor_of(target) > floor_of(module) and module != ENTRY_POINT:
-                wrong.append(f"{module} (floor {floor_of(module)}) imports {target} "
-                             f"(floor {floor_of(target)})")
+                wrong.append(
+                    f"{module} (floor {floor_of(module)}) imports {target} "
+                    f"(floor {floor_of(target)})"
+                )
     assert wrong == []
 
 
 def test_the_web_never_imports_the_job_modules():
     """The web enqueues jobs by their dotted names (service/queue.py), as microblog does."""
-    wrong = [f"{module} imports {target}"
-             for module, path in product_modules().items()
-             if module.startswith("service") and module != ENTRY_POINT
-             for target in project_imports(path)
-             if any(target == m or target.startswith(m + ".") for m in JOB_MODULES)]
+    wrong = [
+        f"{module} imports {target}"
+        for module, path in product_modules().items()
+        if module.startswith("service") and module != ENTRY_POINT
+        for target in project_imports(path)
+        if any(target == m or target.startswith(m + ".") for m in JOB_MODULES)
+    ]
     assert wrong == []
 
 
 def test_the_entry_point_imports_the_jobs_only_to_run_a_worker():
-    targets = {t for t in project_imports(ROOT / "service" / "cli.py")
-               if any(t == m or t.startswith(m + ".") for m in JOB_MODULES)}
+    targets = {
+        t
+        for t in project_imports(ROOT / "service" / "cli.py")
+        if any(t == m or t.startswith(m + ".") for m in JOB_MODULES)
+    }
     assert targets <= {"workers.worker", "workers.worker.run_worker"}
 
 
 def loaded_after_import(*modules: str) -> set[str]:
     """Return the top-level packages loaded by importing modules in a fresh interpreter."""
-    code = ("import importlib, json, sys\n"
-            f"for name in {list(modules)!r}:\n"
-            "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True, timeout=120)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
@@ -148,8 +186,12 @@ def test_only_storage_touches_the_redis_client_or_spells_a_key(package):
             if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
                 continue
             receiver = node.value.id
-            if (receiver in ("store", "s") and node.attr in STORAGE_ONLY_ATTRIBUTES
-                    or receiver == "self" and node.attr == "r"):
+            if (
+                receiver in ("store", "s")
+                and node.attr in STORAGE_ONLY_ATTRIBUTES
+                or receiver == "self"
+                and node.attr == "r"
+            ):
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     if package == "bench":  # benches measure Redis itself: they may read it, never spell our keys
         wrong = [w for w in wrong if not w.endswith(" .r")]
@@ -162,9 +204,14 @@ def test_settings_are_passed_down_not_read_from_a_module():
     wrong = []
     for module, path in product_modules().items():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module == "config" and any(
-                    alias.name == "settings" for alias in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "config"
+                and any(alias.name == "settings" for alias in node.names)
+            ):
                 wrong.append(f"{module}: from config import settings")
-            elif isinstance(node, ast.Import) and any(a.name == "config.settings" for a in node.names):
+            elif isinstance(node, ast.Import) and any(
+                a.name == "config.settings" for a in node.names
+            ):
                 wrong.append(f"{module}: import config.settings")
     assert wrong == []

@@ -36,14 +36,22 @@ API_KEY = "compose-test-" + uuid.uuid4().hex
 
 
 DASH_LOGIN = {"RQ_DASHBOARD_USERNAME": "ops", "RQ_DASHBOARD_PASSWORD": "pw-" + uuid.uuid4().hex}
-DASH_AUTH = {"Authorization": "Basic " + base64.b64encode(
-    f"ops:{DASH_LOGIN['RQ_DASHBOARD_PASSWORD']}".encode()).decode()}
+DASH_AUTH = {
+    "Authorization": "Basic "
+    + base64.b64encode(f"ops:{DASH_LOGIN['RQ_DASHBOARD_PASSWORD']}".encode()).decode()
+}
 
 
 def compose(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RECS_API_KEYS": API_KEY, **DASH_LOGIN, **env_vars}
-    return subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [COMPOSE, "-f", str(ROOT / "docker-compose.yml"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +105,16 @@ def test_worker_stop_grace_outlasts_the_longest_job(config):
 def test_web_is_published_only_through_the_nginx_proxy(config):
     proxy, web = config["services"]["proxy"], config["services"]["web"]
     assert "ports" not in web and proxy["image"].startswith("nginx:")
-    assert any(str(p.get("published", p) if isinstance(p, dict) else p).startswith("8000") for p in proxy["ports"])
+    assert any(
+        str(p.get("published", p) if isinstance(p, dict) else p).startswith("8000")
+        for p in proxy["ports"]
+    )
     mount = next(v for v in proxy["volumes"] if ":/etc/nginx/nginx.conf" in v)
     conf = Path(mount.split(":")[0]).read_text()  # the file tests/test_proxy.py runs
-    assert Path(mount.split(":")[0]) == ROOT / "config/nginx.conf" and "/etc/nginx/nginx.conf" in proxy["command"][-1]
+    assert (
+        Path(mount.split(":")[0]) == ROOT / "config/nginx.conf"
+        and "/etc/nginx/nginx.conf" in proxy["command"][-1]
+    )
     assert "server web:8000;" in conf and "listen 8000;" in conf
     assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
     assert web["environment"]["RECS_TRUSTED_PROXIES"] == "1"  # one hop: the proxy
@@ -110,8 +124,10 @@ def test_rq_dashboard_reads_the_compose_redis_as_json(config):
     dash = config["services"]["rq-dashboard"]
     assert dash["command"][0] == "rq-dashboard"
     assert "--json" in dash["command"]
-    assert dash["environment"]["RQ_DASHBOARD_REDIS_URL"] == config["services"]["web"][
-        "environment"]["REDIS_URL"]
+    assert (
+        dash["environment"]["RQ_DASHBOARD_REDIS_URL"]
+        == config["services"]["web"]["environment"]["REDIS_URL"]
+    )
     assert any(str(p).endswith("9181:9181/tcp") or p == "9181:9181" for p in dash["ports"])
 
 
@@ -125,8 +141,9 @@ def test_compose_refuses_to_start_the_dashboard_without_a_login(missing):
 # -- each service's command starts -------------------------------------------------------
 
 
-def get(url: str, headers: dict | None = None, method: str = "GET",
-        timeout: float = 5) -> tuple[int, str]:
+def get(
+    url: str, headers: dict | None = None, method: str = "GET", timeout: float = 5
+) -> tuple[int, str]:
     try:
         request = urllib.request.Request(url, headers=headers or {}, method=method)
         with urllib.request.urlopen(request, timeout=timeout) as resp:
@@ -171,19 +188,36 @@ def stop(procs: list[subprocess.Popen]) -> list[str]:
 def test_web_worker_and_dashboard_commands_start(config, tmp_path):
     name = "compose-" + uuid.uuid4().hex[:10]
     web_port, dash_port = free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
-           "RECS_API_KEYS": API_KEY, "GUNICORN_BIND": f"127.0.0.1:{web_port}",
-           "RECS_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "RECS_PREFIX": name + ":",
+        "RECS_QUEUE": name,
+        "RECS_API_KEYS": API_KEY,
+        "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+        "RECS_DATA_DIR": str(tmp_path / "var"),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     services = config["services"]
-    dash_command = [str(dash_port) if arg == "9181" else arg for arg in services["rq-dashboard"]["command"]]
+    dash_command = [
+        str(dash_port) if arg == "9181" else arg for arg in services["rq-dashboard"]["command"]
+    ]
     dash_env = {**env, "RQ_DASHBOARD_REDIS_URL": REDIS_URL, **DASH_LOGIN}
     base = f"http://127.0.0.1:{web_port}"
     procs = []
 
     def start(command, environ):
-        procs.append(subprocess.Popen(local_command(command), env=environ, cwd=ROOT, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                local_command(command),
+                env=environ,
+                cwd=ROOT,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
 
     busy = None
     try:
@@ -196,9 +230,13 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
 
         # A write goes through the worker; its job shows up in the metrics (read from Redis).
         request = urllib.request.Request(
-            base + "/api/v1/films", method="POST",
-            data=json.dumps({"id": "compose-film", "title": "Compose", "genres": ["Drama"]}).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"})
+            base + "/api/v1/films",
+            method="POST",
+            data=json.dumps(
+                {"id": "compose-film", "title": "Compose", "genres": ["Drama"]}
+            ).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 201
         metrics = ""
@@ -209,22 +247,28 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
             time.sleep(0.3)
         assert 'recs_job_duration_seconds_count{kind="refresh"} 1.0' in metrics
         assert f'recs_queue_jobs{{queue="{name}",registry="queued"}} 0.0' in metrics
-        assert re.search(r'recs_http_requests_total\{method="POST",route="/api/v1/films",'
-                         r'status="201"\} 1\.0', metrics)
+        assert re.search(
+            r'recs_http_requests_total\{method="POST",route="/api/v1/films",'
+            r'status="201"\} 1\.0',
+            metrics,
+        )
 
         # The dashboard starts and lists workers even while one is busy with a JSON job.
         queue = Queue(name, connection=redis.Redis.from_url(REDIS_URL), serializer=JSONSerializer)
         parked = queue.enqueue("workers.jobs.refresh_film", name + ":", "parked", result_ttl=60)
         queue.remove(parked)
-        busy = Worker([queue], connection=queue.connection, serializer=JSONSerializer,
-                      name=name + "-busy")
+        busy = Worker(
+            [queue], connection=queue.connection, serializer=JSONSerializer, name=name + "-busy"
+        )
         busy.register_birth()
         busy.set_state(WorkerStatus.BUSY)
         busy.set_current_job_id(parked.id)
         start(dash_command, dash_env)
         dash = f"http://127.0.0.1:{dash_port}"
         assert "RQ dashboard" in wait_for(dash + "/", 200, deadline, DASH_AUTH)
-        workers = json.loads(wait_for(dash + "/0/data/workers.json", 200, deadline, DASH_AUTH))["workers"]
+        workers = json.loads(wait_for(dash + "/0/data/workers.json", 200, deadline, DASH_AUTH))[
+            "workers"
+        ]
         assert parked.id in json.dumps([w for w in workers if w["name"] == busy.name])
     finally:
         if busy is not None:
@@ -246,10 +290,18 @@ def test_web_worker_and_dashboard_commands_start(config, tmp_path):
 def dashboard(config):
     """The compose rq-dashboard command on a free port, with the login; yields its base URL."""
     port = free_port()
-    command = [str(port) if arg == "9181" else arg for arg in config["services"]["rq-dashboard"]["command"]]
+    command = [
+        str(port) if arg == "9181" else arg for arg in config["services"]["rq-dashboard"]["command"]
+    ]
     env = {**os.environ, "RQ_DASHBOARD_REDIS_URL": REDIS_URL, **DASH_LOGIN}
-    proc = subprocess.Popen(local_command(command), env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        local_command(command),
+        env=env,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base + "/", 200, time.monotonic() + 60, DASH_AUTH)
@@ -261,31 +313,45 @@ def dashboard(config):
 def test_the_dashboard_does_not_start_without_a_login(config):
     command = config["services"]["rq-dashboard"]["command"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RQ_DASHBOARD_")}
-    result = subprocess.run(local_command(command), env={**env, "RQ_DASHBOARD_USERNAME": "ops"}, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        local_command(command),
+        env={**env, "RQ_DASHBOARD_USERNAME": "ops"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "RQ_DASHBOARD_PASSWORD" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic " + base64.b64encode(b"ops:wrong").decode()}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Basic " + base64.b64encode(b"ops:wrong").decode()}]
+)
 def test_the_dashboard_needs_its_login(dashboard, headers):
     assert get(dashboard + "/", headers)[0] == 401
     assert get(dashboard + "/queue/nope/finished/empty", headers, "POST")[0] == 401
 
 
-@pytest.mark.parametrize("site, status", [
-    ({"Origin": "https://evil.example"}, 403),
-    ({"Sec-Fetch-Site": "cross-site"}, 403),
-    ({"Sec-Fetch-Site": "same-site"}, 403),
-    ({"Origin": "null"}, 403),
-    ({"Sec-Fetch-Site": "same-origin"}, 200),
-    ({}, 200),  # not a browser (curl with the login)
-])
+@pytest.mark.parametrize(
+    "site, status",
+    [
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({}, 200),  # not a browser (curl with the login)
+    ],
+)
 def test_dashboard_writes_refuse_cross_site_requests(dashboard, site, status):
     for path in ("/queue/nope/finished/empty", "/requeue/nope", "/job/nope/requeue"):
         code, _ = get(dashboard + path, {**DASH_AUTH, **site}, "POST")
         assert (code == 403) == (status == 403), (path, code)
     same_origin = {"Origin": dashboard} if not site else {}
-    assert get(dashboard + "/queue/nope/finished/empty", {**DASH_AUTH, **same_origin}, "POST")[0] == 200
+    assert (
+        get(dashboard + "/queue/nope/finished/empty", {**DASH_AUTH, **same_origin}, "POST")[0]
+        == 200
+    )
 
 
 def test_dashboard_requeue_by_get_is_refused(dashboard):
@@ -314,8 +380,14 @@ def test_ha_profile_adds_a_replica_and_three_sentinels(config):
 def test_ha_profile_points_the_app_at_the_sentinels():
     url = "redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/recsprimary/0"
     env = {**os.environ, "RECS_API_KEYS": API_KEY, **DASH_LOGIN, "REDIS_URL": url}
-    result = subprocess.run([COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "--profile", "ha",
-                             "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "--profile", "ha", "config"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert services["web"]["environment"]["REDIS_URL"] == url
@@ -334,12 +406,33 @@ def test_sentinel_conf_monitors_a_real_primary(tmp_path):
     conf = conf.replace("port 26379", f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}")
     conf = conf.replace("recsprimary redis 6379", f"recsprimary 127.0.0.1 {primary_port}")
     (tmp_path / "sentinel.conf").write_text(conf)
-    procs = [subprocess.Popen(["redis-server", "--port", str(primary_port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(primary_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
-        procs.append(subprocess.Popen(["redis-server", str(tmp_path / "sentinel.conf"), "--sentinel"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                ["redis-server", str(tmp_path / "sentinel.conf"), "--sentinel"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         sentinel = redis.Redis(port=sentinel_port, socket_timeout=1)
         addr = wait_for(lambda: sentinel.sentinel_get_master_addr_by_name("recsprimary"), 10)
         assert int(addr[1]) == primary_port

@@ -45,12 +45,20 @@ def _zipf(word):
 
 def test_a_german_plot_lands_near_the_english_plot_of_the_same_story():
     german = film_embedding(
-        {"synopsis": {"de": "Eine Feuerwehrfrau rettet einen Herzchirurgen aus einem brennenden "
-                            "Krankenhaus und verliebt sich in ihn."}}
+        {
+            "synopsis": {
+                "de": "Eine Feuerwehrfrau rettet einen Herzchirurgen aus einem brennenden "
+                "Krankenhaus und verliebt sich in ihn."
+            }
+        }
     )
     english = film_embedding(
-        {"synopsis": {"en": "A firefighter rescues a heart surgeon from a burning hospital and "
-                            "falls in love with him."}}
+        {
+            "synopsis": {
+                "en": "A firefighter rescues a heart surgeon from a burning hospital and "
+                "falls in love with him."
+            }
+        }
     )
     other = film_embedding(
         {"synopsis": {"en": "A submarine crew hunts an enemy convoy in the North Atlantic."}}

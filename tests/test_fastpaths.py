@@ -18,11 +18,15 @@ def refuse(*args, **kwargs):
     raise AssertionError("the general path ran where the fast path should have")
 
 
-@pytest.mark.parametrize("query", ["", "?limit=5", "?page=2&page_size=3&lang=en", "?exclude=heat-1995"])
+@pytest.mark.parametrize(
+    "query", ["", "?limit=5", "?page=2&page_size=3&lang=en", "?exclude=heat-1995"]
+)
 def test_plain_recommendation_queries_skip_webargs(client, seeded, monkeypatch, query):
     calls = []
     parse = blp.ARGUMENTS_PARSER.parse
-    monkeypatch.setattr(blp.ARGUMENTS_PARSER, "parse", lambda *a, **k: calls.append(a) or parse(*a, **k))
+    monkeypatch.setattr(
+        blp.ARGUMENTS_PARSER, "parse", lambda *a, **k: calls.append(a) or parse(*a, **k)
+    )
     assert client.get(RECS + query).status_code == 200
     assert calls == []
     assert client.get(RECS + "?lang=EN").status_code == 200  # unusual: webargs parses it
@@ -55,6 +59,7 @@ def test_flask_limiter_runs_only_where_a_limit_applies(make_app, monkeypatch):
     assert client.get("/api/v1/films/nope").status_code == 404  # a read no limit covers
     assert client.get("/healthz").status_code == 200
     assert checks == []
-    created = client.post("/api/v1/films", json={"title": "Limited"},
-                          headers={"Authorization": f"Bearer {key}"})
+    created = client.post(
+        "/api/v1/films", json={"title": "Limited"}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert created.status_code == 201 and checks == [1]  # a write: Flask-Limiter counts it

@@ -55,9 +55,26 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.fsync,
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         with redis.Redis(port=self.port) as probe:
             wait_for(lambda: _pings(probe), 10)
         return self
@@ -97,8 +114,13 @@ def workers(server, names, tmp_path):
     def start(**env):
         full = {**os.environ, "REDIS_URL": server.url, "RECS_API_KEYS": API_KEY, **names, **env}
         log = open(tmp_path / f"worker-{len(procs)}.log", "w")
-        proc = subprocess.Popen([str(RECS), "worker"], env=full, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [str(RECS), "worker"],
+            env=full,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         procs.append(proc)
         return proc
@@ -132,10 +154,18 @@ def kill_tree(pid: int) -> None:
 
 
 def make_app(server, names):
-    return create_app({"TESTING": True, "REDIS_URL": server.url, "RECS_PREFIX": names["RECS_PREFIX"],
-                       "QUEUE_NAME": names["RECS_QUEUE"], "RECS_DATA_DIR": "/nonexistent",
-                       "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
-                       "RECS_RATE_READS": "100000/minute"})
+    return create_app(
+        {
+            "TESTING": True,
+            "REDIS_URL": server.url,
+            "RECS_PREFIX": names["RECS_PREFIX"],
+            "QUEUE_NAME": names["RECS_QUEUE"],
+            "RECS_DATA_DIR": "/nonexistent",
+            "RECS_API_KEYS": [API_KEY],
+            "RECS_RATE_WRITES": "100000/minute",
+            "RECS_RATE_READS": "100000/minute",
+        }
+    )
 
 
 def all_fresh(store: Store) -> bool:
@@ -150,7 +180,10 @@ def test_worker_killed_mid_job_is_recovered(server, names, workers, tmdb_csv):
     from workers.tmdb import read_tmdb
 
     client = redis.Redis.from_url(server.url)
-    store, queue = Store(client, names["RECS_PREFIX"]), get_queue(client, names["RECS_QUEUE"], Settings.from_env())
+    store, queue = (
+        Store(client, names["RECS_PREFIX"]),
+        get_queue(client, names["RECS_QUEUE"], Settings.from_env()),
+    )
     rows = ((n, film) for n, film in itertools.islice(read_tmdb(tmdb_csv), 1000))
     assert import_rows(store, rows).created == 1000
     rebuild_id = enqueue_rebuild(store, queue)
@@ -173,8 +206,10 @@ def test_worker_killed_mid_job_is_recovered(server, names, workers, tmdb_csv):
     recovered = time.monotonic() - killed_at
     wait_for(lambda: store.rebuild_progress(rebuild_id).get("phase") == "done", 30, 0.2)
     done = time.monotonic() - killed_at
-    print(f"\nworker SIGKILLed mid-job: job completed {recovered:.1f} s later, "
-          f"rebuild done {done:.1f} s later")
+    print(
+        f"\nworker SIGKILLed mid-job: job completed {recovered:.1f} s later, "
+        f"rebuild done {done:.1f} s later"
+    )
     wait_for(lambda: not queue.started_job_registry.get_job_ids(), 10)  # finish() is ending
     assert queue.failed_job_registry.get_job_ids() == []
     assert all_fresh(store)
@@ -188,13 +223,24 @@ def test_acknowledged_writes_survive_redis_crash(tmp_path, server, names):
     films, reviews, patched = [], [], {}
     for n in range(60):
         fid = f"crash-{n}"
-        if http.post("/api/v1/films", json={"id": fid, "title": f"Crash {n}"}, headers=AUTH).status_code == 201:
+        if (
+            http.post(
+                "/api/v1/films", json={"id": fid, "title": f"Crash {n}"}, headers=AUTH
+            ).status_code
+            == 201
+        ):
             films.append(fid)
-        resp = http.post(f"/api/v1/films/{fid}/reviews", json={"body": f"review {n}", "language": "en"},
-                         headers=AUTH)
+        resp = http.post(
+            f"/api/v1/films/{fid}/reviews",
+            json={"body": f"review {n}", "language": "en"},
+            headers=AUTH,
+        )
         if resp.status_code == 201:
             reviews.append(resp.get_json()["id"])
-        if http.patch(f"/api/v1/films/{fid}", json={"year": 1900 + n}, headers=AUTH).status_code == 200:
+        if (
+            http.patch(f"/api/v1/films/{fid}", json={"year": 1900 + n}, headers=AUTH).status_code
+            == 200
+        ):
             patched[fid] = 1900 + n
     server.kill()
     failed = http.post("/api/v1/films", json={"id": "during-outage", "title": "Lost"}, headers=AUTH)
@@ -214,14 +260,21 @@ def test_redis_down_answers_503_fast_and_recovers(server, names, workers):
     app = make_app(server, names)
     http = app.test_client()
     worker = workers()
-    job_id = http.post("/api/v1/films", json={"id": "outage", "title": "Outage", "keywords": ["grief"]},
-                       headers=AUTH).get_json()["job_id"]
+    job_id = http.post(
+        "/api/v1/films",
+        json={"id": "outage", "title": "Outage", "keywords": ["grief"]},
+        headers=AUTH,
+    ).get_json()["job_id"]
     wait_for(lambda: http.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished", 20)
     wait_for(lambda: http.get("/readyz").status_code == 200, 20)
 
     server.kill()
-    for path in ("/api/v1/films/outage", "/api/v1/films/outage/recommendations", "/api/v1/films",
-                 "/readyz"):
+    for path in (
+        "/api/v1/films/outage",
+        "/api/v1/films/outage/recommendations",
+        "/api/v1/films",
+        "/readyz",
+    ):
         started = time.monotonic()
         resp = http.get(path)
         assert time.monotonic() - started < 2, path
@@ -234,8 +287,11 @@ def test_redis_down_answers_503_fast_and_recovers(server, names, workers):
     server.start()
     assert http.get("/api/v1/films/outage").status_code == 200  # the app reconnects by itself
     wait_for(lambda: http.get("/readyz").status_code == 200, 30, 0.5)
-    resp = http.post("/api/v1/films/outage/reviews", json={"body": "A widow grieves.", "language": "en"},
-                     headers=AUTH)
+    resp = http.post(
+        "/api/v1/films/outage/reviews",
+        json={"body": "A widow grieves.", "language": "en"},
+        headers=AUTH,
+    )
     job_id = resp.get_json()["job_id"]
     wait_for(lambda: http.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished", 30, 0.2)
     assert worker.poll() is None
@@ -246,12 +302,23 @@ def test_writes_coalesce_until_the_job_starts(server, names):
     app = make_app(server, names)
     http = app.test_client()
     queue = app.extensions["recs"]["queue"]
-    first = http.post("/api/v1/films", json={"id": "busy", "title": "Busy"}, headers=AUTH).get_json()["job_id"]
+    first = http.post(
+        "/api/v1/films", json={"id": "busy", "title": "Busy"}, headers=AUTH
+    ).get_json()["job_id"]
     ids = {first}
     for n in range(10):
-        ids.add(http.patch("/api/v1/films/busy", json={"year": 2000 + n}, headers=AUTH).get_json()["job_id"])
-        ids.add(http.post("/api/v1/films/busy/reviews", json={"body": f"take {n}", "language": "en"},
-                          headers=AUTH).get_json()["job_id"])
+        ids.add(
+            http.patch("/api/v1/films/busy", json={"year": 2000 + n}, headers=AUTH).get_json()[
+                "job_id"
+            ]
+        )
+        ids.add(
+            http.post(
+                "/api/v1/films/busy/reviews",
+                json={"body": f"take {n}", "language": "en"},
+                headers=AUTH,
+            ).get_json()["job_id"]
+        )
     assert ids == {first} and queue.count == 1
     app.extensions["recs"]["store"].claim_dirty("busy")  # what the job does first
     later = http.patch("/api/v1/films/busy", json={"year": 1999}, headers=AUTH).get_json()["job_id"]
@@ -268,19 +335,28 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     http, store = app.test_client(), app.extensions["recs"]["store"]
     queue = app.extensions["recs"]["queue"]
     for n, kw in enumerate(["firefighter", "hospital", "widow", "doctor"]):
-        http.post("/api/v1/films", json={"id": f"other-{n}", "title": f"Other {n}", "keywords": [kw, "grief"]},
-                  headers=AUTH)
+        http.post(
+            "/api/v1/films",
+            json={"id": f"other-{n}", "title": f"Other {n}", "keywords": [kw, "grief"]},
+            headers=AUTH,
+        )
     SimpleWorker([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
-    http.post("/api/v1/films", json={"id": "race", "title": "Race", "keywords": ["firefighter", "grief"]},
-              headers=AUTH)
+    http.post(
+        "/api/v1/films",
+        json={"id": "race", "title": "Race", "keywords": ["firefighter", "grief"]},
+        headers=AUTH,
+    )
     original, interleaved = jobs.tag_film, []
 
     def tag_then_let_rev_2_win(film, reviews):
         result = original(film, reviews)
         if film["rev"] == 1 and not interleaved:
             interleaved.append(True)
-            job_b = http.patch("/api/v1/films/race", json={"keywords": ["hospital", "doctor", "widow"]},
-                               headers=AUTH).get_json()["job_id"]
+            job_b = http.patch(
+                "/api/v1/films/race",
+                json={"keywords": ["hospital", "doctor", "widow"]},
+                headers=AUTH,
+            ).get_json()["job_id"]
             b = queue.fetch_job(job_b)
             queue.remove(b)
             b.perform()  # job B, as another worker would run it, completes first
@@ -299,7 +375,11 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     expected = jobs.tag_film(store.get_film("race"), [])[1]
     assert store.get_vectors(["race"])[0] == expected
     # the other films' lists hold "race" with its rev-2 score, as a fresh refresh would put it
-    before = {fid: store.get_lists(version, [fid])[0]["items"] for fid in store.film_ids() if fid != "race"}
+    before = {
+        fid: store.get_lists(version, [fid])[0]["items"]
+        for fid in store.film_ids()
+        if fid != "race"
+    }
     store.r.sadd(store.keys.join("dirty"), "race")
     from service.queue import enqueue_refresh
 
@@ -323,10 +403,24 @@ create_app(config).test_client().patch(path, json=body, headers=auth)
 
 def patch_and_die_before_enqueue(app, path: str, body: dict) -> int:
     """PATCH through a web process of its own that is SIGKILLed between the write and its enqueue."""
-    config = {k: app.config[k] for k in ("TESTING", "REDIS_URL", "RECS_PREFIX", "QUEUE_NAME", "RECS_DATA_DIR",
-                                         "RECS_API_KEYS", "RECS_RATE_WRITES", "RECS_RATE_READS")}
-    return subprocess.run([sys.executable, "-c", KILLED_BEFORE_ENQUEUE, json.dumps([config, AUTH, path, body])],
-                          cwd=Path(__file__).resolve().parents[1], timeout=60).returncode
+    config = {
+        k: app.config[k]
+        for k in (
+            "TESTING",
+            "REDIS_URL",
+            "RECS_PREFIX",
+            "QUEUE_NAME",
+            "RECS_DATA_DIR",
+            "RECS_API_KEYS",
+            "RECS_RATE_WRITES",
+            "RECS_RATE_READS",
+        )
+    }
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_ENQUEUE, json.dumps([config, AUTH, path, body])],
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+    ).returncode
 
 
 def test_write_whose_web_process_died_before_enqueue_is_refreshed(server, names, workers):
@@ -334,19 +428,28 @@ def test_write_whose_web_process_died_before_enqueue_is_refreshed(server, names,
     reconciler queues a refresh, the list is fresh within 30 s, and nothing stays dirty."""
     app = make_app(server, names)
     http, store = app.test_client(), app.extensions["recs"]["store"]
-    http.post("/api/v1/films", json={"id": "peer", "title": "Peer", "keywords": ["grief", "hospital"]},
-              headers=AUTH)
-    job_id = http.post("/api/v1/films", json={"id": "gap", "title": "Gap", "keywords": ["grief"]},
-                       headers=AUTH).get_json()["job_id"]
+    http.post(
+        "/api/v1/films",
+        json={"id": "peer", "title": "Peer", "keywords": ["grief", "hospital"]},
+        headers=AUTH,
+    )
+    job_id = http.post(
+        "/api/v1/films", json={"id": "gap", "title": "Gap", "keywords": ["grief"]}, headers=AUTH
+    ).get_json()["job_id"]
     workers()
     wait_for(lambda: http.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished", 120, 0.2)
     wait_for(lambda: store.dirty_ids() == [], 30, 0.2)
 
-    assert patch_and_die_before_enqueue(app, "/api/v1/films/gap", {"keywords": ["grief", "hospital"]}) == -9
+    assert (
+        patch_and_die_before_enqueue(app, "/api/v1/films/gap", {"keywords": ["grief", "hospital"]})
+        == -9
+    )
     killed_at = time.monotonic()
     assert store.get_film("gap")["rev"] == 2 and store.dirty_ids() == ["gap"]
     lost = store.pending_job("gap")
-    assert lost and app.extensions["recs"]["queue"].fetch_job(lost) is None  # promised, never queued
+    assert (
+        lost and app.extensions["recs"]["queue"].fetch_job(lost) is None
+    )  # promised, never queued
     assert http.get("/api/v1/films/gap/recommendations").get_json()["status"] == "stale"
 
     def fresh():
@@ -354,7 +457,9 @@ def test_write_whose_web_process_died_before_enqueue_is_refreshed(server, names,
         return body["status"] == "fresh" and store.read_list("gap")[1]["rev"] == 2
 
     wait_for(fresh, 30, 0.2)
-    print(f"\nweb process killed between write and enqueue: list fresh {time.monotonic() - killed_at:.1f} s later")
+    print(
+        f"\nweb process killed between write and enqueue: list fresh {time.monotonic() - killed_at:.1f} s later"
+    )
     wait_for(lambda: store.dirty_ids() == [], 5, 0.2)
     assert store.pending_job("gap") != lost
 
@@ -362,8 +467,13 @@ def test_write_whose_web_process_died_before_enqueue_is_refreshed(server, names,
 def test_a_write_never_coalesces_into_a_job_that_does_not_exist(server, names):
     app = make_app(server, names)
     http, queue = app.test_client(), app.extensions["recs"]["queue"]
-    lost = http.post("/api/v1/films", json={"id": "gap", "title": "Gap"}, headers=AUTH).get_json()["job_id"]
+    lost = http.post("/api/v1/films", json={"id": "gap", "title": "Gap"}, headers=AUTH).get_json()[
+        "job_id"
+    ]
     queue.connection.delete(queue.fetch_job(lost).key)  # the film stays dirty; its job is gone
     job_id = http.patch("/api/v1/films/gap", json={"year": 2002}, headers=AUTH).get_json()["job_id"]
     assert job_id != lost and queue.fetch_job(job_id) is not None
-    assert http.patch("/api/v1/films/gap", json={"year": 2003}, headers=AUTH).get_json()["job_id"] == job_id
+    assert (
+        http.patch("/api/v1/films/gap", json={"year": 2003}, headers=AUTH).get_json()["job_id"]
+        == job_id
+    )

@@ -2,8 +2,13 @@
 
 import pytest
 
-FIREFIGHTER = {"title": "Feuer und Flamme", "year": 2019, "genres": ["Romance", "Drama"],
-               "keywords": ["firefighter"], "synopsis": {"de": "Eine Feuerwehrfrau verliebt sich."}}
+FIREFIGHTER = {
+    "title": "Feuer und Flamme",
+    "year": 2019,
+    "genres": ["Romance", "Drama"],
+    "keywords": ["firefighter"],
+    "synopsis": {"de": "Eine Feuerwehrfrau verliebt sich."},
+}
 
 
 def test_create_makes_slug_and_queues_job(client):
@@ -17,8 +22,10 @@ def test_create_makes_slug_and_queues_job(client):
 
 
 def test_ids_made_from_titles_do_not_collide(client):
-    ids = [client.post("/api/v1/films", json={"title": "Ghost", "year": 1990}).get_json()["id"]
-           for _ in range(3)]
+    ids = [
+        client.post("/api/v1/films", json={"title": "Ghost", "year": 1990}).get_json()["id"]
+        for _ in range(3)
+    ]
     assert ids == ["ghost", "ghost-1990", "ghost-2"]
 
 
@@ -30,17 +37,20 @@ def test_duplicate_id_is_409(client):
     assert client.get("/api/v1/films/x1").get_json()["title"] == "A"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"year": 2000}, "title"),
-    ({"title": "A", "year": "soon"}, "year"),
-    ({"title": "A", "id": "Bad Id!"}, "id"),
-    ({"title": "A", "id": "a:b*"}, "id"),
-    ({"title": "A", "genres": "Drama"}, "genres"),
-    ({"title": "A", "unknown": 1}, "unknown"),
-    ({"title": "A\x00"}, "title"),
-    ({"title": "A", "synopsis": {"german": "x"}}, "synopsis"),
-    ({"title": "A", "pinned_tags": ["grief"], "blocked_tags": ["grief"]}, "blocked_tags"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"year": 2000}, "title"),
+        ({"title": "A", "year": "soon"}, "year"),
+        ({"title": "A", "id": "Bad Id!"}, "id"),
+        ({"title": "A", "id": "a:b*"}, "id"),
+        ({"title": "A", "genres": "Drama"}, "genres"),
+        ({"title": "A", "unknown": 1}, "unknown"),
+        ({"title": "A\x00"}, "title"),
+        ({"title": "A", "synopsis": {"german": "x"}}, "synopsis"),
+        ({"title": "A", "pinned_tags": ["grief"], "blocked_tags": ["grief"]}, "blocked_tags"),
+    ],
+)
 def test_invalid_fields_are_422_with_messages(client, store, body, field):
     resp = client.post("/api/v1/films", json=body)
     assert resp.status_code == 422
@@ -62,12 +72,21 @@ def test_oversized_body_is_413_json(client, store):
     assert store.count_films() == 0
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", "/api/v1/films/nope"), ("patch", "/api/v1/films/nope"), ("delete", "/api/v1/films/nope"),
-    ("get", "/api/v1/films/nope/reviews"), ("post", "/api/v1/films/nope/reviews"),
-    ("get", "/api/v1/films/nope/tags"), ("get", "/api/v1/films/nope/recommendations"),
-    ("get", "/api/v1/reviews/nope"), ("get", "/api/v1/jobs/nope"), ("get", "/films/nope"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/v1/films/nope"),
+        ("patch", "/api/v1/films/nope"),
+        ("delete", "/api/v1/films/nope"),
+        ("get", "/api/v1/films/nope/reviews"),
+        ("post", "/api/v1/films/nope/reviews"),
+        ("get", "/api/v1/films/nope/tags"),
+        ("get", "/api/v1/films/nope/recommendations"),
+        ("get", "/api/v1/reviews/nope"),
+        ("get", "/api/v1/jobs/nope"),
+        ("get", "/films/nope"),
+    ],
+)
 def test_unknown_ids_are_404(client, method, path):
     body = {"body": "x"} if path.endswith("reviews") else {"title": "x"}
     kwargs = {"json": body} if method in ("patch", "post") else {}
@@ -92,13 +111,21 @@ def test_writes_coalesce_into_one_pending_job(client):
 
 
 def test_list_is_paged_and_filtered(client):
-    for i, (title, year, genre) in enumerate([("Café Müller", 1990, "Drama"), ("Cafe Society", 2016, "Comedy"),
-                                              ("Heat", 1995, "Crime")]):
-        client.post("/api/v1/films", json={"id": f"f{i}", "title": title, "year": year, "genres": [genre]})
+    for i, (title, year, genre) in enumerate(
+        [("Café Müller", 1990, "Drama"), ("Cafe Society", 2016, "Comedy"), ("Heat", 1995, "Crime")]
+    ):
+        client.post(
+            "/api/v1/films", json={"id": f"f{i}", "title": title, "year": year, "genres": [genre]}
+        )
     body = client.get("/api/v1/films?page_size=2").get_json()
     assert (body["total_results"], body["total_pages"], len(body["results"])) == (3, 2, 2)
-    assert [f["id"] for f in client.get("/api/v1/films?q=CAFE").get_json()["results"]] == ["f0", "f1"]
-    assert [f["id"] for f in client.get("/api/v1/films?genre=drama").get_json()["results"]] == ["f0"]
+    assert [f["id"] for f in client.get("/api/v1/films?q=CAFE").get_json()["results"]] == [
+        "f0",
+        "f1",
+    ]
+    assert [f["id"] for f in client.get("/api/v1/films?genre=drama").get_json()["results"]] == [
+        "f0"
+    ]
     body = client.get("/api/v1/films?year_from=1991&year_to=2000").get_json()
     assert [f["id"] for f in body["results"]] == ["f2"]
     assert client.get("/api/v1/films?page_size=101").status_code == 422
@@ -116,11 +143,21 @@ def test_delete_removes_film_and_reviews(client, store):
 
 def test_reviews_crud(client):
     client.post("/api/v1/films", json={"id": "f", "title": "A"})
-    resp = client.post("/api/v1/films/f/reviews", json={"author": "kim", "language": "en", "rating": 8,
-                                                         "body": "A fine film.", "published_at": "2024-01-02T00:00:00"})
+    resp = client.post(
+        "/api/v1/films/f/reviews",
+        json={
+            "author": "kim",
+            "language": "en",
+            "rating": 8,
+            "body": "A fine film.",
+            "published_at": "2024-01-02T00:00:00",
+        },
+    )
     assert resp.status_code == 201
     rid = resp.get_json()["id"]
-    assert client.post("/api/v1/films/f/reviews", json={"body": "x", "rating": 11}).status_code == 422
+    assert (
+        client.post("/api/v1/films/f/reviews", json={"body": "x", "rating": 11}).status_code == 422
+    )
     assert client.patch(f"/api/v1/reviews/{rid}", json={"rating": 9}).get_json()["rating"] == 9
     listing = client.get("/api/v1/films/f/reviews").get_json()
     assert listing["total_results"] == 1 and listing["results"][0]["author"] == "kim"
@@ -140,7 +177,9 @@ def test_openapi_and_health(client):
 def test_review_import_from_saved_blog_text(client):
     from pathlib import Path
 
-    raw = (Path(__file__).resolve().parent.parent / "seeds/raw/love-911-review-blog.en.txt").read_text()
+    raw = (
+        Path(__file__).resolve().parent.parent / "seeds/raw/love-911-review-blog.en.txt"
+    ).read_text()
     client.post("/api/v1/films", json={"id": "love-911", "title": "Love 911"})
     resp = client.post("/api/v1/films/love-911/reviews/import", json={"content": raw, "rating": 8})
     assert resp.status_code == 201, resp.get_json()
@@ -156,12 +195,19 @@ def test_review_import_from_saved_blog_text(client):
 
 def test_review_import_from_html_drops_navigation_and_comments(client):
     client.post("/api/v1/films", json={"id": "f", "title": "F"})
-    prose = " ".join(["Der Film erzählt von einer Feuerwehrfrau, die nach dem Tod ihres Mannes"
-                      " wieder lernen muss, was es heißt zu leben, und das ist sehr bewegend."] * 3)
-    page = (f"<html><head><title>Kritik: F</title></head><body><nav><a href='/'>Start</a> <a href='/a'>Archiv</a></nav>"
-            f"<article><h1>Kritik: F</h1><p>{prose}</p><p>{prose}</p></article>"
-            "<div id='comments' class='comments-area'><h3>Schreibe einen Kommentar</h3>"
-            "<form><p>Du kommentierst mit deinem WordPress.com-Konto.</p></form></div></body></html>")
+    prose = " ".join(
+        [
+            "Der Film erzählt von einer Feuerwehrfrau, die nach dem Tod ihres Mannes"
+            " wieder lernen muss, was es heißt zu leben, und das ist sehr bewegend."
+        ]
+        * 3
+    )
+    page = (
+        f"<html><head><title>Kritik: F</title></head><body><nav><a href='/'>Start</a> <a href='/a'>Archiv</a></nav>"
+        f"<article><h1>Kritik: F</h1><p>{prose}</p><p>{prose}</p></article>"
+        "<div id='comments' class='comments-area'><h3>Schreibe einen Kommentar</h3>"
+        "<form><p>Du kommentierst mit deinem WordPress.com-Konto.</p></form></div></body></html>"
+    )
     review = client.post("/api/v1/films/f/reviews/import", json={"content": page}).get_json()
     assert review["language"] == "de" and review["title"] == "Kritik: F"
     assert "Feuerwehrfrau" in review["body"]
@@ -170,10 +216,14 @@ def test_review_import_from_html_drops_navigation_and_comments(client):
 
 def test_review_import_with_nothing_to_keep_is_422(client, store):
     client.post("/api/v1/films", json={"id": "f", "title": "F"})
-    resp = client.post("/api/v1/films/f/reviews/import", json={"content": "Leave a Reply\n\nLog Out"})
+    resp = client.post(
+        "/api/v1/films/f/reviews/import", json={"content": "Leave a Reply\n\nLog Out"}
+    )
     assert resp.status_code == 422 and resp.get_json()["message"]
     assert store.list_reviews("f") == []
-    assert client.post("/api/v1/films/nope/reviews/import", json={"content": "x"}).status_code == 404
+    assert (
+        client.post("/api/v1/films/nope/reviews/import", json={"content": "x"}).status_code == 404
+    )
 
 
 @pytest.mark.parametrize("action", ["patch", "delete"])

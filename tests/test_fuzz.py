@@ -22,8 +22,11 @@ NAME = "test-fuzz-" + uuid.uuid4().hex[:8]
 APP = create_app({**TEST_SETTINGS, "RECS_PREFIX": NAME + ":", "QUEUE_NAME": NAME})
 # /readyz answers 503 by design here (no worker runs). POST /api/v1/pages/fill tags a whole
 # page per request: ~10 s for some generated bodies, too slow for this budget (a known gap).
-SCHEMA = (schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
-          .exclude(path="/readyz").exclude(path="/api/v1/pages/fill"))
+SCHEMA = (
+    schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
+    .exclude(path="/readyz")
+    .exclude(path="/api/v1/pages/fill")
+)
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 KNOWN = {"film_id": "fuzz-film", "review_id": None}
 # Checked: no 5xx; status, content type, headers and body of every answer as documented; and
@@ -68,8 +71,13 @@ def ensure_known_records():
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_api_conforms_to_its_spec(case):
     params = case.path_parameters or {}
     if case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE:
@@ -77,5 +85,7 @@ def test_api_conforms_to_its_spec(case):
             if isinstance(params.get(name), str) and params[name][:1] < "m":
                 ensure_known_records()
                 params[name] = KNOWN[name]
-    excluded = NOT_CHECKED + ([positive_data_acceptance] if (case.method, case.path) in SEMANTIC_422 else [])
+    excluded = NOT_CHECKED + (
+        [positive_data_acceptance] if (case.method, case.path) in SEMANTIC_422 else []
+    )
     case.call_and_validate(headers=AUTH, excluded_checks=excluded)

@@ -11,8 +11,9 @@ def inline_scripts(html: str) -> list[str]:
     return [tag for tag in re.findall(r"<script\b[^>]*>", html) if "src=" not in tag]
 
 
-@pytest.mark.parametrize("path", ["/", "/films/love-911", "/films/love-911?lang=en", "/films/no-such",
-                                  "/api/docs"])
+@pytest.mark.parametrize(
+    "path", ["/", "/films/love-911", "/films/love-911?lang=en", "/films/no-such", "/api/docs"]
+)
 def test_html_pages_send_csp_no_framing_and_nosniff(anon_client, seeded, path):
     resp = anon_client.get(path)
     assert resp.mimetype == "text/html"
@@ -48,6 +49,8 @@ def test_slash_redirect_does_not_use_the_host_header(anon_client, path):
 
 def test_slash_redirect_ignores_a_forwarded_host_too(make_app):
     web = make_app(RECS_TRUSTED_PROXIES=1).test_client()
-    resp = web.get("/api/v1//films?limit=2", headers={"X-Forwarded-Host": "evil.example",
-                                                       "X-Forwarded-Proto": "https"})
+    resp = web.get(
+        "/api/v1//films?limit=2",
+        headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+    )
     assert resp.status_code == 308 and resp.headers["Location"] == "/api/v1/films?limit=2"

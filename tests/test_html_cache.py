@@ -14,9 +14,16 @@ PAGE = "/films/love-911"
 @pytest.fixture
 def uncached(app):
     """A second app on the same prefix without page caches: what a fresh render gives."""
-    other = create_app({**TEST_SETTINGS, "RECS_PREFIX": app.config["RECS_PREFIX"],
-                        "QUEUE_NAME": app.config["QUEUE_NAME"], "PAGE_CACHE": 0, "HTML_CACHE": 0,
-                        "SHARED_PAGE_TTL": 0})
+    other = create_app(
+        {
+            **TEST_SETTINGS,
+            "RECS_PREFIX": app.config["RECS_PREFIX"],
+            "QUEUE_NAME": app.config["QUEUE_NAME"],
+            "PAGE_CACHE": 0,
+            "HTML_CACHE": 0,
+            "SHARED_PAGE_TTL": 0,
+        }
+    )
     yield other.test_client()
     other.extensions["recs"]["store"].r.close()
 
@@ -28,8 +35,15 @@ def new_worker(app):
     made = []
 
     def make():
-        made.append(create_app({**TEST_SETTINGS, "RECS_PREFIX": app.config["RECS_PREFIX"],
-                                "QUEUE_NAME": app.config["QUEUE_NAME"]}))
+        made.append(
+            create_app(
+                {
+                    **TEST_SETTINGS,
+                    "RECS_PREFIX": app.config["RECS_PREFIX"],
+                    "QUEUE_NAME": app.config["QUEUE_NAME"],
+                }
+            )
+        )
         return made[-1]
 
     yield make
@@ -61,7 +75,7 @@ def same_page(client, uncached, url=PAGE):
 
 def test_a_page_is_kept_and_served_again(app, client, seeded, uncached):
     first = same_page(client, uncached)
-    (key, entry), = kept(app).items()
+    ((key, entry),) = kept(app).items()
     kept(app)[key] = entry._replace(html=b"<p>kept</p>")  # what the cache would serve
     assert client.get(PAGE).get_data() == b"<p>kept</p>"
     kept(app)[key] = entry
@@ -77,7 +91,9 @@ def make_change(client, store, change: str) -> str:
     """Write one of CHANGES through the API; return the id of the first film Love 911 lists."""
     listed = store.get_lists(store.index_version(), ["love-911"])[0]["items"][0][0]
     if change == "review":
-        client.post("/api/v1/films/love-911/reviews", json={"author": "Kim", "body": "Neue Kritik."})
+        client.post(
+            "/api/v1/films/love-911/reviews", json={"author": "Kim", "body": "Neue Kritik."}
+        )
     elif change == "film":
         client.patch("/api/v1/films/love-911", json={"title": "Love 911 (neu)"})
     elif change == "listed film":
@@ -95,8 +111,11 @@ def test_a_change_is_shown_at_once(app, client, seeded, uncached, change):
     if change == "listed film deleted":
         assert f'href="/films/{listed}?' not in html
     else:
-        assert {"review": "Neue Kritik.", "film": "Love 911 (neu)",
-                "listed film": "Ein neuer Titel"}[change] in html
+        assert {
+            "review": "Neue Kritik.",
+            "film": "Love 911 (neu)",
+            "listed film": "Ein neuer Titel",
+        }[change] in html
 
 
 def test_a_list_being_computed_is_not_kept(app, client, seeded):
@@ -119,8 +138,9 @@ def test_a_kept_page_is_not_rate_limited_but_a_render_is(app, seeded):
     assert web.get(PAGE + "?x=1").status_code == 429, "another query string is another page"
 
 
-def test_a_page_rendered_by_one_worker_is_served_by_another(app, client, seeded, second_worker,
-                                                            new_worker):
+def test_a_page_rendered_by_one_worker_is_served_by_another(
+    app, client, seeded, second_worker, new_worker
+):
     first = client.get(PAGE)
     assert rendered(first)
     other = second_worker.test_client()
@@ -133,15 +153,18 @@ def test_a_page_rendered_by_one_worker_is_served_by_another(app, client, seeded,
     # what it served is the shared page itself, not a render of its own
     raw = seeded.read_shared_page("love-911", "de", seeded.index_version())[3]
     page = decode_shared(raw)
-    seeded.put_shared_page("love-911", "de", encode_shared(page._replace(html=b"<p>shared</p>")), 60)
+    seeded.put_shared_page(
+        "love-911", "de", encode_shared(page._replace(html=b"<p>shared</p>")), 60
+    )
     assert new_worker().test_client().get(PAGE).get_data() == b"<p>shared</p>"
     assert not rendered(other.get(PAGE + "?lang=de")), "?lang=de is the same German page"
     assert rendered(other.get(PAGE + "?lang=en")), "the English page is another page"
 
 
 @pytest.mark.parametrize("change", CHANGES)
-def test_a_shared_page_is_not_served_after_a_change(app, client, seeded, uncached, second_worker,
-                                                      new_worker, change):
+def test_a_shared_page_is_not_served_after_a_change(
+    app, client, seeded, uncached, second_worker, new_worker, change
+):
     other = second_worker.test_client()
     same_page(client, uncached)
     assert not rendered(other.get(PAGE))
@@ -170,7 +193,11 @@ def test_pages_are_not_shared_when_turned_off(app, client, seeded, second_worker
 
 def test_a_shared_page_expires(app, client, seeded):
     client.get(PAGE)
-    assert 0 < seeded.r.ttl(seeded.keys.join("page", "de", "love-911")) <= app.config["SHARED_PAGE_TTL"]
+    assert (
+        0
+        < seeded.r.ttl(seeded.keys.join("page", "de", "love-911"))
+        <= app.config["SHARED_PAGE_TTL"]
+    )
 
 
 def test_a_page_never_shows_a_list_older_than_its_film(app, client, seeded, uncached, monkeypatch):

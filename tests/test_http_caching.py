@@ -17,8 +17,9 @@ def assert_revalidates(client, url, **kwargs):
     assert again.status_code == 304 and again.data == b""
     assert again.headers["ETag"] == etag
     if "Last-Modified" in first.headers:
-        since = client.get(url, headers={**headers, "If-Modified-Since": first.headers["Last-Modified"]},
-                           **kwargs)
+        since = client.get(
+            url, headers={**headers, "If-Modified-Since": first.headers["Last-Modified"]}, **kwargs
+        )
         assert since.status_code == 304
     other = client.get(url, headers={**headers, "If-None-Match": 'W/"something-else"'}, **kwargs)
     assert other.status_code == 200 and other.data == first.data
@@ -34,7 +35,12 @@ def test_film_and_its_reviews_revalidate_and_change_with_the_film(client):
     assert posted.headers["Cache-Control"] == "no-store"
     stale = {"If-None-Match": reviews.headers["ETag"]}
     assert client.get("/api/v1/films/kino/reviews", headers=stale).status_code == 200
-    assert client.get("/api/v1/films/kino", headers={"If-None-Match": film.headers["ETag"]}).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/films/kino", headers={"If-None-Match": film.headers["ETag"]}
+        ).status_code
+        == 200
+    )
     assert_revalidates(client, f"/api/v1/reviews/{posted.get_json()['id']}")
     client.patch("/api/v1/films/kino", json={"year": 2001})
     changed = client.get("/api/v1/films/kino")
@@ -66,8 +72,15 @@ def test_a_list_being_computed_is_revalidated_every_time(client, seeded):
     assert client.get("/films/love-911").headers["Cache-Control"] == "no-cache"
 
 
-@pytest.mark.parametrize("method, url", [("get", "/api/v1/films/nope"), ("get", "/films/nope"),
-                                         ("post", "/api/v1/films"), ("get", "/api/v1/films?page=0")])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("get", "/api/v1/films/nope"),
+        ("get", "/films/nope"),
+        ("post", "/api/v1/films"),
+        ("get", "/api/v1/films?page=0"),
+    ],
+)
 def test_errors_and_writes_are_never_stored(client, method, url):
     resp = getattr(client, method)(url, json={"title": "Neu"} if method == "post" else None)
     assert resp.headers["Cache-Control"] == "no-store"
@@ -94,27 +107,50 @@ def test_cors_varies_on_origin_and_allows_the_request_id(make_app):
     allowed = web.get("/api/v1/films", headers={"Origin": "https://www.example.de"})
     exposed = allowed.headers["Access-Control-Expose-Headers"].lower()
     assert "x-request-id" in exposed and "etag" in exposed
-    preflight = web.options("/api/v1/films", headers={
-        "Origin": "https://www.example.de", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "X-Request-ID"})
+    preflight = web.options(
+        "/api/v1/films",
+        headers={
+            "Origin": "https://www.example.de",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Request-ID",
+        },
+    )
     assert "x-request-id" in preflight.headers["Access-Control-Allow-Headers"].lower()
     assert "Origin" in preflight.headers["Vary"]
 
 
-CONDITIONS = [{}, {"If-None-Match": "current"}, {"If-None-Match": 'W/"other"'},
-              {"If-Modified-Since": "current"}, {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
-              {"If-Match": "*"}, {"Range": "bytes=0-9"}]
-COMPARED = ("ETag", "Last-Modified", "Cache-Control", "Content-Length", "Content-Type", "Vary",
-            "Content-Language")
+CONDITIONS = [
+    {},
+    {"If-None-Match": "current"},
+    {"If-None-Match": 'W/"other"'},
+    {"If-Modified-Since": "current"},
+    {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
+    {"If-Match": "*"},
+    {"Range": "bytes=0-9"},
+]
+COMPARED = (
+    "ETag",
+    "Last-Modified",
+    "Cache-Control",
+    "Content-Length",
+    "Content-Type",
+    "Vary",
+    "Content-Language",
+)
 
 
-@pytest.mark.parametrize("url", ["/api/v1/films/love-911/recommendations?limit=5",
-                                 "/films/love-911", "/api/v1/films/love-911"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/films/love-911/recommendations?limit=5", "/films/love-911", "/api/v1/films/love-911"],
+)
 def test_validators_answer_as_werkzeug_would(client, seeded, monkeypatch, url):
     """Reads without conditional headers skip werkzeug's make_conditional: the answer must be
     the one it gives, and every conditional header must still go through it."""
     first = client.get(url)
-    current = {"If-None-Match": first.headers["ETag"], "If-Modified-Since": first.headers["Last-Modified"]}
+    current = {
+        "If-None-Match": first.headers["ETag"],
+        "If-Modified-Since": first.headers["Last-Modified"],
+    }
     lean = []
     for condition in CONDITIONS:
         headers = {k: current[k] if v == "current" else v for k, v in condition.items()}
@@ -123,7 +159,9 @@ def test_validators_answer_as_werkzeug_would(client, seeded, monkeypatch, url):
     for headers, answer in lean:
         full = client.get(url, headers=headers)
         assert (answer.status_code, answer.data) == (full.status_code, full.data), headers
-        assert {k: answer.headers.get(k) for k in COMPARED} == {k: full.headers.get(k) for k in COMPARED}
+        assert {k: answer.headers.get(k) for k in COMPARED} == {
+            k: full.headers.get(k) for k in COMPARED
+        }
         assert "Date" in answer.headers
 
 

@@ -4,8 +4,14 @@ import json
 
 import pytest
 
-FILM = {"id": "broken-film", "title": "Broken Film", "year": 2001, "genres": ["Drama"],
-        "keywords": ["grief"], "synopsis": {"en": "A widow grieves."}}
+FILM = {
+    "id": "broken-film",
+    "title": "Broken Film",
+    "year": 2001,
+    "genres": ["Drama"],
+    "keywords": ["grief"],
+    "synopsis": {"en": "A widow grieves."},
+}
 
 
 def break_film(store, fid):
@@ -33,11 +39,15 @@ def test_failed_job_is_listed_and_retried(client, store, run_jobs):
     resp = client.post(f"/api/v1/jobs/{job_id}/retry")
     assert resp.status_code == 202 and resp.get_json()["state"] == "queued"
     assert client.get("/api/v1/jobs?state=failed").get_json()["total_results"] == 0
-    assert [j["id"] for j in client.get("/api/v1/jobs?state=queued").get_json()["results"]] == [job_id]
+    assert [j["id"] for j in client.get("/api/v1/jobs?state=queued").get_json()["results"]] == [
+        job_id
+    ]
     run_jobs()
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
     assert client.get("/api/v1/films/broken-film/recommendations").get_json()["status"] == "fresh"
-    assert job_id in [j["id"] for j in client.get("/api/v1/jobs?state=finished").get_json()["results"]]
+    assert job_id in [
+        j["id"] for j in client.get("/api/v1/jobs?state=finished").get_json()["results"]
+    ]
 
 
 def test_retry_answers_409_unless_failed_and_404_when_unknown(client, run_jobs):
@@ -51,12 +61,16 @@ def test_retry_answers_409_unless_failed_and_404_when_unknown(client, run_jobs):
 
 
 def test_job_list_is_paged(client, store, run_jobs):
-    ids = [client.post("/api/v1/films", json={**FILM, "id": f"broken-{n}"}).get_json()["job_id"]
-           for n in range(5)]
+    ids = [
+        client.post("/api/v1/films", json={**FILM, "id": f"broken-{n}"}).get_json()["job_id"]
+        for n in range(5)
+    ]
     for n in range(5):
         break_film(store, f"broken-{n}")
     run_jobs()
-    pages = [client.get(f"/api/v1/jobs?state=failed&page_size=2&page={p}").get_json() for p in (1, 2, 3)]
+    pages = [
+        client.get(f"/api/v1/jobs?state=failed&page_size=2&page={p}").get_json() for p in (1, 2, 3)
+    ]
     assert [p["total_results"] for p in pages] == [5, 5, 5]
     assert [p["total_pages"] for p in pages] == [3, 3, 3]
     assert [len(p["results"]) for p in pages] == [2, 2, 1]

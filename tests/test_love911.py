@@ -12,17 +12,29 @@ from workers.tmdb import read_tmdb
 from workers.vocab import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
-THEME_KINDS = {"theme", "profession", "sport", "setting", "event", "relationship", "tone", "era",
-               "keyword"}
+THEME_KINDS = {
+    "theme",
+    "profession",
+    "sport",
+    "setting",
+    "event",
+    "relationship",
+    "tone",
+    "era",
+    "keyword",
+}
 
 
 def seed_love_911() -> tuple[dict, list[dict]]:
     """Return Love 911 as a site adds it (German plot, genres, year, no keywords) and its review."""
     film = json.loads((ROOT / "seeds/films.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    reviews = [json.loads(line) for line in
-               (ROOT / "seeds/reviews.jsonl").read_text(encoding="utf-8").splitlines()]
+    reviews = [
+        json.loads(line)
+        for line in (ROOT / "seeds/reviews.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     film = {k: film[k] for k in ("id", "title", "year", "original_language", "genres")} | {
-        "synopsis": {"de": film["synopsis"]["de"]}}
+        "synopsis": {"de": film["synopsis"]["de"]}
+    }
     return film, [r for r in reviews if r["film_id"] == film["id"]]
 
 

@@ -40,22 +40,30 @@ def test_requests_counted_by_url_rule_and_status(app, client):
     client.get("/api/v1/films/nope")
     client.get("/api/v1/films/other")
     after = scrape(client)
-    assert value(after, "recs_http_requests_total", **labels) - value(
-        before, "recs_http_requests_total", **labels) == 2
-    assert value(after, "recs_http_request_duration_seconds_count", **labels) - value(
-        before, "recs_http_request_duration_seconds_count", **labels) == 2
+    assert (
+        value(after, "recs_http_requests_total", **labels)
+        - value(before, "recs_http_requests_total", **labels)
+        == 2
+    )
+    assert (
+        value(after, "recs_http_request_duration_seconds_count", **labels)
+        - value(before, "recs_http_request_duration_seconds_count", **labels)
+        == 2
+    )
     assert not any("/films/nope" in dict(k[1]).get("route", "") for k in after)
 
 
 def test_job_durations_failures_and_queue_depth(app, client, run_jobs):
     queue = app.extensions["recs"]["queue"]
-    resp = client.post("/api/v1/films", json={"id": "metrics-film", "title": "Metrics Film",
-                                               "genres": ["Drama"]})
+    resp = client.post(
+        "/api/v1/films", json={"id": "metrics-film", "title": "Metrics Film", "genres": ["Drama"]}
+    )
     assert resp.status_code == 201
     assert value(scrape(client), "recs_queue_jobs", queue=queue.name, registry="queued") == 1
     # A refresh that raises inside the job (a film id that is not a string).
-    failing = queue.enqueue("workers.jobs.refresh_film", app.config["RECS_PREFIX"], 12345,
-                            failure_ttl=300)
+    failing = queue.enqueue(
+        "workers.jobs.refresh_film", app.config["RECS_PREFIX"], 12345, failure_ttl=300
+    )
     try:
         run_jobs()
         samples = scrape(client)
@@ -81,15 +89,27 @@ def test_index_version_and_age_after_rebuild(app, client, store, run_jobs):
     samples = scrape(client)
     assert value(samples, "recs_index_version") == store.index_version() >= 1
     assert 0 <= value(samples, "recs_index_age_seconds") < 60
-    for kind in ("rebuild_start", "rebuild_extract", "rebuild_snapshot", "rebuild_rank",
-                 "rebuild_switch"):
+    for kind in (
+        "rebuild_start",
+        "rebuild_extract",
+        "rebuild_snapshot",
+        "rebuild_rank",
+        "rebuild_switch",
+    ):
         assert value(samples, "recs_job_duration_seconds_count", kind=kind) >= 1, kind
 
 
-@pytest.mark.parametrize("given, kept", [
-    ("abc-123", True), ("0f8a.b:c_d", True), ("", False), ("has space", False),
-    ("x" * 129, False), ("evil\r\nheader", False),
-])
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("abc-123", True),
+        ("0f8a.b:c_d", True),
+        ("", False),
+        ("has space", False),
+        ("x" * 129, False),
+        ("evil\r\nheader", False),
+    ],
+)
 def test_request_id_from_header(given, kept):
     rid = request_id_from(given)
     assert (rid == given) is kept
@@ -131,11 +151,15 @@ def test_job_log_lines_carry_the_job_id(app, client, run_jobs):
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        job_id = client.post("/api/v1/films", json={"title": "Logged Film", "genres": ["Drama"]}).get_json()["job_id"]
+        job_id = client.post(
+            "/api/v1/films", json={"title": "Logged Film", "genres": ["Drama"]}
+        ).get_json()["job_id"]
         run_jobs()
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(x["message"], x["job_id"], x["kind"]) for x in lines] == [
-        ("job started", job_id, "refresh"), ("job finished", job_id, "refresh")]
+        ("job started", job_id, "refresh"),
+        ("job finished", job_id, "refresh"),
+    ]

@@ -43,12 +43,19 @@ def test_spec_is_valid_openapi(spec):
 
 def test_every_route_is_documented_and_nothing_else(app, spec):
     routes = documented_routes(app)
-    documented = {path: {m for m in item if m != "parameters"} for path, item in spec["paths"].items()}
+    documented = {
+        path: {m for m in item if m != "parameters"} for path, item in spec["paths"].items()
+    }
     assert set(routes) == set(documented)
     for path, methods in routes.items():
         assert methods == documented[path], path
-    assert {"/healthz", "/readyz", "/api/v1/films", "/api/v1/films/{film_id}/recommendations",
-            "/api/v1/jobs/{job_id}"} <= set(routes)
+    assert {
+        "/healthz",
+        "/readyz",
+        "/api/v1/films",
+        "/api/v1/films/{film_id}/recommendations",
+        "/api/v1/jobs/{job_id}",
+    } <= set(routes)
 
 
 def test_every_operation_has_a_summary_and_a_success_response(spec):
@@ -81,11 +88,14 @@ def test_error_responses_have_the_error_shape(spec):
     assert unavailable == {"$ref": "#/components/responses/SERVICE_UNAVAILABLE"}
 
 
-@pytest.mark.parametrize("path, schema", [
-    ("/api/v1/films/{film_id}", "Film"),
-    ("/api/v1/reviews/{review_id}", "Review"),
-    ("/api/v1/films/{film_id}/recommendations", "RecPage"),
-])
+@pytest.mark.parametrize(
+    "path, schema",
+    [
+        ("/api/v1/films/{film_id}", "Film"),
+        ("/api/v1/reviews/{review_id}", "Review"),
+        ("/api/v1/films/{film_id}/recommendations", "RecPage"),
+    ],
+)
 def test_main_schemas_have_examples(spec, path, schema):
     content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
     assert content["schema"] == {"$ref": f"#/components/schemas/{schema}"}
@@ -99,8 +109,10 @@ def test_every_operation_has_a_unique_operation_id(spec):
     ids = [op.get("operationId") for _, _, op in operations(spec)]
     assert all(ids), ids
     assert len(ids) == len(set(ids)), ids
-    assert spec["paths"]["/api/v1/films/{film_id}/recommendations"]["get"]["operationId"] == \
-        "listRecommendations"
+    assert (
+        spec["paths"]["/api/v1/films/{film_id}/recommendations"]["get"]["operationId"]
+        == "listRecommendations"
+    )
 
 
 def test_swagger_ui_is_served_from_the_package(client):

@@ -14,8 +14,14 @@ URL = "/api/v1/films/love-911/recommendations?limit=5"
 @pytest.fixture
 def uncached(app):
     """A second app on the same prefix, without a page cache: what a fresh read gives."""
-    other = create_app({**TEST_SETTINGS, "RECS_PREFIX": app.config["RECS_PREFIX"],
-                        "QUEUE_NAME": app.config["QUEUE_NAME"], "PAGE_CACHE": 0})
+    other = create_app(
+        {
+            **TEST_SETTINGS,
+            "RECS_PREFIX": app.config["RECS_PREFIX"],
+            "QUEUE_NAME": app.config["QUEUE_NAME"],
+            "PAGE_CACHE": 0,
+        }
+    )
     yield other.test_client()
     other.extensions["recs"]["store"].r.close()
 
@@ -27,7 +33,7 @@ def cache_of(app):
 def test_a_repeated_read_is_served_from_the_cache(app, client, seeded, uncached):
     first = client.get(URL).get_json()
     assert len(cache_of(app).pages) == 1
-    (key, entry), = cache_of(app).pages.items()
+    ((key, entry),) = cache_of(app).pages.items()
     cache_of(app).pages[key] = (*entry[:6], b'[{"marker": 1}]', entry[7])  # what it would serve
     assert client.get(URL).get_json()["results"] == [{"marker": 1}]
     cache_of(app).pages[key] = entry
@@ -68,8 +74,10 @@ def test_a_patched_list_is_read_again(app, client, seeded, uncached):
 
 def test_a_review_makes_the_cached_list_stale(app, client, seeded, uncached):
     assert client.get(URL).get_json()["status"] == "fresh"
-    resp = client.post("/api/v1/films/love-911/reviews",
-                       json={"author": "Kim", "body": "Feuerwehr, Trauer und Liebe."})
+    resp = client.post(
+        "/api/v1/films/love-911/reviews",
+        json={"author": "Kim", "body": "Feuerwehr, Trauer und Liebe."},
+    )
     assert resp.status_code == 201
     after = client.get(URL).get_json()
     assert after["status"] == "stale" and after["job_id"]

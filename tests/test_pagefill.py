@@ -17,15 +17,32 @@ from tests.helpers import fetch, free_port, start_gunicorn
 
 SEED_PAGE = Path(__file__).resolve().parent.parent / "seeds" / "raw" / "love-911-film-page.de.txt"
 RECS = Path(sys.executable).with_name("recs")
-REVIEW = {"author": "jediprincess", "title": "Recap", "body": "Gut.\n\nSehr gut.\n", "rating": 7.5,
-          "published_at": "2013-02-01T10:00:00+00:00", "created_at": 1700000000.0}
-RELATED = [{"id": "a", "title": "Backdraft", "year": 1991, "score": 0.4,
-            "reasons": [{"tag": "firefighter", "label": "Feuerwehr"}, {"tag": "kw:grief", "label": "grief"},
-                        {"tag": "grief", "label": "Trauer"}]},
-           {"id": "b", "title": "Ohne Jahr", "year": None, "score": 0.2, "reasons": []}]
+REVIEW = {
+    "author": "jediprincess",
+    "title": "Recap",
+    "body": "Gut.\n\nSehr gut.\n",
+    "rating": 7.5,
+    "published_at": "2013-02-01T10:00:00+00:00",
+    "created_at": 1700000000.0,
+}
+RELATED = [
+    {
+        "id": "a",
+        "title": "Backdraft",
+        "year": 1991,
+        "score": 0.4,
+        "reasons": [
+            {"tag": "firefighter", "label": "Feuerwehr"},
+            {"tag": "kw:grief", "label": "grief"},
+            {"tag": "grief", "label": "Trauer"},
+        ],
+    },
+    {"id": "b", "title": "Ohne Jahr", "year": None, "score": 0.2, "reasons": []},
+]
 
 
 # -- parsing ------------------------------------------------------------------
+
 
 def test_parse_the_seed_page():
     text = SEED_PAGE.read_text(encoding="utf-8")
@@ -37,19 +54,24 @@ def test_parse_the_seed_page():
 
 
 def test_parse_english_headings_with_colons_crlf_and_bom():
-    page = parse_page("\ufeff\r\n  Heat  \r\n\r\nPlot:\r\nA thief.\r\nSecond line.\r\nREVIEWS\r\nold review\r\n"
-                      "Recommendations\r\nold list\r\n")
+    page = parse_page(
+        "\ufeff\r\n  Heat  \r\n\r\nPlot:\r\nA thief.\r\nSecond line.\r\nREVIEWS\r\nold review\r\n"
+        "Recommendations\r\nold list\r\n"
+    )
     assert (page.title, page.lang, page.plot) == ("Heat", "en", "A thief.\nSecond line.")
     assert page.recs_heading == "Recommendations"
 
 
-@pytest.mark.parametrize(("text", "missing"), [
-    ("", {"title"}),
-    ("Titel\nHandlung\nText\n", {"reviews", "recs"}),
-    ("Titel\nHandlung\nText\nEmpfehlungen\nKritiken\n", {"recs"}),  # out of order
-    ("Titel\nText ohne Überschriften\n", {"plot", "reviews", "recs"}),
-    ("Handlung\nText\nKritiken\nEmpfehlungen\n", {"title"}),  # no title line
-])
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("", {"title"}),
+        ("Titel\nHandlung\nText\n", {"reviews", "recs"}),
+        ("Titel\nHandlung\nText\nEmpfehlungen\nKritiken\n", {"recs"}),  # out of order
+        ("Titel\nText ohne Überschriften\n", {"plot", "reviews", "recs"}),
+        ("Handlung\nText\nKritiken\nEmpfehlungen\n", {"title"}),  # no title line
+    ],
+)
 def test_text_not_in_the_layout_is_refused(text, missing):
     with pytest.raises(PageFormatError) as caught:
         parse_page(text)
@@ -64,15 +86,19 @@ def test_too_long_parts_are_refused():
         parse_page("T\nHandlung\n" + "x" * 200_001)
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("Love 911 – Lebe und liebe", "LOVE 911 - lebe und Liebe"),
-    ("Le Fabuleux Destin d'Amélie Poulain", "le fabuleux destin d amelie poulain"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Love 911 – Lebe und liebe", "LOVE 911 - lebe und Liebe"),
+        ("Le Fabuleux Destin d'Amélie Poulain", "le fabuleux destin d amelie poulain"),
+    ],
+)
 def test_titles_match_ignoring_case_accents_and_punctuation(a, b):
     assert title_key(a) == title_key(b)
 
 
 # -- rendering ----------------------------------------------------------------
+
 
 def test_render_fills_both_sections_and_keeps_the_rest():
     text = SEED_PAGE.read_text(encoding="utf-8")
@@ -87,21 +113,33 @@ def test_render_fills_both_sections_and_keeps_the_rest():
 
 
 def test_render_english_and_empty_and_pending():
-    page = FilmPage(title="X", plot="", lang="en", head="X\nPlot\nReviews\n", recs_heading="Recommendations")
+    page = FilmPage(
+        title="X", plot="", lang="en", head="X\nPlot\nReviews\n", recs_heading="Recommendations"
+    )
     review = {"body": "Fine.", "created_at": 1700000000.0}
     assert render_page(page, [review], [], "fresh") == (
-        "X\nPlot\nReviews\nAnonymous · added here 2023-11-14\nFine.\n\nRecommendations\nNo recommendations yet.\n")
+        "X\nPlot\nReviews\nAnonymous · added here 2023-11-14\nFine.\n\nRecommendations\nNo recommendations yet.\n"
+    )
     pending = render_page(page, [], [], "pending")
-    assert pending.endswith("Reviews\nNo reviews yet.\nRecommendations\nRecommendations are being computed.\n")
+    assert pending.endswith(
+        "Reviews\nNo reviews yet.\nRecommendations\nRecommendations are being computed.\n"
+    )
     stale = render_page(page, [], RELATED[:1], "stale")
-    assert stale.endswith("Recommendations are being updated.\n- Backdraft (1991) – Feuerwehr, Trauer, grief\n")
+    assert stale.endswith(
+        "Recommendations are being updated.\n- Backdraft (1991) – Feuerwehr, Trauer, grief\n"
+    )
 
 
 # -- REST -----------------------------------------------------------------------
 
+
 def fill(client, text, **query):
-    return client.post("/api/v1/pages/fill", query_string=query, data=text.encode("utf-8"),
-                       content_type="text/plain; charset=utf-8")
+    return client.post(
+        "/api/v1/pages/fill",
+        query_string=query,
+        data=text.encode("utf-8"),
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def test_rest_fills_the_seed_page(client, seeded):
@@ -122,9 +160,12 @@ def test_rest_creates_an_unknown_film_then_fills_it(client, seeded, run_jobs):
     assert resp.status_code == 201 and resp.headers["Location"] == "/api/v1/films/brennende-herzen"
     assert resp.headers["X-Recs-Status"] == "pending" and resp.headers["X-Job-Id"]
     assert resp.get_data(as_text=True).endswith(
-        "Kritiken\nNoch keine Kritiken.\nEmpfehlungen\nDie Empfehlungen werden gerade berechnet.\n")
+        "Kritiken\nNoch keine Kritiken.\nEmpfehlungen\nDie Empfehlungen werden gerade berechnet.\n"
+    )
     film = client.get("/api/v1/films/brennende-herzen").json
-    assert film["synopsis"] == {"de": "Ein verwitweter Feuerwehrmann trauert und verliebt sich in eine Ärztin."}
+    assert film["synopsis"] == {
+        "de": "Ein verwitweter Feuerwehrmann trauert und verliebt sich in eine Ärztin."
+    }
     run_jobs()
     again = fill(client, page.replace("Brennende Herzen", "BRENNENDE  herzen"), limit=3)
     assert again.status_code == 200 and again.headers["X-Film-Id"] == "brennende-herzen"
@@ -139,10 +180,13 @@ def test_rest_english_page_by_film_id(client, seeded):
     assert fill(client, "X\nPlot\nReviews\nRecommendations\n", film_id="nope").status_code == 404
 
 
-@pytest.mark.parametrize(("body", "content_type", "status"), [
-    ("Nur ein Titel\n", "text/plain", 422),
-    ('{"title": "x"}', "application/json", 415),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("Nur ein Titel\n", "text/plain", 422),
+        ('{"title": "x"}', "application/json", 415),
+    ],
+)
 def test_rest_refuses_what_is_not_a_page(client, body, content_type, status):
     resp = client.post("/api/v1/pages/fill", data=body, content_type=content_type)
     assert resp.status_code == status and resp.is_json and resp.json["message"]
@@ -165,6 +209,7 @@ def test_openapi_documents_the_route(client):
 
 # -- the command --------------------------------------------------------------
 
+
 def test_cli_fills_the_seed_page(seeded, runner):
     result = runner("fill-page", str(SEED_PAGE), "--limit", "5")
     assert result.exit_code == 0, result.output
@@ -177,17 +222,28 @@ def test_cli_refuses_a_bad_page(runner, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("Titel\nHandlung\nText\n", encoding="utf-8")
     result = runner("fill-page", str(bad))
-    assert result.exit_code == 1 and "reviews: Missing the heading Kritiken / Reviews" in result.output
+    assert (
+        result.exit_code == 1 and "reviews: Missing the heading Kritiken / Reviews" in result.output
+    )
 
 
 def test_cli_creates_a_film_and_waits_for_a_real_worker(app, seeded, runner, tmp_path):
     page = tmp_path / "page.txt"
-    page.write_text("Der Arzt und die Feuerwehrfrau\n\nHandlung\nEine trauernde Feuerwehrfrau und ein "
-                    "Herzchirurg im Krankenhaus.\nKritiken\nEmpfehlungen\n", encoding="utf-8")
-    env = {**os.environ, "REDIS_URL": app.config["REDIS_URL"], "RECS_PREFIX": app.config["RECS_PREFIX"],
-           "RECS_QUEUE": app.config["QUEUE_NAME"], "RECS_API_KEYS": "unused-here"}
-    worker = subprocess.Popen([str(RECS), "worker"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    page.write_text(
+        "Der Arzt und die Feuerwehrfrau\n\nHandlung\nEine trauernde Feuerwehrfrau und ein "
+        "Herzchirurg im Krankenhaus.\nKritiken\nEmpfehlungen\n",
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RECS_PREFIX": app.config["RECS_PREFIX"],
+        "RECS_QUEUE": app.config["QUEUE_NAME"],
+        "RECS_API_KEYS": "unused-here",
+    }
+    worker = subprocess.Popen(
+        [str(RECS), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         refused = runner("fill-page", str(page))
         result = runner("fill-page", str(page), "--create", "--timeout", "30")
@@ -241,8 +297,12 @@ def test_threaded_fills_wait_in_bounded_slots(make_app):
 
     def one(n):
         started = time.monotonic()
-        resp = web.post("/api/v1/pages/fill?film_id=wartend&wait=25", data=PAGE.encode(),
-                        content_type="text/plain", environ_overrides={"wsgi.multithread": True})
+        resp = web.post(
+            "/api/v1/pages/fill?film_id=wartend&wait=25",
+            data=PAGE.encode(),
+            content_type="text/plain",
+            environ_overrides={"wsgi.multithread": True},
+        )
         answers[n] = (resp.status_code, time.monotonic() - started)
 
     first = threading.Thread(target=one, args=(1,))
@@ -254,39 +314,56 @@ def test_threaded_fills_wait_in_bounded_slots(make_app):
     assert answers[1][0] == 202 and 1.4 < answers[1][1] < 3, answers  # waited, bounded by 1.5 s
 
 
-@pytest.mark.parametrize(("worker_class", "workers"), [
-    ("config.gunicorn_worker.JsonErrorSyncWorker", 2),  # compose (behind nginx)
-    ("config.gunicorn_worker.JsonErrorThreadWorker", 1),  # recs serve
-])
+@pytest.mark.parametrize(
+    ("worker_class", "workers"),
+    [
+        ("config.gunicorn_worker.JsonErrorSyncWorker", 2),  # compose (behind nginx)
+        ("config.gunicorn_worker.JsonErrorThreadWorker", 1),  # recs serve
+    ],
+)
 def test_two_waiting_fills_do_not_hold_up_other_requests(make_app, worker_class, workers):
     """Two fills asking to wait 25 s with no rq worker running: every other request is still
     answered within 2 s (before: both web workers were held for 25 s)."""
     app = make_app()  # only for its key prefix and queue (cleaned up afterwards)
     port = free_port()
-    env = {"REDIS_URL": app.config["REDIS_URL"], "RECS_PREFIX": app.config["RECS_PREFIX"],
-           "RECS_QUEUE": app.config["QUEUE_NAME"], "RECS_API_KEYS": API_KEY,
-           "GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_WORKERS": str(workers),
-           "RECS_FILL_WAITERS": "1", "RECS_FILL_WAIT_MAX": "4"}
+    env = {
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RECS_PREFIX": app.config["RECS_PREFIX"],
+        "RECS_QUEUE": app.config["QUEUE_NAME"],
+        "RECS_API_KEYS": API_KEY,
+        "GUNICORN_WORKER_CLASS": worker_class,
+        "GUNICORN_WORKERS": str(workers),
+        "RECS_FILL_WAITERS": "1",
+        "RECS_FILL_WAIT_MAX": "4",
+    }
     proc = start_gunicorn(env, port)
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {API_KEY}"}
     fills = {}
 
     def post(url, data, content_type):
-        req = urllib.request.Request(url, data=data, method="POST",
-                                     headers={**auth, "Content-Type": content_type})
+        req = urllib.request.Request(
+            url, data=data, method="POST", headers={**auth, "Content-Type": content_type}
+        )
         with urllib.request.urlopen(req, timeout=40) as resp:
             return resp.status
 
     def waiting_fill(n):
         started = time.monotonic()
-        status = post(f"{base}/api/v1/pages/fill?film_id=wartend&wait=25", PAGE.encode(),
-                      "text/plain; charset=utf-8")
+        status = post(
+            f"{base}/api/v1/pages/fill?film_id=wartend&wait=25",
+            PAGE.encode(),
+            "text/plain; charset=utf-8",
+        )
         fills[n] = (status, round(time.monotonic() - started, 2))
 
     try:
-        assert post(base + "/api/v1/films", b'{"id": "wartend", "title": "Wartend"}',
-                    "application/json") == 201
+        assert (
+            post(
+                base + "/api/v1/films", b'{"id": "wartend", "title": "Wartend"}', "application/json"
+            )
+            == 201
+        )
         threads = [threading.Thread(target=waiting_fill, args=(n,)) for n in range(2)]
         for thread in threads:
             thread.start()

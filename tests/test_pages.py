@@ -10,8 +10,10 @@ def section(html, anchor):
 
 
 def heading(html, level):
-    return [re.sub(r"<[^>]+>", "", h).strip()
-            for h in re.findall(rf"<h{level}[^>]*>(.*?)</h{level}>", html, re.DOTALL)]
+    return [
+        re.sub(r"<[^>]+>", "", h).strip()
+        for h in re.findall(rf"<h{level}[^>]*>(.*?)</h{level}>", html, re.DOTALL)
+    ]
 
 
 def test_love_911_page_has_three_filled_sections(client, seeded):
@@ -23,8 +25,9 @@ def test_love_911_page_has_three_filled_sections(client, seeded):
     reviews = section(html, "kritiken")
     assert "von jediprincess" in reviews and '<article class="review" lang="en"' in reviews
     # the seed review has no publication date: the date shown says it is when it was added
-    assert re.search(r'hier hinzugefügt am <time datetime="\d{4}-\d\d-\d\d">\d\d\.\d\d\.\d{4}</time>',
-                     reviews)
+    assert re.search(
+        r'hier hinzugefügt am <time datetime="\d{4}-\d\d-\d\d">\d\d\.\d\d\.\d{4}</time>', reviews
+    )
     assert "veröffentlicht" not in reviews
     recs = section(html, "empfehlungen")
     assert recs.count('class="card"') >= 5 and 'class="chip"' in recs
@@ -41,12 +44,18 @@ def test_english_labels_and_reason_chips(client, seeded):
     assert re.search(r"Similarity: [1-5] of 5", html)
     de = client.get("/films/love-911").get_data(as_text=True)
     chips = lambda page: re.findall(r'<li class="chip">([^<]+)</li>', page)  # noqa: E731
-    assert chips(html) and chips(de) and chips(html) != chips(de), "reason labels follow the language"
-    assert "Feuerwehr" in chips(de) and "firefighter" not in chips(de), "no English keyword chips in German"
+    assert chips(html) and chips(de) and chips(html) != chips(de), (
+        "reason labels follow the language"
+    )
+    assert "Feuerwehr" in chips(de) and "firefighter" not in chips(de), (
+        "no English keyword chips in German"
+    )
 
 
 def test_accept_language_picks_english(client, seeded):
-    html = client.get("/films/love-911", headers={"Accept-Language": "en-GB,en;q=0.8"}).get_data(as_text=True)
+    html = client.get("/films/love-911", headers={"Accept-Language": "en-GB,en;q=0.8"}).get_data(
+        as_text=True
+    )
     assert heading(html, 2)[0] == "Plot"
 
 
@@ -61,7 +70,9 @@ def test_page_has_landmarks_and_a_skip_link(client, seeded):
 
 def test_stored_text_is_escaped(client):
     client.post("/api/v1/films", json={"id": "x", "title": "<b>X</b>"})
-    client.post("/api/v1/films/x/reviews", json={"body": "<script>alert(1)</script>", "rating": 7.5})
+    client.post(
+        "/api/v1/films/x/reviews", json={"body": "<script>alert(1)</script>", "rating": 7.5}
+    )
     html = client.get("/films/x").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;X&lt;/b&gt;" in html
@@ -69,11 +80,17 @@ def test_stored_text_is_escaped(client):
 
 
 def test_pending_list_says_so_and_polls(client, run_jobs):
-    client.post("/api/v1/films", json={"id": "neu", "title": "Neu", "synopsis": {"de": "Ein Arzt."}})
+    client.post(
+        "/api/v1/films", json={"id": "neu", "title": "Neu", "synopsis": {"de": "Ein Arzt."}}
+    )
     html = client.get("/films/neu").get_data(as_text=True)
-    note = re.search(r'<p class="notice" id="recs-status" role="status" data-film="neu"[^>]*>([^<]*)', html)
+    note = re.search(
+        r'<p class="notice" id="recs-status" role="status" data-film="neu"[^>]*>([^<]*)', html
+    )
     assert note and "Die Empfehlungen werden gerade berechnet." in note.group(1)
-    assert '<script src="/static/recs-status.js" defer></script>' in html  # a file: the CSP allows no inline script
+    assert (
+        '<script src="/static/recs-status.js" defer></script>' in html
+    )  # a file: the CSP allows no inline script
     with client.get("/static/recs-status.js") as js:
         text = js.get_data(as_text=True)
     assert "/recommendations?limit=1" in text and "location.reload()" in text
@@ -97,17 +114,22 @@ def test_catalog_search(client, seeded):
 
 
 def test_catalog_search_ignores_accents_and_case(client):
-    client.post("/api/v1/films", json={"id": "amelie", "title": "Le Fabuleux Destin d'Amélie Poulain"})
+    client.post(
+        "/api/v1/films", json={"id": "amelie", "title": "Le Fabuleux Destin d'Amélie Poulain"}
+    )
     client.post("/api/v1/films", json={"id": "other", "title": "Other"})
     html = client.get("/?q=AMELIE").get_data(as_text=True)
     assert 'href="/films/amelie?lang=de"' in html and "/films/other" not in html
 
 
-@pytest.mark.parametrize(("query", "present", "absent"), [
-    ("genre=Western", "/films/unforgiven?", "/films/love-911?"),
-    ("genre=Romance&q=love", "/films/love-911?", "/films/unforgiven?"),
-    ("tag=firefighter", "/films/love-911?", "/films/unforgiven?"),
-])
+@pytest.mark.parametrize(
+    ("query", "present", "absent"),
+    [
+        ("genre=Western", "/films/unforgiven?", "/films/love-911?"),
+        ("genre=Romance&q=love", "/films/love-911?", "/films/unforgiven?"),
+        ("tag=firefighter", "/films/love-911?", "/films/unforgiven?"),
+    ],
+)
 def test_catalog_filters(client, seeded, query, present, absent):
     html = client.get(f"/?{query}").get_data(as_text=True)
     assert present in html and absent not in html
@@ -117,7 +139,12 @@ def test_catalog_pages(client):
     for n in range(30):
         client.post("/api/v1/films", json={"id": f"f{n:02d}", "title": f"Film {n:02d}"})
     first = client.get("/?lang=en").get_data(as_text=True)
-    assert "30 films" in first and "Page 1 of 2" in first and "/films/f23?" in first and "/films/f24?" not in first
+    assert (
+        "30 films" in first
+        and "Page 1 of 2" in first
+        and "/films/f23?" in first
+        and "/films/f24?" not in first
+    )
     assert 'rel="next" href="/?page=2&amp;lang=en"' in first
     second = client.get("/?page=2&lang=en").get_data(as_text=True)
     assert "/films/f24?" in second and "/films/f29?" in second and 'rel="prev"' in second
@@ -147,21 +174,31 @@ def test_long_plot_folds_and_long_reviews_show_an_excerpt(client, seeded):
 
 def test_review_dates_say_what_they_are(client):
     client.post("/api/v1/films", json={"id": "x", "title": "X"})
-    client.post("/api/v1/films/x/reviews", json={"body": "Alt.", "published_at": "2013-01-20T00:00:00"})
+    client.post(
+        "/api/v1/films/x/reviews", json={"body": "Alt.", "published_at": "2013-01-20T00:00:00"}
+    )
     client.post("/api/v1/films/x/reviews", json={"body": "Neu."})
     html = client.get("/films/x").get_data(as_text=True)
     assert 'veröffentlicht am <time datetime="2013-01-20">20.01.2013</time>' in html
     assert re.search(r"hier hinzugefügt am <time", html)
     english = client.get("/films/x?lang=en").get_data(as_text=True)
-    assert 'published <time datetime="2013-01-20">2013-01-20</time>' in english and "added here <time" in english
+    assert (
+        'published <time datetime="2013-01-20">2013-01-20</time>' in english
+        and "added here <time" in english
+    )
 
 
 def test_dropdowns_sort_as_german_readers_look_and_every_genre_is_german(client):
     html = client.get("/").get_data(as_text=True)
-    options = lambda name: re.findall(r'<option value="[^"]*"[^>]*>([^<]*)</option>',  # noqa: E731
-                                      re.search(rf'<select id="{name}".*?</select>', html, re.DOTALL).group(0))
+
+    def options(name):
+        select = re.search(rf'<select id="{name}".*?</select>', html, re.DOTALL).group(0)
+        return re.findall(r'<option value="[^"]*"[^>]*>([^<]*)</option>', select)
+
     tags = options("tag")[1:]
-    assert tags.index("Ärzte") < tags.index("Asien") < tags.index("Überleben") < tags.index("Zombies")
+    assert (
+        tags.index("Ärzte") < tags.index("Asien") < tags.index("Überleben") < tags.index("Zombies")
+    )
     assert tags.index("Überleben") < tags.index("Übernatürliches") < tags.index("Verrat")
     genres = options("genre")[1:]
     assert "Ausländischer Film" in genres and "TV-Film" in genres and "Foreign" not in genres
@@ -173,6 +210,10 @@ def test_dropdowns_sort_as_german_readers_look_and_every_genre_is_german(client)
 
 def test_templates_read_dict_fields_first_and_still_reach_dict_methods(app):
     render = app.jinja_env.from_string
-    assert render("{{ d.title }}|{{ d.items }}|{{ d.missing }}|{{ e.items() | list | length }}").render(
-        d={"title": "Love 911", "items": "as stored"}, e={"a": 1, "b": 2}) == "Love 911|as stored||2"
+    assert (
+        render(
+            "{{ d.title }}|{{ d.items }}|{{ d.missing }}|{{ e.items() | list | length }}"
+        ).render(d={"title": "Love 911", "items": "as stored"}, e={"a": 1, "b": 2})
+        == "Love 911|as stored||2"
+    )
     assert render("{{ s.upper() }}{{ n.real }}").render(s="kino", n=3) == "KINO3"

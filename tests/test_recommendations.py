@@ -5,8 +5,17 @@ import pytest
 from service.recommendations import labelled_reasons
 from workers.vocab import load_vocabulary
 
-UNRELATED = {"the-matrix", "inception", "interstellar", "oceans-eleven-2001", "heat-1995", "inside-man",
-             "the-shining", "train-to-busan", "saving-private-ryan"}
+UNRELATED = {
+    "the-matrix",
+    "inception",
+    "interstellar",
+    "oceans-eleven-2001",
+    "heat-1995",
+    "inside-man",
+    "the-shining",
+    "train-to-busan",
+    "saving-private-ryan",
+}
 
 
 def ids(body):
@@ -41,27 +50,43 @@ def test_paging_and_exclude(client, seeded):
     full = ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
     page2 = client.get("/api/v1/films/love-911/recommendations?page_size=3&page=2").get_json()
     assert ids(page2) == full[3:6] and page2["total_results"] == len(full)
-    excluded = client.get(f"/api/v1/films/love-911/recommendations?exclude={full[0]},{full[1]}").get_json()
+    excluded = client.get(
+        f"/api/v1/films/love-911/recommendations?exclude={full[0]},{full[1]}"
+    ).get_json()
     assert ids(excluded)[0] == full[2]
 
 
 def test_new_firefighter_romance_appears_then_goes(client, seeded, run_jobs):
-    film = {"id": "flammende-herzen", "title": "Flammende Herzen", "year": 2013,
-            "original_language": "ko", "genres": ["Romance", "Comedy", "Drama"],
-            "keywords": ["firefighter", "doctor", "widow", "romantic comedy", "hospital"],
-            "synopsis": {"de": "Ein verwitweter Feuerwehrmann verliebt sich in eine Ärztin im Krankenhaus."}}
+    film = {
+        "id": "flammende-herzen",
+        "title": "Flammende Herzen",
+        "year": 2013,
+        "original_language": "ko",
+        "genres": ["Romance", "Comedy", "Drama"],
+        "keywords": ["firefighter", "doctor", "widow", "romantic comedy", "hospital"],
+        "synopsis": {
+            "de": "Ein verwitweter Feuerwehrmann verliebt sich in eine Ärztin im Krankenhaus."
+        },
+    }
     resp = client.post("/api/v1/films", json=film)
     job_id = resp.get_json()["job_id"]
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "queued"
-    assert client.get("/api/v1/films/flammende-herzen/recommendations").get_json()["status"] == "pending"
+    assert (
+        client.get("/api/v1/films/flammende-herzen/recommendations").get_json()["status"]
+        == "pending"
+    )
     run_jobs()
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
-    assert "flammende-herzen" in ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
+    assert "flammende-herzen" in ids(
+        client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    )
     own = client.get("/api/v1/films/flammende-herzen/recommendations").get_json()
     assert own["status"] == "fresh" and ids(own)[0] == "love-911"
 
     client.delete("/api/v1/films/flammende-herzen")
-    assert "flammende-herzen" not in ids(client.get("/api/v1/films/love-911/recommendations?limit=50").get_json())
+    assert "flammende-herzen" not in ids(
+        client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
+    )
     run_jobs()
     _, lst, version, _ = seeded.read_list("love-911")
     assert "flammende-herzen" not in [item[0] for item in lst["items"]]
@@ -69,9 +94,15 @@ def test_new_firefighter_romance_appears_then_goes(client, seeded, run_jobs):
 
 
 def test_review_change_makes_list_stale_then_fresh(client, seeded, run_jobs):
-    resp = client.post("/api/v1/films/heat-1995/reviews", json={"body": "Ein Feuerwehrmann trauert.", "language": "de"})
+    resp = client.post(
+        "/api/v1/films/heat-1995/reviews",
+        json={"body": "Ein Feuerwehrmann trauert.", "language": "de"},
+    )
     assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["status"] == "stale"
-    assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["job_id"] == resp.get_json()["job_id"]
+    assert (
+        client.get("/api/v1/films/heat-1995/recommendations").get_json()["job_id"]
+        == resp.get_json()["job_id"]
+    )
     run_jobs()
     assert client.get("/api/v1/films/heat-1995/recommendations").get_json()["status"] == "fresh"
 
@@ -83,7 +114,10 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
     run_jobs(REBUILD_CHUNK=7, RANK_CHUNK=7)  # the snapshot job ranks 7, 7 more jobs the rest
     progress = seeded.rebuild_progress(job_id)
-    assert progress["phase"] == "done" and progress["ranked"] == progress["total"] == seeded.count_films()
+    assert (
+        progress["phase"] == "done"
+        and progress["ranked"] == progress["total"] == seeded.count_films()
+    )
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert after["index_version"] == before["index_version"] + 1
     assert ids(after) == ids(before)
@@ -140,7 +174,9 @@ def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypat
 
 
 def test_film_without_tags_gets_an_empty_fresh_list(client, run_jobs):
-    job_id = client.post("/api/v1/films", json={"id": "blank", "title": "Blank"}).get_json()["job_id"]
+    job_id = client.post("/api/v1/films", json={"id": "blank", "title": "Blank"}).get_json()[
+        "job_id"
+    ]
     run_jobs()
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "finished"
     body = client.get("/api/v1/films/blank/recommendations").get_json()
@@ -163,19 +199,27 @@ def test_reasons_with_the_same_label_are_merged_and_genres_come_last(client, see
 
 
 def test_labelled_reasons_put_specific_chips_first_and_merge_a_keyword_with_its_tag():
-    reasons = [["genre:drama", 0.5], ["kw:firemen", 0.2], ["firefighter", 0.1],
-               ["plot:hose", 0.05], ["plot:blaze", 0.05]]
+    reasons = [
+        ["genre:drama", 0.5],
+        ["kw:firemen", 0.2],
+        ["firefighter", 0.1],
+        ["plot:hose", 0.05],
+        ["plot:blaze", 0.05],
+    ]
     for lang in ("de", "en"):
         got = [(r["label"], r["share"]) for r in labelled_reasons(reasons, lang)]
-        fire, plot, drama = (load_vocabulary().label(t, lang)
-                             for t in ("firefighter", "plot:x", "drama"))
+        fire, plot, drama = (
+            load_vocabulary().label(t, lang) for t in ("firefighter", "plot:x", "drama")
+        )
         assert got == [(fire, 0.3), (plot, 0.1), (drama, 0.5)]
 
 
 def test_film_created_again_continues_its_revisions(client, store, run_jobs):
     """Delete then create under the same id: the old film's tags and list (rev 3) never win."""
     film = {"id": "again", "title": "Again", "keywords": ["firefighter", "grief"]}
-    client.post("/api/v1/films", json={"id": "other", "title": "Other", "keywords": ["firefighter"]})
+    client.post(
+        "/api/v1/films", json={"id": "other", "title": "Other", "keywords": ["firefighter"]}
+    )
     client.post("/api/v1/films", json=film)
     client.patch("/api/v1/films/again", json={"year": 1999})
     client.patch("/api/v1/films/again", json={"year": 2000})
@@ -186,7 +230,9 @@ def test_film_created_again_continues_its_revisions(client, store, run_jobs):
     assert body["rev"] == 4  # not 1: the old film's leftovers carry rev 3
     run_jobs()
     assert store.get_tags("again")["rev"] == 4
-    assert "firefighter" not in {t["tag"] for t in client.get("/api/v1/films/again/tags").get_json()["tags"]}
+    assert "firefighter" not in {
+        t["tag"] for t in client.get("/api/v1/films/again/tags").get_json()["tags"]
+    }
     assert client.get("/api/v1/films/again/recommendations").get_json()["status"] == "fresh"
     # an older job's writes (computed from the deleted film's rev 3) are refused
     assert not store.save_tags("again", {"rev": 3, "tags": []}, {})
@@ -194,13 +240,17 @@ def test_film_created_again_continues_its_revisions(client, store, run_jobs):
     # bulk imports continue the revisions too
     client.delete("/api/v1/films/again")
     assert store.upsert_films([{"id": "again", "title": "Again"}]) == ["created"]
-    assert store.get_film("again")["rev"] == 5 and not store.r.exists(store.keys.join("tomb", "again"))
+    assert store.get_film("again")["rev"] == 5 and not store.r.exists(
+        store.keys.join("tomb", "again")
+    )
 
 
 def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_jobs):
     from service.queue import enqueue_rebuild
 
-    resp = client.patch("/api/v1/films/love-911", json={"pinned_tags": ["wedding"], "blocked_tags": ["grief"]})
+    resp = client.patch(
+        "/api/v1/films/love-911", json={"pinned_tags": ["wedding"], "blocked_tags": ["grief"]}
+    )
     assert resp.status_code == 200
     run_jobs()
     for _ in range(2):  # after the incremental refresh, then after a full re-extraction
@@ -213,8 +263,15 @@ def test_pinned_and_blocked_tags_survive_reextraction(app, client, seeded, run_j
 
 
 def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs):
-    client.post("/api/v1/films", json={"id": "brand-new", "title": "Brand New", "genres": ["Romance"],
-                                       "keywords": ["firefighter", "widow"]})
+    client.post(
+        "/api/v1/films",
+        json={
+            "id": "brand-new",
+            "title": "Brand New",
+            "genres": ["Romance"],
+            "keywords": ["firefighter", "widow"],
+        },
+    )
     run_jobs()  # an incremental refresh patches other films' lists (service/storage.py's Lua)
     client.delete("/api/v1/films/ghost")
     run_jobs()
@@ -245,9 +302,16 @@ def test_served_lists_are_the_ranked_items_labelled(app, client, seeded):
     for fid, related in zip(cat.ids, ranked):
         for lang in ("de", "en"):
             body = client.get(f"/api/v1/films/{fid}/recommendations?limit=100&lang={lang}")
-            expected = [{"id": other, "title": cards[other]["title"], "year": cards[other]["year"],
-                         "score": score, "reasons": labelled_reasons(reasons, lang)}
-                        for other, score, reasons in map(index.as_item, related)]
+            expected = [
+                {
+                    "id": other,
+                    "title": cards[other]["title"],
+                    "year": cards[other]["year"],
+                    "score": score,
+                    "reasons": labelled_reasons(reasons, lang),
+                }
+                for other, score, reasons in map(index.as_item, related)
+            ]
             assert body.get_json()["results"] == expected, (fid, lang)
 
 

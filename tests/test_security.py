@@ -31,12 +31,23 @@ def test_every_write_route_needs_a_key(app, anon_client, store):
         assert resp.status_code == 401, (method, path)
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
         body = resp.get_json()
-        assert (body["code"], body["status"]) == (401, "Unauthorized") and "Bearer" in body["message"]
+        assert (body["code"], body["status"]) == (401, "Unauthorized") and "Bearer" in body[
+            "message"
+        ]
     assert store.count_films() == 0
 
 
-@pytest.mark.parametrize("header", ["Bearer wrong", f"Basic {API_KEY}", f"Bearer {API_KEY}x",
-                                    "Bearer", f"bearer  {API_KEY[:-1]}", "Bearer ключ"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer wrong",
+        f"Basic {API_KEY}",
+        f"Bearer {API_KEY}x",
+        "Bearer",
+        f"bearer  {API_KEY[:-1]}",
+        "Bearer ключ",
+    ],
+)
 def test_wrong_key_is_401(anon_client, store, header):
     resp = anon_client.post("/api/v1/films", json={"title": "A"}, headers={"Authorization": header})
     assert resp.status_code == 401 and resp.is_json and resp.get_json()["message"]
@@ -45,8 +56,15 @@ def test_wrong_key_is_401(anon_client, store, header):
 
 def test_reads_are_public(client, anon_client):
     assert client.post("/api/v1/films", json={"id": "f", "title": "A"}).status_code == 201
-    for path in ("/api/v1/films", "/api/v1/films/f", "/api/v1/films/f/reviews",
-                 "/api/v1/films/f/tags", "/api/v1/films/f/recommendations", "/films/f", "/"):
+    for path in (
+        "/api/v1/films",
+        "/api/v1/films/f",
+        "/api/v1/films/f/reviews",
+        "/api/v1/films/f/tags",
+        "/api/v1/films/f/recommendations",
+        "/films/f",
+        "/",
+    ):
         assert anon_client.get(path).status_code == 200, path
 
 
@@ -54,11 +72,17 @@ def test_any_listed_key_works_so_keys_rotate(make_app):
     app = make_app(RECS_API_KEYS="old-key-123, new-key-456")  # the environment's comma form
     web = app.test_client()
     for n, key in enumerate(("old-key-123", "new-key-456")):
-        resp = web.post("/api/v1/films", json={"title": f"F{n}"}, headers={"Authorization": f"Bearer {key}"})
+        resp = web.post(
+            "/api/v1/films", json={"title": f"F{n}"}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert resp.status_code == 201
     rotated = make_app(RECS_API_KEYS=["new-key-456"]).test_client()
-    assert rotated.post("/api/v1/films", json={"title": "G"},
-                        headers={"Authorization": "Bearer old-key-123"}).status_code == 401
+    assert (
+        rotated.post(
+            "/api/v1/films", json={"title": "G"}, headers={"Authorization": "Bearer old-key-123"}
+        ).status_code
+        == 401
+    )
 
 
 def test_keys_are_compared_in_constant_time_against_every_key(monkeypatch):
@@ -87,13 +111,20 @@ def test_cors_only_for_allowed_origins(make_app):
     assert resp.headers["Access-Control-Allow-Origin"] == "https://www.example.de"
     resp = web.get("/api/v1/films", headers={"Origin": "https://evil.example"})
     assert not any(h.lower().startswith("access-control-") for h in resp.headers.keys())
-    preflight = web.options("/api/v1/films", headers={
-        "Origin": "https://www.example.de", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    preflight = web.options(
+        "/api/v1/films",
+        headers={
+            "Origin": "https://www.example.de",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
     assert preflight.status_code == 200
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
-    no_cors = make_app().test_client().get("/api/v1/films", headers={"Origin": "https://www.example.de"})
+    no_cors = (
+        make_app().test_client().get("/api/v1/films", headers={"Origin": "https://www.example.de"})
+    )
     assert "Access-Control-Allow-Origin" not in no_cors.headers
 
 
@@ -107,9 +138,12 @@ def assert_429(resp):
 def test_writes_are_limited_per_key(make_app):
     web = make_app(RECS_API_KEYS=["key-a", "key-b"], RECS_RATE_WRITES="2/minute").test_client()
     a, b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
-    assert [web.post("/api/v1/films", json={"title": f"A{i}"}, headers=a).status_code
-            for i in range(2)] == [201, 201]
-    assert "Retry-After" not in web.post("/api/v1/films", json={}, headers=b).headers  # 422, b's 1st
+    assert [
+        web.post("/api/v1/films", json={"title": f"A{i}"}, headers=a).status_code for i in range(2)
+    ] == [201, 201]
+    assert (
+        "Retry-After" not in web.post("/api/v1/films", json={}, headers=b).headers
+    )  # 422, b's 1st
     assert_429(web.post("/api/v1/films", json={"title": "A2"}, headers=a))
     assert_429(web.patch("/api/v1/films/a0", json={"year": 2000}, headers=a))
     assert web.post("/api/v1/films", json={"title": "B1"}, headers=b).status_code == 201
@@ -161,9 +195,19 @@ def test_limits_work_on_the_embedded_unix_socket_redis(make_app, tmp_path):
         _embedded.pop(str(tmp_path / "recs.rdb")).shutdown()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/films/a:b", "/api/v1/films/a*", "/api/v1/films/a%20b",
-                                  "/api/v1/films/a/b/tags", "/api/v1/reviews/r:1", "/api/v1/jobs/a:b",
-                                  "/api/v1/films/*/recommendations", "/films/a%3Ab"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/films/a:b",
+        "/api/v1/films/a*",
+        "/api/v1/films/a%20b",
+        "/api/v1/films/a/b/tags",
+        "/api/v1/reviews/r:1",
+        "/api/v1/jobs/a:b",
+        "/api/v1/films/*/recommendations",
+        "/films/a%3Ab",
+    ],
+)
 def test_bad_path_ids_are_404_without_touching_redis(make_app, path):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens: any Redis access is a 503
     web = app.test_client()
@@ -175,7 +219,10 @@ def test_bad_path_ids_are_404_without_touching_redis(make_app, path):
 
 def test_openapi_documents_the_bearer_scheme(client):
     spec = client.get("/api/v1/openapi.json").get_json()
-    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
     films = spec["paths"]["/api/v1/films"]
     assert films["post"]["security"] == [{"bearerAuth": []}]
     assert {"401", "413", "429"} <= set(films["post"]["responses"])
@@ -200,15 +247,30 @@ def test_failed_keys_are_limited_per_address(make_app):
     web = app.test_client()
     guesser = {"REMOTE_ADDR": "10.0.0.1"}
     started = time.monotonic()
-    codes = [web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser,
-                      headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(300)]
+    codes = [
+        web.post(
+            "/api/v1/films",
+            json={"title": "X"},
+            environ_base=guesser,
+            headers={"Authorization": f"Bearer guess-{i}"},
+        ).status_code
+        for i in range(300)
+    ]
     elapsed = time.monotonic() - started
     assert codes[:20] == [401] * 20 and codes[20:] == [429] * 280, (codes.count(401), elapsed)
-    refused = web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser,
-                       headers={"Authorization": "Bearer right-key"})
+    refused = web.post(
+        "/api/v1/films",
+        json={"title": "X"},
+        environ_base=guesser,
+        headers={"Authorization": "Bearer right-key"},
+    )
     assert_429(refused)
     assert web.post("/api/v1/films", json={"title": "X"}, environ_base=guesser).status_code == 429
-    ok = web.post("/api/v1/films", json={"title": "Y"}, environ_base={"REMOTE_ADDR": "10.0.0.2"},
-                  headers={"Authorization": "Bearer right-key"})
+    ok = web.post(
+        "/api/v1/films",
+        json={"title": "Y"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        headers={"Authorization": "Bearer right-key"},
+    )
     assert ok.status_code == 201
     print(f"300 wrong keys in {elapsed:.2f} s: {codes.count(401)} x 401, {codes.count(429)} x 429")

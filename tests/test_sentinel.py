@@ -26,27 +26,41 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 needs_redis_server = pytest.mark.skipif(not available(), reason="redis-server is not installed")
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("redis+sentinel://127.0.0.1:26379/mymaster",
-     SentinelUrl((("127.0.0.1", 26379),), "mymaster")),
-    ("redis+sentinel://a:1,b:2,c:3/mymaster/4",
-     SentinelUrl((("a", 1), ("b", 2), ("c", 3)), "mymaster", db=4)),
-    ("redis+sentinel://:s%40cret@a:1,[::1]:2/svc",
-     SentinelUrl((("a", 1), ("::1", 2)), "svc", password="s@cret")),
-    ("redis+sentinel://me:pw@a:1/svc/0",
-     SentinelUrl((("a", 1),), "svc", username="me", password="pw")),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (
+            "redis+sentinel://127.0.0.1:26379/mymaster",
+            SentinelUrl((("127.0.0.1", 26379),), "mymaster"),
+        ),
+        (
+            "redis+sentinel://a:1,b:2,c:3/mymaster/4",
+            SentinelUrl((("a", 1), ("b", 2), ("c", 3)), "mymaster", db=4),
+        ),
+        (
+            "redis+sentinel://:s%40cret@a:1,[::1]:2/svc",
+            SentinelUrl((("a", 1), ("::1", 2)), "svc", password="s@cret"),
+        ),
+        (
+            "redis+sentinel://me:pw@a:1/svc/0",
+            SentinelUrl((("a", 1),), "svc", username="me", password="pw"),
+        ),
+    ],
+)
 def test_sentinel_url_is_parsed(url, expected):
     assert parse_sentinel_url(url) == expected
 
 
-@pytest.mark.parametrize("url", [
-    "redis+sentinel://a:1",  # no service
-    "redis+sentinel://a/svc",  # no port
-    "redis+sentinel://a:1/svc/x",  # db not a number
-    "redis+sentinel://a:1/svc/0/extra",
-    "redis://a:1/0",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://a:1",  # no service
+        "redis+sentinel://a/svc",  # no port
+        "redis+sentinel://a:1/svc/x",  # db not a number
+        "redis+sentinel://a:1/svc/0/extra",
+        "redis://a:1/0",
+    ],
+)
 def test_bad_sentinel_url_says_what_is_wrong(url):
     with pytest.raises(ValueError, match="Sentinel|sentinel"):
         parse_sentinel_url(url)
@@ -55,8 +69,10 @@ def test_bad_sentinel_url_says_what_is_wrong(url):
 def test_limiter_uri_has_the_service_and_no_db():
     conf = parse_sentinel_url("redis+sentinel://a:1,b:2/svc/3")
     assert conf.limits_uri() == "redis+sentinel://a:1,b:2/svc"
-    assert parse_sentinel_url("redis+sentinel://[::1]:2/svc").limits_uri() == \
-        "redis+sentinel://[::1]:2/svc"
+    assert (
+        parse_sentinel_url("redis+sentinel://[::1]:2/svc").limits_uri()
+        == "redis+sentinel://[::1]:2/svc"
+    )
 
 
 @pytest.fixture
@@ -75,28 +91,50 @@ def names():
 
 
 def make_app(ha, names, **extra):
-    return create_app({"TESTING": True, "REDIS_URL": ha.url, "RECS_DATA_DIR": "/nonexistent",
-                       "RECS_API_KEYS": [API_KEY], "RECS_RATE_WRITES": "100000/minute",
-                       "RECS_RATE_READS": "100000/minute", **names, **extra})
+    return create_app(
+        {
+            "TESTING": True,
+            "REDIS_URL": ha.url,
+            "RECS_DATA_DIR": "/nonexistent",
+            "RECS_API_KEYS": [API_KEY],
+            "RECS_RATE_WRITES": "100000/minute",
+            "RECS_RATE_READS": "100000/minute",
+            **names,
+            **extra,
+        }
+    )
 
 
 @pytest.fixture
 def worker(ha, names, tmp_path):
     """One `recs worker` on the Sentinel URL; killed (with its work horse) after the test."""
-    env = {**os.environ, "REDIS_URL": ha.url, "RECS_API_KEYS": API_KEY,
-           "RECS_PREFIX": names["RECS_PREFIX"], "RECS_QUEUE": names["QUEUE_NAME"]}
+    env = {
+        **os.environ,
+        "REDIS_URL": ha.url,
+        "RECS_API_KEYS": API_KEY,
+        "RECS_PREFIX": names["RECS_PREFIX"],
+        "RECS_QUEUE": names["QUEUE_NAME"],
+    }
     with open(tmp_path / "worker.log", "w") as log:
-        proc = subprocess.Popen([RECS, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [RECS, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     yield proc
     kill_tree(proc.pid)
     proc.wait(10)
 
 
 def film(i: int, tag: str = "") -> dict:
-    return {"id": f"ha-{tag}{i}", "title": f"Feuerwache {tag}{i}", "year": 2000 + i % 20,
-            "genres": ["Drama"], "synopsis": {"de": "Eine Feuerwehrfrau rettet Menschen aus "
-                                                    "brennenden Häusern und trauert um ihren Mann."}}
+    return {
+        "id": f"ha-{tag}{i}",
+        "title": f"Feuerwache {tag}{i}",
+        "year": 2000 + i % 20,
+        "genres": ["Drama"],
+        "synopsis": {
+            "de": "Eine Feuerwehrfrau rettet Menschen aus "
+            "brennenden Häusern und trauert um ihren Mann."
+        },
+    }
 
 
 @needs_redis_server
@@ -156,10 +194,14 @@ def test_no_acknowledged_write_is_lost_in_a_failover(ha, names, worker, tmp_path
         stop.set()
         writer.join(30)
     assert failed, "the writer never saw the failover: the test did not test it"
-    assert recovered <= 20, f"killed at 0 s, promoted at {promoted:.1f} s, restarted at {restarted:.1f} s"
+    assert recovered <= 20, (
+        f"killed at 0 s, promoted at {promoted:.1f} s, restarted at {restarted:.1f} s"
+    )
     ids = [fid for _, fid in acked]
-    print(f"failover: promoted {promoted:.1f} s after the kill, writes back at {recovered:.1f} s,"
-          f" {len(ids)} films acknowledged")  # the figures docs/OPERATIONS.md quotes (pytest -s)
+    print(
+        f"failover: promoted {promoted:.1f} s after the kill, writes back at {recovered:.1f} s,"
+        f" {len(ids)} films acknowledged"
+    )  # the figures docs/OPERATIONS.md quotes (pytest -s)
     missing = [fid for fid in ids if web.get(f"/api/v1/films/{fid}").status_code != 200]
     assert not missing, f"{len(missing)} of {len(ids)} acknowledged films lost: {missing[:5]}"
 
@@ -167,8 +209,11 @@ def test_no_acknowledged_write_is_lost_in_a_failover(ha, names, worker, tmp_path
     wait_for(lambda: web.get("/readyz").status_code == 200, 60, step=0.5)
     after = film(0, tag="after-")
     # as a client honouring Retry-After would: the restarted replica may still be syncing
-    assert wait_for(lambda: web.post("/api/v1/films", json=after, headers=AUTH).status_code
-                    in (201, 409), 20, step=0.5)
+    assert wait_for(
+        lambda: web.post("/api/v1/films", json=after, headers=AUTH).status_code in (201, 409),
+        20,
+        step=0.5,
+    )
 
     def fresh():
         body = web.get(f"/api/v1/films/{after['id']}/recommendations").get_json()
@@ -194,10 +239,15 @@ def test_wait_refuses_to_acknowledge_without_replicas(ha, names):
 
 @needs_redis_server
 def test_recs_status_through_sentinel(ha, names):
-    env = {**os.environ, "REDIS_URL": ha.url, "RECS_PREFIX": names["RECS_PREFIX"],
-           "RECS_QUEUE": names["QUEUE_NAME"]}
-    out = subprocess.run([RECS, "status", "--json"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    env = {
+        **os.environ,
+        "REDIS_URL": ha.url,
+        "RECS_PREFIX": names["RECS_PREFIX"],
+        "RECS_QUEUE": names["QUEUE_NAME"],
+    }
+    out = subprocess.run(
+        [RECS, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["queue"] == names["QUEUE_NAME"] and report["prefix"] == names["RECS_PREFIX"]
@@ -215,7 +265,9 @@ def evals_ro(port: int) -> int:
     """Return how many read-only script calls a server has run."""
     with redis.Redis(port=port) as r:
         stats = r.info("commandstats")
-    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha_ro", "eval_ro"))
+    return sum(
+        stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha_ro", "eval_ro")
+    )
 
 
 @needs_redis_server
@@ -243,8 +295,12 @@ def test_reads_go_to_sentinels_replicas(ha, names):
 def test_a_lagging_replica_never_claims_fresh(ha, names):
     primary = ha.primary_port()
     replica = next(p for p in ha.servers if p != primary)
-    app = make_app(ha, names, REDIS_URL=f"redis://127.0.0.1:{primary}/0",
-                   RECS_REDIS_READ_URL=f"redis://127.0.0.1:{replica}/0")
+    app = make_app(
+        ha,
+        names,
+        REDIS_URL=f"redis://127.0.0.1:{primary}/0",
+        RECS_REDIS_READ_URL=f"redis://127.0.0.1:{replica}/0",
+    )
     web = app.test_client()
     for i in range(3):
         assert web.post("/api/v1/films", json=film(i), headers=AUTH).status_code == 201

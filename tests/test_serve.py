@@ -18,9 +18,16 @@ RECS = Path(sys.executable).with_name("recs")
 
 def post_film(port: int, key: str | None) -> int:
     """POST a film, with the key when given; return the status."""
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/films", data=b'{"title": "Keyed"}',
-                                 headers=headers, method="POST")
+    headers = {
+        "Content-Type": "application/json",
+        **({"Authorization": f"Bearer {key}"} if key else {}),
+    }
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/films",
+        data=b'{"title": "Keyed"}',
+        headers=headers,
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status
@@ -31,19 +38,32 @@ def post_film(port: int, key: str | None) -> int:
 def requests_counted(port: int) -> float:
     """Return the sum of recs_http_requests_total that /metrics reports."""
     text = fetch(f"http://127.0.0.1:{port}/metrics") or ""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("recs_http_requests_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("recs_http_requests_total{")
+    )
 
 
 def test_recs_serve_embedded_fills_love_911(tmp_path):
     """... with compose's gunicorn config: JSON logs only on stderr (quiet, no colour codes),
     JSON access lines, and one /metrics view over both gunicorn workers."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")
+    }
     env["RECS_DATA_DIR"] = str(tmp_path / "var")
-    proc = subprocess.Popen([str(RECS), "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [str(RECS), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}/films/love-911"
     try:
         html, deadline = None, time.monotonic() + 120
@@ -66,8 +86,9 @@ def test_recs_serve_embedded_fills_love_911(tmp_path):
         out, err = proc.communicate(timeout=60)
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line JSON
     assert "\x1b" not in err and "cleaning registries" not in err
-    assert any(line["logger"] == "recs.access" and line["route"] == "/films/<id:film_id>"
-               for line in lines)
+    assert any(
+        line["logger"] == "recs.access" and line["route"] == "/films/<id:film_id>" for line in lines
+    )
     assert any(line["logger"] == "rq.worker" for line in lines)
     assert url in out and f"API key for writes (kept in {tmp_path / 'var'}/api-key): {key}" in out
     assert (tmp_path / "var" / "recs.rdb").exists() or any((tmp_path / "var").iterdir())
@@ -75,18 +96,28 @@ def test_recs_serve_embedded_fills_love_911(tmp_path):
 
 # -- the embedded Redis's lifetime (issue 15 item 9) ------------------------------
 
+
 def serve_env(data_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")
+    }
     return {**env, "RECS_DATA_DIR": str(data_dir)}
 
 
 def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, int]:
     """`recs serve` on data_dir in a session of its own; wait until it answers."""
     port = free_port()
-    proc = subprocess.Popen([str(RECS), "serve", "--port", str(port), "--workers", "1", *args],
-                            env=serve_env(data_dir), cwd=data_dir.parent, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(RECS), "serve", "--port", str(port), "--workers", "1", *args],
+        env=serve_env(data_dir),
+        cwd=data_dir.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while fetch(f"http://127.0.0.1:{port}/healthz") is None:
         assert proc.poll() is None and time.monotonic() < deadline, "recs serve did not start"
@@ -123,10 +154,14 @@ def test_stopping_recs_serve_stops_its_embedded_redis(tmp_path):
         proc, _ = start_serve(data_dir)
         pid = embedded_pid(data_dir)
         started = time.monotonic()
-        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)  # Ctrl-C: the group
+        os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(
+            sig
+        )  # Ctrl-C: the group
         proc.wait(60)
         assert gone_within(pid, 10), f"redis-server {pid} still runs after {sig.name}"
-        print(f"\n{sig.name}: recs serve and its redis-server gone in {time.monotonic() - started:.1f} s")
+        print(
+            f"\n{sig.name}: recs serve and its redis-server gone in {time.monotonic() - started:.1f} s"
+        )
 
 
 def test_a_second_serve_on_the_same_folder_refuses_and_the_first_goes_on(tmp_path):
@@ -134,9 +169,15 @@ def test_a_second_serve_on_the_same_folder_refuses_and_the_first_goes_on(tmp_pat
     first, port = start_serve(data_dir, "--no-seed")
     try:
         pid = embedded_pid(data_dir)
-        second = subprocess.Popen([str(RECS), "serve", "--port", str(free_port()), "--no-seed"],
-                                  env=serve_env(data_dir), cwd=tmp_path, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        second = subprocess.Popen(
+            [str(RECS), "serve", "--port", str(free_port()), "--no-seed"],
+            env=serve_env(data_dir),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             _, err = second.communicate(timeout=60)
         finally:  # had it served, its gunicorn and worker must not outlive the test

@@ -64,9 +64,13 @@ def strands(b_weight=1.0):
     """Return films where a query ("sq") states two themes: one with many films sharing three
     tags with it (strand a), one with a few films sharing one tag (strand b), so that the
     first strand fills the top 10 unless the second gets a place."""
-    out = [film("sq", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 0.9, "kw:b1": b_weight, "genre:g0": 1.0})]
-    out += [film(f"a{i}", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 1.0, "genre:g0": 1.0},
-                 votes=1000 + i) for i in range(14)]
+    out = [
+        film("sq", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 0.9, "kw:b1": b_weight, "genre:g0": 1.0})
+    ]
+    out += [
+        film(f"a{i}", {"kw:a1": 1.0, "kw:a2": 1.0, "kw:a3": 1.0, "genre:g0": 1.0}, votes=1000 + i)
+        for i in range(14)
+    ]
     out += [film(f"b{i}", {"kw:b1": 1.0, "genre:g0": 1.0}, votes=50 + i) for i in range(4)]
     return out
 
@@ -123,8 +127,14 @@ def test_reserved_slots_go_to_specific_matches():
     films += [film(f"g{i}", ["genre:a"], votes=10**6) for i in range(12)]
     films += [film(f"s{i}", ["genre:b", f"kw:k{1 + i % 2}"], votes=1, year=1950) for i in range(8)]
     # the raw priors (mix 1) would let the popular films win everywhere else
-    params = SimilarityParams(reserve_slots=7, reserve_window=10, pop_weight=3.0,
-                              specific_max_df=1.0, prior_mix=1.0, context_mix=1.0)
+    params = SimilarityParams(
+        reserve_slots=7,
+        reserve_window=10,
+        pop_weight=3.0,
+        specific_max_df=1.0,
+        prior_mix=1.0,
+        context_mix=1.0,
+    )
     top = [o for o, _, _ in related_rows(build_catalog(films, params), [0], params)[0][:10]]
     assert sum(o.startswith("s") for o in top) == 7
 
@@ -223,10 +233,12 @@ def test_params_from_environment_strings():
 def test_films_without_popularity_get_a_typical_prior_not_the_floor():
     from workers.similarity import SimilarityParams, build_catalog
 
-    films = [{"id": "known", "vector": {"kw:a": 1.0}, "vote_count": 235, "popularity": 10.0},
-             {"id": "top", "vector": {"kw:a": 1.0}, "vote_count": 13752},
-             {"id": "zero", "vector": {"kw:a": 1.0}, "vote_count": 0},
-             {"id": "new", "vector": {"kw:a": 1.0}}]
+    films = [
+        {"id": "known", "vector": {"kw:a": 1.0}, "vote_count": 235, "popularity": 10.0},
+        {"id": "top", "vector": {"kw:a": 1.0}, "vote_count": 13752},
+        {"id": "zero", "vector": {"kw:a": 1.0}, "vote_count": 0},
+        {"id": "new", "vector": {"kw:a": 1.0}},
+    ]
     cat = build_catalog(films, SimilarityParams())
     prior = dict(zip(cat.ids, cat.pop))
     assert prior["new"] == SimilarityParams().unknown_pop
@@ -266,9 +278,12 @@ def slow_related(cat, row, params):
     """The ranking rules written out per pair, for one catalog row (see workers/kernels.py)."""
     dense = cat.matrix.toarray()
     q = dense[row]
+
     def posting(t):  # a tag's capped posting: its max_posting highest-prior films
         holders = np.flatnonzero(dense[:, t])
-        return {int(j) for j in sorted(holders, key=lambda j: (-cat.pop[j], j))[: params.max_posting]}
+        return {
+            int(j) for j in sorted(holders, key=lambda j: (-cat.pop[j], j))[: params.max_posting]
+        }
 
     reach = set()
     for t in np.flatnonzero(q):
@@ -306,17 +321,24 @@ def slow_related(cat, row, params):
     # strongly stated themes: the query's aspects, each brought into the window by the best
     # film of its posting when the window has none of it
     aspects = slow_aspects(cat, row, params)
-    need = np.isin(cat.tag_family, [f for f, name in enumerate(cat.family_names)
-                                    if name in params.aspect_need_families])
+    need = np.isin(
+        cat.tag_family,
+        [f for f, name in enumerate(cat.family_names) if name in params.aspect_need_families],
+    )
     fam_w = {name: _family_weight(params, name) for name in cat.family_names}
-    need_min = params.aspect_need_cosine * sum(w for f, w in fam_w.items()
-                                              if f in params.aspect_need_families) / sum(fam_w.values())
+    need_min = (
+        params.aspect_need_cosine
+        * sum(w for f, w in fam_w.items() if f in params.aspect_need_families)
+        / sum(fam_w.values())
+    )
 
     def needed(j):  # like the query in the aspect_need families (genres), if it has any
         dot = float(q[need] @ dense[j][need])
         return not (q > 0)[need].any() or (dot > 0 and dot >= need_min)
-    carries = {j: {a for a, t in enumerate(aspects) if j in posting(t) and needed(j)}
-               for _, j, _ in scored}
+
+    carries = {
+        j: {a for a, t in enumerate(aspects) if j in posting(t) and needed(j)} for _, j, _ in scored
+    }
     if aspects and chosen:
         w_end = min(window, len(chosen))
         bar = params.aspect_min_ratio * chosen[w_end - 1][0]
@@ -325,8 +347,11 @@ def slow_related(cat, row, params):
             if any(a in carries[j] for _, j, _ in head):
                 continue
             pool = [s for s in best_first if a in carries[s[1]] and s not in head and s[0] >= bar]
-            plain = [i for i, (_, j, _) in enumerate(head)
-                     if not carries[j] - {a for _, o, _ in head if o != j for a in carries[o]}]
+            plain = [
+                i
+                for i, (_, j, _) in enumerate(head)
+                if not carries[j] - {a for _, o, _ in head if o != j for a in carries[o]}
+            ]
             if not pool or not plain:
                 continue
             out, new = head[plain[-1]], pool[0]
@@ -355,8 +380,11 @@ def slow_aspects(cat, row, params):
     chosen = []
     for t in nz:
         top = max(weight[u] for u in nz if cat.tag_family[u] == cat.tag_family[t])
-        if (cat.specific[t] and vocab.kind(cat.tags[t]) in params.aspect_kinds
-                and weight[t] >= params.aspect_min_weight * top * (1 - 1e-9)):
+        if (
+            cat.specific[t]
+            and vocab.kind(cat.tags[t]) in params.aspect_kinds
+            and weight[t] >= params.aspect_min_weight * top * (1 - 1e-9)
+        ):
             chosen.append(t)
     return sorted(chosen, key=lambda t: (-dense[t], t))[: params.aspect_slots]
 
@@ -369,10 +397,19 @@ def slow_aspects(cat, row, params):
 def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, aspects):
     # small caps leave most shared tags outside the postings: they still count in the score;
     # the filler's keywords stand in for the vocabulary's themes as the aspect kind
-    params = SimilarityParams(max_posting=max_posting, shrink=shrink, specific_max_df=0.3, k=20,
-                              prior_mix=mix, context_mix=mix, plot_embedding_weight=plot,
-                              aspect_slots=aspects, aspect_kinds=("keyword",), aspect_min_weight=0.5,
-                              aspect_min_ratio=0.3)
+    params = SimilarityParams(
+        max_posting=max_posting,
+        shrink=shrink,
+        specific_max_df=0.3,
+        k=20,
+        prior_mix=mix,
+        context_mix=mix,
+        plot_embedding_weight=plot,
+        aspect_slots=aspects,
+        aspect_kinds=("keyword",),
+        aspect_min_weight=0.5,
+        aspect_min_ratio=0.3,
+    )
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
     films += strands()
@@ -418,7 +455,9 @@ def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
     films = filler(60, seed=2) + strands()
     params = SimilarityParams(aspect_kinds=("keyword",), reserve_slots=0, specific_max_df=0.3)
     cat = build_catalog(films, params)
-    without = [o for o, _, _ in related_rows(cat, [cat.row_of["sq"]], replace(params, aspect_slots=0))[0]]
+    without = [
+        o for o, _, _ in related_rows(cat, [cat.row_of["sq"]], replace(params, aspect_slots=0))[0]
+    ]
     assert all(o.startswith("a") for o in without[:10])  # strand a fills the window
     got = related_rows(cat, [cat.row_of["sq"]], params)[0]
     top = [o for o, _, _ in got[:10]]
@@ -428,19 +467,37 @@ def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
     assert any(t == "kw:b1" for t, _ in got[9][2])  # and says why
     # a theme stated weakly (below aspect_min_weight of the strongest) gets no place
     weak = build_catalog(filler(60, seed=2) + strands(b_weight=0.8), params)
-    assert all(o.startswith("a") for o, _, _ in related_rows(weak, [weak.row_of["sq"]], params)[0][:10])
+    assert all(
+        o.startswith("a") for o, _, _ in related_rows(weak, [weak.row_of["sq"]], params)[0][:10]
+    )
     # nor does a film that shares no genre with the query
-    other_genre = [f if f["id"][0] != "b" else {**f, "vector": {"kw:b1": 1.0, "genre:g5": 1.0}}
-                   for f in filler(60, seed=2) + strands()]
+    other_genre = [
+        f if f["id"][0] != "b" else {**f, "vector": {"kw:b1": 1.0, "genre:g5": 1.0}}
+        for f in filler(60, seed=2) + strands()
+    ]
     near = replace(params, aspect_min_ratio=0.1)  # near enough, but for the genre
     apart = build_catalog(other_genre, near)
-    assert all(o.startswith("a") for o, _, _ in related_rows(apart, [apart.row_of["sq"]], near)[0][:10])
+    assert all(
+        o.startswith("a") for o, _, _ in related_rows(apart, [apart.row_of["sq"]], near)[0][:10]
+    )
     anyway = replace(near, aspect_need_families=())
     assert related_rows(apart, [apart.row_of["sq"]], anyway)[0][9][0] == "b3"
     # nor one that shares a genre but is mostly of others (cosine 0.5 in the genre family)
-    mixed = [f if f["id"][0] != "b" else {**f, "vector": {"kw:b1": 1.0, "genre:g0": 1.0, "genre:g5": 1.0,
-                                                          "genre:g4": 1.0, "genre:g3": 1.0}}
-             for f in filler(60, seed=2) + strands()]
+    mixed = [
+        f
+        if f["id"][0] != "b"
+        else {
+            **f,
+            "vector": {
+                "kw:b1": 1.0,
+                "genre:g0": 1.0,
+                "genre:g5": 1.0,
+                "genre:g4": 1.0,
+                "genre:g3": 1.0,
+            },
+        }
+        for f in filler(60, seed=2) + strands()
+    ]
     for cosine, brought in ((0.9, False), (0.1, True)):
         like = replace(near, aspect_need_cosine=cosine)
         cat = build_catalog(mixed, like)

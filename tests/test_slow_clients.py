@@ -21,8 +21,16 @@ def serve(**env: str):
     """gunicorn with the deployed config (and env) on a free port and a fresh key prefix."""
     name = "slow-" + uuid.uuid4().hex[:8]
     port = free_port()
-    proc = start_gunicorn({"REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
-                           "RECS_API_KEYS": KEY, **env}, port)
+    proc = start_gunicorn(
+        {
+            "REDIS_URL": REDIS_URL,
+            "RECS_PREFIX": name + ":",
+            "RECS_QUEUE": name,
+            "RECS_API_KEYS": KEY,
+            **env,
+        },
+        port,
+    )
     yield port
     proc.terminate()
     proc.wait(30)
@@ -45,15 +53,25 @@ def test_thirty_slow_clients_leave_the_others_served(threaded):
     """30 connections sending their headers a byte at a time held every sync worker (issue 15)."""
     times = times_beside_slow_clients(threaded)
     within = sum(t <= 2.0 for t in times) / len(times)
-    print(f"\n30 slow clients: {within:.0%} of {len(times)} requests within 2 s, slowest {max(times):.2f} s")
+    print(
+        f"\n30 slow clients: {within:.0%} of {len(times)} requests within 2 s, slowest {max(times):.2f} s"
+    )
     assert within >= 0.95, times
 
 
-@pytest.mark.parametrize("request_bytes, code", [
-    (b"GET /api/v1/films?q=" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    (b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-F%d: v\r\n" % n for n in range(120)) + b"\r\n", 431),
-    (b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    "request_bytes, code",
+    [
+        (b"GET /api/v1/films?q=" + b"x" * 8000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (
+            b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-F%d: v\r\n" % n for n in range(120))
+            + b"\r\n",
+            431,
+        ),
+        (b"GET /api/v1/films HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
+    ],
+)
 @pytest.mark.parametrize("worker", ["threaded", "sync"])
 def test_gunicorn_limits_answer_with_the_json_error_body(request, worker, request_bytes, code):
     status, headers, body = raw_request(request.getfixturevalue(worker), request_bytes)
@@ -69,14 +87,21 @@ def test_a_client_writing_20_mb_before_reading_reads_the_refusal(request, worker
     on the unread body left it a broken pipe. The refused body is drained (32 MB at most)."""
     port = request.getfixturevalue(worker)
     body = b'{"title": "' + b"x" * (20 * 1024 * 1024) + b'"}'
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/films", data=body, headers=headers)
+    headers = {
+        "Content-Type": "application/json",
+        **({"Authorization": f"Bearer {key}"} if key else {}),
+    }
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/films", data=body, headers=headers
+    )
     started = time.monotonic()
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(req, timeout=30)
     with refused.value as answer:
         error = json.loads(answer.read())
-    print(f"\n{worker}: 20 MB refused with {refused.value.code} in {time.monotonic() - started:.2f} s")
+    print(
+        f"\n{worker}: 20 MB refused with {refused.value.code} in {time.monotonic() - started:.2f} s"
+    )
     assert refused.value.code == error["code"] == code and error["message"]
 
 

@@ -24,8 +24,13 @@ def recs(runner):
 @pytest.fixture
 def failed_job(app, run_jobs):
     queue = app.extensions["recs"]["queue"]
-    job = queue.enqueue("workers.jobs.refresh_film", app.config["RECS_PREFIX"], 12345,
-                        failure_ttl=300, description="refresh a film id that is not a string")
+    job = queue.enqueue(
+        "workers.jobs.refresh_film",
+        app.config["RECS_PREFIX"],
+        12345,
+        failure_ttl=300,
+        description="refresh a film id that is not a string",
+    )
     run_jobs()
     yield job
     job.delete()

@@ -68,7 +68,9 @@ def test_love911_words_read_in_their_sense(vocab, love911_de_synopsis, love911_e
         else ({}, [{"language": "en", "body": love911_en_review}])
     )
     tags = extract_tags(film, reviews, vocab)
-    assert not LOVE911_WRONG & set(tags), {t: tags[t]["excerpts"] for t in LOVE911_WRONG & set(tags)}
+    assert not LOVE911_WRONG & set(tags), {
+        t: tags[t]["excerpts"] for t in LOVE911_WRONG & set(tags)
+    }
     assert {"firefighter", "grief", "widowhood", "romance"} <= set(tags)
     assert any_of(tags, "medical", "doctor", "hospital", "malpractice")
     naive = extract_tags(film, reviews, load_vocabulary(senses=False))
@@ -173,7 +175,10 @@ def test_pinned_and_blocked(vocab):
     }
     tags = extract_tags(film, [], vocab)
     assert tags["kw:korean"] == {
-        "weight": 1.0, "sources": ["pinned"], "evidence": [], "excerpts": []
+        "weight": 1.0,
+        "sources": ["pinned"],
+        "evidence": [],
+        "excerpts": [],
     }
     assert "comedy" not in tags and "rescue" not in tags
     assert tags["firefighter"]["weight"] == 1.0

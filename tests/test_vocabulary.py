@@ -15,7 +15,10 @@ MIN_FILMS = 15  # keywords held by at least this many TMDB films must be covered
 
 
 def _raw_files() -> dict[str, dict]:
-    return {p.name: tomllib.loads(p.read_text(encoding="utf-8")) for p in sorted(VOCAB_DIR.glob("*.toml"))}
+    return {
+        p.name: tomllib.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(VOCAB_DIR.glob("*.toml"))
+    }
 
 
 RAW = _raw_files()
@@ -59,7 +62,9 @@ def test_labels_and_synonyms_in_both_languages(tag_id):
     spec = TAGS[tag_id]
     labels = spec.get("labels", {})
     for lang in LANGS:
-        assert isinstance(labels.get(lang), str) and labels[lang].strip(), f"{tag_id}: no {lang} label"
+        assert isinstance(labels.get(lang), str) and labels[lang].strip(), (
+            f"{tag_id}: no {lang} label"
+        )
         if spec["kind"] != "genre":
             synonyms = spec.get(lang, []) + spec.get(f"{lang}_weak", [])
             assert synonyms, f"{tag_id}: no {lang} synonym"
@@ -70,10 +75,12 @@ def test_parents_exist_and_have_no_cycles():
         for parent in spec.get("parents", []):
             assert parent in TAGS, f"{tag_id}: unknown parent {parent!r}"
             assert parent != tag_id
+
     def ancestors(tag_id, path=()):
         assert tag_id not in path, f"parent cycle {' -> '.join(path + (tag_id,))}"
         for parent in TAGS[tag_id].get("parents", []):
             ancestors(parent, path + (tag_id,))
+
     for tag_id in TAGS:
         ancestors(tag_id)
 

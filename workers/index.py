@@ -31,8 +31,9 @@ def as_item(related: tuple) -> list:
     ]
 
 
-def candidates(store: Store, vector: dict[str, float], exclude: str,
-               knobs: similarity.SimilarityParams) -> list[str]:
+def candidates(
+    store: Store, vector: dict[str, float], exclude: str, knobs: similarity.SimilarityParams
+) -> list[str]:
     """Return the films sharing a tag with vector, reading at most max_posting per tag."""
     found = set()
     for ids in store.postings(list(vector), knobs.max_posting):

@@ -117,7 +117,9 @@ def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     return len(entries)
 
 
-def snapshot(store: Store, knobs: similarity.SimilarityParams) -> tuple[similarity.Catalog, dict[str, int]]:
+def snapshot(
+    store: Store, knobs: similarity.SimilarityParams
+) -> tuple[similarity.Catalog, dict[str, int]]:
     """Return a catalog of every tagged film and the film revisions it reflects."""
     films, revs = [], {}
     for chunk in _chunks(store.film_ids(), 5000):

@@ -480,7 +480,10 @@ def _rank_arrays(
         window_slots,
         q_aspects,
         float(params.aspect_min_ratio),
-        np.isin(cat.tag_family, [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families]),
+        np.isin(
+            cat.tag_family,
+            [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families],
+        ),
         _need_min(cat, params),
         n_reasons,
         out["rows"],
@@ -554,8 +557,9 @@ def related_rows_packed(
     """Return related_rows' lists encoded: per row (film id, its items in the stored format
     (service/listcodec.py), how many), made without Python objects per item. number_tags(tags)
     returns {tag: number} holding every tag given (Store.tag_numbers)."""
-    return [row for batch in iter_related_packed(cat, rows, number_tags, params, chunk)
-            for row in batch]
+    return [
+        row for batch in iter_related_packed(cat, rows, number_tags, params, chunk) for row in batch
+    ]
 
 
 def iter_related_packed(

@@ -30,23 +30,37 @@ class RecsWorker(Worker):
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
-        if self.store is not None and self.store.claim_reconcile(max(1, self.maintenance_interval - 1)):
+        if self.store is not None and self.store.claim_reconcile(
+            max(1, self.maintenance_interval - 1)
+        ):
             for film_id in reconcile_dirty(self.store, self.queues[0]):
-                self.log.warning("Film %s was dirty without a live refresh job: queued one", film_id)
+                self.log.warning(
+                    "Film %s was dirty without a live refresh job: queued one", film_id
+                )
 
 
-def make_worker(queue: JobQueue, worker_class: type[Worker] = RecsWorker, store: Store | None = None,
-                settings: Settings | None = None, **kwargs) -> Worker:
+def make_worker(
+    queue: JobQueue,
+    worker_class: type[Worker] = RecsWorker,
+    store: Store | None = None,
+    settings: Settings | None = None,
+    **kwargs,
+) -> Worker:
     """Return a worker on queue with the product's heartbeat and maintenance settings (and, given
     the store of the queue's key prefix, the reconciler of dirty films).
 
     settings (by default the queue's) become those of the jobs this process runs.
     """
     settings = settings or queue.settings
-    worker = worker_class([queue], connection=queue.connection, serializer=queue.serializer,
-                          worker_ttl=settings.WORKER_TTL,
-                          job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
-                          maintenance_interval=settings.MAINTENANCE_INTERVAL, **kwargs)
+    worker = worker_class(
+        [queue],
+        connection=queue.connection,
+        serializer=queue.serializer,
+        worker_ttl=settings.WORKER_TTL,
+        job_monitoring_interval=settings.JOB_MONITORING_INTERVAL,
+        maintenance_interval=settings.MAINTENANCE_INTERVAL,
+        **kwargs,
+    )
     worker.store = store
     worker.heartbeat_grace = settings.JOB_HEARTBEAT_GRACE
     use_settings(settings)
@@ -76,7 +90,9 @@ def warm_up() -> None:
     film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
 
 
-def run_worker(queue: JobQueue, store: Store | None = None, burst: bool = False, **work_kwargs) -> None:
+def run_worker(
+    queue: JobQueue, store: Store | None = None, burst: bool = False, **work_kwargs
+) -> None:
     """Work the queue; when Redis goes away, wait for it and start a fresh worker.
 
     rq retries a lost connection while it waits for jobs, but quits when Redis vanishes
@@ -92,6 +108,8 @@ def run_worker(queue: JobQueue, store: Store | None = None, burst: bool = False,
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if time.monotonic() - started > 60:
                 wait = 1.0
-            logging.getLogger(__name__).error("Redis unreachable (%s); new worker in %.0f s", exc, wait)
+            logging.getLogger(__name__).error(
+                "Redis unreachable (%s); new worker in %.0f s", exc, wait
+            )
             time.sleep(wait)
             wait = min(wait * 2, 30.0)

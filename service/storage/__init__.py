@@ -10,5 +10,14 @@ from service.storage.scripts import tag_mark
 from service.storage.store import Store
 from service.storage.tags import TAGS_BATCH
 
-__all__ = ["TAGS_BATCH", "TOMBSTONE_TTL", "TOP_KEEP", "Conflict", "NotFound", "Store", "_loads", "now",
-           "tag_mark"]
+__all__ = [
+    "TAGS_BATCH",
+    "TOMBSTONE_TTL",
+    "TOP_KEEP",
+    "Conflict",
+    "NotFound",
+    "Store",
+    "_loads",
+    "now",
+    "tag_mark",
+]

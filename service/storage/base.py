@@ -35,7 +35,9 @@ def _unpack(raw):
 def _posting_removal(fid: str, filed: float | None, rank: float) -> bytes:
     """Return the change that takes a film out of a posting: its entry under the rank it was
     filed under, or, for tags saved before ranks were kept, under its rank now, else by id."""
-    return b"-" + postings.entry(fid, filed) if filed is not None else b"?" + postings.entry(fid, rank)
+    return (
+        b"-" + postings.entry(fid, filed) if filed is not None else b"?" + postings.entry(fid, rank)
+    )
 
 
 class _TagNames:
@@ -49,8 +51,6 @@ class _TagNames:
 
 
 _TAG_NAMES: dict[tuple, _TagNames] = {}
-
-
 
 
 def transact(client, write, *watch):

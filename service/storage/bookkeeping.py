@@ -1,9 +1,6 @@
 """Refresh bookkeeping (dirty films, pending jobs), uploads, shared pages, replication."""
 
 
-
-
-
 class Bookkeeping:
     """What a Store keeps around the films: jobs, uploads, pages, replication."""
 
@@ -12,9 +9,12 @@ class Bookkeeping:
         """Return (index version, cards generation, the film's list blob of index version
         `version` or None, the shared page of this variant or None): one MGET. `version` is
         the caller's guess of the index version, so that the list usually comes along."""
-        ver, gen, blob, page = self.r.mget(self.keys.version(), self.keys.cards_gen(),
-                                           self.keys.related_list(str(version), fid),
-                                           self.keys.page(variant, fid))
+        ver, gen, blob, page = self.r.mget(
+            self.keys.version(),
+            self.keys.cards_gen(),
+            self.keys.related_list(str(version), fid),
+            self.keys.page(variant, fid),
+        )
         return int(ver or 0), gen or b"0", blob, page
 
     def put_shared_page(self, fid: str, variant: str, page: bytes, ttl: int) -> None:
@@ -40,8 +40,10 @@ class Bookkeeping:
         """Return the latest refresh job of each film (None if none), in one read."""
         if not ids:
             return []
-        return [raw.decode() if raw else None
-                for raw in self.r.mget([self.keys.pending(fid) for fid in ids])]
+        return [
+            raw.decode() if raw else None
+            for raw in self.r.mget([self.keys.pending(fid) for fid in ids])
+        ]
 
     def claim_dirty(self, fid: str) -> None:
         """Mark a film as being refreshed: later writes queue a new job."""

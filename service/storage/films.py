@@ -42,9 +42,15 @@ class Films:
         fid = film["id"]
         pipe.set(self.keys.film(fid), _pack(film))
         self._write_card(pipe, film)
-        pipe.hset(self.keys.titles(), fid, fold(film["title"]) + " " + fold(film.get("original_title") or ""))
-        meta = {key: film.get(key) for key in ("year", "original_language", "popularity",
-                                               "vote_count", "vote_average")}
+        pipe.hset(
+            self.keys.titles(),
+            fid,
+            fold(film["title"]) + " " + fold(film.get("original_title") or ""),
+        )
+        meta = {
+            key: film.get(key)
+            for key in ("year", "original_language", "popularity", "vote_count", "vote_average")
+        }
         pipe.hset(self.keys.meta(), fid, _dumps(meta))
         if isinstance(pipe, _Merged):
             pipe.priors[fid] = film  # one call for the batch (upsert_films)
@@ -62,8 +68,10 @@ class Films:
         """Queue on pipe the films' vote counts and popularity (None: the film is gone) for
         the catalog's maxima (_KEEP_TOP), after their meta."""
         keys = self.keys
-        for top, floor, field in ((keys.votes(), keys.votes_floor(), "vote_count"),
-                                  (keys.popularity(), keys.popularity_floor(), "popularity")):
+        for top, floor, field in (
+            (keys.votes(), keys.votes_floor(), "vote_count"),
+            (keys.popularity(), keys.popularity_floor(), "popularity"),
+        ):
             args = [field, TOP_KEEP]
             for fid, film in films.items():
                 args += [fid, "" if film is None else film.get(field) or 0]
@@ -91,6 +99,7 @@ class Films:
 
     def update_film(self, fid: str, changes: dict) -> tuple[dict, bool]:
         """Apply changes to a film atomically; return it and whether it needs a refresh job."""
+
         def write(pipe):
             old = _unpack(pipe.get(self.keys.film(fid)))
             if old is None:
@@ -124,7 +133,7 @@ class Films:
         """Yield every film, oldest first, reading chunk films at a time."""
         ids = self.film_ids()
         for start in range(0, len(ids), chunk):
-            yield from (f for f in self.get_films(ids[start:start + chunk]) if f)
+            yield from (f for f in self.get_films(ids[start : start + chunk]) if f)
 
     def film_exists(self, fid: str) -> bool:
         return bool(self.r.exists(self.keys.film(fid)))
@@ -209,6 +218,7 @@ class Films:
         ids = list(dict.fromkeys(f["id"] for f in films))
         keys = [self.keys.film(fid) for fid in ids]
         tombs = [self.keys.tomb(fid) for fid in ids]
+
         def write(pipe):
             current = dict(zip(ids, map(_unpack, pipe.mget(keys))))
             last_rev = dict(zip(ids, (int(raw or 0) for raw in pipe.mget(tombs))))
@@ -216,11 +226,19 @@ class Films:
             for data in films:
                 old = current[data["id"]]
                 if old is None:
-                    film = {**data, "created_at": ts, "updated_at": ts, "rev": last_rev[data["id"]] + 1}
+                    film = {
+                        **data,
+                        "created_at": ts,
+                        "updated_at": ts,
+                        "rev": last_rev[data["id"]] + 1,
+                    }
                     outcome = "created"
                 else:
                     changes = {key: value for key, value in data.items() if old.get(key) != value}
-                    film, outcome = {**old, **changes, "updated_at": ts, "rev": old["rev"] + 1}, "updated"
+                    film, outcome = (
+                        {**old, **changes, "updated_at": ts, "rev": old["rev"] + 1},
+                        "updated",
+                    )
                     if not changes:
                         outcomes.append("unchanged")
                         continue
@@ -251,8 +269,9 @@ class Films:
         """
         ids = list(batch)
         keys = [self.keys.film(fid) for fid in ids] + [self.keys.reviews(fid) for fid in ids]
+
         def write(pipe):
-            films = dict(zip(ids, map(_unpack, pipe.mget(keys[:len(ids)]))))
+            films = dict(zip(ids, map(_unpack, pipe.mget(keys[: len(ids)]))))
             existing = self.reviews_of(ids)
             counts, ts = {}, now()
             pipe.multi()
@@ -266,7 +285,13 @@ class Films:
                     old = known.find(review)
                     if old is None:
                         rid, at = "r" + uuid.uuid4().hex[:12], ts + added * 1e-6
-                        new = {**review, "id": rid, "film_id": fid, "created_at": at, "updated_at": at}
+                        new = {
+                            **review,
+                            "id": rid,
+                            "film_id": fid,
+                            "created_at": at,
+                            "updated_at": at,
+                        }
                         pipe.zadd(self.keys.reviews(fid), {rid: at})
                         added += 1
                     elif {**old, **review} != old:

@@ -14,8 +14,9 @@ class Lists:
     def index_version(self) -> int:
         return int(self.r.get(self.keys.version()) or 0)
 
-    def read_list_parts(self, fid: str, start: int = 0, stop: int | None = None,
-                        exclude=()) -> tuple:
+    def read_list_parts(
+        self, fid: str, start: int = 0, stop: int | None = None, exclude=()
+    ) -> tuple:
         """Return (film card, list blob or None, index version, page, kept, pending refresh
         job id or None, cards generation) as Redis sends them, in one round trip.
 
@@ -25,9 +26,14 @@ class Lists:
         """
         head, tail = self.keys.related_list_around(fid)
         card, blob, ver, flat, pending, kept, gen = self._read_list(
-            keys=[self.keys.version(), self.keys.cards(), self.keys.cards_gen(),
-                  self.keys.pending(fid)],
-            args=[head, fid, tail, start, -1 if stop is None else stop, *exclude])
+            keys=[
+                self.keys.version(),
+                self.keys.cards(),
+                self.keys.cards_gen(),
+                self.keys.pending(fid),
+            ],
+            args=[head, fid, tail, start, -1 if stop is None else stop, *exclude],
+        )
         if card is None:
             raise NotFound(fid)
         return card, blob, int(ver), flat, kept, pending.decode() if pending else None, gen
@@ -41,15 +47,18 @@ class Lists:
         means every card (the film's own, its listed films', which exist) is as it was.
         """
         ver, now_gen, pending, blob = self.r.mget(
-            self.keys.version(), self.keys.cards_gen(), self.keys.pending(fid),
-            self.keys.related_list(str(version), fid))
+            self.keys.version(),
+            self.keys.cards_gen(),
+            self.keys.pending(fid),
+            self.keys.related_list(str(version), fid),
+        )
         if blob is None or int(ver or 0) != version or (now_gen or b"0") != gen:
             return None
         return blob, pending.decode() if pending else None
 
-    def read_list_raw(self, fid: str, start: int = 0, stop: int | None = None,
-                      exclude=()) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int,
-                                           str | None]:
+    def read_list_raw(
+        self, fid: str, start: int = 0, stop: int | None = None, exclude=()
+    ) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int, str | None]:
         """Return (film card, list or None, index version, page, kept, pending refresh job id
         or None), in one round trip.
 

@@ -1,9 +1,6 @@
 """Job and index metrics kept in Redis (service/jobstats.py reads and writes them)."""
 
 
-
-
-
 class JobMetrics:
     """The job counters and index marks of a Store."""
 
@@ -21,7 +18,10 @@ class JobMetrics:
 
     def job_counters(self) -> dict[str, bytes]:
         """Return the job counters: "<kind>:count|sum|failed|le:<bound>" -> value."""
-        return {field.decode(): value for field, value in self.r.hgetall(self.keys.metrics_jobs()).items()}
+        return {
+            field.decode(): value
+            for field, value in self.r.hgetall(self.keys.metrics_jobs()).items()
+        }
 
     def note_index_update(self, fields: dict) -> None:
         """Set the index marks (updated_at, and switched_at/_version after a rebuild)."""
@@ -29,4 +29,6 @@ class JobMetrics:
 
     def index_marks(self) -> dict[str, str]:
         """Return the index marks note_index_update set."""
-        return {k.decode(): v.decode() for k, v in self.r.hgetall(self.keys.metrics_index()).items()}
+        return {
+            k.decode(): v.decode() for k, v in self.r.hgetall(self.keys.metrics_index()).items()
+        }

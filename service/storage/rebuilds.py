@@ -1,7 +1,5 @@
 """Full rebuilds: the rebuild slot, progress, snapshots and index versions."""
 
-
-
 from service.storage.base import NotFound
 
 
@@ -24,7 +22,8 @@ class Rebuilds:
         `running`; (other, running) when another request already waits: it covers this one.
         """
         runs, running = self._request_rebuild(
-            keys=[self.keys.rebuild_active(), self.keys.rebuild_next()], args=[rebuild_id, ttl])
+            keys=[self.keys.rebuild_active(), self.keys.rebuild_next()], args=[rebuild_id, ttl]
+        )
         return runs.decode(), running.decode() if running else None
 
     def begin_rebuild(self, rebuild_id: str, total: int, ttl: int) -> bool:
@@ -49,8 +48,9 @@ class Rebuilds:
     def end_rebuild(self, rebuild_id: str, ttl: int) -> str | None:
         """Free the rebuild slot (rebuild_id finished or failed); hand it to the rebuild
         waiting next, if any, and return that one's id (its job must then be queued)."""
-        nxt = self._end_rebuild(keys=[self.keys.rebuild_active(), self.keys.rebuild_next()],
-                                args=[rebuild_id, ttl])
+        nxt = self._end_rebuild(
+            keys=[self.keys.rebuild_active(), self.keys.rebuild_next()], args=[rebuild_id, ttl]
+        )
         return nxt.decode() if nxt else None
 
     def rebuild_progress(self, rebuild_id: str, **changes) -> dict:
@@ -64,8 +64,9 @@ class Rebuilds:
                 pipe.hset(key, name, value)
         pipe.hgetall(key)
         raw = pipe.execute()[-1]
-        return {k.decode(): (int(v) if v.lstrip(b"-").isdigit() else v.decode())
-                for k, v in raw.items()}
+        return {
+            k.decode(): (int(v) if v.lstrip(b"-").isdigit() else v.decode()) for k, v in raw.items()
+        }
 
     def touch_during_rebuild(self, fid: str) -> None:
         """Remember a film refreshed during a rebuild: it is refreshed again after the switch."""
@@ -94,7 +95,9 @@ class Rebuilds:
         """Delete every list of an old index version, in batches."""
         dropped = 0
         batch = []
-        for key in self.r.scan_iter(match=self.keys.related_lists_pattern(str(version)), count=1000):
+        for key in self.r.scan_iter(
+            match=self.keys.related_lists_pattern(str(version)), count=1000
+        ):
             batch.append(key)
             if len(batch) >= 1000:
                 dropped += self.r.unlink(*batch)

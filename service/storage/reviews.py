@@ -52,18 +52,27 @@ class Reviews:
         an import that changes nothing writes nothing, and its review's job_id is the film's
         latest refresh job.
         """
+
         def write(pipe):
             film = _unpack(pipe.get(self.keys.film(fid)))
             if film is None:
                 raise NotFound(fid)
             ids = [raw.decode() for raw in pipe.zrange(self.keys.reviews(fid), 0, -1)]
-            existing = [json.loads(raw) for raw in pipe.mget([self.keys.review(i) for i in ids])
-                        if raw] if ids else []
+            existing = (
+                [json.loads(raw) for raw in pipe.mget([self.keys.review(i) for i in ids]) if raw]
+                if ids
+                else []
+            )
             old = _KnownReviews(existing).find(review)
             ts = now()
             if old is None:
-                new = {**review, "id": "r" + uuid.uuid4().hex[:12], "film_id": fid,
-                       "created_at": ts, "updated_at": ts}
+                new = {
+                    **review,
+                    "id": "r" + uuid.uuid4().hex[:12],
+                    "film_id": fid,
+                    "created_at": ts,
+                    "updated_at": ts,
+                }
             elif {**old, **review} == old:  # nothing to write: the review with the film's job
                 job = (pipe.get(self.keys.pending(fid)) or b"").decode() or None
                 return {**old, "job_id": job}, False, None
@@ -76,7 +85,8 @@ class Reviews:
             return new, old is None, self._touch_film(pipe, film)
 
         (stored, created, dirty_at), replies = transact(
-            self.r, write, self.keys.film(fid), self.keys.reviews(fid))
+            self.r, write, self.keys.film(fid), self.keys.reviews(fid)
+        )
         return stored, newly_dirty(replies, dirty_at), created
 
     def get_review(self, rid: str) -> dict:
@@ -146,7 +156,8 @@ class Reviews:
     def get_film_and_reviews(self, fid: str) -> tuple[dict, list[dict]]:
         """Return a film and its reviews, oldest first, in one round trip."""
         film, *reviews = self._read_film_and_reviews(
-            keys=[self.keys.film(fid), self.keys.reviews(fid)], args=[self.keys.review_prefix()])
+            keys=[self.keys.film(fid), self.keys.reviews(fid)], args=[self.keys.review_prefix()]
+        )
         if not film:
             raise NotFound(fid)
         return _unpack(film), [json.loads(raw) for raw in reviews if raw]

@@ -18,7 +18,9 @@ from service import listcodec
 # KEYS[3] counts the writes to the cards hash (the cards' generation), returned last: a
 # reader that keeps what it made of the list can check it later (Store.read_list_unchanged).
 # A list in an older format reads as none (a rebuild after an upgrade writes them anew).
-_READ_LIST = listcodec.LUA_ITEMS + """
+_READ_LIST = (
+    listcodec.LUA_ITEMS
+    + """
 local ver = redis.call('GET', KEYS[1]) or '0'
 local gen = redis.call('GET', KEYS[3]) or '0'
 local card = redis.call('HGET', KEYS[2], ARGV[2])
@@ -44,6 +46,7 @@ for i, id in ipairs(ids) do
 end
 return {card, blob, ver, page, pending, kept, gen}
 """
+)
 
 # Read a film and its reviews (oldest first) in one round trip, for the film page: KEYS[1] the
 # film, KEYS[2] its reviews' ids, ARGV[1] the prefix of review keys. Gone reviews come back nil.
@@ -63,7 +66,9 @@ return out
 # KEYS[i > 1] are the lists' keys; ARGV[3 + i] is the new item for KEYS[i] (its bytes), or
 # '' to drop it; ARGV[4] the tag dictionary's length and mark (listcodec.DICTIONARY) as the
 # new items were encoded. Items move as they are: the script reads only ids and scores.
-_PATCH_LISTS = listcodec.LUA_ITEMS + """
+_PATCH_LISTS = (
+    listcodec.LUA_ITEMS
+    + """
 local x = ARGV[1]
 local k = tonumber(ARGV[2])
 local rev = tonumber(ARGV[3])
@@ -93,14 +98,18 @@ for i = 2, #KEYS do
 end
 return #KEYS
 """
+)
 
 # Write a film's own list (KEYS[1]) unless a newer revision of it is already stored.
-_WRITE_LIST = listcodec.LUA_ITEMS + """
+_WRITE_LIST = (
+    listcodec.LUA_ITEMS
+    + """
 local old = redis.call('GET', KEYS[1])
 if is_list(old) and list_rev(old) > tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+)
 
 # Return the tag dictionary's length and mark, then the numbers of tags ARGV, numbering new
 # ones in order: KEYS[1] maps a tag to its number, KEYS[2] lists the tags by number, KEYS[3]

@@ -59,7 +59,8 @@ class Store(Films, Reviews, Bookkeeping, TagIndex, Lists, JobMetrics, Rebuilds):
         where = client.connection_pool.connection_kwargs
         self._tags = _TAG_NAMES.setdefault(
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),
-            _TagNames())
+            _TagNames(),
+        )
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -20,8 +20,10 @@ class TagIndex:
         if not ids:
             return []
         # orjson: a rebuild's snapshot reads every film's vector and meta
-        return [orjson.loads(_unpacked(raw)) if raw else None
-                for raw in self.r.mget([self.keys.vector(i) for i in ids])]
+        return [
+            orjson.loads(_unpacked(raw)) if raw else None
+            for raw in self.r.mget([self.keys.vector(i) for i in ids])
+        ]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
         """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
@@ -47,6 +49,7 @@ class TagIndex:
 
     def drop_tags(self, fid: str) -> dict:
         """Remove a deleted film from the inverted index; return its last vector."""
+
         def write(pipe):
             old = _unpack(pipe.get(self.keys.vector(fid))) or {}
             filed = (_unpack(pipe.get(self.keys.tags(fid))) or {}).get("rank")
@@ -77,7 +80,7 @@ class TagIndex:
         saved = set()
         items = list(entries.items())
         for start in range(0, len(items), TAGS_BATCH):
-            saved |= self._save_tags_batch(dict(items[start:start + TAGS_BATCH]))
+            saved |= self._save_tags_batch(dict(items[start : start + TAGS_BATCH]))
         return saved
 
     def _save_tags_batch(self, entries: dict[str, tuple]) -> set[str]:
@@ -133,9 +136,13 @@ class TagIndex:
             pipe.zrange(self.keys.reviews(fid), 0, -1)
         per_film = [[raw.decode() for raw in rids] for rids in pipe.execute()]
         flat = [rid for rids in per_film for rid in rids]
-        bodies = dict(zip(flat, self.r.mget([self.keys.review(rid) for rid in flat]))) if flat else {}
-        return {fid: [json.loads(bodies[rid]) for rid in rids if bodies.get(rid)]
-                for fid, rids in zip(ids, per_film)}
+        bodies = (
+            dict(zip(flat, self.r.mget([self.keys.review(rid) for rid in flat]))) if flat else {}
+        )
+        return {
+            fid: [json.loads(bodies[rid]) for rid in rids if bodies.get(rid)]
+            for fid, rids in zip(ids, per_film)
+        }
 
     def catalog_stats(self, tags) -> dict:
         """Return catalog-wide figures the similarity needs: film count, tag df, maxima."""
@@ -147,9 +154,12 @@ class TagIndex:
         if tags:
             pipe.hmget(self.keys.df(), tags)
         n, votes, popularity, *df = pipe.execute()
-        return {"n": n, "df": dict(zip(tags, (int(x or 0) for x in (df[0] if df else [])))),
-                "max_votes": votes[0][1] if votes else 0.0,
-                "max_popularity": popularity[0][1] if popularity else 0.0}
+        return {
+            "n": n,
+            "df": dict(zip(tags, (int(x or 0) for x in (df[0] if df else [])))),
+            "max_votes": votes[0][1] if votes else 0.0,
+            "max_popularity": popularity[0][1] if popularity else 0.0,
+        }
 
     def postings(self, tags: list[str], cap: int) -> list[list[str]]:
         """Return, per tag, up to `cap` films holding it, most popular first."""
@@ -166,7 +176,12 @@ class TagIndex:
 
     def _change_postings(self, pipe, changes: dict[str, list[bytes]]) -> None:
         """Queue on pipe the changes to postings (tag: [b"+" or b"-" or b"*" + entry])."""
-        args = [self.keys.posting_prefix(), self.keys.posting_bucket_prefix(), postings.MAX_CHUNK, postings.SMALL]
+        args = [
+            self.keys.posting_prefix(),
+            self.keys.posting_bucket_prefix(),
+            postings.MAX_CHUNK,
+            postings.SMALL,
+        ]
         for tag, ops in changes.items():
             args += [tag, postings.bucket(tag), len(ops), *ops]
         if changes:
@@ -180,7 +195,7 @@ class TagIndex:
         numbers: dict[str, int] = {}
         keys = [self.keys.tag_numbers(), self.keys.tag_names(), self.keys.tag_mark()]
         for start in range(0, max(len(tags), 1), 5000):
-            part = tags[start:start + 5000]
+            part = tags[start : start + 5000]
             length, mark, *got = self._tag_numbers(keys=keys, args=part)
             numbers.update(zip(part, got))
         return numbers, (length, mark)
@@ -216,8 +231,11 @@ class TagIndex:
         """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
         share], ...]], ...]}."""
         rev, computed_at, _ = listcodec.read_header(blob)
-        return {"rev": rev, "computed_at": computed_at,
-                "items": self._decode_items(blob, listcodec.offsets(blob))}
+        return {
+            "rev": rev,
+            "computed_at": computed_at,
+            "items": self._decode_items(blob, listcodec.offsets(blob)),
+        }
 
     def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
         """Return the page read_list_parts sends as (list item, card JSON) pairs, decoding
@@ -231,18 +249,23 @@ class TagIndex:
 
     def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
         numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item[2])
-        return listcodec.encode({"rev": rev, "computed_at": computed_at, "items": items},
-                                numbers, dictionary)
+        return listcodec.encode(
+            {"rev": rev, "computed_at": computed_at, "items": items}, numbers, dictionary
+        )
 
     def get_lists(self, version: int, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [self.decode_list(raw) if listcodec.is_list(raw) else None
-                for raw in self.r.mget([self.keys.related_list(str(version), i) for i in ids])]
+        return [
+            self.decode_list(raw) if listcodec.is_list(raw) else None
+            for raw in self.r.mget([self.keys.related_list(str(version), i) for i in ids])
+        ]
 
     def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
         blob = self.encode_list(rev, now(), items)
-        return bool(self._write_list(keys=[self.keys.related_list(str(version), fid)], args=[blob, rev]))
+        return bool(
+            self._write_list(keys=[self.keys.related_list(str(version), fid)], args=[blob, rev])
+        )
 
     def write_encoded_lists(self, version: int, lists) -> None:
         """Write many finished lists given as (film id, list bytes): one MSET per 1000 lists,
@@ -258,8 +281,9 @@ class TagIndex:
             pipe.mset(batch)
         pipe.execute()
 
-    def patch_lists(self, version: int, fid: str, items: dict[str, list | None], k: int,
-                    rev: int | None = None) -> bool:
+    def patch_lists(
+        self, version: int, fid: str, items: dict[str, list | None], k: int, rev: int | None = None
+    ) -> bool:
         """Put film `fid` into (item) or out of (None) each given film's list, atomically.
 
         With `rev` (the film revision the items come from), do nothing and return False when
@@ -268,8 +292,12 @@ class TagIndex:
         if not items:
             return True
         numbers, dictionary = self.tag_numbers(
-            tag for item in items.values() if item for tag, _ in item[2])
-        keys = [self.keys.related_list(str(version), fid)] + [self.keys.related_list(str(version), other) for other in items]
+            tag for item in items.values() if item for tag, _ in item[2]
+        )
+        keys = [self.keys.related_list(str(version), fid)] + [
+            self.keys.related_list(str(version), other) for other in items
+        ]
         args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
-            listcodec.encode_item(item, numbers) if item else "" for item in items.values()]
+            listcodec.encode_item(item, numbers) if item else "" for item in items.values()
+        ]
         return self._patch_lists(keys=keys, args=args) != -1

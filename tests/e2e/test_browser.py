@@ -24,8 +24,16 @@ from tests.conftest import REDIS_URL, remove_prefix
 from tests.helpers import fetch, free_port
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 RECS = Path(sys.executable).with_name("recs")
 PHONE = {"width": 390, "height": 844}
@@ -36,11 +44,21 @@ def service(tmp_path_factory):
     """`recs serve` (gunicorn + an rq worker) on a fresh key prefix, seeded and rebuilt."""
     name = "e2e-" + uuid.uuid4().hex[:10]
     port = free_port()
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "RECS_PREFIX": name + ":", "RECS_QUEUE": name,
-           "RECS_API_KEYS": "e2e-" + uuid.uuid4().hex,
-           "RECS_DATA_DIR": str(tmp_path_factory.mktemp("var"))}
-    proc = subprocess.Popen([str(RECS), "serve", "--port", str(port), "--workers", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "RECS_PREFIX": name + ":",
+        "RECS_QUEUE": name,
+        "RECS_API_KEYS": "e2e-" + uuid.uuid4().hex,
+        "RECS_DATA_DIR": str(tmp_path_factory.mktemp("var")),
+    }
+    proc = subprocess.Popen(
+        [str(RECS), "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 40
@@ -50,7 +68,9 @@ def service(tmp_path_factory):
                 break
             time.sleep(0.3)
         else:
-            pytest.fail(f"recs serve did not show a filled Love 911 page in 40 s (exit {proc.poll()})")
+            pytest.fail(
+                f"recs serve did not show a filled Love 911 page in 40 s (exit {proc.poll()})"
+            )
         yield base
     finally:
         proc.send_signal(signal.SIGINT)
@@ -78,7 +98,9 @@ def served(app):
 
 @pytest.fixture(scope="module")
 def browser():
-    assert os.path.exists(CHROMIUM), "Chromium is missing: apt-get install -y chromium (.ci/run does)"
+    assert os.path.exists(CHROMIUM), (
+        "Chromium is missing: apt-get install -y chromium (.ci/run does)"
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=20_000)
@@ -100,7 +122,10 @@ def page(browser):
 def csp_violations(page) -> list[str]:
     """Collect what the page's Content-Security-Policy refuses (Chromium logs each to the console)."""
     refused = []
-    page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
     return refused
 
 
@@ -149,8 +174,9 @@ def test_search_the_catalog_with_the_keyboard(service, page):
 
 
 def test_phone_viewport(service, browser):
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True, locale="de-DE")
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="de-DE"
+    )
     page = context.new_page()
     try:
         page.goto(service + "/films/love-911")
@@ -159,23 +185,37 @@ def test_phone_viewport(service, browser):
         box = page.locator("#empfehlungen .card").first.bounding_box()
         assert box["width"] <= PHONE["width"] - 20, "cards stack in one column"
         page.screenshot(path=str(ARTIFACTS / "love-911-phone.png"))
-        page.locator("#empfehlungen").screenshot(path=str(ARTIFACTS / "love-911-phone-empfehlungen.png"))
+        page.locator("#empfehlungen").screenshot(
+            path=str(ARTIFACTS / "love-911-phone-empfehlungen.png")
+        )
         page.goto(service + "/")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         context.close()
 
 
-@pytest.mark.parametrize("name, viewport", [("desktop", {"width": 1280, "height": 800}), ("phone", PHONE)])
+@pytest.mark.parametrize(
+    "name, viewport", [("desktop", {"width": 1280, "height": 800}), ("phone", PHONE)]
+)
 def test_empfehlungen_and_kritiken_are_on_the_first_screen(service, browser, name, viewport):
     phone = name == "phone"
-    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone,
-                                  device_scale_factor=2 if phone else 1, locale="de-DE")
+    context = browser.new_context(
+        viewport=viewport,
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=2 if phone else 1,
+        locale="de-DE",
+    )
     page = context.new_page()
     try:
         page.goto(service + "/films/love-911")
         page.screenshot(path=str(ARTIFACTS / f"love-911-first-screen-{name}.png"))
-        for selector in ("#h-empfehlungen", "#empfehlungen .card h3", "#h-kritiken", "#kritiken .review h3"):
+        for selector in (
+            "#h-empfehlungen",
+            "#empfehlungen .card h3",
+            "#h-kritiken",
+            "#kritiken .review h3",
+        ):
             box = page.locator(selector).first.bounding_box()
             assert box["y"] + box["height"] <= viewport["height"], (selector, box)
         plot = page.locator("#handlung .plot")
@@ -201,9 +241,16 @@ def test_unknown_film_shows_an_html_404(service, page):
 
 def test_pending_page_reloads_itself_when_the_list_is_ready(app, client, seeded, run_jobs, page):
     """An in-process server with no worker: the page waits until the test runs the job."""
-    client.post("/api/v1/films", json={"id": "nachtschicht", "title": "Nachtschicht",
-                                       "synopsis": {"de": "Ein Feuerwehrmann und eine Ärztin in "
-                                                          "der Notaufnahme eines Krankenhauses."}})
+    client.post(
+        "/api/v1/films",
+        json={
+            "id": "nachtschicht",
+            "title": "Nachtschicht",
+            "synopsis": {
+                "de": "Ein Feuerwehrmann und eine Ärztin in der Notaufnahme eines Krankenhauses."
+            },
+        },
+    )
     with served(app) as base:
         page.goto(base + "/films/nachtschicht")
         expect(page.locator("#recs-status")).to_contain_text("werden gerade berechnet")
@@ -218,7 +265,10 @@ def test_api_docs_load_with_no_outside_host(app, browser):
     """Swagger UI comes from the package: every request to another host is refused, and the
     operations still show."""
     outside = []
-    with served(app) as base, browser.new_context(viewport={"width": 1200, "height": 900}) as context:
+    with (
+        served(app) as base,
+        browser.new_context(viewport={"width": 1200, "height": 900}) as context,
+    ):
         context.set_default_timeout(15_000)
 
         def only_local(route):
