@@ -104,6 +104,9 @@ def serve(host, port, web_workers, no_seed):
         f"API docs: http://{host}:{port}/api/docs\n"
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops it even when it was started with SIGINT ignored (a background job of a
+    # script: the shell ignores SIGINT there, and Python then leaves it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -107,8 +107,11 @@ def serve_env(data_dir: Path) -> dict:
     return {**env, "RECS_DATA_DIR": str(data_dir)}
 
 
-def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, int]:
-    """`recs serve` on data_dir in a session of its own; wait until it answers."""
+def start_serve(
+    data_dir: Path, *args: str, sigint_ignored: bool = False
+) -> tuple[subprocess.Popen, int]:
+    """`recs serve` on data_dir in a session of its own; wait until it answers.
+    sigint_ignored: start it as a script's background job is started, with SIGINT ignored."""
     port = free_port()
     proc = subprocess.Popen(
         [str(RECS), "serve", "--port", str(port), "--workers", "1", *args],
@@ -117,6 +120,9 @@ def start_serve(data_dir: Path, *args: str) -> tuple[subprocess.Popen, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if sigint_ignored
+        else None,
     )
     deadline = time.monotonic() + 60
     while fetch(f"http://127.0.0.1:{port}/healthz") is None:
@@ -162,6 +168,22 @@ def test_stopping_recs_serve_stops_its_embedded_redis(tmp_path):
         print(
             f"\n{sig.name}: recs serve and its redis-server gone in {time.monotonic() - started:.1f} s"
         )
+
+
+def test_ctrl_c_stops_recs_serve_started_with_sigint_ignored(tmp_path):
+    """A script's background job starts with SIGINT ignored; Ctrl-C (SIGINT) still stops it."""
+    data_dir = tmp_path / "var"
+    proc, _ = start_serve(data_dir, sigint_ignored=True)
+    pid = embedded_pid(data_dir)
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        assert gone_within(pid, 10), f"redis-server {pid} still runs after SIGINT"
+    finally:  # what a failure leaves running goes
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_second_serve_on_the_same_folder_refuses_and_the_first_goes_on(tmp_path):
