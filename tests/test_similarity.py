@@ -9,10 +9,10 @@ from workers.embedding import DIM
 from workers.similarity import (
     EMBEDDING_REASON,
     SimilarityParams,
-    _family_weight,
     build_catalog,
     catalog_from_bytes,
     catalog_to_bytes,
+    family_weight,
     related_for_vector,
     related_rows,
     related_rows_packed,
@@ -325,7 +325,7 @@ def slow_related(cat, row, params):
         cat.tag_family,
         [f for f, name in enumerate(cat.family_names) if name in params.aspect_need_families],
     )
-    fam_w = {name: _family_weight(params, name) for name in cat.family_names}
+    fam_w = {name: family_weight(params, name) for name in cat.family_names}
     need_min = (
         params.aspect_need_cosine
         * sum(w for f, w in fam_w.items() if f in params.aspect_need_families)

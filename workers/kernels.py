@@ -13,18 +13,21 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    k is the best of the others; ties go to the lower catalog row.
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
    the embedding term is one more contribution, under the column `emb_col`.
-5. Strongly stated themes: each of the query's aspect tags (`query_aspects`: its strongest
-   specific tags of the kinds a story is about, chosen by the caller) that no film in the first `window` carries gets the
-   best film of its posting that does and is like it on the `aspect_need` tags (its genres, a
-   dot product of at least `need_min`: not firemen in an action film for a firefighter's love
-   story), if it scores at least `aspect_ratio` times the
-   window's last score; it takes the place of the lowest window item whose aspects other
-   window items carry too (which moves to just after the window). A plot about a firefighter and a malpractice
-   trial gets one film of each, not ten of whichever strand has more tags.
+5. Strongly stated themes: each of the query's aspect tags (workers.kernel_aspects.
+   query_aspects: its strongest specific tags of the kinds a story is about) that no film in
+   the first `window` carries gets the best film of its posting that does and is like the
+   query on the `aspect_need` tags (its genres, a dot product of at least `need_min`: not
+   firemen in an action film for a firefighter's love story), if it scores at least
+   `aspect_ratio` times the window's last score; it takes the place of the lowest window
+   item whose aspects other window items carry too (which moves to just after the window).
+   A plot about a firefighter and a malpractice trial gets one film of each, not ten of
+   whichever strand has more tags.
 6. Order: by score; then, within the first `window`, at most `window - slots` items that
    share only generic tags (the reserved slots); scores made monotonic in the final order.
 
 The full rebuild and the one-film refresh both call it, so their lists agree to the bit.
+Its helpers: workers/kernel_select.py (order and selection), workers/kernel_aspects.py
+(rule 5), workers/kernel_pack.py (the output as stored list items).
 """
 
 import math
@@ -32,229 +35,8 @@ import math
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def _better(va, ja, vb, jb) -> bool:
-    """Return whether (score va, row ja) ranks before (vb, jb): higher score, then lower row."""
-    return va > vb or (va == vb and ja < jb)
-
-
-@njit(cache=True)
-def _sort_best_first(items, score, rows, n) -> None:
-    """Sort items[:n] (positions into score and rows) best first, in place (n is at most k)."""
-    for a in range(1, n):
-        x = items[a]
-        b = a - 1
-        while b >= 0 and _better(score[x], rows[x], score[items[b]], rows[items[b]]):
-            items[b + 1] = items[b]
-            b -= 1
-        items[b + 1] = x
-
-
-@njit(cache=True)
-def _select_best(pool, n, count, score, rows, out) -> int:
-    """Write to out the best `count` of pool[:n] (positions), best first; return how many.
-
-    A heap of the best so far whose root is the worst of them: one comparison for most
-    candidates, whatever the ties (quickselect degrades on many equal scores).
-    """
-    if count <= 0:
-        return 0
-    size = 0
-    for a in range(n):
-        x = pool[a]
-        if size < count:
-            at = size
-            size += 1
-            while at > 0:  # sift up: the worse of parent and child goes up
-                up = (at - 1) // 2
-                if not _better(score[out[up]], rows[out[up]], score[x], rows[x]):
-                    break
-                out[at] = out[up]
-                at = up
-            out[at] = x
-        elif _better(score[x], rows[x], score[out[0]], rows[out[0]]):
-            at = 0
-            while True:  # sift down from the root
-                child = 2 * at + 1
-                if child >= size:
-                    break
-                if child + 1 < size and _better(
-                    score[out[child]], rows[out[child]], score[out[child + 1]], rows[out[child + 1]]
-                ):
-                    child += 1
-                if not _better(score[x], rows[x], score[out[child]], rows[out[child]]):
-                    break
-                out[at] = out[child]
-                at = child
-            out[at] = x
-    _sort_best_first(out, score, rows, size)
-    return size
-
-
-@njit(cache=True)
-def _kth_largest(values, n, kth, heap) -> float:
-    """Return the kth largest of values[:n] (-inf when there are fewer); heap: kth floats."""
-    if kth <= 0 or n < kth:
-        return -np.inf
-    size = 0
-    for a in range(n):
-        x = values[a]
-        if size < kth:
-            at = size
-            size += 1
-            while at > 0 and heap[(at - 1) // 2] > x:
-                heap[at] = heap[(at - 1) // 2]
-                at = (at - 1) // 2
-            heap[at] = x
-        elif x > heap[0]:
-            at = 0
-            while True:
-                child = 2 * at + 1
-                if child >= size:
-                    break
-                if child + 1 < size and heap[child + 1] < heap[child]:
-                    child += 1
-                if x <= heap[child]:
-                    break
-                heap[at] = heap[child]
-                at = child
-            heap[at] = x
-    return heap[0]
-
-
-@njit(cache=True)
-def _offer(heap, size, cap, x) -> int:
-    """Keep the `cap` largest values offered in the min-heap heap[:size]; return its size.
-
-    _kth_largest keeps its own copy of this loop: calling this from it (inlined or not) made
-    the ranking 15-20% slower per row at 10k and 100k films, with the same lists.
-    """
-    if cap <= 0:
-        return size
-    if size < cap:
-        at = size
-        while at > 0 and heap[(at - 1) // 2] > x:
-            heap[at] = heap[(at - 1) // 2]
-            at = (at - 1) // 2
-        heap[at] = x
-        return size + 1
-    if x > heap[0]:
-        at = 0
-        while True:
-            child = 2 * at + 1
-            if child >= size:
-                break
-            if child + 1 < size and heap[child + 1] < heap[child]:
-                child += 1
-            if x <= heap[child]:
-                break
-            heap[at] = heap[child]
-            at = child
-        heap[at] = x
-    return size
-
-
-@njit(cache=True)
-def _cover_aspects(chosen, total, k, window, score, tie, asp_of, n, n_aspects, ratio) -> int:
-    """Bring into the first `window` of chosen[:total] (best first) the best scored film of
-    each aspect the window lacks (rule 5 of the module docstring); return the new total."""
-    w_end = min(window, total)
-    bar = ratio * score[chosen[w_end - 1]]
-    in_window = np.zeros(n, np.bool_)
-    for p in range(w_end):
-        in_window[chosen[p]] = True
-    for a in range(n_aspects):
-        bit = 1 << a
-        covered = False
-        for p in range(w_end):
-            covered |= (asp_of[chosen[p]] & bit) != 0
-        if covered:
-            continue
-        best = -1
-        for c in range(n):
-            if (asp_of[c] & bit) and not in_window[c] and score[c] >= bar:
-                if best < 0 or _better(score[c], tie[c], score[best], tie[best]):
-                    best = c
-        if best < 0:
-            continue
-        # the lowest window item gives way whose aspects other window items carry too
-        p = w_end - 1
-        while p >= 0:
-            others = 0
-            for r in range(w_end):
-                if r != p:
-                    others |= asp_of[chosen[r]]
-            if asp_of[chosen[p]] & ~others == 0:
-                break
-            p -= 1
-        if p < 0:
-            continue
-        out = chosen[p]
-        q = w_end  # where the film is listed now, if it is
-        while q < total and chosen[q] != best:
-            q += 1
-        if q == total:  # not listed: the list grows by one, or its last item goes
-            if total < k:
-                total += 1
-            q = total - 1
-        if q >= w_end:  # the window's item moves to just after it
-            for r in range(q, w_end, -1):
-                chosen[r] = chosen[r - 1]
-            chosen[w_end] = out
-        chosen[p] = best
-        in_window[out] = False
-        in_window[best] = True
-        _sort_best_first(chosen, score, tie, w_end)
-    return total
-
-
-@njit(cache=True)
-def query_aspects(
-    q_indptr, q_indices, q_data, idf, tag_family, n_families, aspect_col, min_weight, tf_power, out
-) -> None:
-    """Fill out (rows x n) with each query row's aspect tags (columns, -1 padded): its tags
-    marked in aspect_col that weigh at least min_weight times the strongest tag of their
-    family in the row, strongest first (by their entry in the row; ties to the lower column).
-
-    A row's entries are weight ** tf_power * idf, normalised per family, so within a family
-    (entry / idf) ** (1 / tf_power) is the tag's weight up to one factor.
-    """
-    n = out.shape[1]
-    fam_max = np.zeros(max(n_families, 1))
-    best = np.empty(max(n, 1))
-    for i in range(len(q_indptr) - 1):
-        lo, hi = q_indptr[i], q_indptr[i + 1]
-        out[i, :] = -1
-        for e in range(lo, hi):
-            t = q_indices[e]
-            if idf[t] > 0:
-                fam_max[tag_family[t]] = max(fam_max[tag_family[t]], q_data[e] / idf[t])
-        found = 0
-        for e in range(lo, hi):
-            t = q_indices[e]
-            f = tag_family[t]
-            if not aspect_col[t] or idf[t] <= 0 or fam_max[f] <= 0:
-                continue
-            rel = q_data[e] / idf[t] / fam_max[f]
-            if tf_power > 0:
-                rel = rel ** (1.0 / tf_power)
-            if rel < min_weight * (1.0 - 1e-9):
-                continue
-            # keep the n strongest, in order; columns come in ascending order, so a tie
-            # stays behind the lower column
-            p = min(found, n)
-            while p > 0 and q_data[e] > best[p - 1]:
-                p -= 1
-            if p < n:
-                for r in range(min(found, n - 1), p, -1):
-                    out[i, r] = out[i, r - 1]
-                    best[r] = best[r - 1]
-                out[i, p] = t
-                best[p] = q_data[e]
-                found += 1
-        for e in range(lo, hi):
-            fam_max[tag_family[q_indices[e]]] = 0.0
+from workers.kernel_aspects import cover_aspects
+from workers.kernel_select import kth_largest, offer, select_best, sort_best_first
 
 
 @njit(cache=True)
@@ -474,13 +256,11 @@ def rank_rows(
             high[c] = (u * factor + plot) * unit * margin
         # a candidate below k others and below `slots` specific ones can be neither listed
         # nor protected, whatever its rest entries add: skip their scan
-        thr = min(
-            _kth_largest(low, n_cand, k, heap), _kth_largest(low_spec, n_low_spec, slots, heap)
-        )
+        thr = min(kth_largest(low, n_cand, k, heap), kth_largest(low_spec, n_low_spec, slots, heap))
         # a film carrying an aspect may be brought into the window when it scores at least
         # aspect_ratio times the window's last score, which is at least the window-th lower
         # bound: such films are scored exactly whatever the other bars say
-        asp_thr = aspect_ratio * _kth_largest(low, n_cand, window, heap) if any_aspect else np.inf
+        asp_thr = aspect_ratio * kth_largest(low, n_cand, window, heap) if any_aspect else np.inf
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position. The exact scores found so far raise the bar as they come:
         # a candidate below the k best of them and below the `slots` best specific ones
@@ -527,9 +307,9 @@ def rank_rows(
             need = not q_need or (nd > 0.0 and nd >= need_min)
             asp_of[n] = asp_mask[j] if need else 0
             n += 1
-            n_all = _offer(best_all, n_all, k, v)
+            n_all = offer(best_all, n_all, k, v)
             if spec:
-                n_spec = _offer(best_spec, n_spec, slots, v)
+                n_spec = offer(best_spec, n_spec, slots, v)
         for c in range(n_cand):  # zero what this row accumulated, for the next one
             j = cand[c]
             acc[j] = 0.0
@@ -543,7 +323,7 @@ def rank_rows(
             if is_spec[c]:
                 pool[n_pool] = c
                 n_pool += 1
-        n_prot = _select_best(pool, n_pool, slots, score, tie, chosen) if slots > 0 else 0
+        n_prot = select_best(pool, n_pool, slots, score, tie, chosen) if slots > 0 else 0
         for a in range(n_prot):
             protected[chosen[a]] = True
         n_pool = 0
@@ -553,11 +333,11 @@ def rank_rows(
                 n_pool += 1
         for a in range(n_prot):
             protected[chosen[a]] = False
-        n_rest = _select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
+        n_rest = select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
-        _sort_best_first(chosen, score, tie, total)
+        sort_best_first(chosen, score, tie, total)
         if any_aspect and total > 0:
-            total = _cover_aspects(
+            total = cover_aspects(
                 chosen, total, k, window, score, tie, asp_of, n, n_aspects, aspect_ratio
             )
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
@@ -645,55 +425,3 @@ def rank_rows(
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
             asp_bit[q_indices[e]] = 0
-
-
-@njit(cache=True)
-def _put(buf, pos, src, lo, hi) -> int:
-    for x in range(lo, hi):
-        buf[pos] = src[x]
-        pos += 1
-    return pos
-
-
-@njit(cache=True)
-def items_packed(
-    out_rows,
-    out_micro,
-    out_len,
-    reason_tags,
-    reason_units,
-    reason_len,
-    id_raw,
-    raw_off,
-    tag_number,
-    buf,
-    row_end,
-) -> None:
-    """Write each row's list items in the stored format (service/listcodec.py, encode_item).
-
-    id_raw holds every id as UTF-8 at offsets raw_off; tag_number maps a tag column to its
-    number in the tag dictionary. Row i's items end at buf[row_end[i]].
-    """
-    pos = 0
-    for i in range(len(out_len)):
-        for a in range(out_len[i]):
-            j = out_rows[i, a]
-            buf[pos] = raw_off[j + 1] - raw_off[j]
-            pos = _put(buf, pos + 1, id_raw, raw_off[j], raw_off[j + 1])
-            micro = out_micro[i, a]
-            n = reason_len[i, a]
-            buf[pos] = micro & 255
-            buf[pos + 1] = (micro >> 8) & 255
-            buf[pos + 2] = micro >> 16
-            buf[pos + 3] = n
-            pos += 4
-            for r in range(n):
-                units = reason_units[i, a, r]
-                number = tag_number[reason_tags[i, a, r]]
-                buf[pos] = units & 255
-                buf[pos + 1] = units >> 8
-                buf[pos + 2] = number & 255
-                buf[pos + 3] = (number >> 8) & 255
-                buf[pos + 4] = number >> 16
-                pos += 5
-        row_end[i] = pos

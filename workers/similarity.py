@@ -1,332 +1,32 @@
 """Compute related films: IDF-weighted tag cosines per tag family, shrunk, plus the plot
-embeddings' cosine, times era/language/popularity priors."""
+embeddings' cosine, times era/language/popularity priors.
 
-import io
-import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+The snapshot is workers.catalog's, the knobs workers.simparams'; the rules are in
+workers/kernels.py. This module lays the snapshot out for the kernel and gives the lists."""
+
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from workers import embedding, kernels
-from workers.vocab import PLOT_PREFIX, load_vocabulary
+from workers import kernel_aspects, kernel_pack, kernels
+from workers.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
+    EMBEDDING_REASON,
+    Catalog,
+    build_catalog,
+    candidate_index,
+    catalog_from_bytes,
+    catalog_to_bytes,
+    family_weight,
+    number_or_nan,
+    query_matrix,
+    tag_family,
+)
+from workers.embedding import decode as decode_embeddings
+from workers.simparams import SimilarityParams  # noqa: F401 (the knobs, through this module)
+from workers.vocab import load_vocabulary
 
 Related = list[tuple[str, float, list[tuple[str, float]]]]
-# the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
-EMBEDDING_REASON = PLOT_PREFIX + "*"
-
-
-@dataclass(frozen=True)
-class SimilarityParams:
-    """All knobs; the defaults are the values chosen in docs/QUALITY.md (judged relevance first,
-    the co-liking truth as a guard). RECS_SIM_<KNOB> overrides one (config/settings.py)."""
-
-    k: int = 50
-    # build time: how tag vectors are weighted
-    idf_power: float = 0.5  # idf ** power; 0 disables IDF
-    tf_power: float = 1.0  # tag weight ** power; < 1 saturates strong tags
-    # families as workers.tagging.tag_vector makes them: the film's genres, its keywords, title
-    # words, telling plot words, and ("", the default) vocabulary tags from keywords and text.
-    # Genres weigh little: sharing "Drama" says little about what a film is about.
-    family_weights: tuple[tuple[str, float], ...] = (
-        ("genre", 0.1),
-        ("kw", 1.0),
-        ("title", 0.25),
-        ("plot", 0.5),
-    )
-    default_family_weight: float = 0.8  # families not listed (prefix before ":"), "" included
-    # sharing only these is not "specific": the reserved slots go to films sharing a keyword, a
-    # vocabulary theme or a plot word held by at most specific_max_df of the catalog
-    generic_families: tuple[str, ...] = ("genre", "title")
-    specific_max_df: float = 0.03
-    max_posting: int = 300  # candidate generation: a tag reaches at most its N highest-prior films
-    # rank time
-    shrink: float = 0.5  # sim * n / (n + shrink), n = number of shared tags (issue 2: fewer shared tags, less trust)
-    year_scale: float = 8.0  # era closeness exp(-|dy| / scale); 0 disables
-    lang_penalty: float = 0.5  # factor 1 - penalty when original languages differ
-    pop_weight: float = 2.0  # popularity prior ** weight (log vote_count scaled to [0, 1])
-    quality_weight: float = 0.5  # (vote_average / 10) ** weight
-    # how far the priors may move a score, so that they break ties between content matches
-    # instead of outweighing them: the popularity and quality prior enters as 1 - prior_mix +
-    # prior_mix * prior, era and language as 1 - context_mix + context_mix * era * language;
-    # each can lower an equal content match by at most a factor 1 - mix (here 2x), where the
-    # raw priors reached 13x (popularity) and 60x (era)
-    prior_mix: float = 0.5
-    context_mix: float = 0.5
-    # prior of a film with neither vote count nor popularity (one added by hand): about the
-    # median TMDB film's, so new films are neither buried nor favoured
-    unknown_pop: float = 0.6
-    # the plot embeddings' cosine (workers/embedding.py), when positive, times this weight adds
-    # to a candidate's tag score after the priors (tag cosines sum to at most 1; the total is
-    # divided by 1 + weight); 0 leaves embeddings out
-    plot_embedding_weight: float = 0.1
-    reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
-    reserve_window: int = 10
-    # strongly stated themes: up to aspect_slots of the query's specific tags of these kinds
-    # (workers.vocab: what a story is about, not where or when it is set, nor its tone) that
-    # weigh at least aspect_min_weight times the strongest of their family (a theme the plot
-    # states, not one it brushes) each get a film in the first reserve_window, when a film
-    # carrying it scores at least aspect_min_ratio times the window's last and is like the
-    # query in the aspect_need_families (its genres: a cosine of at least aspect_need_cosine),
-    # when the query has any (workers/kernels.py, rule 5)
-    aspect_slots: int = 2
-    aspect_kinds: tuple[str, ...] = ("theme", "profession", "event", "sport", "relationship")
-    aspect_need_families: tuple[str, ...] = ("genre",)
-    aspect_need_cosine: float = 0.4  # ... and is this like it there (cosine in those families)
-    aspect_min_weight: float = 0.9
-    aspect_min_ratio: float = 0.5
-    # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
-    reasons: int = 5
-
-    @classmethod
-    def from_mapping(cls, mapping: dict | None) -> "SimilarityParams":
-        """Build params from a dict (e.g. settings); unknown keys are ignored, lists become tuples."""
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict = {}
-        weights = dict(cls.family_weights)
-        for key, value in (mapping or {}).items():
-            key = key.lower()
-            if key.startswith("weight_"):  # weight_<family>=x, handy from environment variables
-                weights[key[len("weight_") :]] = float(value)
-                values["family_weights"] = tuple(weights.items())
-                continue
-            if key not in types:
-                continue
-            if types[key] in (int, "int"):
-                value = int(value)
-            elif types[key] in (float, "float"):
-                value = float(value)
-            if key == "family_weights":
-                items = value.items() if isinstance(value, dict) else value
-                value = tuple((str(a), float(b)) for a, b in items)
-            elif key in ("generic_families", "aspect_kinds", "aspect_need_families"):
-                value = tuple(value.split(",") if isinstance(value, str) else value)
-            values[key] = value
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        """Return the params as plain JSON-able values."""
-        return json.loads(json.dumps(asdict(self)))
-
-
-@dataclass
-class Catalog:
-    """An immutable snapshot: films × tags matrix (weighted, block-normalised) and per-film metadata."""
-
-    ids: list[str]
-    tags: list[str]
-    matrix: sp.csr_matrix  # films × tags; row · row = weighted sum of per-family cosines, in [0, 1]
-    idf: np.ndarray  # per tag
-    tag_family: np.ndarray  # per tag: index into family_names
-    family_names: list[str]
-    years: np.ndarray  # float, nan when unknown
-    langs: np.ndarray  # int code into lang_names, -1 when unknown
-    lang_names: list[str]
-    pop: np.ndarray  # popularity prior in (0, 1]
-    quality: np.ndarray  # vote_average / 10 in (0, 1]
-    specific: (
-        np.ndarray
-    )  # per tag: sharing it counts for the reserved slots (not generic, not too common)
-    emb: np.ndarray  # per film, its plot embedding (int8, films x embedding.DIM; zeros: none)
-    emb_norm: np.ndarray  # per film, its embedding's L2 norm (0: none)
-    params: SimilarityParams  # the build-time knobs used
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def row_of(self) -> dict[str, int]:
-        """Map film id to row."""
-        if "row_of" not in self._cache:
-            self._cache["row_of"] = {fid: i for i, fid in enumerate(self.ids)}
-        return self._cache["row_of"]
-
-    @property
-    def reason_names(self) -> list[str]:
-        """Name reason columns: the tags, then the embedding's column (len(tags))."""
-        if "reason_names" not in self._cache:
-            self._cache["reason_names"] = [*self.tags, EMBEDDING_REASON]
-        return self._cache["reason_names"]
-
-    @property
-    def row_tag(self) -> dict[str, int]:
-        """Map tag to column."""
-        if "row_tag" not in self._cache:
-            self._cache["row_tag"] = {t: i for i, t in enumerate(self.tags)}
-        return self._cache["row_tag"]
-
-
-def tag_family(tag: str) -> str:
-    """Return a tag's family: the prefix before ':' ("" when there is none)."""
-    head, sep, _ = tag.partition(":")
-    return head if sep else ""
-
-
-def _popularity(films: list[dict], stats: dict, unknown: float) -> tuple[np.ndarray, np.ndarray]:
-    vc = np.array([_num(f.get("vote_count")) for f in films], dtype=float)
-    popularity = np.array([_num(f.get("popularity")) for f in films], dtype=float)
-    max_votes = stats.get("max_votes") or np.nanmax(vc, initial=1.0)
-    pop = np.log1p(np.nan_to_num(vc, nan=0.0)) / math.log1p(max(1.0, max_votes))
-    # films without a vote count fall back to their scaled popularity
-    max_pop = stats.get("max_popularity") or np.nanmax(popularity, initial=0.0)
-    alt = np.log1p(np.nan_to_num(popularity, nan=0.0)) / max(1e-9, math.log1p(max(0.0, max_pop)))
-    pop = np.where(np.isnan(vc), alt, pop)
-    pop = np.where(np.isnan(vc) & np.isnan(popularity), unknown, pop)
-    quality = np.array([_num(f.get("vote_average")) for f in films], dtype=float) / 10.0
-    quality = np.nan_to_num(quality, nan=0.6)
-    # a floor keeps every factor positive, so a prior can reorder but never erase a match
-    return np.clip(pop, 0.05, 1.0), np.clip(quality, 0.05, 1.0)
-
-
-def _num(value) -> float:
-    return float(value) if value is not None else float("nan")
-
-
-def _family_weight(params: SimilarityParams, family: str) -> float:
-    return dict(params.family_weights).get(family, params.default_family_weight)
-
-
-def _flatten(films: list[dict], tag_index: dict[str, int]):
-    """Return per film its number of entries, and every entry's column and weight (capped at
-    1), for the tags in tag_index with a positive weight, film after film."""
-    rows_tags = [[t for t, w in f["vector"].items() if w > 0 and t in tag_index] for f in films]
-    lengths = np.fromiter(map(len, rows_tags), dtype=np.int64, count=len(films))
-    total = int(lengths.sum())
-    cols = np.fromiter((tag_index[t] for ts in rows_tags for t in ts), dtype=np.int64, count=total)
-    weights = np.fromiter(
-        (f["vector"][t] for f, ts in zip(films, rows_tags) for t in ts), dtype=float, count=total
-    )
-    return lengths, cols, np.minimum(1.0, weights)
-
-
-def _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, n_cols, params):
-    """Return csr rows: per family, idf·tf weights L2-normalised then scaled by sqrt(family weight)."""
-    n_rows, n_fam = len(lengths), len(fam_w)
-    rows = np.repeat(np.arange(n_rows), lengths)
-    vals = weights**params.tf_power * idf[cols]
-    fam = tag_fam[cols].astype(np.int64)
-    # per (row, family) norms, summed in entry order
-    norms = np.sqrt(np.bincount(rows * n_fam + fam, weights=vals**2, minlength=n_rows * n_fam))
-    norm = norms[rows * n_fam + fam]
-    scale = np.sqrt(np.asarray(fam_w, dtype=float) / float(sum(fam_w)))
-    vals = np.where(norm > 0, vals / np.where(norm > 0, norm, 1) * scale[fam], 0.0)
-    keep = np.flatnonzero(vals > 0)
-    keep = keep[np.lexsort((cols[keep], rows[keep]))]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n_rows))])
-    return sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n_rows, n_cols))
-
-
-def build_catalog(
-    films: list[dict], params: SimilarityParams | None = None, stats: dict | None = None
-) -> Catalog:
-    """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}.
-
-    films may also carry "popularity", "vote_count", "vote_average" and "embedding" (bytes,
-    workers/embedding.py). stats, when given, holds
-    catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity"} so that a small
-    catalog of candidates scores exactly like the full one (IDF and priors use them).
-    """
-    params = params or SimilarityParams()
-    stats = stats or {}
-    tags = sorted({t for f in films for t, w in f["vector"].items() if w > 0})
-    tag_index = {t: i for i, t in enumerate(tags)}
-    n = len(films)
-    lengths, cols, weights = _flatten(films, tag_index)
-    df = np.bincount(cols, minlength=len(tags)).astype(float)
-    if stats.get("df") is not None:
-        df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
-    n = max(n, int(stats.get("n") or 0))
-    idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
-    family_names = sorted({tag_family(t) for t in tags})
-    fam_index = {f: i for i, f in enumerate(family_names)}
-    tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
-    fam_w = [_family_weight(params, f) for f in family_names]
-    matrix = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tags), params)
-    lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
-    lang_index = {lang: i for i, lang in enumerate(lang_names)}
-    pop, quality = _popularity(films, stats, params.unknown_pop)
-    generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
-    specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
-    emb, emb_norm = embedding.decode([f.get("embedding") for f in films])
-    return Catalog(
-        ids=[str(f["id"]) for f in films],
-        tags=tags,
-        matrix=matrix.astype(np.float64),
-        idf=idf,
-        tag_family=tag_fam,
-        family_names=family_names,
-        years=np.array([_num(f.get("year")) for f in films], dtype=float),
-        langs=np.array(
-            [lang_index.get(f.get("original_language"), -1) for f in films], dtype=np.int32
-        ),
-        lang_names=lang_names,
-        pop=pop,
-        quality=quality,
-        specific=specific,
-        emb=emb,
-        emb_norm=emb_norm,
-        params=params,
-    )
-
-
-def _query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
-    """Vectorise films (maybe not in cat) against cat's tags; unknown tags only dilute the norm."""
-    p = cat.params
-    fam_index = {f: i for i, f in enumerate(cat.family_names)}
-    extra = sorted(
-        {
-            t
-            for f in films
-            for t in f["vector"]
-            if t not in cat.row_tag and tag_family(t) in fam_index
-        }
-    )
-    tag_index = dict(cat.row_tag)
-    tag_index.update({t: len(cat.tags) + i for i, t in enumerate(extra)})
-    unseen_idf = math.log1p(len(cat.ids)) ** p.idf_power
-    idf = np.concatenate([cat.idf, np.full(len(extra), unseen_idf)])
-    tag_fam = np.concatenate([cat.tag_family, [fam_index[tag_family(t)] for t in extra]]).astype(
-        np.int32
-    )
-    lengths, cols, weights = _flatten(films, tag_index)
-    fam_w = [_family_weight(p, f) for f in cat.family_names]
-    q = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tag_index), p)
-    return q[:, : len(cat.tags)].tocsr()
-
-
-def _candidate_index(cat: Catalog) -> dict:
-    """Return the capped inverted index and the entries it leaves out.
-
-    {"reach_t": tags x films, per tag its max_posting films of highest prior (ties by row),
-    with their weights; "rest": films x tags, every other entry}. A query's candidates are
-    the films its tags reach; their scores add the shared tags found in "rest".
-    """
-    if "cand" not in cat._cache:
-        m = cat.matrix.tocsc()
-        col = np.repeat(np.arange(m.shape[1]), np.diff(m.indptr))
-        rows = m.indices
-        order = np.lexsort((rows, -cat.pop[rows], col))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - m.indptr[col[order]]
-        keep = rank < cat.params.max_posting  # entries stay in column-major order
-        counts = np.bincount(col[keep], minlength=m.shape[1])
-        reach_t = sp.csr_matrix(
-            (m.data[keep], rows[keep], np.concatenate([[0], np.cumsum(counts)])),
-            shape=(m.shape[1], m.shape[0]),
-        )
-        rest = sp.csc_matrix((np.where(keep, 0.0, m.data), rows, m.indptr), shape=m.shape).tocsr()
-        rest.eliminate_zeros()
-        rest.sort_indices()
-        cat._cache["cand"] = _cand_parts(reach_t, rest)
-    return cat._cache["cand"]
-
-
-def _cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
-    """Return the candidate index from its stored parts, with what the kernel's bounds use."""
-    capped = np.zeros(rest.shape[1], dtype=np.bool_)
-    capped[rest.indices] = True
-    rows = np.repeat(np.arange(rest.shape[0]), np.diff(rest.indptr))
-    rest_norm = np.sqrt(np.bincount(rows, weights=rest.data**2, minlength=rest.shape[0]))
-    return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
 def _layout(cat: Catalog) -> dict:
@@ -338,7 +38,7 @@ def _layout(cat: Catalog) -> dict:
     and this ordering ranks ~15% faster; the lists are the same (ties use catalog rows).
     """
     if "layout" not in cat._cache:
-        idx = _candidate_index(cat)
+        idx = candidate_index(cat)
         n = len(cat.ids)
         orig = np.lexsort((np.arange(n), -cat.pop))  # kernel number -> catalog row
         inv = np.empty(n, dtype=np.int64)
@@ -387,7 +87,7 @@ def _aspect_columns(cat: Catalog, params: SimilarityParams) -> np.ndarray:
 def _need_min(cat: Catalog, params: SimilarityParams) -> float:
     """The dot product on the aspect_need families that a cosine of aspect_need_cosine gives
     (rows are normalised per family and scaled by sqrt(family weight / sum of weights))."""
-    fam_w = [_family_weight(params, f) for f in cat.family_names]
+    fam_w = [family_weight(params, f) for f in cat.family_names]
     need_w = sum(w for f, w in zip(cat.family_names, fam_w) if f in params.aspect_need_families)
     return params.aspect_need_cosine * need_w / sum(fam_w) if sum(fam_w) else 0.0
 
@@ -408,7 +108,7 @@ def _rank_arrays(
     millionths ("micro") and "reason_len" reasons, per reason its tag column
     ("reason_tags") and share in 1/10,000 ("reason_units"). stats, when given, gets the
     kernel's work counts added (see kernels.rank_rows). q_emb: the query rows' embeddings
-    and their norms (embedding.decode).
+    and their norms (workers.embedding.decode).
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)
@@ -424,7 +124,7 @@ def _rank_arrays(
     }
     window_slots = min(params.reserve_slots, params.reserve_window)
     q_aspects = np.full((n_rows, max(params.aspect_slots, 0)), -1, dtype=np.int64)
-    kernels.query_aspects(
+    kernel_aspects.query_aspects(
         q.indptr.astype(np.int64, copy=False),
         q.indices.astype(np.int64, copy=False),
         q.data.astype(np.float64, copy=False),
@@ -526,7 +226,7 @@ def _rank(
 
 
 def _strings(cat: Catalog) -> dict[str, np.ndarray]:
-    """Return the catalog's ids as UTF-8 bytes with offsets, for kernels.items_packed."""
+    """Return the catalog's ids as UTF-8 bytes with offsets, for kernel_pack.items_packed."""
     if "strings" not in cat._cache:
         parts = [fid.encode() for fid in cat.ids]
         off = np.zeros(len(parts) + 1, dtype=np.int64)
@@ -594,7 +294,7 @@ def iter_related_packed(
         # untouched pages of np.empty cost nothing: a loose bound is free
         buf = np.empty(n_items * per_item + n_reasons * 5 + 1, np.uint8)
         row_end = np.zeros(len(part), dtype=np.int64)
-        kernels.items_packed(
+        kernel_pack.items_packed(
             r["rows"],
             r["micro"],
             r["len"],
@@ -637,102 +337,25 @@ def related_rows(
 def related_for_vector(cat: Catalog, film: dict, params: SimilarityParams | None = None) -> Related:
     """Return the related list of one film (maybe not in cat) from capped inverted-index candidates."""
     params = params or SimilarityParams()
-    q = _query_matrix(cat, [film])
+    q = query_matrix(cat, [film])
     lang = (
         cat.lang_names.index(film["original_language"])
         if film.get("original_language") in cat.lang_names
         else -1
     )
     own = cat.row_of.get(str(film["id"]), -1)
-    q_emb = embedding.decode([film.get("embedding")])
-    year = np.array([_num(film.get("year"))])
+    q_emb = decode_embeddings([film.get("embedding")])
+    year = np.array([number_or_nan(film.get("year"))])
     return _rank(cat, q, year, np.array([lang]), q_emb, np.array([own]), params)[0]
 
 
 def score_pair(cat: Catalog, film: dict, row: int, params: SimilarityParams | None = None):
     """Return (score, reasons) of catalog film `row` as a recommendation for `film`, or None if unrelated."""
     params = params or SimilarityParams()
-    for other, score, reasons in related_for_vector(
-        cat, film, params.__class__(**{**asdict(params), "k": len(cat.ids)})
-    ):
+    for other, score, reasons in related_for_vector(cat, film, replace(params, k=len(cat.ids))):
         if other == cat.ids[row]:
             return score, reasons
     return None
-
-
-def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
-    """Serialise a catalog (np.savez, no pickle), with its candidate index unless told not to.
-
-    The candidate index costs O(catalog) to derive; storing it saves that in every job that
-    loads the snapshot (each rank chunk of a rebuild runs in a freshly forked process).
-    """
-    buf = io.BytesIO()
-    m = cat.matrix
-    extra = {}
-    if with_candidates:
-        idx = _candidate_index(cat)
-        for name in ("reach_t", "rest"):
-            extra.update(
-                {
-                    f"{name}_data": idx[name].data,
-                    f"{name}_indices": idx[name].indices,
-                    f"{name}_indptr": idx[name].indptr,
-                    f"{name}_shape": np.array(idx[name].shape),
-                }
-            )
-    np.savez(
-        buf,
-        **extra,
-        ids=np.array(cat.ids, dtype=str),
-        tags=np.array(cat.tags, dtype=str),
-        data=m.data,
-        indices=m.indices,
-        indptr=m.indptr,
-        shape=np.array(m.shape),
-        idf=cat.idf,
-        tag_family=cat.tag_family,
-        family_names=np.array(cat.family_names, dtype=str),
-        years=cat.years,
-        langs=cat.langs,
-        lang_names=np.array(cat.lang_names, dtype=str),
-        pop=cat.pop,
-        quality=cat.quality,
-        specific=cat.specific,
-        emb=cat.emb,
-        emb_norm=cat.emb_norm,
-        params=np.array(json.dumps(cat.params.to_dict())),
-    )
-    return buf.getvalue()
-
-
-def catalog_from_bytes(blob: bytes) -> Catalog:
-    """Load a catalog written by catalog_to_bytes."""
-    z = np.load(io.BytesIO(blob), allow_pickle=False)
-    cat = Catalog(
-        ids=z["ids"].tolist(),
-        tags=z["tags"].tolist(),
-        matrix=sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])),
-        idf=z["idf"],
-        tag_family=z["tag_family"],
-        family_names=z["family_names"].tolist(),
-        years=z["years"],
-        langs=z["langs"],
-        lang_names=z["lang_names"].tolist(),
-        pop=z["pop"],
-        quality=z["quality"],
-        specific=z["specific"],
-        emb=z["emb"],
-        emb_norm=z["emb_norm"],
-        params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
-    )
-    if "reach_t_indptr" in z.files:
-
-        def part(name: str) -> sp.csr_matrix:
-            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
-            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
-
-        cat._cache["cand"] = _cand_parts(part("reach_t"), part("rest"))
-    return cat
 
 
 def compile_kernels() -> None:
