@@ -2,6 +2,7 @@
 slow clients never hold back the others; with either worker, gunicorn's own 414 and 431 carry
 the JSON error body."""
 
+import http.client
 import io
 import json
 import time
@@ -111,3 +112,20 @@ def test_drain_stops_at_its_bound():
     stream = io.BytesIO(b"x" * 300_000)
     assert drain(stream, 100_000, 5) == 100_000 and stream.tell() == 100_000
     assert drain(stream, 10**9, 5) == 200_000  # to the end of the body, no further
+
+
+@pytest.mark.parametrize("worker", ["sync", "threaded"])
+@pytest.mark.parametrize("conditional", [{}, {"If-None-Match": '"x"'}])
+def test_one_date_header_under_gunicorn(worker, conditional, request):
+    """gunicorn writes the Date header itself: the app must not add a second one."""
+    port = request.getfixturevalue(worker)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/films", headers={"X-API-Key": KEY, **conditional})
+        answer = conn.getresponse()
+        answer.read()
+        dates = [v for k, v in answer.getheaders() if k.lower() == "date"]
+    finally:
+        conn.close()
+    assert answer.status == 200 and answer.getheader("ETag")
+    assert len(dates) == 1, dates
