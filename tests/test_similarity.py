@@ -228,6 +228,9 @@ def test_params_from_environment_strings():
     )
     assert p.k == 60 and p.max_posting == 500 and p.pop_weight == 1.0
     assert dict(p.family_weights)["plot"] == 0.7
+    # list knobs, as RECS_SIM_ASPECT_KINDS=theme,sport gives them
+    p = SimilarityParams.from_mapping({"aspect_kinds": "theme,sport", "generic_families": "genre"})
+    assert p.aspect_kinds == ("theme", "sport") and p.generic_families == ("genre",)
 
 
 def test_films_without_popularity_get_a_typical_prior_not_the_floor():
