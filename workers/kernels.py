@@ -106,7 +106,7 @@ def rank_rows(
     none); their cosine, taken in integers, adds emb_weight * cosine when positive.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
     carries an aspect when it is in the tag's capped posting and its dot product with the
-    row on the columns marked in aspect_need is positive and at least need_min, when the row
+    row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at least need_min, when the row
     has such columns. See the module docstring for
     the rules.
     """
@@ -170,7 +170,7 @@ def rank_rows(
         any_aspect = False
         q_need = False
         for e in range(lo, hi):
-            q_need |= aspect_need[q_indices[e]]
+            q_need |= aspect_need[q_indices[e]] != 0.0
         for a in range(n_aspects):
             if q_aspects[i, a] >= 0:
                 asp_bit[q_aspects[i, a]] |= 1 << a
@@ -186,7 +186,7 @@ def rank_rows(
             t = q_indices[e]
             w = q_data[e]
             spec_t = specific[t]
-            need_t = 1.0 if aspect_need[t] else 0.0
+            need_t = aspect_need[t]
             bit = asp_bit[t]
             stats[0] += reach_indptr[t + 1] - reach_indptr[t]
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
@@ -290,8 +290,7 @@ def rank_rows(
                 uncapped += w * rest_data[f]
                 shared += w != 0.0
                 spec |= (w != 0.0) & specific[t]
-                if aspect_need[t]:
-                    nd += w * rest_data[f]
+                nd += w * rest_data[f] * aspect_need[t]
             sim = acc[j] + uncapped
             if sim <= 0.0:
                 continue

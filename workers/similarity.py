@@ -74,22 +74,34 @@ def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
     return cat._cache[key]
 
 
-def _aspect_columns(cat: Catalog, params: SimilarityParams) -> np.ndarray:
-    """Per tag column: whether it can be an aspect (specific, of one of the aspect kinds)."""
-    key = ("aspects", tuple(params.aspect_kinds))
+def _aspect_inputs(cat: Catalog, params: SimilarityParams) -> dict:
+    """The strongly stated themes' per-catalog inputs, made once per catalog and knobs:
+    per tag column whether it can be a theme (specific, of one of the aspect kinds) and
+    whether it counts for the like-kind check (1.0 in an aspect_need family, else 0.0), the
+    columns' families as the kernels take them, and the family weights that turn the
+    like-kind cosine into a dot product (rows are normalised per family and scaled by
+    sqrt(family weight / sum of weights))."""
+    key = ("aspects", tuple(params.aspect_kinds), tuple(params.aspect_need_families))
     if key not in cat._cache:
         vocab = load_vocabulary()
         kinds = np.array([vocab.kind(t) in params.aspect_kinds for t in cat.tags], dtype=np.bool_)
-        cat._cache[key] = kinds & cat.specific.astype(np.bool_)
+        need_fams = [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families]
+        fam_w = [family_weight(params, f) for f in cat.family_names]
+        need_w = sum(fam_w[i] for i in need_fams)
+        cat._cache[key] = {
+            "columns": kinds & cat.specific.astype(np.bool_),
+            "need": np.isin(cat.tag_family, need_fams).astype(np.float64),
+            "family": cat.tag_family.astype(np.int64),
+            "need_weight": need_w,
+            "all_weight": sum(fam_w),
+        }
     return cat._cache[key]
 
 
-def _need_min(cat: Catalog, params: SimilarityParams) -> float:
-    """The dot product on the aspect_need families that a cosine of aspect_need_cosine gives
-    (rows are normalised per family and scaled by sqrt(family weight / sum of weights))."""
-    fam_w = [family_weight(params, f) for f in cat.family_names]
-    need_w = sum(w for f, w in zip(cat.family_names, fam_w) if f in params.aspect_need_families)
-    return params.aspect_need_cosine * need_w / sum(fam_w) if sum(fam_w) else 0.0
+def _need_min(params: SimilarityParams, aspects: dict) -> float:
+    """The dot product on the aspect_need families that a cosine of aspect_need_cosine gives."""
+    total = aspects["all_weight"]
+    return params.aspect_need_cosine * aspects["need_weight"] / total if total else 0.0
 
 
 def _rank_arrays(
@@ -123,15 +135,16 @@ def _rank_arrays(
         "reason_len": np.zeros((n_rows, k), dtype=np.int64),
     }
     window_slots = min(params.reserve_slots, params.reserve_window)
+    aspects = _aspect_inputs(cat, params)
     q_aspects = np.full((n_rows, max(params.aspect_slots, 0)), -1, dtype=np.int64)
     kernel_aspects.query_aspects(
         q.indptr.astype(np.int64, copy=False),
         q.indices.astype(np.int64, copy=False),
         q.data.astype(np.float64, copy=False),
         cat.idf,
-        cat.tag_family.astype(np.int64),
+        aspects["family"],
         len(cat.family_names),
-        _aspect_columns(cat, params),
+        aspects["columns"],
         float(params.aspect_min_weight),
         float(params.tf_power),
         q_aspects,
@@ -180,11 +193,8 @@ def _rank_arrays(
         window_slots,
         q_aspects,
         float(params.aspect_min_ratio),
-        np.isin(
-            cat.tag_family,
-            [i for i, f in enumerate(cat.family_names) if f in params.aspect_need_families],
-        ),
-        _need_min(cat, params),
+        aspects["need"],
+        _need_min(params, aspects),
         n_reasons,
         out["rows"],
         out["micro"],
