@@ -49,16 +49,9 @@ def test_recs_serve_embedded_fills_love_911(tmp_path):
     """... with compose's gunicorn config: JSON logs only on stderr (quiet, no colour codes),
     JSON access lines, and one /metrics view over both gunicorn workers."""
     port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in ("REDIS_URL", "RECS_PREFIX", "RECS_QUEUE", "RECS_API_KEYS", "RECS_ALLOW_NO_KEYS")
-    }
-    env["RECS_DATA_DIR"] = str(tmp_path / "var")
     proc = subprocess.Popen(
         [str(RECS), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
+        env=serve_env(tmp_path / "var"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

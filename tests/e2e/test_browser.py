@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import redis
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
@@ -78,8 +77,6 @@ def service(tmp_path_factory):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        client = redis.Redis.from_url(REDIS_URL)
-        client.unlink(*client.scan_iter(match=name + ":*", count=1000) or [name + ":-"])
         remove_prefix(name)
 
 
