@@ -1,7 +1,7 @@
 """The web's fast paths: each gives what the general path gives, with less work per request.
 
-Each stands in for a general path that stays the contract (a schema, webargs, Flask-Limiter's
-hooks); tests compare the two, and tests/test_fastpaths.py fails when one stops being taken.
+Each stands in for a general path that stays the contract (a schema, webargs, the limits'
+exempt_when); tests compare the two, and tests/test_fastpaths.py fails when one stops being taken.
 """
 
 from collections.abc import Callable
@@ -138,40 +138,14 @@ def query_args(blp, schema: Schema, plain: Callable):
     return decorator
 
 
-# -- Flask-Limiter's hooks only where a limit applies -----------------------------------------
-def skip_limiter_when_unlimited(app, limiter, is_unlimited: Callable[[], bool]) -> bool:
-    """Run Flask-Limiter's request hooks only for requests a limit applies to; return whether
-    its hooks were found (and wrapped).
+# -- Flask-Limiter only where a limit applies -------------------------------------------------
+def limit_only_where_applies(limiter, is_unlimited: Callable[[], bool]) -> None:
+    """Have Flask-Limiter skip the requests that is_unlimited() says no limit applies to.
 
-    Flask-Limiter resolves and filters its limits on every request, its after_request
-    hook looks up the limit state again and its teardown builds a fresh per-request
-    context only to clear it: tens of microseconds per request on reads no limit covers
-    (single-film reads, related titles, health). Its public API has no way to leave its hooks
-    out for a request (request_filter and exempt_when still run them), so its three hooks are
-    found on the app and wrapped in place (the order of hooks stays as registered); the limits'
-    own exempt_when checks stay authoritative.
+    Through its public request_filter: such a request is exempt before any limit is resolved,
+    so Flask-Limiter neither resolves the limits (their exempt_when checks) nor counts it nor
+    looks up X-RateLimit-* for it: single-film reads, related titles, health and a current kept
+    film page. Its hooks still run (Flask-Limiter 4 has no way to leave them out), at a few
+    microseconds each. The limits' own exempt_when checks stay authoritative.
     """
-    before = app.before_request_funcs.setdefault(None, [])
-    after = app.after_request_funcs.setdefault(None, [])
-    teardown = app.teardown_request_funcs.setdefault(None, [])
-    checks = [i for i, f in enumerate(before) if getattr(f, "__self__", None) is limiter]
-    headers = [i for i, f in enumerate(after) if getattr(f, "args", None) == (limiter,)]
-    releases = [i for i, f in enumerate(teardown) if getattr(f, "__self__", None) is limiter]
-    if len(checks) != 1 or len(headers) != 1 or len(releases) != 1:
-        return False  # Flask-Limiter changed its hooks: leave them
-    check, inject, release = before[checks[0]], after[headers[0]], teardown[releases[0]]
-
-    def check_limits():
-        if not is_unlimited():
-            return check()
-
-    def inject_headers(response):
-        return response if is_unlimited() else inject(response)
-
-    def release_context(exc=None):
-        if not is_unlimited():
-            release(exc)
-
-    before[checks[0]], after[headers[0]] = check_limits, inject_headers
-    teardown[releases[0]] = release_context
-    return True
+    limiter.request_filter(is_unlimited)

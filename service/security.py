@@ -180,9 +180,19 @@ def _routed() -> bool:
     return request.url_rule is not None
 
 
+def writes_exempt() -> bool:
+    """exempt_when of the writes limit: anything but a routed API write."""
+    return not (_routed() and is_api_write())
+
+
+def reads_exempt() -> bool:
+    """exempt_when of the expensive reads' limit: anything but a GET of an expensive read."""
+    return not (request.method == "GET" and request.endpoint in EXPENSIVE_READS)
+
+
 def is_unlimited() -> bool:
-    """Return True when no limit applies to this request (the exempt_when checks, at once);
-    decided once per request (three hooks ask)."""
+    """Return True when no limit applies to this request (the exempt_when checks, at once, and
+    a current kept page); decided once per request (Flask-Limiter's filter and the view ask)."""
     return once_per_request("recs_unlimited", _unlimited)
 
 
@@ -201,7 +211,7 @@ def _unlimited() -> bool:
 def _init_limiter(app, client) -> None:
     from flask_limiter import Limit, Limiter
 
-    from service.fastpaths import skip_limiter_when_unlimited
+    from service.fastpaths import limit_only_where_applies
     from service.redisconn import is_sentinel, parse_sentinel_url
 
     url = app.config["REDIS_URL"] or "unix://" + client.connection_pool.connection_kwargs["path"]
@@ -213,21 +223,21 @@ def _init_limiter(app, client) -> None:
         conf = parse_sentinel_url(url)
         storage_uri = conf.limits_uri()
         options = {"db": conf.db, "use_replicas": False, **conf.auth()}
+    # exempt_when (module functions, looked up at call time) decides what each limit covers;
+    # the request filter below only spares Flask-Limiter the work where no limit applies.
     limits = [
         Limit(
             lambda: current_app.config["RECS_RATE_WRITES"],
             scope="writes",
             shared=True,
-            exempt_when=lambda: not (_routed() and is_api_write()),
+            exempt_when=lambda: writes_exempt(),
             error_message="Too many writes from this client; see Retry-After.",
         ),
         Limit(
             lambda: current_app.config["RECS_RATE_READS"],
             scope="reads",
             shared=True,
-            exempt_when=lambda: (
-                not (request.method == "GET" and request.endpoint in EXPENSIVE_READS)
-            ),
+            exempt_when=lambda: reads_exempt(),
             error_message="Too many requests from this client; see Retry-After.",
         ),
     ]
@@ -241,7 +251,7 @@ def _init_limiter(app, client) -> None:
         swallow_errors=True,
         storage_options={**options, "key_prefix": app.config["RECS_PREFIX"] + "limits"},
     )
-    skip_limiter_when_unlimited(app, limiter, is_unlimited)  # exempt_when stays authoritative
+    limit_only_where_applies(limiter, is_unlimited)  # exempt_when stays authoritative
     app.extensions["recs_security"]["limiter"] = limiter
 
 

@@ -6,8 +6,8 @@ check that they are still used at all.
 """
 
 import pytest
-from flask_limiter import Limiter
 
+from service import security
 from service.recommendations import RecPage, blp
 from service.schemas import FilmSchema
 
@@ -44,22 +44,36 @@ def test_film_reads_are_dumped_without_marshmallow(client, seeded, monkeypatch):
     assert client.get("/api/v1/films/love-911").get_json()["id"] == "love-911"
 
 
-def test_flask_limiter_runs_only_where_a_limit_applies(make_app, monkeypatch):
-    checks = []
-    check = Limiter._check_request_limit
-
-    def counted(self, *args, **kwargs):
-        checks.append(1)
-        return check(self, *args, **kwargs)
-
-    monkeypatch.setattr(Limiter, "_check_request_limit", counted)  # before the app binds it
+def test_flask_limiter_resolves_limits_only_where_one_applies(make_app, monkeypatch):
+    """Flask-Limiter's request filter exempts reads no limit covers before it resolves any
+    limit: their exempt_when checks are never asked. Where a limit applies they are, and the
+    request is counted (X-RateLimit-*)."""
+    asked = []
+    for name in ("writes_exempt", "reads_exempt"):
+        check = getattr(security, name)
+        monkeypatch.setattr(security, name, lambda check=check: asked.append(1) or check())
     app = make_app()
     client = app.test_client()
     key = app.config["RECS_API_KEYS"][0]
     assert client.get("/api/v1/films/nope").status_code == 404  # a read no limit covers
     assert client.get("/healthz").status_code == 200
-    assert checks == []
+    assert client.get(RECS.replace("love-911", "nope")).status_code in (200, 404)
+    assert asked == []
     created = client.post(
         "/api/v1/films", json={"title": "Limited"}, headers={"Authorization": f"Bearer {key}"}
     )
-    assert created.status_code == 201 and checks == [1]  # a write: Flask-Limiter counts it
+    assert created.status_code == 201 and "X-RateLimit-Limit" in created.headers
+    assert asked  # a write: Flask-Limiter resolved the limits and counted it
+
+
+def test_a_current_kept_film_page_skips_flask_limiter(client, seeded, monkeypatch):
+    asked = []
+    check = security.reads_exempt
+    monkeypatch.setattr(security, "reads_exempt", lambda: asked.append(1) or check())
+    rendered = client.get("/films/love-911")
+    assert rendered.status_code == 200 and "X-RateLimit-Limit" in rendered.headers
+    assert asked  # a render is an expensive read: limited
+    asked.clear()
+    again = client.get("/films/love-911")
+    assert again.status_code == 200 and "X-RateLimit-Limit" not in again.headers
+    assert asked == []  # kept and current: Flask-Limiter resolved nothing
