@@ -1,9 +1,11 @@
 """HTTP caching: validators (ETag, Last-Modified), Cache-Control, and 304 for a current copy."""
 
 import hashlib
+import time
+from functools import lru_cache
 
 from flask import current_app, g, request
-from werkzeug.http import http_date
+from werkzeug.http import http_date, quote_etag
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 # The reads a browser or a CDN may keep: one film, its reviews, one review, related titles, tags,
@@ -73,17 +75,44 @@ def add_validators(response):
         response.headers["Cache-Control"] = "no-cache"
         return response
     etag, last_modified, fresh = g.get("cache") or (None, None, True)
-    response.set_etag(etag or body_etag(response.get_data()), weak=True)
-    if last_modified:
-        response.last_modified = int(last_modified)
     headers = response.headers
-    headers["Cache-Control"] = policy(fresh)
+    # what set_etag and the last_modified setter write, without their per-call formatting
+    headers["ETag"] = weak_etag(etag or body_etag(response.get_data()))
+    if last_modified:
+        headers["Last-Modified"] = date_of(int(last_modified))
+    headers.add("Cache-Control", policy(fresh))  # absent: checked above
     environ = request.environ
     if "Content-Length" in headers and not any(name in environ for name in CONDITIONAL):
         if "Date" not in headers:
-            headers["Date"] = http_date()
+            headers.add("Date", date_now())
         return response
     return response.make_conditional(request)
+
+
+@lru_cache(maxsize=8192)
+def weak_etag(etag: str) -> str:
+    """Return etag quoted as a weak entity tag (W/"..."); a kept page's is made once."""
+    return quote_etag(etag, weak=True)
+
+
+@lru_cache(maxsize=8192)
+def date_of(seconds: int) -> str:
+    """Return epoch seconds as an HTTP date (a page's Last-Modified is formatted once)."""
+    return http_date(seconds)
+
+
+_now = (0, "")  # the second and its HTTP date: one formatting a second, not one per answer
+
+
+def date_now() -> str:
+    """Return the HTTP date of this second (what http_date() gives)."""
+    global _now
+    now = int(time.time())
+    second, text = _now
+    if second != now:
+        text = http_date(now)
+        _now = (now, text)  # threads may both format it: they write the same
+    return text
 
 
 def init_app(app) -> None:

@@ -18,6 +18,7 @@ from workers.vocab import load_vocabulary
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 24
+HTML = "text/html; charset=utf-8"  # what mimetype="text/html" gives, spelled once
 RELATED_SHOWN = 12
 MAX_PAGE = 100000  # as the API's `page`: a larger one would overflow Redis's 64-bit offsets
 # A plot longer than this many characters is shown a few lines high, with "mehr" to open it.
@@ -56,17 +57,32 @@ def page_language() -> str:
 
 
 def _page_language() -> str:
-    lang = primary_language(request.args.get("lang", "")[:35])
-    if lang in LABELS:
-        return lang
-    return request.accept_languages.best_match(["de", "en"], default="de")
+    environ = request.environ
+    if environ.get("QUERY_STRING"):
+        lang = primary_language(request.args.get("lang", "")[:35])
+        if lang in LABELS:
+            return lang
+    header = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+    lang = _ACCEPTED.get(header)
+    if lang is None:
+        lang = request.accept_languages.best_match(["de", "en"], default="de")
+        if len(_ACCEPTED) < 1000 and len(header) <= 200:  # browsers send a few dozen kinds
+            _ACCEPTED[header] = lang
+    return lang
+
+
+_ACCEPTED: dict[str, str] = {}  # Accept-Language header -> the page language it picks
 
 
 @bp.after_request
 def say_language(response):
     """The page's language follows Accept-Language: say so to caches (Vary) and readers."""
-    response.vary.add("Accept-Language")
-    response.headers["Content-Language"] = page_language()
+    headers = response.headers
+    if "Vary" in headers:
+        response.vary.add("Accept-Language")
+    else:  # what vary.add gives, without parsing and writing back a header set
+        headers.add("Vary", "Accept-Language")
+    headers["Content-Language"] = page_language()
     return response
 
 
@@ -139,7 +155,9 @@ def score_level(score: float, top: float) -> int:
 def page_key() -> tuple:
     """Return the key of this request's film page: film, language and the query but lang
     (which the language link repeats; ?lang=de, ?lang=de-DE and none give the same German page)."""
-    others = tuple((k, v) for k, v in request.args.items(multi=True) if k != "lang")
+    others = ()
+    if request.environ.get("QUERY_STRING"):
+        others = tuple((k, v) for k, v in request.args.items(multi=True) if k != "lang")
     return request.view_args["film_id"], page_language(), others
 
 
@@ -175,7 +193,7 @@ def film_page(film_id):
     kept = kept_page()
     if kept is not None:
         caching.describe(kept.etag, kept.last_modified)
-        return current_app.response_class(kept.html, mimetype="text/html")
+        return current_app.response_class(kept.html, content_type=HTML)
     # The list first: its cards generation then also covers the film and reviews read after it
     # (a write in between makes the kept page miss once, never serve old data).
     recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
@@ -219,7 +237,7 @@ def film_page(film_id):
             KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified),
         )
     caching.describe(etag, last_modified, fresh=fresh)
-    return current_app.response_class(html, mimetype="text/html")
+    return current_app.response_class(html, content_type=HTML)
 
 
 @bp.get("/reviews/<id:review_id>")

@@ -174,3 +174,16 @@ def test_plain_reads_skip_make_conditional(client, seeded, monkeypatch):
         assert client.get(url).status_code == 200
     with pytest.raises(AssertionError):
         client.get("/films/love-911", headers={"If-None-Match": 'W/"x"'})
+
+
+def test_validators_are_formatted_as_werkzeug_formats_them():
+    """add_validators writes ETag, Last-Modified and Date itself, each formatted once and
+    kept (a kept page's, this second's): the same text as werkzeug's setters."""
+    from werkzeug.http import http_date, quote_etag
+
+    from service.caching import date_now, date_of, weak_etag
+
+    assert weak_etag("abc") == quote_etag("abc", weak=True) == 'W/"abc"'
+    assert date_of(1765000000) == http_date(1765000000)
+    before, now, after = http_date(), date_now(), http_date()
+    assert now in (before, after)
