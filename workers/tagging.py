@@ -171,6 +171,8 @@ def extract_tags(
         for tag in vocab.map_genre(name) or [KW_PREFIX + name.lower()]:
             add(tag, "genre", 1.0, [name])
     for name in _names(film.get("keywords")):
+        if vocab.ignores_keyword(name):
+            continue  # "woman director", "duringcreditsstinger": not what the film is about
         # the keyword itself stays: it is more specific than the vocabulary tags it maps to
         for tag in [KW_PREFIX + name.lower(), *vocab.map_keyword(name)]:
             add(tag, "keyword", 1.0, [name])
