@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from workers.vocab import KINDS, LANGS, default_path, load_vocabulary, tokenize
+from service.core.vocab import KINDS, LANGS, default_path, load_vocabulary, tokenize
 
 VOCAB_DIR = default_path()
 MIN_TAGS = 600
