@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.tagging import extract_tags, extract_text, tag_vector
-from workers.vocab import VocabularyError, load_vocabulary, tokenize
+from service.core.tagging import extract_tags, extract_text, tag_vector
+from service.core.vocab import VocabularyError, load_vocabulary, tokenize
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 if not SEEDS.is_dir():

@@ -7,8 +7,15 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from workers.tagging import extract_tags
-from workers.vocab import KINDS, LANGS, VocabularyError, default_path, load_vocabulary, tokenize
+from service.core.tagging import extract_tags
+from service.core.vocab import (
+    KINDS,
+    LANGS,
+    VocabularyError,
+    default_path,
+    load_vocabulary,
+    tokenize,
+)
 
 VOCAB_DIR = default_path()
 MIN_TAGS = 600

@@ -9,17 +9,19 @@ from pathlib import Path
 import simplemma
 
 import config
-from workers.compounds import MIN_COMPOUND, Splitter, strip_glue
-from workers.senses import Context, Sense, SenseError, parse_sense
+from service.core.compounds import MIN_COMPOUND, Splitter, strip_glue
+from service.core.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
 KINDS = frozenset(
     {"genre", "theme", "profession", "sport", "setting", "event", "relationship", "tone", "era"}
 )
 KW_PREFIX = "kw:"  # a keyword kept as it is
-GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (workers.tagging.tag_vector)
+GENRE_PREFIX = (
+    "genre:"  # a film's own genre, as a similarity family (service.core.tagging.tag_vector)
+)
 TITLE_PREFIX = "title:"  # a word of the title
-PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (workers.plot)
+PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (service.core.plot)
 PLOT_LABELS = {"de": "Ähnliche Handlung", "en": "Similar plot"}  # one chip for all such words
 _VOCAB_PREFIXES = ("", GENRE_PREFIX)
 STRONG, WEAK = 1.0, 0.5
@@ -378,7 +380,7 @@ class Vocabulary:
         return tuple(sorted(found.items()))
 
     def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
-        """Split a German word into at least two known words, head last (workers/compounds.py)."""
+        """Split a German word into at least two known words, head last (service/core/compounds.py)."""
         return self._splitter.split(word, glued)
 
 
