@@ -10,7 +10,7 @@ A list is a header and its items, little-endian, with no name spelled out in it:
 Tag numbers come from the store's append-only tag dictionary (Store.tag_numbers, never
 reused); a reader checks its copy of the dictionary against the length and mark in the
 header before it names a tag (Store.tag_names). Items are best first. The rebuild's kernel
-(workers/kernel_pack.items_packed) writes the same item bytes as encode_item; the Lua scripts
+(service/core/kernel_pack.items_packed) writes the same item bytes as encode_item; the Lua scripts
 of service/storage.py walk items with LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
 ...]], ...]}, as the JSON lists were.
 """

@@ -26,7 +26,7 @@ class TagIndex:
         ]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
-        """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
+        """Return films' plot embeddings (service/core/embedding.py), None where a film has none."""
         return self.r.hmget(self.keys.embeddings(), ids) if ids else []
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
