@@ -10,6 +10,16 @@ from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
 TAGS_BATCH = 100
+# A pseudo-tag in the df hash: how many films have curated keywords (a kw: tag), which sets
+# the plot embedding's weight (service.core.catalog.embedding_weight). No tag starts with "@".
+KEYWORD_FILMS = "@keyword-films"
+# The field of a film's tags document that says it is counted in KEYWORD_FILMS: films saved
+# before the count existed are counted by their next save (a full `recs rebuild` saves all)
+COUNTED = "keywords_counted"
+
+
+def _has_keywords(vector: dict) -> bool:
+    return any(tag.startswith("kw:") for tag in vector)
 
 
 class TagIndex:
@@ -52,11 +62,14 @@ class TagIndex:
 
         def write(pipe):
             old = _unpack(pipe.get(self.keys.vector(fid))) or {}
-            filed = (_unpack(pipe.get(self.keys.tags(fid))) or {}).get("rank")
+            done = _unpack(pipe.get(self.keys.tags(fid))) or {}
+            filed, counted = done.get("rank"), done.get(COUNTED, False)
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
                 pipe.hincrby(self.keys.df(), tag, -1)
+            if counted:
+                pipe.hincrby(self.keys.df(), KEYWORD_FILMS, -1)
             self._change_postings(pipe, changes)
             pipe.delete(self.keys.vector(fid), self.keys.tags(fid), self.keys.pending(fid))
             pipe.hdel(self.keys.embeddings(), fid)
@@ -116,9 +129,12 @@ class TagIndex:
                     else:
                         changes.setdefault(tag, []).append(removal)
                     changes.setdefault(tag, []).append(added)
+                counted, keywords = done.get(COUNTED, False), _has_keywords(vector)
+                if counted != keywords:
+                    pipe.hincrby(self.keys.df(), KEYWORD_FILMS, 1 if keywords else -1)
                 pipe.set(self.keys.vector(fid), _pack(vector))
                 # the rank it is filed under in the postings, to find its entries again
-                pipe.set(self.keys.tags(fid), _pack({**tags, "rank": rank}))
+                pipe.set(self.keys.tags(fid), _pack({**tags, "rank": rank, COUNTED: keywords}))
                 if embedding:
                     pipe.hset(self.keys.embeddings(), fid, embedding)
                 else:
@@ -145,8 +161,9 @@ class TagIndex:
         }
 
     def catalog_stats(self, tags) -> dict:
-        """Return catalog-wide figures the similarity needs: film count, tag df, maxima."""
-        tags = sorted(tags)
+        """Return catalog-wide figures the similarity needs: film count, tag df, maxima, the
+        number of films with curated keywords."""
+        tags = sorted({*tags, KEYWORD_FILMS})
         pipe = self.r.pipeline(transaction=False)
         pipe.zcard(self.keys.films())
         pipe.zrevrange(self.keys.votes(), 0, 0, withscores=True)
@@ -154,9 +171,11 @@ class TagIndex:
         if tags:
             pipe.hmget(self.keys.df(), tags)
         n, votes, popularity, *df = pipe.execute()
+        df = dict(zip(tags, (int(x or 0) for x in (df[0] if df else []))))
         return {
             "n": n,
-            "df": dict(zip(tags, (int(x or 0) for x in (df[0] if df else [])))),
+            "keyword_films": df.pop(KEYWORD_FILMS, 0),
+            "df": df,
             "max_votes": votes[0][1] if votes else 0.0,
             "max_popularity": popularity[0][1] if popularity else 0.0,
         }
