@@ -285,16 +285,16 @@ def _read_page(
         return _answer(film_id, version, card_rev, None, None, pending, b"[]", total, None)
     rev, computed_at, _ = listcodec.read_header(blob)
     items = []
-    for (fid, score, reasons), raw in s.list_page(blob, flat):
+    for item, raw in s.list_page(blob, flat):
         other = orjson.loads(raw)
         # labelled_reasons gives the dumped form already: tag, label and a float share
         items.append(
             {
-                "id": fid,
+                "id": item.id,
                 "title": other["title"],
                 "year": other.get("year"),
-                "score": float(score),
-                "reasons": labelled_reasons(reasons, lang),
+                "score": float(item.score),
+                "reasons": labelled_reasons(item.reasons, lang),
             }
         )
     results = orjson.dumps(items)
