@@ -5,6 +5,7 @@ import json
 import orjson
 
 from service import listcodec, postings
+from service.listcodec import RelatedItem
 from service.storage.base import _loads, _pack, _posting_removal, _unpack, _unpacked, now, transact
 from service.storage.scripts import tag_mark
 
@@ -242,13 +243,12 @@ class TagIndex:
             t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
             t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
 
-    def _decode_items(self, blob: bytes, positions: list[int]) -> list[list]:
+    def _decode_items(self, blob: bytes, positions: list[int]) -> list[RelatedItem]:
         names = self.tag_names(*listcodec.dictionary(blob))
         return listcodec.decode_items(blob, positions, names)
 
     def decode_list(self, blob: bytes) -> dict:
-        """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
-        share], ...]], ...]}."""
+        """Return a stored list as {"rev", "computed_at", "items": [RelatedItem, ...]}."""
         rev, computed_at, _ = listcodec.read_header(blob)
         return {
             "rev": rev,
@@ -256,7 +256,7 @@ class TagIndex:
             "items": self._decode_items(blob, listcodec.offsets(blob)),
         }
 
-    def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
+    def list_page(self, blob: bytes | None, flat: list) -> list[tuple[RelatedItem, bytes]]:
         """Return the page read_list_parts sends as (list item, card JSON) pairs, decoding
         only the items on it."""
         if not blob or not flat:
@@ -266,8 +266,8 @@ class TagIndex:
         items = self._decode_items(blob, [offsets[n - 1] for n in positions])
         return list(zip(items, flat[1::2]))
 
-    def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
-        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item[2])
+    def encode_list(self, rev: int, computed_at: float, items: list[RelatedItem]) -> bytes:
+        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item.reasons)
         return listcodec.encode(
             {"rev": rev, "computed_at": computed_at, "items": items}, numbers, dictionary
         )
@@ -280,7 +280,7 @@ class TagIndex:
             for raw in self.r.mget([self.keys.related_list(str(version), i) for i in ids])
         ]
 
-    def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
+    def write_own_list(self, version: int, fid: str, rev: int, items: list[RelatedItem]) -> bool:
         blob = self.encode_list(rev, now(), items)
         return bool(
             self._write_list(keys=[self.keys.related_list(str(version), fid)], args=[blob, rev])
@@ -301,7 +301,12 @@ class TagIndex:
         pipe.execute()
 
     def patch_lists(
-        self, version: int, fid: str, items: dict[str, list | None], k: int, rev: int | None = None
+        self,
+        version: int,
+        fid: str,
+        items: dict[str, RelatedItem | None],
+        k: int,
+        rev: int | None = None,
     ) -> bool:
         """Put film `fid` into (item) or out of (None) each given film's list, atomically.
 
@@ -311,7 +316,7 @@ class TagIndex:
         if not items:
             return True
         numbers, dictionary = self.tag_numbers(
-            tag for item in items.values() if item for tag, _ in item[2]
+            tag for item in items.values() if item for tag, _ in item.reasons
         )
         keys = [self.keys.related_list(str(version), fid)] + [
             self.keys.related_list(str(version), other) for other in items
