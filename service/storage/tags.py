@@ -5,7 +5,8 @@ import json
 import orjson
 
 from service import listcodec, postings
-from service.storage.base import _loads, _pack, _posting_removal, _unpack, _unpacked, now, transact
+from service.storage import documents
+from service.storage.base import _loads, _posting_removal, now, transact
 from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
@@ -17,13 +18,17 @@ class TagIndex:
 
     # -- tags, vectors and the inverted index ----------------------------------
     def get_vectors(self, ids: list[str]) -> list[dict | None]:
+        """Return films' tag vectors, None where a film has none (no tags saved)."""
         if not ids:
             return []
+        raws = self.r.mget([self.keys.tags(i) for i in ids])
+        # tags an older version saved have their vector in a key of its own
+        older = [i for i, raw in zip(ids, raws) if raw and not documents.has_vector(raw)]
+        if older:
+            found = dict(zip(older, self.r.mget([self.keys.vector(i) for i in older])))
+            raws = [found.get(i, raw) for i, raw in zip(ids, raws)]
         # orjson: a rebuild's snapshot reads every film's vector and meta
-        return [
-            orjson.loads(_unpacked(raw)) if raw else None
-            for raw in self.r.mget([self.keys.vector(i) for i in ids])
-        ]
+        return [orjson.loads(documents.vector_json(raw)) if raw else None for raw in raws]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
         """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
@@ -35,7 +40,27 @@ class TagIndex:
         return [orjson.loads(raw) if raw else None for raw in self.r.hmget(self.keys.meta(), ids)]
 
     def get_tags(self, fid: str) -> dict | None:
-        return _unpack(self.r.get(self.keys.tags(fid)))
+        raw = self.r.get(self.keys.tags(fid))
+        return None if raw is None else orjson.loads(documents.tags_json(raw))
+
+    def _read_saved(self, pipe, ids: list[str]) -> list[tuple[dict, dict, bool]]:
+        """Return each film's saved (tags document, vector, whether the vector has a key of
+        its own, as an older version saved it), ({}, {}, False) where none, on pipe."""
+        raws = pipe.mget([self.keys.tags(fid) for fid in ids])
+        older = [fid for fid, raw in zip(ids, raws) if raw and not documents.has_vector(raw)]
+        vectors = pipe.mget([self.keys.vector(fid) for fid in older]) if older else []
+        vectors = dict(zip(older, vectors))
+        out = []
+        for fid, raw in zip(ids, raws):
+            vec = vectors.get(fid, raw)
+            out.append(
+                (
+                    orjson.loads(documents.tags_json(raw)) if raw else {},
+                    orjson.loads(documents.vector_json(vec)) if vec else {},
+                    fid in vectors,
+                )
+            )
+        return out
 
     def save_tags(
         self, fid: str, tags: dict, vector: dict[str, float], embedding: bytes | None = None
@@ -51,8 +76,8 @@ class TagIndex:
         """Remove a deleted film from the inverted index; return its last vector."""
 
         def write(pipe):
-            old = _unpack(pipe.get(self.keys.vector(fid))) or {}
-            filed = (_unpack(pipe.get(self.keys.tags(fid))) or {}).get("rank")
+            ((done, old, _),) = self._read_saved(pipe, [fid])
+            filed = done.get("rank")
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
@@ -85,18 +110,16 @@ class TagIndex:
 
     def _save_tags_batch(self, entries: dict[str, tuple]) -> set[str]:
         ids = list(entries)
-        keys = [self.keys.vector(fid) for fid in ids]
         tag_keys = [self.keys.tags(fid) for fid in ids]
         saved = set()
 
         def write(pipe):
             saved.clear()
-            olds = [_unpack(raw) or {} for raw in pipe.mget(keys)]
-            stored = [_unpack(raw) or {} for raw in pipe.mget(tag_keys)]
+            saved_now = self._read_saved(pipe, ids)
             metas = [_loads(raw) or {} for raw in pipe.hmget(self.keys.meta(), ids)]
             pipe.multi()
             changes: dict[str, list[bytes]] = {}
-            for fid, old, meta, done in zip(ids, olds, metas, stored):
+            for fid, (done, old, own_key), meta in zip(ids, saved_now, metas):
                 tags, vector, embedding = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
                     continue
@@ -116,9 +139,10 @@ class TagIndex:
                     else:
                         changes.setdefault(tag, []).append(removal)
                     changes.setdefault(tag, []).append(added)
-                pipe.set(self.keys.vector(fid), _pack(vector))
                 # the rank it is filed under in the postings, to find its entries again
-                pipe.set(self.keys.tags(fid), _pack({**tags, "rank": rank}))
+                pipe.set(self.keys.tags(fid), documents.pack_tags({**tags, "rank": rank}, vector))
+                if own_key:  # where an older version kept the vector
+                    pipe.delete(self.keys.vector(fid))
                 if embedding:
                     pipe.hset(self.keys.embeddings(), fid, embedding)
                 else:
@@ -126,7 +150,7 @@ class TagIndex:
             self._change_postings(pipe, changes)
 
         if ids:
-            transact(self.r, write, *keys, *tag_keys)
+            transact(self.r, write, *tag_keys)
         return saved
 
     def reviews_of(self, ids: list[str]) -> dict[str, list[dict]]:

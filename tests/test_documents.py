@@ -1,0 +1,82 @@
+"""Stored documents (service/storage/documents.py): compressed against frozen dictionaries,
+tags and vector in one key, and every older format still read."""
+
+import hashlib
+import json
+import zlib
+
+import pytest
+
+from service.storage import documents
+
+# A dictionary documents use is never rewritten (they could no longer be read): a better one
+# gets a new file and a new first byte.
+FROZEN = {
+    "film-1.bin": "6660fa98aeebc87999bee6152f17da8696c4e3878f0bf3cbe7eeadb3d40ad71a",
+    "tags-1.bin": "6a70924ee3a13547f0c4de22837a7cdbb9717a16a077886121f32bc2c521ba9f",
+    "vector-1.bin": "1a5503783a18b4956a70721ede741744374d9791538e95e236a4fd8e2db32c9d",
+}
+
+FILM = {
+    "id": "doc-film",
+    "title": "The Lighthouse Keeper",
+    "year": 1999,
+    "genres": ["Drama", "Mystery"],
+    "keywords": ["lighthouse", "island", "storm"],
+    "synopsis": {"en": "A lighthouse keeper on a remote island waits out a storm with a stranger."},
+}
+TAGS = {
+    "rev": 1,
+    "tags": {"island": {"weight": 1.0, "sources": ["keyword"], "evidence": ["island"]}},
+}
+VECTOR = {"island": 1.0, "kw:storm": 1.0, "genre:drama": 1.0, "plot:keeper": 1.0}
+
+
+@pytest.mark.parametrize("name", sorted(FROZEN))
+def test_dictionaries_are_frozen(name):
+    data = (documents._DICTIONARIES / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == FROZEN[name]
+
+
+def test_documents_round_trip_smaller_than_zlib():
+    film = {**FILM, "created_at": 1765000000.5, "updated_at": 1765000000.5, "rev": 3}
+    raw = documents.pack_film(film)
+    assert raw[0] == documents.FILM and json.loads(documents.film_json(raw)) == film
+    assert len(raw) < len(zlib.compress(documents._dumps(film))) - 40
+    both = documents.pack_tags(TAGS, VECTOR)
+    assert json.loads(documents.tags_json(both)) == TAGS
+    assert json.loads(documents.vector_json(both)) == VECTOR
+    apart = len(zlib.compress(documents._dumps(TAGS))) + len(
+        zlib.compress(documents._dumps(VECTOR))
+    )
+    assert len(both) < apart
+
+
+def test_one_key_per_film_for_tags_and_vector(store):
+    store.create_film(FILM)
+    assert store.save_tags("doc-film", TAGS, VECTOR)
+    assert store.r.get(store.keys.tags("doc-film"))[0] == documents.TAGS
+    assert not store.r.exists(store.keys.vector("doc-film"))
+    assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
+    assert store.get_vectors(["doc-film", "none"]) == [VECTOR, None]
+    assert store.drop_tags("doc-film") == VECTOR
+    assert store.get_vectors(["doc-film"]) == [None] and store.get_tags("doc-film") is None
+
+
+@pytest.mark.parametrize("encode", [lambda raw: raw, zlib.compress], ids=["plain", "zlib"])
+def test_documents_of_older_versions_read_and_convert(store, encode):
+    store.create_film(FILM)
+    assert store.save_tags("doc-film", TAGS, VECTOR)  # filed in the postings
+    film = store.get_film("doc-film")
+    store.r.set(store.keys.film("doc-film"), encode(documents._dumps(film)))
+    store.r.set(store.keys.tags("doc-film"), encode(documents._dumps({**TAGS, "rank": 0.0})))
+    store.r.set(store.keys.vector("doc-film"), encode(documents._dumps(VECTOR)))
+    assert store.get_film("doc-film") == film
+    assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
+    assert store.get_vectors(["doc-film"]) == [VECTOR]
+    newer = {**TAGS, "rev": 2}
+    assert store.save_tags("doc-film", newer, {"island": 1.0})
+    assert not store.r.exists(store.keys.vector("doc-film"))  # the vector moved in
+    assert store.get_vectors(["doc-film"]) == [{"island": 1.0}]
+    assert store.get_tags("doc-film") == {**newer, "rank": 0.0}
+    assert store.postings(["island", "kw:storm"], -1) == [["doc-film"], []]
