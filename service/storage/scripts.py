@@ -65,7 +65,8 @@ return out
 # computed from a newer one, a newer refresh has patched already and nothing is done.
 # KEYS[i > 1] are the lists' keys; ARGV[3 + i] is the new item for KEYS[i] (its bytes), or
 # '' to drop it; ARGV[4] the tag dictionary's length and mark (listcodec.DICTIONARY) as the
-# new items were encoded. Items move as they are: the script reads only ids and scores.
+# new items were encoded. The script reads only ids and scores; an item's bytes from its score
+# on move as they are, and the ids are front-coded again in their new order.
 _PATCH_LISTS = (
     listcodec.LUA_ITEMS
     + """
@@ -85,15 +86,14 @@ for i = 2, #KEYS do
       if it[1] ~= x then kept[#kept + 1] = it end
     end
     if ARGV[3 + i] ~= '' then
-      kept[#kept + 1] = item_at(ARGV[3 + i], 1)
+      kept[#kept + 1] = item_at(ARGV[3 + i], 1, '')
       table.sort(kept, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
       while #kept > k do table.remove(kept) end
     end
     -- the header now names the dictionary the new item was written against (ARGV[4]),
     -- which covers the older items' tags too
-    local parts = {string.sub(blob, 1, LIST_DICTIONARY - 1), ARGV[4], struct.pack('<H', #kept)}
-    for j, it in ipairs(kept) do parts[j + 3] = it[3] end
-    redis.call('SET', key, table.concat(parts))
+    redis.call('SET', key, string.sub(blob, 1, LIST_DICTIONARY - 1) .. ARGV[4]
+      .. struct.pack('<H', #kept) .. items_bytes(kept))
   end
 end
 return #KEYS

@@ -247,9 +247,9 @@ class TagIndex:
             t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
             t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
 
-    def _decode_items(self, blob: bytes, positions: list[int]) -> list[list]:
+    def _decode_items(self, blob: bytes, found: list[tuple[bytes, int]]) -> list[list]:
         names = self.tag_names(*listcodec.dictionary(blob))
-        return listcodec.decode_items(blob, positions, names)
+        return listcodec.decode_items(blob, found, names)
 
     def decode_list(self, blob: bytes) -> dict:
         """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
@@ -258,7 +258,7 @@ class TagIndex:
         return {
             "rev": rev,
             "computed_at": computed_at,
-            "items": self._decode_items(blob, listcodec.offsets(blob)),
+            "items": self._decode_items(blob, listcodec.entries(blob)),
         }
 
     def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
@@ -267,8 +267,8 @@ class TagIndex:
         if not blob or not flat:
             return []
         positions = flat[::2]
-        offsets = listcodec.offsets(blob, max(positions))
-        items = self._decode_items(blob, [offsets[n - 1] for n in positions])
+        found = listcodec.entries(blob, max(positions))
+        items = self._decode_items(blob, [found[n - 1] for n in positions])
         return list(zip(items, flat[1::2]))
 
     def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
@@ -322,6 +322,6 @@ class TagIndex:
             self.keys.related_list(str(version), other) for other in items
         ]
         args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
-            listcodec.encode_item(item, numbers) if item else "" for item in items.values()
+            listcodec.encode_items([item], numbers) if item else "" for item in items.values()
         ]
         return self._patch_lists(keys=keys, args=args) != -1
