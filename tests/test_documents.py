@@ -30,6 +30,7 @@ TAGS = {
     "tags": {"island": {"weight": 1.0, "sources": ["keyword"], "evidence": ["island"]}},
 }
 VECTOR = {"island": 1.0, "kw:storm": 1.0, "genre:drama": 1.0, "plot:keeper": 1.0}
+EMBEDDING = bytes(range(256))
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN))
@@ -54,11 +55,14 @@ def test_documents_round_trip_smaller_than_zlib():
 
 def test_one_key_per_film_for_tags_and_vector(store):
     store.create_film(FILM)
-    assert store.save_tags("doc-film", TAGS, VECTOR)
+    assert store.save_tags("doc-film", TAGS, VECTOR, EMBEDDING)
     assert store.r.get(store.keys.tags("doc-film"))[0] == documents.TAGS
-    assert not store.r.exists(store.keys.vector("doc-film"))
+    assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())
     assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
     assert store.get_vectors(["doc-film", "none"]) == [VECTOR, None]
+    assert store.get_embeddings(["doc-film", "none"]) == [EMBEDDING, None]
+    assert store.save_tags("doc-film", TAGS, VECTOR, None)
+    assert store.get_vectors_and_embeddings(["doc-film"]) == [(VECTOR, None)]
     assert store.drop_tags("doc-film") == VECTOR
     assert store.get_vectors(["doc-film"]) == [None] and store.get_tags("doc-film") is None
 
@@ -71,12 +75,13 @@ def test_documents_of_older_versions_read_and_convert(store, encode):
     store.r.set(store.keys.film("doc-film"), encode(documents._dumps(film)))
     store.r.set(store.keys.tags("doc-film"), encode(documents._dumps({**TAGS, "rank": 0.0})))
     store.r.set(store.keys.vector("doc-film"), encode(documents._dumps(VECTOR)))
+    store.r.hset(store.keys.embeddings(), "doc-film", EMBEDDING)
     assert store.get_film("doc-film") == film
     assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
-    assert store.get_vectors(["doc-film"]) == [VECTOR]
+    assert store.get_vectors_and_embeddings(["doc-film"]) == [(VECTOR, EMBEDDING)]
     newer = {**TAGS, "rev": 2}
     assert store.save_tags("doc-film", newer, {"island": 1.0})
-    assert not store.r.exists(store.keys.vector("doc-film"))  # the vector moved in
+    assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())  # moved in
     assert store.get_vectors(["doc-film"]) == [{"island": 1.0}]
     assert store.get_tags("doc-film") == {**newer, "rank": 0.0}
     assert store.postings(["island", "kw:storm"], -1) == [["doc-film"], []]

@@ -6,15 +6,16 @@ zdict), as a small document alone compresses poorly: its field names, tags and c
 are in the dictionary instead. The first byte says which:
 
     FILM    the film record, against config/zdict/film-1.bin
-    TAGS    I4 the vector's compressed length, the tag vector against vector-1.bin, then the
-            tags document against tags-1.bin followed by the vector's JSON (the tags and
-            their weights repeat the vector's), so the vector reads without the tags
+    TAGS    I4 the vector's compressed length, H the plot embedding's length, the tag
+            vector against vector-1.bin, the embedding (raw bytes), then the tags document
+            against tags-1.bin followed by the vector's JSON (the tags and their weights
+            repeat the vector's), so vector and embedding read without the tags
 
 A dictionary is never changed once documents use it: a better one gets a new file and a new
 first byte, and this module keeps reading the old ones. The dictionaries are the seed
 catalog's own documents (bench/zdicts.py builds them). Documents an older version wrote
 still read: plain JSON (`{`) and zlib-compressed JSON (0x78); tags then have their vector in
-`vec:<id>` (Store.get_vectors reads it there).
+`vec:<id>` and their embedding in the `emb` hash (Store.get_vectors reads them there).
 """
 
 import json
@@ -25,7 +26,7 @@ from pathlib import Path
 
 FILM, TAGS = 1, 2
 _DICTIONARIES = Path(__file__).resolve().parent.parent.parent / "config" / "zdict"
-_LENGTH = struct.Struct("<I")
+_SIZES = struct.Struct("<IH")
 _WINDOW = 32768  # what deflate can reach back: a longer dictionary keeps only its end
 
 
@@ -71,12 +72,12 @@ def pack_film(film: dict) -> bytes:
     return bytes((FILM,)) + _dictionary("film-1.bin").compress(_dumps(film))
 
 
-def pack_tags(tags: dict, vector: dict[str, float]) -> bytes:
-    """Return the stored bytes of a film's tags document and tag vector, together."""
-    vec = _dumps(vector)
+def pack_tags(tags: dict, vector: dict[str, float], embedding: bytes | None = None) -> bytes:
+    """Return the stored bytes of a film's tags document, tag vector and plot embedding."""
+    vec, emb = _dumps(vector), embedding or b""
     head = _dictionary("vector-1.bin").compress(vec)
     body = _dictionary("tags-1.bin").compress(_dumps(tags), extra=vec)
-    return bytes((TAGS,)) + _LENGTH.pack(len(head)) + head + body
+    return bytes((TAGS,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
 
 
 def _legacy(raw: bytes) -> bytes:
@@ -92,23 +93,35 @@ def film_json(raw: bytes) -> bytes:
 
 
 def has_vector(raw: bytes) -> bool:
-    """Whether stored tags hold their vector (older ones have it in a key of its own)."""
+    """Whether stored tags hold their vector and embedding (older ones have them apart)."""
     return raw[0] == TAGS
+
+
+def _parts(raw: bytes) -> tuple[memoryview, bytes, memoryview]:
+    """Return the stored tags' compressed vector, embedding and compressed tags."""
+    head, emb = _SIZES.unpack_from(raw, 1)
+    at = 1 + _SIZES.size
+    view = memoryview(raw)
+    return view[at : at + head], raw[at + head : at + head + emb], view[at + head + emb :]
 
 
 def vector_json(raw: bytes) -> bytes:
     """Return the vector's JSON of stored tags (has_vector), or of an older vector key's
     document."""
     if raw[0] == TAGS:
-        (size,) = _LENGTH.unpack_from(raw, 1)
-        return _dictionary("vector-1.bin").decompress(memoryview(raw)[5 : 5 + size])
+        return _dictionary("vector-1.bin").decompress(_parts(raw)[0])
     return _legacy(raw)
+
+
+def embedding(raw: bytes) -> bytes | None:
+    """Return the plot embedding of stored tags (has_vector), None when the film has none."""
+    return _parts(raw)[1] or None
 
 
 def tags_json(raw: bytes) -> bytes:
     """Return the tags document's JSON of stored tags."""
     if raw[0] == TAGS:
-        (size,) = _LENGTH.unpack_from(raw, 1)
-        vec = vector_json(raw)
-        return _dictionary("tags-1.bin").decompress(memoryview(raw)[5 + size :], extra=vec)
+        head, _, body = _parts(raw)
+        vec = _dictionary("vector-1.bin").decompress(head)
+        return _dictionary("tags-1.bin").decompress(body, extra=vec)
     return _legacy(raw)

@@ -19,20 +19,34 @@ class TagIndex:
     # -- tags, vectors and the inverted index ----------------------------------
     def get_vectors(self, ids: list[str]) -> list[dict | None]:
         """Return films' tag vectors, None where a film has none (no tags saved)."""
-        if not ids:
-            return []
-        raws = self.r.mget([self.keys.tags(i) for i in ids])
-        # tags an older version saved have their vector in a key of its own
-        older = [i for i, raw in zip(ids, raws) if raw and not documents.has_vector(raw)]
-        if older:
-            found = dict(zip(older, self.r.mget([self.keys.vector(i) for i in older])))
-            raws = [found.get(i, raw) for i, raw in zip(ids, raws)]
-        # orjson: a rebuild's snapshot reads every film's vector and meta
-        return [orjson.loads(documents.vector_json(raw)) if raw else None for raw in raws]
+        return [vector for vector, _ in self.get_vectors_and_embeddings(ids)]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
         """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
-        return self.r.hmget(self.keys.embeddings(), ids) if ids else []
+        return [emb for _, emb in self.get_vectors_and_embeddings(ids)]
+
+    def get_vectors_and_embeddings(self, ids: list[str]) -> list[tuple[dict | None, bytes | None]]:
+        """Return films' (tag vector, plot embedding), None for what a film has not."""
+        if not ids:
+            return []
+        raws = self.r.mget([self.keys.tags(i) for i in ids])
+        out = []
+        for raw in raws:
+            if raw and documents.has_vector(raw):
+                # orjson: a rebuild's snapshot reads every film's vector and meta
+                out.append((orjson.loads(documents.vector_json(raw)), documents.embedding(raw)))
+            else:
+                out.append((None, None))
+        # tags an older version saved have their vector and embedding apart
+        older = [n for n, raw in enumerate(raws) if raw and not documents.has_vector(raw)]
+        if older:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.mget([self.keys.vector(ids[n]) for n in older])
+            pipe.hmget(self.keys.embeddings(), [ids[n] for n in older])
+            vectors, embeddings = pipe.execute()
+            for n, vec, emb in zip(older, vectors, embeddings):
+                out[n] = (orjson.loads(documents.vector_json(vec)) if vec else None, emb)
+        return out
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
@@ -44,8 +58,8 @@ class TagIndex:
         return None if raw is None else orjson.loads(documents.tags_json(raw))
 
     def _read_saved(self, pipe, ids: list[str]) -> list[tuple[dict, dict, bool]]:
-        """Return each film's saved (tags document, vector, whether the vector has a key of
-        its own, as an older version saved it), ({}, {}, False) where none, on pipe."""
+        """Return each film's saved (tags document, vector, whether the vector is apart, as
+        an older version saved it), ({}, {}, False) where none, on pipe."""
         raws = pipe.mget([self.keys.tags(fid) for fid in ids])
         older = [fid for fid, raw in zip(ids, raws) if raw and not documents.has_vector(raw)]
         vectors = pipe.mget([self.keys.vector(fid) for fid in older]) if older else []
@@ -140,12 +154,12 @@ class TagIndex:
                         changes.setdefault(tag, []).append(removal)
                     changes.setdefault(tag, []).append(added)
                 # the rank it is filed under in the postings, to find its entries again
-                pipe.set(self.keys.tags(fid), documents.pack_tags({**tags, "rank": rank}, vector))
-                if own_key:  # where an older version kept the vector
+                pipe.set(
+                    self.keys.tags(fid),
+                    documents.pack_tags({**tags, "rank": rank}, vector, embedding),
+                )
+                if own_key:  # where an older version kept the vector and the embedding
                     pipe.delete(self.keys.vector(fid))
-                if embedding:
-                    pipe.hset(self.keys.embeddings(), fid, embedding)
-                else:
                     pipe.hdel(self.keys.embeddings(), fid)
             self._change_postings(pipe, changes)
 
