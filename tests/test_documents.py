@@ -85,3 +85,22 @@ def test_documents_of_older_versions_read_and_convert(store, encode):
     assert store.get_vectors(["doc-film"]) == [{"island": 1.0}]
     assert store.get_tags("doc-film") == {**newer, "rank": 0.0}
     assert store.postings(["island", "kw:storm"], -1) == [["doc-film"], []]
+
+
+def test_document_frequencies_in_buckets_with_an_older_hash(store):
+    for fid in ("a", "b", "c"):
+        store.create_film({**FILM, "id": fid})
+        assert store.save_tags(fid, TAGS, {"island": 1.0, f"only-{fid}": 1.0})
+    assert not store.r.exists(store.keys.df())
+    assert store.catalog_stats(["island", "only-a", "none"])["df"] == {
+        "island": 3,
+        "only-a": 1,
+        "none": 0,
+    }
+    # an older version counted in one hash; film "a" was counted there too
+    store.r.hset(store.keys.df(), mapping={"island": 4, "old": 1})
+    store.r.set(store.keys.vector("a"), documents._dumps({"island": 1.0, "old": 1.0}))
+    store.r.set(store.keys.tags("a"), documents._dumps({**TAGS, "rank": 0.0}))
+    store.drop_tags("a")
+    assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}
+    assert {"island", "old", "only-b"} <= set(store.tag_ids())

@@ -30,8 +30,13 @@ class Keys:
         return self.join("cards", "gen")
 
     def df(self) -> str:
-        """Tag -> document frequency."""
+        """Tag -> document frequency, as an older version kept it (one hash)."""
         return self.join("df")
+
+    def df_bucket_prefix(self) -> str:
+        """The prefix of the document-frequency buckets: tag -> how many films carry it, in
+        the bucket of the tag's CRC-32 (storage.tags.df_bucket)."""
+        return self.join("dfb", "")
 
     def dirty(self) -> str:
         """Films written since their last refresh."""

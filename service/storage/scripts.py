@@ -168,6 +168,21 @@ return 1
 """
 
 
+# Return the document frequency of tags ARGV[2], ARGV[4], ... : the count in its bucket (the
+# key ARGV[1] .. ARGV[i + 1]) plus, while an older version's single hash KEYS[1] is there,
+# the count in it (a bucket's count then started from 0 and holds the changes since).
+_READ_DF = """
+local legacy = redis.call('EXISTS', KEYS[1]) == 1
+local out = {}
+for i = 2, #ARGV, 2 do
+  local n = tonumber(redis.call('HGET', ARGV[1] .. ARGV[i + 1], ARGV[i]) or '0')
+  if legacy then n = n + tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') end
+  out[#out + 1] = n
+end
+return out
+"""
+
+
 def tag_mark(mark: int, number: int, tag: str) -> int:
     """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""
     digest = hashlib.sha1(f"{number}:{tag}".encode()).hexdigest()

@@ -20,6 +20,7 @@ from service.storage.scripts import (
     _END_REBUILD,
     _KEEP_TOP,
     _PATCH_LISTS,
+    _READ_DF,
     _READ_FILM_AND_REVIEWS,
     _READ_LIST,
     _REQUEST_REBUILD,
@@ -56,6 +57,7 @@ class Store(Films, Reviews, Bookkeeping, TagIndex, Lists, JobMetrics, Rebuilds):
         self._end_rebuild = client.register_script(_END_REBUILD)
         self._tag_numbers = client.register_script(_TAG_NUMBERS)
         self._keep_top = client.register_script(_KEEP_TOP)
+        self._read_df = client.register_script(_READ_DF)
         where = client.connection_pool.connection_kwargs
         self._tags = _TAG_NAMES.setdefault(
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),

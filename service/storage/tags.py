@@ -11,6 +11,15 @@ from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
 TAGS_BATCH = 100
+# Document frequencies are kept in this many hashes (`dfb:<n>`, by CRC-32 of the tag): a hash
+# of up to 128 short fields is a listpack, about 20 bytes a tag where one large hash took
+# about 70 (23,000 tags at TMDB size: about 22 a bucket).
+DF_BUCKETS = 1024
+
+
+def df_bucket(tag: str) -> int:
+    """Return the bucket of a tag's document frequency."""
+    return postings.bucket(tag) % DF_BUCKETS  # the same CRC-32, computed once per tag
 
 
 class TagIndex:
@@ -95,7 +104,7 @@ class TagIndex:
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
-                pipe.hincrby(self.keys.df(), tag, -1)
+                self._count_tag(pipe, tag, -1)
             self._change_postings(pipe, changes)
             pipe.delete(self.keys.vector(fid), self.keys.tags(fid), self.keys.pending(fid))
             pipe.hdel(self.keys.embeddings(), fid)
@@ -144,10 +153,10 @@ class TagIndex:
                 added = b"+" + postings.entry(fid, rank)
                 for tag in old.keys() - vector.keys():
                     changes.setdefault(tag, []).append(removal)
-                    pipe.hincrby(self.keys.df(), tag, -1)
+                    self._count_tag(pipe, tag, -1)
                 for tag in vector:
                     if tag not in old:
-                        pipe.hincrby(self.keys.df(), tag, 1)
+                        self._count_tag(pipe, tag, 1)
                     elif done.get("rank") == rank:
                         continue  # filed under this rank already
                     else:
@@ -182,6 +191,19 @@ class TagIndex:
             for fid, rids in zip(ids, per_film)
         }
 
+    def _count_tag(self, pipe, tag: str, change: int) -> None:
+        """Queue on pipe a change of how many films carry tag (its document frequency)."""
+        pipe.hincrby(self.keys.df_bucket_prefix() + str(df_bucket(tag)), tag, change)
+
+    def tag_ids(self) -> list[str]:
+        """Return every tag id films carry (the document frequencies' tags), for readers that
+        label the tags of lists ahead of time."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hkeys(self.keys.df())  # an older version's single hash, while it is there
+        for n in range(DF_BUCKETS):
+            pipe.hkeys(self.keys.df_bucket_prefix() + str(n))
+        return sorted({tag.decode() for tags in pipe.execute() for tag in tags})
+
     def catalog_stats(self, tags) -> dict:
         """Return catalog-wide figures the similarity needs: film count, tag df, maxima."""
         tags = sorted(tags)
@@ -190,7 +212,10 @@ class TagIndex:
         pipe.zrevrange(self.keys.votes(), 0, 0, withscores=True)
         pipe.zrevrange(self.keys.popularity(), 0, 0, withscores=True)
         if tags:
-            pipe.hmget(self.keys.df(), tags)
+            args = [self.keys.df_bucket_prefix()]
+            for tag in tags:
+                args += [tag, df_bucket(tag)]
+            self._read_df(keys=[self.keys.df()], args=args, client=pipe)
         n, votes, popularity, *df = pipe.execute()
         return {
             "n": n,
