@@ -104,3 +104,5 @@ def test_document_frequencies_in_buckets_with_an_older_hash(store):
     store.drop_tags("a")
     assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}
     assert {"island", "old", "only-b"} <= set(store.tag_ids())
+    assert store.fold_df(batch=1) == 2 and not store.r.exists(store.keys.df())
+    assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}

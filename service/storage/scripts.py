@@ -182,6 +182,19 @@ end
 return out
 """
 
+# Move tags ARGV[2], ARGV[4], ... of an older version's document-frequency hash KEYS[1] into
+# their buckets (ARGV[1] .. ARGV[i + 1]), each atomically: _READ_DF adds both meanwhile.
+_FOLD_DF = """
+for i = 2, #ARGV, 2 do
+  local n = redis.call('HGET', KEYS[1], ARGV[i])
+  if n then
+    redis.call('HINCRBY', ARGV[1] .. ARGV[i + 1], ARGV[i], n)
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 1
+"""
+
 
 def tag_mark(mark: int, number: int, tag: str) -> int:
     """Return the tag dictionary's mark after tag joined it as number (see _TAG_NUMBERS)."""

@@ -195,6 +195,21 @@ class TagIndex:
         """Queue on pipe a change of how many films carry tag (its document frequency)."""
         pipe.hincrby(self.keys.df_bucket_prefix() + str(df_bucket(tag)), tag, change)
 
+    def fold_df(self, batch: int = 1000) -> int:
+        """Move an older version's single document-frequency hash into the buckets, batch
+        tags per script call (a rebuild starts with this); return how many tags moved."""
+        moved, cursor = 0, 0
+        while True:
+            cursor, found = self.r.hscan(self.keys.df(), cursor, count=batch)
+            if found:
+                args = [self.keys.df_bucket_prefix()]
+                for tag in found:
+                    args += [tag, df_bucket(tag.decode())]
+                self._fold_df(keys=[self.keys.df()], args=args)
+                moved += len(found)
+            if cursor == 0:
+                return moved
+
     def tag_ids(self) -> list[str]:
         """Return every tag id films carry (the document frequencies' tags), for readers that
         label the tags of lists ahead of time."""
