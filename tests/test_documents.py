@@ -106,3 +106,23 @@ def test_document_frequencies_in_buckets_with_an_older_hash(store):
     assert {"island", "old", "only-b"} <= set(store.tag_ids())
     assert store.fold_df(batch=1) == 2 and not store.r.exists(store.keys.df())
     assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}
+
+
+def test_meta_as_arrays_and_older_objects(store, monkeypatch):
+    from service import storage
+
+    monkeypatch.setattr(storage.films, "TOP_KEEP", 1)
+    for votes in range(1, 7):
+        store.create_film({**FILM, "id": f"v{votes}", "vote_count": votes, "popularity": 0.5})
+    assert store.r.hget(store.keys.meta(), "v3") == b'[1999,null,0.5,3,null]'
+    # an older version wrote objects; films above the floor leave: refilled from both kinds
+    old = {"year": 1999, "original_language": "en", "popularity": 0.5, "vote_count": 2}
+    store.r.hset(store.keys.meta(), "v2", documents._dumps(old))
+    assert store.get_meta(["v2", "v3", "none"]) == [
+        old,
+        {**dict.fromkeys(documents.META_FIELDS), "year": 1999, "popularity": 0.5, "vote_count": 3},
+        None,
+    ]
+    for votes in (6, 5, 4, 3):
+        store.delete_film(f"v{votes}")
+    assert store.catalog_stats([])["max_votes"] == 2

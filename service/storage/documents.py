@@ -11,6 +11,8 @@ are in the dictionary instead. The first byte says which:
             against tags-1.bin followed by the vector's JSON (the tags and their weights
             repeat the vector's), so vector and embedding read without the tags
 
+The `meta` hash's values (what the ranking reads of a film) are JSON arrays of META_FIELDS.
+
 A dictionary is never changed once documents use it: a better one gets a new file and a new
 first byte, and this module keeps reading the old ones. The dictionaries are the seed
 catalog's own documents (bench/zdicts.py builds them). Documents an older version wrote
@@ -23,6 +25,8 @@ import struct
 import threading
 import zlib
 from pathlib import Path
+
+import orjson
 
 FILM, TAGS = 1, 2
 _DICTIONARIES = Path(__file__).resolve().parent.parent.parent / "config" / "zdict"
@@ -78,6 +82,24 @@ def pack_tags(tags: dict, vector: dict[str, float], embedding: bytes | None = No
     head = _dictionary("vector-1.bin").compress(vec)
     body = _dictionary("tags-1.bin").compress(_dumps(tags), extra=vec)
     return bytes((TAGS,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
+
+
+# What the ranking reads of a film (the `meta` hash), in this order: a value is the JSON array
+# of them (an older version wrote a JSON object, which still reads).
+META_FIELDS = ("year", "original_language", "popularity", "vote_count", "vote_average")
+
+
+def pack_meta(film: dict) -> str:
+    """Return the `meta` hash's value of a film."""
+    return json.dumps(
+        [film.get(key) for key in META_FIELDS], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def meta_of(raw: bytes) -> dict:
+    """Return a `meta` value as {field: value}."""
+    value = orjson.loads(raw)
+    return dict(zip(META_FIELDS, value)) if isinstance(value, list) else value
 
 
 def _legacy(raw: bytes) -> bytes:

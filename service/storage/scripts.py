@@ -6,6 +6,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from service import listcodec
+from service.storage import documents
 
 # Read film ARGV[2]'s list, its card, its pending refresh job (KEYS[4]) and the cards of one
 # page of the list in one round trip. The list key depends on the index version (KEYS[1]), so
@@ -142,7 +143,11 @@ return out
 # (catalog_stats), in a few dozen members instead of one per film. ARGV[3..] are pairs of a
 # film and its value, '' for a film that is gone. Should every film above the floor leave,
 # the set is filled again from the meta hash (which the same transaction wrote first).
-_KEEP_TOP = """
+_KEEP_TOP = (
+    "local META = {"
+    + ", ".join(f"{key} = {n}" for n, key in enumerate(documents.META_FIELDS, 1))
+    + "}"
+    + """
 local field, keep = ARGV[1], tonumber(ARGV[2])
 local floor = tonumber(redis.call('GET', KEYS[2]) or '')
 for i = 3, #ARGV, 2 do
@@ -153,7 +158,9 @@ end
 if floor and redis.call('ZCARD', KEYS[1]) == 0 then
   local all = redis.call('HGETALL', KEYS[3])
   for i = 1, #all, 2 do
-    local value = cjson.decode(all[i + 1])[field]
+    local meta = cjson.decode(all[i + 1])
+    local value = meta[field]
+    if value == nil then value = meta[META[field]] end  -- an array (a JSON object before)
     if type(value) ~= 'number' then value = 0 end
     redis.call('ZADD', KEYS[1], value, all[i])
   end
@@ -166,6 +173,7 @@ if redis.call('ZCARD', KEYS[1]) > 2 * keep then
 end
 return 1
 """
+)
 
 
 # Return the document frequency of tags ARGV[2], ARGV[4], ... : the count in its bucket (the

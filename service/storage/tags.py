@@ -6,7 +6,7 @@ import orjson
 
 from service import listcodec, postings
 from service.storage import documents
-from service.storage.base import _loads, _posting_removal, now, transact
+from service.storage.base import _posting_removal, now, transact
 from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
@@ -60,7 +60,9 @@ class TagIndex:
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [orjson.loads(raw) if raw else None for raw in self.r.hmget(self.keys.meta(), ids)]
+        return [
+            documents.meta_of(raw) if raw else None for raw in self.r.hmget(self.keys.meta(), ids)
+        ]
 
     def get_tags(self, fid: str) -> dict | None:
         raw = self.r.get(self.keys.tags(fid))
@@ -139,7 +141,9 @@ class TagIndex:
         def write(pipe):
             saved.clear()
             saved_now = self._read_saved(pipe, ids)
-            metas = [_loads(raw) or {} for raw in pipe.hmget(self.keys.meta(), ids)]
+            metas = [
+                documents.meta_of(raw) if raw else {} for raw in pipe.hmget(self.keys.meta(), ids)
+            ]
             pipe.multi()
             changes: dict[str, list[bytes]] = {}
             for fid, (done, old, own_key), meta in zip(ids, saved_now, metas):
