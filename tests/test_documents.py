@@ -104,7 +104,7 @@ def test_document_frequencies_in_buckets_with_an_older_hash(store):
     store.drop_tags("a")
     assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}
     assert {"island", "old", "only-b"} <= set(store.tag_ids())
-    assert store.fold_df(batch=1) == 2 and not store.r.exists(store.keys.df())
+    assert store.fold_older_hashes(batch=1) == 2 and not store.r.exists(store.keys.df())
     assert store.catalog_stats(["island", "old"])["df"] == {"island": 6, "old": 0}
 
 
@@ -114,7 +114,7 @@ def test_meta_as_arrays_and_older_objects(store, monkeypatch):
     monkeypatch.setattr(storage.films, "TOP_KEEP", 1)
     for votes in range(1, 7):
         store.create_film({**FILM, "id": f"v{votes}", "vote_count": votes, "popularity": 0.5})
-    assert store.r.hget(store.keys.meta(), "v3") == b'[1999,null,0.5,3,null]'
+    assert store.r.hget(store.keys.meta(), "v3") == b"[1999,null,0.5,3,null]"
     # an older version wrote objects; films above the floor leave: refilled from both kinds
     old = {"year": 1999, "original_language": "en", "popularity": 0.5, "vote_count": 2}
     store.r.hset(store.keys.meta(), "v2", documents._dumps(old))
@@ -126,3 +126,16 @@ def test_meta_as_arrays_and_older_objects(store, monkeypatch):
     for votes in (6, 5, 4, 3):
         store.delete_film(f"v{votes}")
     assert store.catalog_stats([])["max_votes"] == 2
+
+
+def test_tag_numbers_in_buckets_with_an_older_hash(store):
+    numbers, (length, _) = store.tag_numbers(["a", "b"])
+    assert numbers == {"a": 0, "b": 1} and length == 2
+    assert not store.r.exists(store.keys.tag_numbers())
+    # an older version numbered in one hash
+    store.r.hset(store.keys.tag_numbers(), mapping={"old": 2})
+    store.r.rpush(store.keys.tag_names(), "old")
+    assert store.tag_numbers(["old", "b", "new"])[0] == {"old": 2, "b": 1, "new": 3}
+    assert store.fold_older_hashes() == 1 and not store.r.exists(store.keys.tag_numbers())
+    assert store.tag_numbers(["new", "old", "a"])[0] == {"new": 3, "old": 2, "a": 0}
+    assert store.tag_names(*store.tag_numbers([])[1]) == ["a", "b", "old", "new"]

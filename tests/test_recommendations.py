@@ -322,7 +322,8 @@ def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, 
 
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert before["results"] and before["results"][0]["reasons"]
-    seeded.r.delete(*(seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")))
+    lost = [seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")]
+    seeded.r.delete(*lost, *seeded.r.scan_iter(match=seeded.keys.join("tagn", "*")))
     seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
     enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
     run_jobs()

@@ -161,8 +161,13 @@ class Keys:
         return self.join("tag", "names")
 
     def tag_numbers(self) -> str:
-        """Tag -> its number."""
+        """Tag -> its number, as an older version kept it (one hash)."""
         return self.join("tag", "numbers")
+
+    def tag_number_prefix(self) -> str:
+        """The prefix of the tag numbers' buckets: tag -> its number, in the bucket of the
+        tag's CRC-32 (storage.tags.tag_bucket)."""
+        return self.join("tagn", "")
 
     def tags(self, fid: str) -> str:
         """A film's tags with their evidence."""

@@ -112,25 +112,29 @@ return 1
 """
 )
 
-# Return the tag dictionary's length and mark, then the numbers of tags ARGV, numbering new
-# ones in order: KEYS[1] maps a tag to its number, KEYS[2] lists the tags by number, KEYS[3]
-# holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
+# Return the tag dictionary's length and mark, then the numbers of tags ARGV[2], ARGV[4], ...,
+# numbering new ones in order: the hash ARGV[1] .. ARGV[i + 1] (the tag's bucket) maps a tag
+# to its number (as did KEYS[1], an older version's single hash, read while it is there),
+# KEYS[2] lists the tags by number, KEYS[3] holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
 # reused; a reader that cached names checks its copy against a list's length and mark.
 _TAG_NUMBERS = """
 local size = redis.call('LLEN', KEYS[2])
 local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
+local legacy = redis.call('EXISTS', KEYS[1]) == 1
 local out = {0, 0}
-for i, tag in ipairs(ARGV) do
-  local n = redis.call('HGET', KEYS[1], tag)
+for i = 2, #ARGV, 2 do
+  local tag, bucket = ARGV[i], ARGV[1] .. ARGV[i + 1]
+  local n = redis.call('HGET', bucket, tag)
+  if not n and legacy then n = redis.call('HGET', KEYS[1], tag) end
   if not n then
     n = size
     redis.call('RPUSH', KEYS[2], tag)
-    redis.call('HSET', KEYS[1], tag, n)
+    redis.call('HSET', bucket, tag, n)
     mark = (mark + tonumber(string.sub(redis.sha1hex(n .. ':' .. tag), 1, 8), 16)) % 4294967296
     redis.call('SET', KEYS[3], string.format('%d', mark))
     size = size + 1
   end
-  out[i + 2] = tonumber(n)
+  out[#out + 1] = tonumber(n)
 end
 out[1], out[2] = size, mark
 return out
@@ -190,13 +194,14 @@ end
 return out
 """
 
-# Move tags ARGV[2], ARGV[4], ... of an older version's document-frequency hash KEYS[1] into
-# their buckets (ARGV[1] .. ARGV[i + 1]), each atomically: _READ_DF adds both meanwhile.
-_FOLD_DF = """
-for i = 2, #ARGV, 2 do
+# Move the fields ARGV[3], ARGV[5], ... of an older version's single hash KEYS[1] into their
+# buckets (ARGV[1] .. ARGV[i + 1]) with ARGV[2] (HINCRBY for counts, HSETNX for numbers),
+# each atomically: the readers read both meanwhile.
+_FOLD_INTO_BUCKETS = """
+for i = 3, #ARGV, 2 do
   local n = redis.call('HGET', KEYS[1], ARGV[i])
   if n then
-    redis.call('HINCRBY', ARGV[1] .. ARGV[i + 1], ARGV[i], n)
+    redis.call(ARGV[2], ARGV[1] .. ARGV[i + 1], ARGV[i], n)
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end

@@ -17,9 +17,19 @@ TAGS_BATCH = 100
 DF_BUCKETS = 1024
 
 
+# The tag dictionary's numbers likewise (`tagn:<n>`): the tags of lists' reasons, about 7,900
+# at TMDB size, about 31 a bucket.
+TAG_BUCKETS = 256
+
+
 def df_bucket(tag: str) -> int:
     """Return the bucket of a tag's document frequency."""
     return postings.bucket(tag) % DF_BUCKETS  # the same CRC-32, computed once per tag
+
+
+def tag_bucket(tag: str) -> int:
+    """Return the bucket of a tag's number in the tag dictionary."""
+    return postings.bucket(tag) % TAG_BUCKETS
 
 
 class TagIndex:
@@ -199,20 +209,27 @@ class TagIndex:
         """Queue on pipe a change of how many films carry tag (its document frequency)."""
         pipe.hincrby(self.keys.df_bucket_prefix() + str(df_bucket(tag)), tag, change)
 
-    def fold_df(self, batch: int = 1000) -> int:
-        """Move an older version's single document-frequency hash into the buckets, batch
-        tags per script call (a rebuild starts with this); return how many tags moved."""
-        moved, cursor = 0, 0
-        while True:
-            cursor, found = self.r.hscan(self.keys.df(), cursor, count=batch)
-            if found:
-                args = [self.keys.df_bucket_prefix()]
-                for tag in found:
-                    args += [tag, df_bucket(tag.decode())]
-                self._fold_df(keys=[self.keys.df()], args=args)
-                moved += len(found)
-            if cursor == 0:
-                return moved
+    def fold_older_hashes(self, batch: int = 1000) -> int:
+        """Move an older version's single hashes of document frequencies and tag numbers into
+        their buckets, batch fields per script call (a rebuild starts with this); return how
+        many fields moved."""
+        moved = 0
+        for key, prefix, op, bucket in (
+            (self.keys.df(), self.keys.df_bucket_prefix(), "HINCRBY", df_bucket),
+            (self.keys.tag_numbers(), self.keys.tag_number_prefix(), "HSETNX", tag_bucket),
+        ):
+            cursor = 0
+            while True:
+                cursor, found = self.r.hscan(key, cursor, count=batch)
+                if found:
+                    args = [prefix, op]
+                    for field in found:
+                        args += [field, bucket(field.decode())]
+                    self._fold_into_buckets(keys=[key], args=args)
+                    moved += len(found)
+                if cursor == 0:
+                    break
+        return moved
 
     def tag_ids(self) -> list[str]:
         """Return every tag id films carry (the document frequencies' tags), for readers that
@@ -278,7 +295,10 @@ class TagIndex:
         keys = [self.keys.tag_numbers(), self.keys.tag_names(), self.keys.tag_mark()]
         for start in range(0, max(len(tags), 1), 5000):
             part = tags[start : start + 5000]
-            length, mark, *got = self._tag_numbers(keys=keys, args=part)
+            args = [self.keys.tag_number_prefix()]
+            for tag in part:
+                args += [tag, tag_bucket(tag)]
+            length, mark, *got = self._tag_numbers(keys=keys, args=args)
             numbers.update(zip(part, got))
         return numbers, (length, mark)
 
