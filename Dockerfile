@@ -8,7 +8,7 @@ COPY seeds seeds
 RUN pip install --no-cache-dir . && useradd --create-home recs
 # Compile the numba ranking kernels into the installed package's cache, so that no container
 # compiles them at start (run outside /app: the installed package, not the source tree).
-RUN cd / && python -c "from workers.similarity import compile_kernels; compile_kernels()"
+RUN cd / && python -c "from service.core.similarity import compile_kernels; compile_kernels()"
 USER recs
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000

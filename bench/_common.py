@@ -85,8 +85,8 @@ def store_for(prefix: str) -> Store:
 
 
 def tmdb_films() -> list[dict]:
-    """Return the TMDB 5000 films in the API schema (workers.tmdb.read_tmdb)."""
-    from workers.tmdb import read_tmdb
+    """Return the TMDB 5000 films in the API schema (service.core.tmdb.read_tmdb)."""
+    from service.core.tmdb import read_tmdb
 
     return [film for _, film in read_tmdb(TMDB_CSV, strict=False) if isinstance(film, dict)]
 

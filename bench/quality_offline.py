@@ -24,8 +24,8 @@ sys.path.insert(0, str(EVAL))
 
 import quality  # noqa: E402
 
-from workers.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
-from workers.tmdb import read_tmdb  # noqa: E402
+from service.core.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
+from service.core.tmdb import read_tmdb  # noqa: E402
 
 CSV = SHARED / "data/tmdb5000/tmdb_5000_movies.csv"
 
@@ -181,7 +181,7 @@ def load_films(mode: str, text_only: bool = False) -> tuple[list[dict], str]:
         tagged = [(rich_vector(f), None) for f in films]
     if tagged is None:
         if mode == "tagger":
-            raise SystemExit("workers.tagging does not import")
+            raise SystemExit("service.core.tagging does not import")
         tagged, mode = [(basic_vector(f), None) for f in films], "basic"
     for f, (vector, emb) in zip(films, tagged):
         f["vector"] = vector

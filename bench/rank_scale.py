@@ -5,9 +5,9 @@ Usage: .venv/bin/python bench/rank_scale.py [--sizes 10000,50000,100000] [--rows
 
 For each size, a bench/synth.py catalog is tagged by the service's tagger
 (workers.jobs.tag_film, plots included: ~1-2 ms a film) and built into a snapshot
-(workers.similarity.build_catalog); then --rows query rows spread evenly over the catalog
+(service.core.similarity.build_catalog); then --rows query rows spread evenly over the catalog
 are ranked and encoded (iter_related_packed, what a rebuild's ranking job runs) after a
-warm-up. Prints per row: time, and the kernel's own counts (workers/kernels.py `stats`):
+warm-up. Prints per row: time, and the kernel's own counts (service/core/kernels.py `stats`):
 capped postings read, candidates, candidates scored exactly (their upper bound reached
 the k-th best lower bound) and the left-out ("rest") entries those scans read; and per
 film, its tags and how many of them are left out of the capped postings. The work
@@ -27,8 +27,8 @@ import _common as c  # noqa: E402, F401  (puts the project on sys.path)
 import numpy as np  # noqa: E402
 from synth import synth_films  # noqa: E402
 
+from service.core import similarity as sim  # noqa: E402
 from workers import index  # noqa: E402
-from workers import similarity as sim  # noqa: E402
 from workers.jobs import tag_film  # noqa: E402
 
 

@@ -71,7 +71,7 @@ def load_queries(path: Path) -> list[dict]:
 
 def genre_tags() -> set[str]:
     """Return the reason tags that name a genre (the film's genre family and genre-kind tags)."""
-    from workers.vocab import load_vocabulary
+    from service.core.vocab import load_vocabulary
 
     vocab = load_vocabulary()
     genres = {t for t, tag in vocab.tags.items() if tag.kind == "genre"}
@@ -129,11 +129,11 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
 
 def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict[str, list[dict]]:
     """Rank the queries against TMDB in-process, with the service's tagging and maths."""
+    from service.core.similarity import SimilarityParams, build_catalog, related_rows
+    from service.core.tmdb import read_tmdb
     from service.recommendations import labelled_reasons
     from workers.index import film_input
     from workers.jobs import tag_film
-    from workers.similarity import SimilarityParams, build_catalog, related_rows
-    from workers.tmdb import read_tmdb
 
     films = [f for _, f in read_tmdb(CSV)]
     if text_only:

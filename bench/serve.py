@@ -5,7 +5,7 @@ Usage: .venv/bin/python bench/serve.py [--duration 10] [--repeats 3] [--connecti
                                        [--page-cache N] [--profile]
 
 Both apps run under config/gunicorn.conf.py (the compose settings) on loopback. The
-service gets the TMDB 5000 catalog (service/importer.py + workers/tmdb.read_tmdb) on a
+service gets the TMDB 5000 catalog (service/importer.py + service/core/tmdb.read_tmdb) on a
 fresh key prefix, rebuilt by rq workers; the reference is one route reading 10 ids with
 scores from a Redis sorted set (ZREVRANGE) and returning them as JSON. Each repeat loads
 the reference, then each service endpoint, with the same wrk command, so every ratio is

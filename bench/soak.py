@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
+from service.core.tmdb import read_tmdb  # noqa: E402
 from service.importer import import_rows  # noqa: E402
 from service.queue import enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
-from workers.tmdb import read_tmdb  # noqa: E402
 
 TMDB_CSV = Path("/work/shared/data/tmdb5000/tmdb_5000_movies.csv")
 RECS = Path(sys.executable).with_name("recs")

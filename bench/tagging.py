@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workers import pos  # noqa: E402
-from workers.tagging import extract_tags  # noqa: E402
-from workers.vocab import KW_PREFIX, load_vocabulary  # noqa: E402
+from service.core import pos  # noqa: E402
+from service.core.tagging import extract_tags  # noqa: E402
+from service.core.vocab import KW_PREFIX, load_vocabulary  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 SHARED = Path(

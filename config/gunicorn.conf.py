@@ -41,8 +41,8 @@ def when_ready(server):
 
     from redis.exceptions import RedisError
 
+    from service.core.vocab import load_vocabulary
     from service.recommendations import warm_labels
-    from workers.vocab import load_vocabulary
 
     load_vocabulary()
     app = server.app.wsgi() if server.cfg.preload_app else None

@@ -153,7 +153,7 @@ def worker(burst):
     import logging
 
     from service.logs import configure_logging
-    from workers.worker import run_worker  # the one command that runs the jobs floor
+    from workers.worker import run_worker  # service/'s one import of workers/ (WORKER_COMMAND)
 
     configure_logging()
     store, queue = _store_and_queue()

@@ -69,7 +69,7 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
 
 def read_tmdb_rows(path: str | Path) -> Iterator[tuple[int, dict | str]]:
     """Yield (line number, film) per TMDB CSV record, or (line number, reason) for a malformed one."""
-    from workers.tmdb import read_tmdb
+    from service.core.tmdb import read_tmdb
 
     for line, film in read_tmdb(path, strict=False):
         yield line, film if isinstance(film, dict) else str(film).split(": ", 1)[-1]

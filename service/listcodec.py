@@ -14,7 +14,7 @@ Ids are front-coded (a list's ids share a prefix such as `tmdb-` more often than
 a tag number takes the bytes it needs. Tag numbers come from the store's append-only tag
 dictionary (Store.tag_numbers, never reused); a reader checks its copy of the dictionary
 against the length and mark in the header before it names a tag (Store.tag_names). Items are
-best first. The rebuild's kernel (workers/kernel_pack.items_packed) writes the same item
+best first. The rebuild's kernel (service/core/kernel_pack.items_packed) writes the same item
 bytes as encode_items; the Lua scripts of service/storage/scripts.py walk items with
 LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
 ...]], ...]}, as the JSON lists were. Format 1 (ids whole, every tag number in 3 bytes)

@@ -8,12 +8,12 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 
 from service import caching
 from service.common import once_per_request, primary_language, store
+from service.core.vocab import load_vocabulary
 from service.labels import LABELS, format_rating, review_date, shown_reasons
 from service.pagecache import KeptPage, find_page, keep_page
 from service.recommendations import related_titles
 from service.storage import NotFound
 from service.text import fold
-from workers.vocab import load_vocabulary
 
 bp = Blueprint("pages", __name__)
 

@@ -12,11 +12,11 @@ from marshmallow import Schema, fields, validate
 
 from service import caching, listcodec
 from service.common import lang_arg, page_of, primary_store, store
+from service.core.vocab import load_vocabulary
 from service.fastpaths import dump_rec_page, plain_query, query_args
 from service.labels import LANGS
 from service.schemas import PageSchema, Timestamp
 from service.storage import NotFound
-from workers.vocab import load_vocabulary
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("recommendations", __name__, description="Related titles and tags")

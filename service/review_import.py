@@ -6,7 +6,7 @@ import re
 import justext
 import trafilatura
 
-from workers.tagging import detect_language
+from service.core.tagging import detect_language
 
 STOPLISTS = {"de": "German", "en": "English"}
 # Where a saved blog page's comment area starts: everything after it is not the review.

@@ -1,11 +1,11 @@
-"""Tests for the plot embedding (workers/embedding.py) and the German glossary it reads through."""
+"""Tests for the plot embedding (service/core/embedding.py) and the German glossary it reads through."""
 
 import numpy as np
 import pytest
 
-from workers import embedding
-from workers.embedding import DIM, decode, embed_texts, film_embedding, plot_text
-from workers.glossary import build, gloss, gloss_word
+from service.core import embedding
+from service.core.embedding import DIM, decode, embed_texts, film_embedding, plot_text
+from service.core.glossary import build, gloss, gloss_word
 
 
 def cosine(a: bytes, b: bytes) -> float:

@@ -177,7 +177,7 @@ def all_fresh(store: Store) -> bool:
 
 
 def test_worker_killed_mid_job_is_recovered(server, names, workers, tmdb_csv):
-    from workers.tmdb import read_tmdb
+    from service.core.tmdb import read_tmdb
 
     client = redis.Redis.from_url(server.url)
     store, queue = (

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from service.core.similarity import build_catalog, related_rows
+from service.core.tmdb import read_tmdb
+from service.core.vocab import load_vocabulary
 from workers.index import film_input
 from workers.jobs import tag_film
-from workers.similarity import build_catalog, related_rows
-from workers.tmdb import read_tmdb
-from workers.vocab import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 THEME_KINDS = {

@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 
+from service.core.tmdb import TmdbRowError, read_tmdb
 from service.importer import import_rows
 from service.queue import enqueue_rebuild
 from workers import index
-from workers.tmdb import TmdbRowError, read_tmdb
 
 N_FILMS = 300
 

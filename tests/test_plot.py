@@ -1,7 +1,7 @@
 """The plot family: a film's telling words, rare in their language, names and common words left out."""
 
-from workers.plot import MAX_WORDS, REVIEW_WEIGHT, film_plot_words, plot_words
-from workers.vocab import PLOT_PREFIX
+from service.core.plot import MAX_WORDS, REVIEW_WEIGHT, film_plot_words, plot_words
+from service.core.vocab import PLOT_PREFIX
 
 
 def words(vector):
@@ -19,7 +19,7 @@ def test_german_plots_give_their_own_words_the_same_in_every_process():
     import sys
 
     code = (
-        "from workers.plot import plot_words; "
+        "from service.core.plot import plot_words; "
         "print(sorted(plot_words([('de', 'Der Feuerwehrmann trauert um seine Frau.')])))"
     )
     runs = {

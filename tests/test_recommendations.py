@@ -2,8 +2,8 @@
 
 import pytest
 
+from service.core.vocab import load_vocabulary
 from service.recommendations import labelled_reasons
-from workers.vocab import load_vocabulary
 
 UNRELATED = {
     "the-matrix",
@@ -291,8 +291,9 @@ def test_patched_lists_stay_ordered_and_read_as_written(client, seeded, run_jobs
 
 def test_served_lists_are_the_ranked_items_labelled(app, client, seeded):
     """The stored bytes decode back to the ranking's items: ids, scores, reason tags, shares."""
+    from service.core import similarity
     from service.recommendations import labelled_reasons
-    from workers import index, rebuild, similarity
+    from workers import index, rebuild
 
     knobs = index.params(app.extensions["recs"]["settings"])
     cat, _ = rebuild.snapshot(seeded, knobs)

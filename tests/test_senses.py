@@ -2,10 +2,10 @@
 
 import pytest
 
-from workers.pos import tag_clause
-from workers.sentences import excerpt, split_sentences
-from workers.tagging import extract_tags, extract_text
-from workers.vocab import VocabularyError, load_vocabulary, tokenize
+from service.core.pos import tag_clause
+from service.core.sentences import excerpt, split_sentences
+from service.core.tagging import extract_tags, extract_text
+from service.core.vocab import VocabularyError, load_vocabulary, tokenize
 
 
 @pytest.fixture(scope="module")

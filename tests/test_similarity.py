@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from workers.embedding import DIM
-from workers.similarity import (
+from service.core.embedding import DIM
+from service.core.similarity import (
     EMBEDDING_REASON,
     SimilarityParams,
     build_catalog,
@@ -18,7 +18,7 @@ from workers.similarity import (
     related_rows_packed,
     score_pair,
 )
-from workers.vocab import load_vocabulary
+from service.core.vocab import load_vocabulary
 
 PLAIN = SimilarityParams(year_scale=0, lang_penalty=0, pop_weight=0, reserve_slots=0)
 
@@ -234,7 +234,7 @@ def test_params_from_environment_strings():
 
 
 def test_films_without_popularity_get_a_typical_prior_not_the_floor():
-    from workers.similarity import SimilarityParams, build_catalog
+    from service.core.similarity import SimilarityParams, build_catalog
 
     films = [
         {"id": "known", "vector": {"kw:a": 1.0}, "vote_count": 235, "popularity": 10.0},
@@ -278,7 +278,7 @@ def test_packed_lists_are_the_items_encoded():
 
 
 def slow_related(cat, row, params):
-    """The ranking rules written out per pair, for one catalog row (see workers/kernels.py)."""
+    """The ranking rules written out per pair, for one catalog row (see service/core/kernels.py)."""
     dense = cat.matrix.toarray()
     q = dense[row]
 

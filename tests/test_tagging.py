@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.tagging import extract_tags, extract_text, tag_vector
-from workers.vocab import VocabularyError, load_vocabulary, tokenize
+from service.core.tagging import extract_tags, extract_text, tag_vector
+from service.core.vocab import VocabularyError, load_vocabulary, tokenize
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 if not SEEDS.is_dir():
@@ -194,11 +194,13 @@ def test_parents_added_with_lower_weight(vocab):
     assert tags["medical"]["sources"] == ["keyword", "parent"]  # mapped directly too
 
 
-def test_every_keyword_is_kept_as_kw_tag(vocab):
-    tags = extract_tags({"keywords": ["Duringcreditsstinger", "Korean Drama Remake"]}, [], vocab)
-    assert tags["kw:duringcreditsstinger"]["sources"] == ["keyword"]
+def test_every_keyword_but_the_ignored_is_kept_as_kw_tag(vocab):
+    keywords = ["Mumblecore", "Korean Drama Remake", "Duringcreditsstinger"]
+    tags = extract_tags({"keywords": keywords}, [], vocab)
+    assert tags["kw:mumblecore"]["sources"] == ["keyword"]
     assert "kw:korean drama remake" in tags and "drama" in tags  # the keyword and what it maps to
-    assert vocab.label("kw:duringcreditsstinger") == "duringcreditsstinger"
+    assert "kw:duringcreditsstinger" not in tags  # [ignored]: says nothing about the story
+    assert vocab.label("kw:mumblecore") == "mumblecore"
     assert vocab.label("firefighter", "de") == "Feuerwehr"
 
 
@@ -209,7 +211,7 @@ def test_every_keyword_is_kept_as_kw_tag(vocab):
         ("kw:widow", "Verwitwung", "Widowhood", "keyword"),
         ("kw:firefighter", "Feuerwehr", "Firefighters", "keyword"),
         ("plot:submarine", "Ähnliche Handlung", "Similar plot", "plot"),
-        ("kw:duringcreditsstinger", "duringcreditsstinger", "duringcreditsstinger", "keyword"),
+        ("kw:mumblecore", "mumblecore", "mumblecore", "keyword"),
         ("genre:romance", "Liebesfilm", "Romance", "genre"),
         ("grief", "Trauer", "Grief", "theme"),
         ("title:potter", "Potter", "Potter", "title"),

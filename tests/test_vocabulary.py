@@ -7,7 +7,15 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from workers.vocab import KINDS, LANGS, default_path, load_vocabulary, tokenize
+from service.core.tagging import extract_tags
+from service.core.vocab import (
+    KINDS,
+    LANGS,
+    VocabularyError,
+    default_path,
+    load_vocabulary,
+    tokenize,
+)
 
 VOCAB_DIR = default_path()
 MIN_TAGS = 600
@@ -130,8 +138,31 @@ def test_frequent_tmdb_keywords_are_mapped_or_explained(tmdb_csv):
     vocab = load_vocabulary()
     frequent = [k for k, n in _tmdb_keyword_counts(tmdb_csv).items() if n >= MIN_FILMS]
     assert len(frequent) > 300  # the data set really is TMDB 5000
-    missing = sorted(k for k in frequent if not vocab.map_keyword(k) and k not in vocab.unmapped)
+    explained = set(vocab.unmapped) | set(vocab.ignored)
+    missing = sorted(k for k in frequent if not vocab.map_keyword(k) and k not in explained)
     assert missing == []
+
+
+def test_ignored_keywords_leave_no_trace():
+    """A production detail ("woman director") gives a film no tag and no kw: entry, so two
+    films sharing it are not related by it and no chip names it; an unmapped keyword stays."""
+    vocab = load_vocabulary()
+    film = {"genres": ["Drama"], "keywords": ["woman director", "3D", "bank", "grief"]}
+    tags = extract_tags(film, [], vocab)
+    assert "kw:woman director" not in tags and "kw:3d" not in tags
+    assert {"kw:bank", "kw:grief", "grief"} <= set(tags)
+    assert vocab.ignores_keyword(" Woman Director ") and not vocab.ignores_keyword("bank")
+
+
+def test_a_keyword_is_not_ignored_and_mapped_at_once(tmp_path):
+    path = tmp_path / "v.toml"
+    path.write_text(
+        '[tags.grief]\nkind = "theme"\nlabels = { de = "Trauer", en = "Grief" }\n'
+        'en = ["grief"]\nde = ["trauer"]\n'
+        '[keywords]\n"sorrow" = ["grief"]\n[ignored]\n"sorrow" = "a production detail"\n'
+    )
+    with pytest.raises(VocabularyError, match="sorrow"):
+        load_vocabulary(str(path))
 
 
 @pytest.mark.parametrize(

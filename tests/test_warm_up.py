@@ -2,7 +2,7 @@
 
 import wordfreq
 
-from workers import embedding, glossary, plot, pos
+from service.core import embedding, glossary, plot, pos
 from workers.worker import warm_up
 
 

@@ -3,8 +3,8 @@
 from functools import lru_cache
 
 from config.settings import Settings
+from service.core import similarity
 from service.storage import Store
-from workers import similarity
 from workers.context import job_settings
 
 

@@ -2,13 +2,13 @@
 
 from rq import get_current_job
 
+from service.core.embedding import film_embedding
+from service.core.tagging import extract_tags, tag_vector
+from service.core.vocab import load_vocabulary
 from service.jobstats import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
 from workers.context import job_settings
-from workers.embedding import film_embedding
-from workers.tagging import extract_tags, tag_vector
-from workers.vocab import load_vocabulary
 
 
 def current_store(prefix: str) -> Store:

@@ -10,6 +10,7 @@ from functools import lru_cache
 from rq import Callback, Queue, Worker, get_current_job
 
 from service import listcodec
+from service.core import similarity
 from service.jobstats import record_index_update, timed_job
 from service.queue import (
     enqueue_refresh,
@@ -19,7 +20,7 @@ from service.queue import (
     start_waiting_rebuild,
 )
 from service.storage import Store, now
-from workers import index, similarity
+from workers import index
 from workers.context import job_settings
 from workers.jobs import current_store, tag_film
 

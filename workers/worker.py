@@ -73,11 +73,12 @@ def warm_up() -> None:
     rq forks a process per job: what the parent has loaded, every job inherits for free;
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
-    from workers import imports, jobs, pos, rebuild, similarity  # noqa: F401 (loaded before forks)
-    from workers.embedding import film_embedding
-    from workers.plot import plot_words
-    from workers.tagging import extract_text
-    from workers.vocab import load_vocabulary
+    from service.core import pos, similarity  # noqa: F401 (loaded before forks)
+    from service.core.embedding import film_embedding
+    from service.core.plot import plot_words
+    from service.core.tagging import extract_text
+    from service.core.vocab import load_vocabulary
+    from workers import imports, jobs, rebuild  # noqa: F401 (loaded before forks)
 
     similarity.compile_kernels()
     vocab = load_vocabulary()

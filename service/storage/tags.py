@@ -41,7 +41,7 @@ class TagIndex:
         return [vector for vector, _ in self.get_vectors_and_embeddings(ids)]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
-        """Return films' plot embeddings (workers/embedding.py), None where a film has none."""
+        """Return films' plot embeddings (service/core/embedding.py), None where a film has none."""
         return [emb for _, emb in self.get_vectors_and_embeddings(ids)]
 
     def get_vectors_and_embeddings(self, ids: list[str]) -> list[tuple[dict | None, bytes | None]]:

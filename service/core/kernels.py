@@ -13,7 +13,7 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    k is the best of the others; ties go to the lower catalog row.
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
    the embedding term is one more contribution, under the column `emb_col`.
-5. Strongly stated themes: each of the query's aspect tags (workers.kernel_aspects.
+5. Strongly stated themes: each of the query's aspect tags (service.core.kernel_aspects.
    query_aspects: its strongest specific tags of the kinds a story is about) that no film in
    the first `window` carries gets the best film of its posting that does and is like the
    query on the `aspect_need` tags (its genres, a dot product of at least `need_min`: not
@@ -26,8 +26,8 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    share only generic tags (the reserved slots); scores made monotonic in the final order.
 
 The full rebuild and the one-film refresh both call it, so their lists agree to the bit.
-Its helpers: workers/kernel_select.py (order and selection), workers/kernel_aspects.py
-(rule 5), workers/kernel_pack.py (the output as stored list items).
+Its helpers: service/core/kernel_select.py (order and selection), service/core/kernel_aspects.py
+(rule 5), service/core/kernel_pack.py (the output as stored list items).
 """
 
 import math
@@ -35,8 +35,8 @@ import math
 import numpy as np
 from numba import njit
 
-from workers.kernel_aspects import cover_aspects
-from workers.kernel_select import kth_largest, offer, select_best, sort_best_first
+from service.core.kernel_aspects import cover_aspects
+from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
 
 
 @njit(cache=True)
@@ -93,7 +93,7 @@ def rank_rows(
 ):
     """Rank each query row; write rows, scores, counts and reasons into the out arrays.
 
-    Films are numbered in a layout of the caller's (workers.similarity._layout): every
+    Films are numbered in a layout of the caller's (service.core.similarity._layout): every
     film-indexed input and self_rows use it, orig maps it back to catalog rows, and ties
     and out_rows use catalog rows, so the layout changes nothing but memory access.
     out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;

@@ -13,7 +13,7 @@ class SimilarityParams:
     # build time: how tag vectors are weighted
     idf_power: float = 0.5  # idf ** power; 0 disables IDF
     tf_power: float = 1.0  # tag weight ** power; < 1 saturates strong tags
-    # families as workers.tagging.tag_vector makes them: the film's genres, its keywords, title
+    # families as service.core.tagging.tag_vector makes them: the film's genres, its keywords, title
     # words, telling plot words, and ("", the default) vocabulary tags from keywords and text.
     # Genres weigh little: sharing "Drama" says little about what a film is about.
     family_weights: tuple[tuple[str, float], ...] = (
@@ -44,19 +44,19 @@ class SimilarityParams:
     # prior of a film with neither vote count nor popularity (one added by hand): about the
     # median TMDB film's, so new films are neither buried nor favoured
     unknown_pop: float = 0.6
-    # the plot embeddings' cosine (workers/embedding.py), when positive, times this weight adds
+    # the plot embeddings' cosine (service/core/embedding.py), when positive, times this weight adds
     # to a candidate's tag score after the priors (tag cosines sum to at most 1; the total is
     # divided by 1 + weight); 0 leaves embeddings out
     plot_embedding_weight: float = 0.1
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
     # strongly stated themes: up to aspect_slots of the query's specific tags of these kinds
-    # (workers.vocab: what a story is about, not where or when it is set, nor its tone) that
+    # (service.core.vocab: what a story is about, not where or when it is set, nor its tone) that
     # weigh at least aspect_min_weight times the strongest of their family (a theme the plot
     # states, not one it brushes) each get a film in the first reserve_window, when a film
     # carrying it scores at least aspect_min_ratio times the window's last and is like the
     # query in the aspect_need_families (its genres: a cosine of at least aspect_need_cosine),
-    # when the query has any (workers/kernels.py, rule 5)
+    # when the query has any (service/core/kernels.py, rule 5)
     aspect_slots: int = 2
     aspect_kinds: tuple[str, ...] = ("theme", "profession", "event", "sport", "relationship")
     aspect_need_families: tuple[str, ...] = ("genre",)

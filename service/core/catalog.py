@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from workers import embedding
-from workers.simparams import SimilarityParams
-from workers.vocab import PLOT_PREFIX
+from service.core import embedding
+from service.core.simparams import SimilarityParams
+from service.core.vocab import PLOT_PREFIX
 
 # the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
 EMBEDDING_REASON = PLOT_PREFIX + "*"
@@ -128,7 +128,7 @@ def build_catalog(
     """Build a catalog from films {"id", "vector": {tag: weight}, "year", "original_language", ...}.
 
     films may also carry "popularity", "vote_count", "vote_average" and "embedding" (bytes,
-    workers/embedding.py). stats, when given, holds
+    service/core/embedding.py). stats, when given, holds
     catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity"} so that a small
     catalog of candidates scores exactly like the full one (IDF and priors use them).
     """

@@ -1,10 +1,10 @@
 """Gloss German text word by word into English, for the plot embedding (pure).
 
-The embedding model (workers/embedding.py) reads English: a German plot glossed word by word
+The embedding model (service/core/embedding.py) reads English: a German plot glossed word by word
 ("Feuerwehrfrau rettet" -> "firewoman rescue") lands near English plots of the same story,
 where the German words themselves mostly do not. The glossary is a German word -> English
 word or phrase table derived from the Ding dictionary (config/glossary/README.md says how);
-`python -m workers.glossary build /usr/share/trans/de-en` writes it anew.
+`python -m service.core.glossary build /usr/share/trans/de-en` writes it anew.
 """
 
 import gzip
@@ -17,9 +17,9 @@ from pathlib import Path
 import simplemma
 import wordfreq
 
-from workers.compounds import MIN_COMPOUND, Splitter
+from service.core.compounds import MIN_COMPOUND, Splitter
 
-GLOSSARY = Path(__file__).resolve().parent.parent / "config" / "glossary" / "de-en.tsv.gz"
+GLOSSARY = Path(__file__).resolve().parents[2] / "config" / "glossary" / "de-en.tsv.gz"
 _TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|[.,;:!?]")
 # words that carry grammar, not story: glossing them adds only "the", "and", "his"
 STOPWORDS = frozenset(
@@ -114,7 +114,7 @@ def write(table: dict[str, str], path: Path = GLOSSARY) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(f"{word}\t{table[word]}\n" for word in sorted(table))
     header = (
-        "# German -> English glossary for workers/glossary.py, derived from the Ding\n"
+        "# German -> English glossary for service/core/glossary.py, derived from the Ding\n"
         "# dictionary (Frank Richter, TU Chemnitz; GPL-2.0-or-later): see README.md here.\n"
     )
     # mtime=0: the same table gives the same bytes
@@ -124,7 +124,7 @@ def write(table: dict[str, str], path: Path = GLOSSARY) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "build":
-        sys.exit("usage: python -m workers.glossary build /usr/share/trans/de-en")
+        sys.exit("usage: python -m service.core.glossary build /usr/share/trans/de-en")
     with open(sys.argv[2], encoding="utf-8") as fh:
         built = build(fh)
     write(built)

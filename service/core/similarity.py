@@ -1,16 +1,16 @@
 """Compute related films: IDF-weighted tag cosines per tag family, shrunk, plus the plot
 embeddings' cosine, times era/language/popularity priors.
 
-The snapshot is workers.catalog's, the knobs workers.simparams'; the rules are in
-workers/kernels.py. This module lays the snapshot out for the kernel and gives the lists."""
+The snapshot is service.core.catalog's, the knobs service.core.simparams'; the rules are in
+service/core/kernels.py. This module lays the snapshot out for the kernel and gives the lists."""
 
 from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from workers import kernel_aspects, kernel_pack, kernels
-from workers.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
+from service.core import kernel_aspects, kernel_pack, kernels
+from service.core.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
     EMBEDDING_REASON,
     Catalog,
     build_catalog,
@@ -22,9 +22,9 @@ from workers.catalog import (  # noqa: F401 (the snapshot's API, used through th
     query_matrix,
     tag_family,
 )
-from workers.embedding import decode as decode_embeddings
-from workers.simparams import SimilarityParams  # noqa: F401 (the knobs, through this module)
-from workers.vocab import load_vocabulary
+from service.core.embedding import decode as decode_embeddings
+from service.core.simparams import SimilarityParams  # noqa: F401 (the knobs, through this module)
+from service.core.vocab import load_vocabulary
 
 Related = list[tuple[str, float, list[tuple[str, float]]]]
 
@@ -114,13 +114,13 @@ def _rank_arrays(
     params: SimilarityParams,
     stats: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Rank the query rows in the compiled kernel (workers/kernels.py has the rules).
+    """Rank the query rows in the compiled kernel (service/core/kernels.py has the rules).
 
     Return its output arrays: per row "len" items, per item its catalog "rows", its score in
     millionths ("micro") and "reason_len" reasons, per reason its tag column
     ("reason_tags") and share in 1/10,000 ("reason_units"). stats, when given, gets the
     kernel's work counts added (see kernels.rank_rows). q_emb: the query rows' embeddings
-    and their norms (workers.embedding.decode).
+    and their norms (service.core.embedding.decode).
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)

@@ -9,17 +9,19 @@ from pathlib import Path
 import simplemma
 
 import config
-from workers.compounds import MIN_COMPOUND, Splitter, strip_glue
-from workers.senses import Context, Sense, SenseError, parse_sense
+from service.core.compounds import MIN_COMPOUND, Splitter, strip_glue
+from service.core.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
 KINDS = frozenset(
     {"genre", "theme", "profession", "sport", "setting", "event", "relationship", "tone", "era"}
 )
 KW_PREFIX = "kw:"  # a keyword kept as it is
-GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (workers.tagging.tag_vector)
+GENRE_PREFIX = (
+    "genre:"  # a film's own genre, as a similarity family (service.core.tagging.tag_vector)
+)
 TITLE_PREFIX = "title:"  # a word of the title
-PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (workers.plot)
+PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (service.core.plot)
 PLOT_LABELS = {"de": "Ähnliche Handlung", "en": "Similar plot"}  # one chip for all such words
 _VOCAB_PREFIXES = ("", GENRE_PREFIX)
 STRONG, WEAK = 1.0, 0.5
@@ -91,6 +93,8 @@ class Vocabulary:
         self._genre_names: dict[str, list[str]] = {}
         self._keywords: dict[str, list[str]] = {}
         self.unmapped: dict[str, str] = {}  # TMDB keyword -> why it deliberately maps to no tag
+        # TMDB keyword -> why it says nothing about the story: no tag, no kw: entry, no chip
+        self.ignored: dict[str, str] = {}
         # per language: a single word's key -> its strong (tag, sense or None) pairs
         self._single: dict[str, dict[str, tuple[tuple[str, Sense | None], ...]]] = {}
         self._senses: dict[str, dict[tuple[str, str], Sense]] = {lang: {} for lang in LANGS}
@@ -145,10 +149,14 @@ class Vocabulary:
                 if tag_id not in self.tags:
                     fail(f"keyword {keyword!r}: unknown tag {tag_id!r}")
             self._keywords[keyword.strip().lower()] = sorted(set(tag_ids))
-        for keyword, reason in data.get("unmapped", {}).items():
-            if not isinstance(reason, str) or not reason.strip():
-                fail(f"unmapped keyword {keyword!r}: give the reason as a string")
-            self.unmapped[keyword.strip().lower()] = reason.strip()
+        for table in ("unmapped", "ignored"):
+            for keyword, reason in data.get(table, {}).items():
+                if not isinstance(reason, str) or not reason.strip():
+                    fail(f"{table} keyword {keyword!r}: give the reason as a string")
+                key = keyword.strip().lower()
+                if table == "ignored" and (self._keywords.get(key) or key in self.unmapped):
+                    fail(f"ignored keyword {keyword!r} is mapped or unmapped as well")
+                getattr(self, table)[key] = reason.strip()
 
     def _check_cycle(self, tag_id: str, path: tuple[str, ...], fail) -> None:
         if tag_id in path:
@@ -242,11 +250,18 @@ class Vocabulary:
             return sorted(set(found))
         return self._match_phrase(name)
 
+    def ignores_keyword(self, name: str) -> bool:
+        """Whether a (TMDB) keyword says nothing about the story (a production or release
+        detail, a content flag): the film gets neither a tag nor a `kw:` entry from it."""
+        return name.strip().lower() in self.ignored
+
     def map_keyword(self, name: str) -> list[str]:
         """Return the vocabulary tags for a (TMDB) keyword; [] if none or deliberately unmapped."""
         key = name.strip().lower()
         if key not in self._keyword_cache:
-            explicit = [] if key in self.unmapped else self._keywords.get(key)
+            explicit = (
+                [] if key in self.unmapped or key in self.ignored else self._keywords.get(key)
+            )
             self._keyword_cache[key] = explicit if explicit is not None else self._match_phrase(key)
         return list(self._keyword_cache[key])
 
@@ -365,7 +380,7 @@ class Vocabulary:
         return tuple(sorted(found.items()))
 
     def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
-        """Split a German word into at least two known words, head last (workers/compounds.py)."""
+        """Split a German word into at least two known words, head last (service/core/compounds.py)."""
         return self._splitter.split(word, glued)
 
 

@@ -1,10 +1,10 @@
 """The strongly stated themes of the ranking kernel (numba): which of a query's tags are its
-themes, and bringing a film of each into the first window (workers/kernels.py, rule 5)."""
+themes, and bringing a film of each into the first window (service/core/kernels.py, rule 5)."""
 
 import numpy as np
 from numba import njit
 
-from workers.kernel_select import better, sort_best_first
+from service.core.kernel_select import better, sort_best_first
 
 
 @njit(cache=True)

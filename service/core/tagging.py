@@ -7,9 +7,9 @@ from functools import lru_cache
 
 import simplemma
 
-from workers.plot import film_plot_words
-from workers.sentences import excerpt, split_sentences
-from workers.vocab import (
+from service.core.plot import film_plot_words
+from service.core.sentences import excerpt, split_sentences
+from service.core.vocab import (
     GENRE_PREFIX,
     KW_PREFIX,
     LANGS,
@@ -171,6 +171,8 @@ def extract_tags(
         for tag in vocab.map_genre(name) or [KW_PREFIX + name.lower()]:
             add(tag, "genre", 1.0, [name])
     for name in _names(film.get("keywords")):
+        if vocab.ignores_keyword(name):
+            continue  # "woman director", "duringcreditsstinger": not what the film is about
         # the keyword itself stays: it is more specific than the vocabulary tags it maps to
         for tag in [KW_PREFIX + name.lower(), *vocab.map_keyword(name)]:
             add(tag, "keyword", 1.0, [name])
@@ -259,7 +261,7 @@ def tag_vector(
     professions, settings, tones, parents, genres read in the text). Three families are added:
     `genre:<tag>` for the film's own genres, `title:<word>` for the words of its title
     (sequels and series share them), and `plot:<word>` for the telling words of its plots
-    and reviews (workers.plot).
+    and reviews (service.core.plot).
     """
     vocab = vocab or load_vocabulary()
     vector = {tag: round(float(info["weight"]), 4) for tag, info in tags.items()}

@@ -5,7 +5,7 @@ from functools import lru_cache
 import simplemma
 import wordfreq
 
-from workers.vocab import LANGS, PLOT_PREFIX, tokenize, word_keys
+from service.core.vocab import LANGS, PLOT_PREFIX, tokenize, word_keys
 
 MAX_WORDS = 16  # per film: the rarest words of its plots
 MAX_REVIEW_WORDS = 8  # and of its reviews, where the plot has not named them

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from workers.pos import POS, tag_clause
+from service.core.pos import POS, tag_clause
 
 _RULE_KEYS = {"word", "lang", "pos", "not_in", "not_before", "needs", "compound", "literal"}
 _COMPOUND = {"any", "head", "never"}

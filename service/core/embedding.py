@@ -4,8 +4,8 @@ The tags bridge German and English through a vocabulary; they miss what a plot t
 words no tag names (a steelworker boxing for a title, a newsroom fighting a cover-up). The
 plot embedding reads the whole synopsis with WordLlama (`wordllama` on PyPI: static token
 embeddings, numpy only, its weights and tokenizer inside the package, nothing downloads), a
-German synopsis first glossed into English word by word (workers/glossary.py). Two films'
-embeddings meet in the ranking as one more similarity term (workers/similarity.py), shown as
+German synopsis first glossed into English word by word (service/core/glossary.py). Two films'
+embeddings meet in the ranking as one more similarity term (service/core/similarity.py), shown as
 the "Ähnliche Handlung" chip. Stored as DIM signed bytes; the ranking takes the cosine of
 the stored bytes in integers, so every process gets the same score to the bit.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.glossary import gloss
-from workers.tagging import texts_in_language
+from service.core.glossary import gloss
+from service.core.tagging import texts_in_language
 
 DIM = 256  # the width WordLlama's bundled l2_supercat weights come in
 MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
