@@ -122,6 +122,8 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     assert after["index_version"] == before["index_version"] + 1
     assert ids(after) == ids(before)
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["progress"]["phase"] == "done"
+    # the snapshot and its revisions go with the switch (they were kept a day)
+    assert not list(seeded.r.scan_iter(match=seeded.keys.join("blob", "*")))
 
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
