@@ -214,7 +214,7 @@ def test_every_keyword_but_the_ignored_is_kept_as_kw_tag(vocab):
         ("kw:mumblecore", "mumblecore", "mumblecore", "keyword"),
         ("genre:romance", "Liebesfilm", "Romance", "genre"),
         ("grief", "Trauer", "Grief", "theme"),
-        ("title:potter", "Potter", "Potter", "title"),
+        ("title:potter", "Titel „Potter“", "Title “Potter”", "title"),
         ("nonsense:x", "nonsense:x", "nonsense:x", "unknown"),
     ],
 )

@@ -23,6 +23,8 @@ GENRE_PREFIX = (
 TITLE_PREFIX = "title:"  # a word of the title
 PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (service.core.plot)
 PLOT_LABELS = {"de": "Ähnliche Handlung", "en": "Similar plot"}  # one chip for all such words
+# a shared title word says where it comes from: "Red" alone reads like a theme
+TITLE_LABELS = {"de": "Titel „{}“", "en": "Title “{}”"}
 _VOCAB_PREFIXES = ("", GENRE_PREFIX)
 STRONG, WEAK = 1.0, 0.5
 _TAG_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -216,7 +218,7 @@ class Vocabulary:
 
         `genre:x` gives x's label; `kw:<keyword>` gives the label of the most specific tag the
         keyword maps to (so a keyword and its tag show as one chip), else the keyword itself;
-        `title:<word>` gives the word capitalized; `plot:<word>` gives "similar plot", the
+        `title:<word>` gives the word capitalized and quoted (Titel „Terminator“); `plot:<word>` gives "similar plot", the
         same for every word; an unknown id gives the id back.
         """
         prefix, rest = _split_prefix(tag_id)
@@ -228,7 +230,7 @@ class Vocabulary:
             specific = [t for t in mapped if t not in children]
             return self.tags[specific[0]].labels[lang] if specific and lang in LANGS else rest
         if prefix == TITLE_PREFIX:
-            return rest.capitalize()
+            return TITLE_LABELS.get(lang, TITLE_LABELS["en"]).format(rest.capitalize())
         tag = self.tags.get(rest) if prefix in _VOCAB_PREFIXES else None
         if tag is None:
             return tag_id
