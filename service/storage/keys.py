@@ -43,11 +43,11 @@ class Keys:
         return self.join("dirty")
 
     def embeddings(self) -> str:
-        """Film id -> plot embedding."""
+        """Film id -> plot embedding, as an older version kept them (now in tags())."""
         return self.join("emb")
 
     def film(self, fid: str) -> str:
-        """A film's record (zlib-compressed JSON)."""
+        """A film's record (compressed JSON: service/storage/documents.py)."""
         return self.join("film", fid)
 
     def films(self) -> str:
@@ -59,7 +59,7 @@ class Keys:
         return self.join("genre", genre)
 
     def meta(self) -> str:
-        """Film id -> what the ranking reads of it."""
+        """Film id -> what the ranking reads of it (documents.pack_meta)."""
         return self.join("meta")
 
     def metrics_index(self) -> str:
@@ -170,7 +170,8 @@ class Keys:
         return self.join("tagn", "")
 
     def tags(self, fid: str) -> str:
-        """A film's tags with their evidence."""
+        """A film's tags with their evidence, its tag vector and its plot embedding
+        (service/storage/documents.py)."""
         return self.join("tags", fid)
 
     def titles(self) -> str:
@@ -186,7 +187,7 @@ class Keys:
         return self.join("upload", upload_id)
 
     def vector(self, fid: str) -> str:
-        """A film's tag vector."""
+        """A film's tag vector, as an older version kept it (now in tags())."""
         return self.join("vec", fid)
 
     def version(self) -> str:
