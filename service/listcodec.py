@@ -124,15 +124,18 @@ def decode_items(blob: bytes, found, names) -> list[list]:
     KeyError means names lacks one."""
     out = []
     for raw, pos in found:
-        low, high, size = _SCORE.unpack_from(blob, pos)
-        reasons, at, stop = [], pos + 4, pos + 4 + size
-        while at < stop:
-            (word,) = _SHARE.unpack_from(blob, at)
-            width = (word >> 14) + 1
-            number = int.from_bytes(blob[at + 2 : at + 2 + width], "little")
-            reasons.append([names[number], (word & (_MAX_SHARE - 1)) / 1e4])
-            at += 2 + width
-        out.append([raw.decode(), (low | high << 16) / 1e6, reasons])
+        reasons, at, stop = [], pos + 4, pos + 4 + blob[pos + 3]
+        while at < stop:  # byte by byte: about twice as fast as struct here
+            high = blob[at + 1]
+            number = blob[at + 2]
+            if high >= 64:  # the number takes 2 or 3 bytes
+                number |= blob[at + 3] << 8
+                if high >= 128:
+                    number |= blob[at + 4] << 16
+            reasons.append([names[number], (blob[at] | (high & 63) << 8) / 1e4])
+            at += 3 + (high >> 6)
+        score = blob[pos] | blob[pos + 1] << 8 | blob[pos + 2] << 16
+        out.append([raw.decode(), score / 1e6, reasons])
     return out
 
 
@@ -161,14 +164,21 @@ end
 local function list_rev(blob)
   return (struct.unpack('<I4', blob, 2))
 end
+local byte, sub = string.byte, string.sub
 local function ids_of(blob)
-  local out = {{}}
+  local out, n = {{}}, 0
   local pos, size, prev = LIST_HEADER + 1, #blob, ''
   while pos <= size do
-    local shared, len = string.byte(blob, pos, pos + 1)
-    prev = string.sub(prev, 1, shared) .. string.sub(blob, pos + 2, pos + 1 + len)
-    out[#out + 1] = prev
-    pos = pos + len + 6 + string.byte(blob, pos + len + 5)
+    local shared, len = byte(blob, pos, pos + 1)
+    local stop = pos + 1 + len
+    if shared == 0 then
+      prev = sub(blob, pos + 2, stop)
+    else
+      prev = sub(prev, 1, shared) .. sub(blob, pos + 2, stop)
+    end
+    n = n + 1
+    out[n] = prev
+    pos = stop + 5 + byte(blob, stop + 4)
   end
   return out
 end
