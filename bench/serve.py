@@ -219,7 +219,7 @@ def main():
         pipe = store.r.pipeline(transaction=False)
         for fid, lst in zip(ids, store.get_lists(store.index_version(), ids)):
             items = (lst or {}).get("items") or []
-            pipe.zadd(prefix + "ref:" + fid, {it[0]: it[1] for it in items[:10]} or {"none": 0})
+            pipe.zadd(prefix + "ref:" + fid, {it.id: it.score for it in items[:10]} or {"none": 0})
         pipe.execute()
 
         env = c.env_for(prefix, queue_name)

@@ -382,38 +382,26 @@ def merge_duplicates_cmd(dry_run, wait):
 )
 def fill_page(file, film_id, create, wait, timeout, limit):
     """Print a plain-text film page (FILE, or - for stdin) with Kritiken and Empfehlungen filled."""
-    from service import create_app
     from service.pagefill import PageFormatError
     from service.pagefill_api import fill
     from service.storage import NotFound
 
-    # The app the web serves, wired by the same factory; nothing is served. No read replica
-    # (the command reads where it writes), no pages kept, and no API key needed to build it.
-    app = create_app(
-        {
-            "RECS_REDIS_READ_URL": "",
-            "RECS_READ_FROM_REPLICAS": False,
-            "PAGE_CACHE": 0,
-            "HTML_CACHE": 0,
-            "RECS_ALLOW_NO_KEYS": True,
-        },
-        _settings(),
-    )
-    with app.app_context():
-        try:
-            filled = fill(file.read(), film_id, timeout if wait else 0.0, limit, create=create)
-        except PageFormatError as error:
-            details = "".join(
-                f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items()
-            )
-            raise click.ClickException(error.message + details) from error
-        except NotFound as error:
-            if film_id:
-                raise click.ClickException(f"No film with id '{film_id}'.") from error
-            raise click.ClickException(
-                f"No film is titled '{error}'. Pass --create to add it, or "
-                "--film-id to fill the page of a film by its id."
-            ) from error
+    # The primary store and the queue, as the other commands wire them: no app, no pages kept.
+    store, queue = _store_and_queue()
+    try:
+        filled = fill(
+            store, queue, file.read(), film_id, timeout if wait else 0.0, limit, create=create
+        )
+    except PageFormatError as error:
+        details = "".join(f"\n  {part}: {' '.join(msgs)}" for part, msgs in error.errors.items())
+        raise click.ClickException(error.message + details) from error
+    except NotFound as error:
+        if film_id:
+            raise click.ClickException(f"No film with id '{film_id}'.") from error
+        raise click.ClickException(
+            f"No film is titled '{error}'. Pass --create to add it, or "
+            "--film-id to fill the page of a film by its id."
+        ) from error
     if filled.created:
         click.echo(f"Created film '{filled.film_id}'.", err=True)
     if filled.status != "fresh":

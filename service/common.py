@@ -34,6 +34,11 @@ def queue():
     return current_app.extensions["recs"]["queue"]
 
 
+def page_cache():
+    """Return this process's cache of related-title pages (recommendations.PageCache)."""
+    return current_app.extensions["recs"]["pages"]
+
+
 def primary_language(tag: str) -> str:
     """Return the primary language of a BCP 47 tag, lower case: de-DE, de_AT, DE -> de."""
     return tag.replace("_", "-").partition("-")[0].lower()

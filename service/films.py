@@ -10,7 +10,7 @@ from service.common import page_of, queue, store
 from service.fastpaths import dump_plain
 from service.queue import enqueue_refresh
 from service.schemas import FilmPatchSchema, FilmSchema, PageArgs, Text, paged
-from service.storage import Conflict, NotFound
+from service.storage import Conflict, NotFound, Store
 from service.text import slugify
 
 URL_PREFIX = "/api/v1"
@@ -63,19 +63,19 @@ def get_film_or_404(film_id: str) -> dict:
         abort(404, message=f"No film with id '{film_id}'.")
 
 
-def with_jobs(films: list[dict]) -> list[dict]:
+def with_jobs(s: Store, films: list[dict]) -> list[dict]:
     """Return films with their latest refresh jobs (job_id), as a single film's GET has them."""
-    jobs = store().pending_jobs([f["id"] for f in films])
+    jobs = s.pending_jobs([f["id"] for f in films])
     return [{**film, "job_id": job} for film, job in zip(films, jobs)]
 
 
-def create_with_free_id(data: dict) -> tuple[dict, bool]:
+def create_with_free_id(s: Store, data: dict) -> tuple[dict, bool]:
     """Create a film under an id made from its title: the slug, then slug-year, then slug-2, ..."""
     base = slugify(data["title"])
     tries = [base] + ([f"{base}-{data['year']}"] if data.get("year") else [])
     for candidate in tries + [f"{base}-{n}" for n in range(2, 50)]:
         try:
-            return store().create_film({**data, "id": candidate[:64]})
+            return s.create_film({**data, "id": candidate[:64]})
         except Conflict:
             continue
     raise Conflict(base)
@@ -96,7 +96,7 @@ class Films(MethodView):
         if not filtered:
             total = s.count_films()
             ids = s.film_ids((page - 1) * size, page * size - 1)
-            return page_of(with_jobs([f for f in s.get_films(ids) if f]), page, size, total)
+            return page_of(with_jobs(s, [f for f in s.get_films(ids) if f]), page, size, total)
         ids = s.filter_film_ids(args.get("genre"), args.get("tag"))
         if args.get("q"):
             ids = s.search_titles(ids, args["q"])
@@ -105,7 +105,7 @@ class Films(MethodView):
             cards = s.get_cards(ids)
             ids = [i for i in ids if i in cards and lo <= (cards[i].get("year") or -1) <= hi]
         result = page_of(ids, page, size)
-        result["results"] = with_jobs([f for f in s.get_films(result["results"]) if f])
+        result["results"] = with_jobs(s, [f for f in s.get_films(result["results"]) if f])
         return result
 
     @blp.arguments(FilmSchema)
@@ -114,9 +114,8 @@ class Films(MethodView):
     def post(self, data):
         """Add a film; its tags and related titles are computed by a queued job"""
         try:
-            film, needed = (
-                create_with_free_id(data) if "id" not in data else store().create_film(data)
-            )
+            s = store()
+            film, needed = create_with_free_id(s, data) if "id" not in data else s.create_film(data)
         except Conflict as exc:
             abort(409, message=f"A film with id '{exc}' exists already.")
         film["job_id"] = refresh(film["id"], needed)

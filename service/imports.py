@@ -6,8 +6,10 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
+from rq import Queue
 
 from service.common import queue, store
+from service.storage import Store
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("imports", __name__, description="Bulk imports of films and reviews (JSONL)")
@@ -30,11 +32,11 @@ class ImportAcceptedSchema(Schema):
     lines = fields.Integer(metadata={"description": "Non-empty lines received"})
 
 
-def enqueue_import(body: bytes) -> str:
-    """Keep the body in the store for the job (with a TTL) and queue the job; return its id."""
-    s, job_id = store(), f"import-{uuid.uuid4().hex[:12]}"
+def enqueue_import(s: Store, q: Queue, body: bytes) -> str:
+    """Keep the body in store s for the job (with a TTL) and queue the job on q; return its id."""
+    job_id = f"import-{uuid.uuid4().hex[:12]}"
     s.put_upload(job_id, body, UPLOAD_TTL)
-    queue().enqueue(
+    q.enqueue(
         "workers.imports.import_upload",
         s.p,
         job_id,
@@ -66,6 +68,6 @@ class Imports(MethodView):
             abort(422, message="The body is not UTF-8 text.")
         if not lines:
             abort(422, message="The body is empty: send one JSON object per line.")
-        job_id = enqueue_import(body)
+        job_id = enqueue_import(store(), queue(), body)
         url = f"/api/v1/jobs/{job_id}"
         return {"job_id": job_id, "status_url": url, "lines": lines}, 202, {"Location": url}

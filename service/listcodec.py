@@ -16,12 +16,13 @@ dictionary (Store.tag_numbers, never reused); a reader checks its copy of the di
 against the length and mark in the header before it names a tag (Store.tag_names). Items are
 best first. The rebuild's kernel (service/core/kernel_pack.items_packed) writes the same item
 bytes as encode_items; the Lua scripts of service/storage/scripts.py walk items with
-LUA_ITEMS. A list in memory is {"rev", "computed_at", "items": [[id, score, [[tag, share],
-...]], ...]}, as the JSON lists were. Format 1 (ids whole, every tag number in 3 bytes)
-reads as no list: `recs rebuild` writes the lists anew (docs/OPERATIONS.md).
+LUA_ITEMS, whose layout this module's docstring gives. A list in memory is {"rev",
+"computed_at", "items": [RelatedItem, ...]}. Format 1 (ids whole, every tag number in 3
+bytes) reads as no list: `recs rebuild` writes the lists anew (docs/OPERATIONS.md).
 """
 
 import struct
+from typing import NamedTuple
 
 FORMAT = 2
 HEADER = struct.Struct("<BIdIIH")
@@ -30,6 +31,28 @@ DICTIONARY_AT = 13  # where the header holds it (after format, revision, compute
 _SCORE = struct.Struct("<HBB")  # I3 score as H + B, then the reasons' length
 _SHARE = struct.Struct("<H")
 _MAX_SHARE = 1 << 14  # a share's units must fit in 14 bits
+
+
+class RelatedItem(NamedTuple):
+    """One film in another film's related list: the one shape of a list item, from the
+    kernel's output to the stored bytes (encode_items, decode_items) to the API's answer.
+
+    reasons are (tag, share of the score) pairs, biggest share first. A list stores the score
+    in millionths and a share in 1/10,000 (RelatedItem.stored rounds so).
+    """
+
+    id: str
+    score: float
+    reasons: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def stored(cls, fid: str, score: float, reasons) -> "RelatedItem":
+        """Return the item at the precision a list keeps: what decoding its bytes gives."""
+        return cls(
+            fid,
+            round(float(score), 6),
+            tuple((tag, round(float(share), 4)) for tag, share in reasons),
+        )
 
 
 def is_list(blob: bytes | None) -> bool:
@@ -56,7 +79,7 @@ def _reasons(reasons, numbers: dict[str, int]) -> bytes:
     return bytes(out)
 
 
-def encode_items(items, numbers: dict[str, int]) -> bytes:
+def encode_items(items: list[RelatedItem], numbers: dict[str, int]) -> bytes:
     """Return items' bytes, best first; numbers maps each reason's tag to its number."""
     out, prev = [], b""
     for fid, score, reasons in items:
@@ -118,10 +141,9 @@ def item_ids(blob: bytes) -> list[str]:
     return [raw.decode() for raw, _ in entries(blob)]
 
 
-def decode_items(blob: bytes, found, names) -> list[list]:
-    """Return the items of entries `found` (entries() gave them) as [id, score, [[tag,
-    share], ...]]; names maps a tag number to its tag (a list or a dict). An IndexError or
-    KeyError means names lacks one."""
+def decode_items(blob: bytes, found, names) -> list[RelatedItem]:
+    """Return the items of entries `found` (entries() gave them); names maps a tag number to
+    its tag (a list or a dict). An IndexError or KeyError means names lacks one."""
     out = []
     for raw, pos in found:
         reasons, at, stop = [], pos + 4, pos + 4 + blob[pos + 3]
@@ -132,11 +154,14 @@ def decode_items(blob: bytes, found, names) -> list[list]:
                 number |= blob[at + 3] << 8
                 if high >= 128:
                     number |= blob[at + 4] << 16
-            reasons.append([names[number], (blob[at] | (high & 63) << 8) / 1e4])
+            reasons.append((names[number], (blob[at] | (high & 63) << 8) / 1e4))
             at += 3 + (high >> 6)
         score = blob[pos] | blob[pos + 1] << 8 | blob[pos + 2] << 16
-        out.append([raw.decode(), score / 1e6, reasons])
+        out.append(_new_item(RelatedItem, (raw.decode(), score / 1e6, tuple(reasons))))
     return out
+
+
+_new_item = tuple.__new__  # RelatedItem(...) without its __new__'s call: decoding is hot
 
 
 def decode(blob: bytes, names) -> dict:

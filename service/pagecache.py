@@ -74,7 +74,9 @@ def find_page(film_id: str, key: tuple, variant: str | None) -> KeptPage | None:
     """
     pages = current_app.extensions["recs"]["html"]
     kept = pages.get(key)
-    if kept is not None and still_made_from(film_id, kept.made_from, kept.card_rev):
+    if kept is not None and still_made_from(
+        store(), film_id, kept.made_from, kept.card_rev, primary_store()
+    ):
         return kept
     if variant is None or pages.shared_ttl <= 0:
         return None
@@ -89,10 +91,10 @@ def find_page(film_id: str, key: tuple, variant: str | None) -> KeptPage | None:
         current = (
             blob is not None
             and list_digest(blob) == shared.made_from[2]
-            and not primary_ahead(s, film_id, shared.card_rev)
+            and not primary_ahead(s, primary_store(), film_id, shared.card_rev)
         )
     else:
-        current = still_made_from(film_id, shared.made_from, shared.card_rev)
+        current = still_made_from(s, film_id, shared.made_from, shared.card_rev, primary_store())
     if not current:
         return None
     pages.put(key, shared)

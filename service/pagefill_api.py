@@ -9,14 +9,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from flask_smorest.error_handler import ErrorSchema
 from marshmallow import Schema, ValidationError, fields, validate
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from service.common import queue, store
+from service.common import page_cache, queue, store
 from service.pagefill import MAX_CHARS, PageFormatError, parse_page, render_page, title_key
 from service.queue import enqueue_refresh
-from service.recommendations import related_titles
-from service.storage import Conflict, NotFound
+from service.recommendations import PageCache, related_titles
+from service.storage import Conflict, NotFound, Store
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("pagefill", __name__, description="Plain-text film pages, filled")
@@ -65,9 +66,8 @@ class Filled:
     job_id: str | None
 
 
-def find_film_id(title: str) -> str | None:
+def find_film_id(s: Store, title: str) -> str | None:
     """Return the film whose title matches (case, accents and punctuation ignored), oldest first."""
-    s = store()
     key = title_key(title)
     ids = s.film_ids()
     cards = s.get_cards(ids)
@@ -75,7 +75,7 @@ def find_film_id(title: str) -> str | None:
     return key if key in matches else (matches[0] if matches else None)
 
 
-def create_film(title: str, plot: str, lang: str) -> tuple[str, str | None]:
+def create_film(s: Store, q: Queue, title: str, plot: str, lang: str) -> tuple[str, str | None]:
     """Add a film with the page's plot as its synopsis; return its id and its refresh job."""
     from service.schemas import FilmSchema  # the API's own validation of a new film
 
@@ -87,37 +87,57 @@ def create_film(title: str, plot: str, lang: str) -> tuple[str, str | None]:
         except ValidationError as error:
             raise PageFormatError("The film in the page is not valid.", error.messages) from error
         try:
-            film, needed = store().create_film(film)
+            film, needed = s.create_film(film)
         except Conflict:
             continue
-        return film["id"], enqueue_refresh(store(), queue(), film["id"], needed)
+        return film["id"], enqueue_refresh(s, q, film["id"], needed)
     raise PageFormatError(f"Could not find a free id for '{title}'; pass film_id.")
 
 
-def job_failed(job_id: str | None) -> bool:
+def job_failed(q: Queue, job_id: str | None) -> bool:
     if not job_id:
         return False
-    q = queue()
     try:
         return Job.fetch(job_id, connection=q.connection, serializer=q.serializer).is_failed
     except NoSuchJobError:
         return False
 
 
-def wait_for_list(film_id: str, lang: str, timeout: float, poll: float = 0.2) -> dict:
+def wait_for_list(
+    s: Store,
+    q: Queue,
+    film_id: str,
+    lang: str,
+    timeout: float,
+    poll: float = 0.2,
+    pages: PageCache | None = None,
+) -> dict:
     """Return the film's related titles once fresh, or as they are after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        data = related_titles(film_id, lang)
-        if data["status"] == "fresh" or time.monotonic() >= deadline or job_failed(data["job_id"]):
+        data = related_titles(s, film_id, lang, pages=pages)
+        if (
+            data["status"] == "fresh"
+            or time.monotonic() >= deadline
+            or job_failed(q, data["job_id"])
+        ):
             return data
         time.sleep(poll)
 
 
 def fill(
-    text: str, film_id: str | None = None, wait: float = 0.0, limit: int = 10, create: bool = True
+    s: Store,
+    q: Queue,
+    text: str,
+    film_id: str | None = None,
+    wait: float = 0.0,
+    limit: int = 10,
+    create: bool = True,
+    pages: PageCache | None = None,
 ) -> Filled:
-    """Parse a page, find (or, with create, add) its film, and return the page filled.
+    """Parse a page, find (or, with create, add) its film in store s (the primary: a new
+    film's refresh is queued on q), and return the page filled; pages is the process's page
+    cache, if any.
 
     Raises PageFormatError for text not in the layout, NotFound for an unknown film_id or
     (without create) a title no film has.
@@ -125,16 +145,16 @@ def fill(
     page = parse_page(text)
     created = False
     if film_id:
-        store().get_film(film_id)
+        s.get_film(film_id)
     else:
-        film_id = find_film_id(page.title)
+        film_id = find_film_id(s, page.title)
         if film_id is None:
             if not create:
                 raise NotFound(page.title)
-            film_id, _ = create_film(page.title, page.plot, page.lang)
+            film_id, _ = create_film(s, q, page.title, page.plot, page.lang)
             created = True
-    data = wait_for_list(film_id, page.lang, wait)
-    body = render_page(page, store().list_reviews(film_id), data["results"][:limit], data["status"])
+    data = wait_for_list(s, q, film_id, page.lang, wait, pages=pages)
+    body = render_page(page, s.list_reviews(film_id), data["results"][:limit], data["status"])
     return Filled(body, film_id, created, data["status"], data["job_id"])
 
 
@@ -209,11 +229,13 @@ class FillPage(MethodView):
         text = request.get_data(cache=False).decode("utf-8", errors="replace")
         wait, slot = allowed_wait(args["wait"])
         try:
-            filled = fill(text, args.get("film_id"), wait, args["limit"])
+            filled = fill(
+                store(), queue(), text, args.get("film_id"), wait, args["limit"], pages=page_cache()
+            )
         except PageFormatError as error:
             abort(422, message=error.message, errors=error.errors)
-        except NotFound:
-            abort(404, message=f"No film with id '{args['film_id']}'.")
+        except NotFound as error:  # the film_id given, or a film deleted while filling
+            abort(404, message=f"No film with id '{error}'.")
         finally:
             if slot is not None:
                 slot.release()

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from service import caching
-from service.common import once_per_request, primary_language, store
+from service.common import once_per_request, page_cache, primary_language, primary_store, store
 from service.core.vocab import load_vocabulary
 from service.labels import LABELS, format_rating, review_date, shown_reasons
 from service.pagecache import KeptPage, find_page, keep_page
@@ -178,8 +178,10 @@ def film_page(film_id):
         return current_app.response_class(kept.html, mimetype="text/html")
     # The list first: its cards generation then also covers the film and reviews read after it
     # (a write in between makes the kept page miss once, never serve old data).
-    recs = related_titles(film_id, lang, stop=RELATED_SHOWN)  # labels only the cards shown
     try:
+        recs = related_titles(  # labels only the cards shown
+            store(), film_id, lang, stop=RELATED_SHOWN, primary=primary_store(), pages=page_cache()
+        )
         film, reviews = store().get_film_and_reviews(film_id)
     except NotFound:
         abort(404)

@@ -11,12 +11,12 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from service import caching, listcodec
-from service.common import lang_arg, page_of, primary_store, store
+from service.common import lang_arg, page_cache, page_of, primary_store, store
 from service.core.vocab import load_vocabulary
 from service.fastpaths import dump_rec_page, plain_query, query_args
 from service.labels import LANGS
 from service.schemas import PageSchema, Timestamp
-from service.storage import NotFound
+from service.storage import NotFound, Store
 
 URL_PREFIX = "/api/v1"
 blp = Blueprint("recommendations", __name__, description="Related titles and tags")
@@ -226,35 +226,49 @@ class PageCache:
 
 
 def related_page(
+    s: Store,
     film_id: str,
     lang: str = "de",
     exclude: frozenset = frozenset(),
     start: int = 0,
     stop: int | None = None,
+    *,
+    primary: Store | None = None,
+    pages: PageCache | None = None,
 ) -> dict:
     """Return related_titles' answer with "results" as their JSON bytes, as the page cache
-    keeps them (bytes: nothing for the garbage collector to walk)."""
-    s = store()
-    data = _read_page(s, film_id, lang, exclude, start, stop)
+    keeps them (bytes: nothing for the garbage collector to walk).
+
+    s is the store read (a replica's, maybe), primary the primary's (when s is a replica),
+    pages the process's page cache (None: none kept). Raises NotFound for an unknown film.
+    """
+    primary = primary or s
+    data = _read_page(s, pages, film_id, lang, exclude, start, stop)
     # card_rev stays in the answer: the film page keeps it with the page
-    if data["status"] == "fresh" and primary_ahead(s, film_id, data["card_rev"]):
-        data.update(status="stale", job_id=primary_store().pending_job(film_id))
+    if data["status"] == "fresh" and primary_ahead(s, primary, film_id, data["card_rev"]):
+        data.update(status="stale", job_id=primary.pending_job(film_id))
     return data
 
 
-def primary_ahead(s, film_id: str, card_rev: int) -> bool:
+def primary_ahead(s: Store, primary: Store, film_id: str, card_rev: int) -> bool:
     """Return whether s is a replica and the primary holds a newer revision of the film than
     the one s answered for (one HGET there): a lagging replica never passes for fresh."""
     if not s.replica:
         return False
-    newest = primary_store().card_rev(film_id)
+    newest = primary.card_rev(film_id)
     return newest is not None and newest > card_rev
 
 
 def _read_page(
-    s, film_id: str, lang: str, exclude: frozenset, start: int, stop: int | None
+    s: Store,
+    cache: PageCache | None,
+    film_id: str,
+    lang: str,
+    exclude: frozenset,
+    start: int,
+    stop: int | None,
 ) -> dict:
-    cache = current_app.extensions["recs"]["pages"]
+    cache = cache if cache is not None else PageCache(0)
     key = (film_id, lang, exclude, start, stop)
     kept = cache.get(key)
     if kept is not None:
@@ -272,29 +286,26 @@ def _read_page(
                 total,
                 (version, gen, blob_hash),
             )
-    try:
-        # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
-        # which sends the cards of the requested page only
-        card, blob, version, flat, total, pending, gen = s.read_list_parts(
-            film_id, start, stop, exclude
-        )
-    except NotFound:
-        abort(404, message=f"No film with id '{film_id}'.")
+    # listed films deleted meanwhile (no card) and excluded ones are left out in Redis,
+    # which sends the cards of the requested page only (NotFound for an unknown film)
+    card, blob, version, flat, total, pending, gen = s.read_list_parts(
+        film_id, start, stop, exclude
+    )
     card_rev = orjson.loads(card)["rev"]
     if blob is None:
         return _answer(film_id, version, card_rev, None, None, pending, b"[]", total, None)
     rev, computed_at, _ = listcodec.read_header(blob)
     items = []
-    for (fid, score, reasons), raw in s.list_page(blob, flat):
+    for item, raw in s.list_page(blob, flat):
         other = orjson.loads(raw)
         # labelled_reasons gives the dumped form already: tag, label and a float share
         items.append(
             {
-                "id": fid,
+                "id": item.id,
                 "title": other["title"],
                 "year": other.get("year"),
-                "score": float(score),
-                "reasons": labelled_reasons(reasons, lang),
+                "score": float(item.score),
+                "reasons": labelled_reasons(item.reasons, lang),
             }
         )
     results = orjson.dumps(items)
@@ -336,31 +347,36 @@ def _answer(
 
 
 def related_titles(
+    s: Store,
     film_id: str,
     lang: str = "de",
     exclude: frozenset = frozenset(),
     start: int = 0,
     stop: int | None = None,
+    *,
+    primary: Store | None = None,
+    pages: PageCache | None = None,
 ) -> dict:
     """Return a film's related list, best first: items start..stop with titles and labelled
-    reasons, and in "total" how many items the whole list has."""
-    data = related_page(film_id, lang, exclude, start, stop)
+    reasons, and in "total" how many items the whole list has (related_page's arguments)."""
+    data = related_page(s, film_id, lang, exclude, start, stop, primary=primary, pages=pages)
     data["results"] = orjson.loads(data["results"])
     return data
 
 
-def still_made_from(film_id: str, made_from: tuple, card_rev: int) -> bool:
+def still_made_from(
+    s: Store, film_id: str, made_from: tuple, card_rev: int, primary: Store | None = None
+) -> bool:
     """Return whether a film's list, the index version and every card (so every film and its
     reviews: their writes bump the cards generation) are still those an answer was made from:
     one MGET (Store.read_list_unchanged). On a replica, also that the primary holds no newer
     revision of the film (a lagging replica never makes a page look fresh: one HGET more)."""
-    s = store()
     version, gen, blob_hash = made_from
     same = s.read_list_unchanged(film_id, version, gen)
     return (
         same is not None
         and list_digest(same[0]) == blob_hash
-        and not primary_ahead(s, film_id, card_rev)
+        and not primary_ahead(s, primary or s, film_id, card_rev)
     )
 
 
@@ -374,7 +390,19 @@ class Recommendations(MethodView):
         """Related titles, best first, each with its score and the shared tags behind it"""
         exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())
         page, size = args["page"], args.get("limit") or args.get("page_size") or 20
-        data = related_page(film_id, args["lang"], exclude, (page - 1) * size, page * size)
+        try:
+            data = related_page(
+                store(),
+                film_id,
+                args["lang"],
+                exclude,
+                (page - 1) * size,
+                page * size,
+                primary=primary_store(),
+                pages=page_cache(),
+            )
+        except NotFound:
+            abort(404, message=f"No film with id '{film_id}'.")
         body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
         caching.describe(last_modified=data["computed_at"], fresh=data["status"] == "fresh")
         return current_app.json.response(dump_rec_page(body))

@@ -228,3 +228,39 @@ def test_settings_are_passed_down_not_read_from_a_module():
             ):
                 wrong.append(f"{module}: import config.settings")
     assert wrong == []
+
+
+# Domain functions of the web floor get the store (and queue, page cache) from their caller, the
+# view or the `recs` command, instead of reaching into the app for them.
+DOMAIN_FUNCTIONS = {
+    "service.recommendations": {
+        "related_page",
+        "related_titles",
+        "still_made_from",
+        "primary_ahead",
+        "_read_page",
+    },
+    "service.pagefill_api": {"fill", "find_film_id", "create_film", "job_failed", "wait_for_list"},
+    "service.films": {"with_jobs", "create_with_free_id"},
+    "service.imports": {"enqueue_import"},
+}
+APP_REACHERS = {"current_app", "g", "request", "store", "primary_store", "queue", "page_cache"}
+
+
+def test_domain_functions_take_the_store_as_an_argument():
+    wrong, found = [], set()
+    for module, names in DOMAIN_FUNCTIONS.items():
+        path = product_modules()[module]
+        for fn in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(fn, ast.FunctionDef) and fn.name in names:
+                found.add((module, fn.name))
+                params = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+                wrong += [
+                    f"{module}.{fn.name} uses {node.id}"
+                    for node in ast.walk(fn)
+                    if isinstance(node, ast.Name)
+                    and node.id in APP_REACHERS - params
+                    and isinstance(node.ctx, ast.Load)
+                ]
+    assert found == {(m, n) for m, names in DOMAIN_FUNCTIONS.items() for n in names}
+    assert wrong == []

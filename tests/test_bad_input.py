@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from rq import Queue
 
 from service import create_app
 from tests.conftest import TEST_SETTINGS
@@ -34,8 +35,8 @@ def snapshot(store) -> dict:
         for k in store.r.keys(store.p + "*")  # KEYS: one round trip, on a test database
         if not k[len(store.p) :].startswith((b"limits", b"metrics"))
     ]
-    queue = f"rq:queue:{store.p[:-1]}"
-    return {**{k: store.r.dump(k) for k in keys}, "queued": store.r.llen(queue)}
+    queued = Queue(store.p[:-1], connection=store.r).count  # rq's key layout is rq's
+    return {**{k: store.r.dump(k) for k in keys}, "queued": queued}
 
 
 @pytest.fixture

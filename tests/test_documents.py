@@ -58,7 +58,7 @@ def test_one_key_per_film_for_tags_and_vector(store):
     assert store.save_tags("doc-film", TAGS, VECTOR, EMBEDDING)
     assert store.r.get(store.keys.tags("doc-film"))[0] == documents.TAGS
     assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())
-    assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
+    assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0, "keywords_counted": True}
     assert store.get_vectors(["doc-film", "none"]) == [VECTOR, None]
     assert store.get_embeddings(["doc-film", "none"]) == [EMBEDDING, None]
     assert store.save_tags("doc-film", TAGS, VECTOR, None)
@@ -83,7 +83,7 @@ def test_documents_of_older_versions_read_and_convert(store, encode):
     assert store.save_tags("doc-film", newer, {"island": 1.0})
     assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())  # moved in
     assert store.get_vectors(["doc-film"]) == [{"island": 1.0}]
-    assert store.get_tags("doc-film") == {**newer, "rank": 0.0}
+    assert store.get_tags("doc-film") == {**newer, "rank": 0.0, "keywords_counted": False}
     assert store.postings(["island", "kw:storm"], -1) == [["doc-film"], []]
 
 

@@ -64,11 +64,11 @@ def test_a_patched_list_is_read_again(app, client, seeded, uncached):
     store = seeded
     version = store.index_version()
     lst = store.get_lists(version, ["love-911"])[0]
-    items = [[fid, round(score / 2, 6), reasons] for fid, score, reasons in lst["items"]]
+    items = [item._replace(score=round(item.score / 2, 6)) for item in lst["items"]]
     # same ids and cards (no card written: the generation stays), other scores
     assert store.write_own_list(version, "love-911", lst["rev"], items)
     after = client.get(URL).get_json()
-    assert [r["score"] for r in after["results"]] == [it[1] for it in items[:5]]
+    assert [r["score"] for r in after["results"]] == [it.score for it in items[:5]]
     assert after == uncached.get(URL).get_json()
 
 

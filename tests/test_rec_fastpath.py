@@ -28,10 +28,9 @@ def test_lean_dump_equals_schema_dump(app, client, seeded):
         ("love-911", "", 1, 5, "en"),
         ("love-911", "&page=2", 2, 5, "de"),
     ]:
-        with app.test_request_context():
-            data = related_titles(film_id, lang, frozenset(), (page - 1) * size, page * size)
-            body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
-            expected = RecPage().dump(body)
+        data = related_titles(seeded, film_id, lang, frozenset(), (page - 1) * size, page * size)
+        body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
+        expected = RecPage().dump(body)
         assert dump_rec_page(body) == expected
         resp = client.get(
             f"/api/v1/films/{film_id}/recommendations?limit={size}&lang={lang}{query}"

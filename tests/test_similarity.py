@@ -213,7 +213,10 @@ def test_stats_make_a_candidate_catalog_score_like_the_full_one():
     full = build_catalog(films)
     df = {t: int(n) for t, n in zip(full.tags, np.diff(full.matrix.tocsc().indptr))}
     votes = max(f["vote_count"] or 0 for f in films)
+    keyword_films = sum(any(t.startswith("kw:") for t in f["vector"]) for f in films)
     stats = {"n": len(films), "df": df, "max_votes": votes, "max_popularity": 10.0}
+    stats["keyword_films"] = keyword_films  # the embedding's weight depends on their share
+    assert 0 < keyword_films < len(films)
     expected = related_rows(full, [0])[0]
     keep = [0] + [full.row_of[o] for o, _, _ in expected]
     small = build_catalog([films[i] for i in keep], stats=stats)
@@ -291,6 +294,10 @@ def slow_related(cat, row, params):
     reach = set()
     for t in np.flatnonzero(q):
         reach.update(posting(t))
+    # one embedding weight per catalog, by its share of films with curated keywords
+    keywords = sum(any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(row)) for row in dense)
+    share = keywords / len(dense)
+    weight = params.plot_embedding_weight * share + params.plot_embedding_weight_text * (1 - share)
     scored = []
     for j in sorted(reach - {row}):
         both = (q > 0) & (dense[j] > 0)
@@ -313,8 +320,8 @@ def slow_related(cat, row, params):
         if cat.emb_norm[row] > 0 and cat.emb_norm[j] > 0:
             dot = int(cat.emb[row].astype(np.int64) @ cat.emb[j].astype(np.int64))
             cosine = dot / (cat.emb_norm[row] * cat.emb_norm[j])
-            score += params.plot_embedding_weight * max(cosine, 0.0)
-        score /= 1 + params.plot_embedding_weight  # scores stay in [0, 1]
+            score += weight * max(cosine, 0.0)
+        score /= 1 + weight  # scores stay in [0, 1]
         scored.append((score, j, bool((both & cat.specific).any())))
     best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
     protected = [s for s in best_first if s[2]][: params.reserve_slots]
@@ -395,9 +402,9 @@ def slow_aspects(cat, row, params):
 @pytest.mark.parametrize("max_posting", [3, 20, 2000])
 @pytest.mark.parametrize("shrink", [0.0, 0.5])
 @pytest.mark.parametrize("mix", [1.0, 0.5])
-@pytest.mark.parametrize("plot", [0.0, 0.1, 0.5])
+@pytest.mark.parametrize("plot, plot_text", [(0.0, 0.0), (0.1, 0.2), (0.5, 0.1), (0.0, 0.3)])
 @pytest.mark.parametrize("aspects", [0, 2])
-def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, aspects):
+def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, plot_text, aspects):
     # small caps leave most shared tags outside the postings: they still count in the score;
     # the filler's keywords stand in for the vocabulary's themes as the aspect kind
     params = SimilarityParams(
@@ -408,6 +415,7 @@ def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, as
         prior_mix=mix,
         context_mix=mix,
         plot_embedding_weight=plot,
+        plot_embedding_weight_text=plot_text,
         aspect_slots=aspects,
         aspect_kinds=("keyword",),
         aspect_min_weight=0.5,
@@ -440,7 +448,9 @@ def test_a_similar_plot_lifts_a_film_and_says_so():
     assert first == "alike"
     assert {r[0] for r in reasons} == {EMBEDDING_REASON, "genre:drama"}
     assert {o for o, s, _ in rest if s < score} == {"unlike", "silent"}
-    plain = SimilarityParams(**{**PLAIN.to_dict(), "plot_embedding_weight": 0.0})
+    plain = SimilarityParams(
+        **{**PLAIN.to_dict(), "plot_embedding_weight": 0.0, "plot_embedding_weight_text": 0.0}
+    )
     assert [o for o, _, _ in related_rows(cat, [0], plain)[0]] == ["unlike", "alike", "silent"]
 
 

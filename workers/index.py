@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from config.settings import Settings
 from service.core import similarity
+from service.listcodec import RelatedItem
 from service.storage import Store
 from workers.context import job_settings
 
@@ -20,15 +21,9 @@ def _params(k: int, overrides: tuple) -> similarity.SimilarityParams:
     return similarity.SimilarityParams.from_mapping({"k": k, **dict(overrides)})
 
 
-def as_item(related: tuple) -> list:
-    """Return a list item [id, score, [[tag, share], ...]], as the store encodes it
-    (service/listcodec.py)."""
-    other, score, reasons = related
-    return [
-        other,
-        round(float(score), 6),
-        [[tag, round(float(share), 4)] for tag, share in reasons],
-    ]
+def as_item(related: RelatedItem) -> RelatedItem:
+    """Return a ranked item at the precision the store keeps it (service/listcodec.py)."""
+    return RelatedItem.stored(*related)
 
 
 def candidates(
@@ -83,11 +78,11 @@ def rank_one(
     stats = store.catalog_stats({t for f in films for t in f["vector"]})
     cat = similarity.build_catalog(films, knobs, stats=stats)
     own = [as_item(r) for r in similarity.related_rows(cat, [0], knobs)[0]]
-    rows = [cat.row_of[item[0]] for item in own]
-    theirs = dict.fromkeys(item[0] for item in own)
+    rows = [cat.row_of[item.id] for item in own]
+    theirs = dict.fromkeys(item.id for item in own)
     for row, related in zip(rows, similarity.related_rows(cat, rows, knobs)):
         for entry in related:
-            if entry[0] == film_id:
+            if entry.id == film_id:
                 theirs[cat.ids[row]] = as_item(entry)
                 break
     return own, theirs

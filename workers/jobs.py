@@ -43,7 +43,7 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     own, theirs = index.rank_one(store, film_id, vector, film, index.params(settings), emb)
     written = store.write_own_list(version, film_id, film["rev"], own)
     if written:
-        stale = {item[0] for item in (old or {}).get("items") or []} - theirs.keys()
+        stale = {item.id for item in (old or {}).get("items") or []} - theirs.keys()
         store.patch_lists(
             version, film_id, {**theirs, **dict.fromkeys(stale)}, settings.RECS_K, rev=film["rev"]
         )

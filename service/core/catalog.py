@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from service.core import embedding
 from service.core.simparams import SimilarityParams
-from service.core.vocab import PLOT_PREFIX
+from service.core.vocab import KW_PREFIX, PLOT_PREFIX
 
 # the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
 EMBEDDING_REASON = PLOT_PREFIX + "*"
@@ -38,6 +38,7 @@ class Catalog:
     emb: np.ndarray  # per film, its plot embedding (int8, films x embedding.DIM; zeros: none)
     emb_norm: np.ndarray  # per film, its embedding's L2 norm (0: none)
     params: SimilarityParams  # the build-time knobs used
+    keyword_share: float = 1.0  # the share of the catalog's films with curated keywords (kw:)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -129,8 +130,9 @@ def build_catalog(
 
     films may also carry "popularity", "vote_count", "vote_average" and "embedding" (bytes,
     service/core/embedding.py). stats, when given, holds
-    catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity"} so that a small
-    catalog of candidates scores exactly like the full one (IDF and priors use them).
+    catalog-wide figures {"n", "df": {tag: count}, "max_votes", "max_popularity",
+    "keyword_films"} so that a small catalog of candidates scores exactly like the full one
+    (IDF, priors and the embedding's weight use them).
     """
     params = params or SimilarityParams()
     stats = stats or {}
@@ -141,6 +143,10 @@ def build_catalog(
     df = np.bincount(cols, minlength=len(tags)).astype(float)
     if stats.get("df") is not None:
         df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
+    keyword_films = max(
+        sum(1 for f in films if any(t.startswith(KW_PREFIX) for t in f["vector"])),
+        int(stats.get("keyword_films") or 0),
+    )
     n = max(n, int(stats.get("n") or 0))
     idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
     family_names = sorted({tag_family(t) for t in tags})
@@ -172,7 +178,18 @@ def build_catalog(
         emb=emb,
         emb_norm=emb_norm,
         params=params,
+        keyword_share=keyword_films / n if n else 1.0,
     )
+
+
+def embedding_weight(cat: Catalog, params: SimilarityParams | None = None) -> float:
+    """The weight of the plot embeddings' cosine in cat's scores: plot_embedding_weight for a
+    catalog whose films all have curated keywords, plot_embedding_weight_text for one where
+    none has, linear in between. One weight for the whole catalog, so that no film gains on
+    another by how it was tagged (a weight per film let the 412 TMDB films without keywords
+    crowd the lists: docs/QUALITY.md)."""
+    p, share = params or cat.params, cat.keyword_share
+    return p.plot_embedding_weight * share + p.plot_embedding_weight_text * (1.0 - share)
 
 
 def query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
@@ -276,6 +293,7 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
         specific=cat.specific,
         emb=cat.emb,
         emb_norm=cat.emb_norm,
+        keyword_share=np.array(cat.keyword_share),
         params=np.array(json.dumps(cat.params.to_dict())),
     )
     return buf.getvalue()
@@ -300,6 +318,7 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         emb=z["emb"],
         emb_norm=z["emb_norm"],
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
+        keyword_share=float(z["keyword_share"]),
     )
     if "reach_t_indptr" in z.files:
 

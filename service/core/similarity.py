@@ -17,6 +17,7 @@ from service.core.catalog import (  # noqa: F401 (the snapshot's API, used throu
     candidate_index,
     catalog_from_bytes,
     catalog_to_bytes,
+    embedding_weight,
     family_weight,
     number_or_nan,
     query_matrix,
@@ -25,8 +26,9 @@ from service.core.catalog import (  # noqa: F401 (the snapshot's API, used throu
 from service.core.embedding import decode as decode_embeddings
 from service.core.simparams import SimilarityParams  # noqa: F401 (the knobs, through this module)
 from service.core.vocab import load_vocabulary
+from service.listcodec import RelatedItem
 
-Related = list[tuple[str, float, list[tuple[str, float]]]]
+Related = list[RelatedItem]  # a film's related list, best first
 
 
 def _layout(cat: Catalog) -> dict:
@@ -180,7 +182,7 @@ def _rank_arrays(
         lay["emb_norm"],
         np.ascontiguousarray(q_emb[0]),
         q_emb[1],
-        float(params.plot_embedding_weight),
+        embedding_weight(cat, params),
         len(cat.tags),
         k,
         float(params.shrink),
@@ -210,7 +212,7 @@ def _rank_arrays(
 def _rank(
     cat: Catalog, q: sp.csr_matrix, q_years, q_langs, q_emb, self_rows, params: SimilarityParams
 ) -> list[Related]:
-    """Return each query row's top-k list with reasons: [(id, score, [(tag, share)])]."""
+    """Return each query row's top-k list with reasons, as RelatedItems."""
     r = _rank_arrays(cat, q, q_years, q_langs, q_emb, self_rows, params)
     ids, tags = cat.ids, cat.reason_names
     out: list[Related] = []
@@ -224,10 +226,12 @@ def _rank(
     ):
         out.append(
             [
-                (
+                RelatedItem(
                     ids[rows[a]],
                     scores[a],
-                    [(tags[t], s) for t, s in zip(r_tags[a][: r_len[a]], r_shares[a][: r_len[a]])],
+                    tuple(
+                        (tags[t], s) for t, s in zip(r_tags[a][: r_len[a]], r_shares[a][: r_len[a]])
+                    ),
                 )
                 for a in range(n)
             ]
@@ -331,7 +335,7 @@ def iter_related_packed(
 def related_rows(
     cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
 ) -> list[Related]:
-    """Return, per catalog row, up to k (other id, score in [0, 1], reasons) best first, never itself.
+    """Return, per catalog row, up to k RelatedItems (score in [0, 1]) best first, never itself.
 
     Rows run in chunks of `chunk`: the kernel's memory is O(films + chunk x k).
     """

@@ -44,10 +44,14 @@ class SimilarityParams:
     # prior of a film with neither vote count nor popularity (one added by hand): about the
     # median TMDB film's, so new films are neither buried nor favoured
     unknown_pop: float = 0.6
-    # the plot embeddings' cosine (service/core/embedding.py), when positive, times this weight adds
+    # the plot embeddings' cosine (service/core/embedding.py), when positive, times a weight adds
     # to a candidate's tag score after the priors (tag cosines sum to at most 1; the total is
-    # divided by 1 + weight); 0 leaves embeddings out
+    # divided by 1 + weight); 0 leaves embeddings out. The weight is one per catalog: this one
+    # where every film has curated keywords, plot_embedding_weight_text where none has (films
+    # a site adds, tagged from their plots alone, whose tags say less about the story), and in
+    # between by the share of films with keywords (service.core.catalog.embedding_weight)
     plot_embedding_weight: float = 0.1
+    plot_embedding_weight_text: float = 0.2
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
     # strongly stated themes: up to aspect_slots of the query's specific tags of these kinds

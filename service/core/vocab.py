@@ -17,9 +17,7 @@ KINDS = frozenset(
     {"genre", "theme", "profession", "sport", "setting", "event", "relationship", "tone", "era"}
 )
 KW_PREFIX = "kw:"  # a keyword kept as it is
-GENRE_PREFIX = (
-    "genre:"  # a film's own genre, as a similarity family (service.core.tagging.tag_vector)
-)
+GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (tagging.tag_vector)
 TITLE_PREFIX = "title:"  # a word of the title
 PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (service.core.plot)
 PLOT_LABELS = {"de": "Ähnliche Handlung", "en": "Similar plot"}  # one chip for all such words
@@ -95,8 +93,7 @@ class Vocabulary:
         self._genre_names: dict[str, list[str]] = {}
         self._keywords: dict[str, list[str]] = {}
         self.unmapped: dict[str, str] = {}  # TMDB keyword -> why it deliberately maps to no tag
-        # TMDB keyword -> why it says nothing about the story: no tag, no kw: entry, no chip
-        self.ignored: dict[str, str] = {}
+        self.ignored: dict[str, str] = {}  # keyword -> why it is not about the story (no kw:)
         # per language: a single word's key -> its strong (tag, sense or None) pairs
         self._single: dict[str, dict[str, tuple[tuple[str, Sense | None], ...]]] = {}
         self._senses: dict[str, dict[tuple[str, str], Sense]] = {lang: {} for lang in LANGS}
@@ -253,17 +250,15 @@ class Vocabulary:
         return self._match_phrase(name)
 
     def ignores_keyword(self, name: str) -> bool:
-        """Whether a (TMDB) keyword says nothing about the story (a production or release
-        detail, a content flag): the film gets neither a tag nor a `kw:` entry from it."""
+        """Whether a keyword says nothing about the story: it gives no tag, no `kw:` entry."""
         return name.strip().lower() in self.ignored
 
     def map_keyword(self, name: str) -> list[str]:
         """Return the vocabulary tags for a (TMDB) keyword; [] if none or deliberately unmapped."""
         key = name.strip().lower()
         if key not in self._keyword_cache:
-            explicit = (
-                [] if key in self.unmapped or key in self.ignored else self._keywords.get(key)
-            )
+            listed = key in self.unmapped or key in self.ignored
+            explicit = [] if listed else self._keywords.get(key)
             self._keyword_cache[key] = explicit if explicit is not None else self._match_phrase(key)
         return list(self._keyword_cache[key])
 

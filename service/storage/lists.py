@@ -4,6 +4,7 @@ import json
 
 import orjson
 
+from service.listcodec import RelatedItem
 from service.storage.base import NotFound
 
 
@@ -58,7 +59,7 @@ class Lists:
 
     def read_list_raw(
         self, fid: str, start: int = 0, stop: int | None = None, exclude=()
-    ) -> tuple[dict, dict | None, int, list[tuple[list, bytes]], int, str | None]:
+    ) -> tuple[dict, dict | None, int, list[tuple[RelatedItem, bytes]], int, str | None]:
         """Return (film card, list or None, index version, page, kept, pending refresh job id
         or None), in one round trip.
 
@@ -73,4 +74,4 @@ class Lists:
     def read_list(self, fid: str) -> tuple[dict, dict | None, int, dict[str, dict]]:
         """Return (film card, list or None, index version, cards of listed films)."""
         card, lst, ver, page, _, _ = self.read_list_raw(fid)
-        return card, lst, ver, {item[0]: json.loads(raw) for item, raw in page}
+        return card, lst, ver, {item.id: json.loads(raw) for item, raw in page}

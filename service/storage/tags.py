@@ -5,6 +5,7 @@ import json
 import orjson
 
 from service import listcodec, postings
+from service.listcodec import RelatedItem
 from service.storage import documents
 from service.storage.base import _posting_removal, now, transact
 from service.storage.scripts import tag_mark
@@ -15,11 +16,16 @@ TAGS_BATCH = 100
 # of up to 128 short fields is a listpack, about 20 bytes a tag where one large hash took
 # about 70 (23,000 tags at TMDB size: about 22 a bucket).
 DF_BUCKETS = 1024
-
-
 # The tag dictionary's numbers likewise (`tagn:<n>`): the tags of lists' reasons, about 7,900
 # at TMDB size, about 31 a bucket.
 TAG_BUCKETS = 256
+# A pseudo-tag among the document frequencies: how many films have curated keywords (a kw:
+# tag), which sets the plot embedding's weight (service.core.catalog.embedding_weight). No
+# tag starts with "@".
+KEYWORD_FILMS = "@keyword-films"
+# The field of a film's tags document that says it is counted in KEYWORD_FILMS: films saved
+# before the count existed are counted by their next save (a full `recs rebuild` saves all)
+COUNTED = "keywords_counted"
 
 
 def df_bucket(tag: str) -> int:
@@ -30,6 +36,10 @@ def df_bucket(tag: str) -> int:
 def tag_bucket(tag: str) -> int:
     """Return the bucket of a tag's number in the tag dictionary."""
     return postings.bucket(tag) % TAG_BUCKETS
+
+
+def _has_keywords(vector: dict) -> bool:
+    return any(tag.startswith("kw:") for tag in vector)
 
 
 class TagIndex:
@@ -112,11 +122,13 @@ class TagIndex:
 
         def write(pipe):
             ((done, old, _),) = self._read_saved(pipe, [fid])
-            filed = done.get("rank")
+            filed, counted = done.get("rank"), done.get(COUNTED, False)
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
                 self._count_tag(pipe, tag, -1)
+            if counted:
+                self._count_tag(pipe, KEYWORD_FILMS, -1)
             self._change_postings(pipe, changes)
             pipe.delete(self.keys.vector(fid), self.keys.tags(fid), self.keys.pending(fid))
             pipe.hdel(self.keys.embeddings(), fid)
@@ -176,10 +188,15 @@ class TagIndex:
                     else:
                         changes.setdefault(tag, []).append(removal)
                     changes.setdefault(tag, []).append(added)
+                counted, keywords = done.get(COUNTED, False), _has_keywords(vector)
+                if counted != keywords:
+                    self._count_tag(pipe, KEYWORD_FILMS, 1 if keywords else -1)
                 # the rank it is filed under in the postings, to find its entries again
                 pipe.set(
                     self.keys.tags(fid),
-                    documents.pack_tags({**tags, "rank": rank}, vector, embedding),
+                    documents.pack_tags(
+                        {**tags, "rank": rank, COUNTED: keywords}, vector, embedding
+                    ),
                 )
                 if own_key:  # where an older version kept the vector and the embedding
                     pipe.delete(self.keys.vector(fid))
@@ -241,8 +258,9 @@ class TagIndex:
         return sorted({tag.decode() for tags in pipe.execute() for tag in tags})
 
     def catalog_stats(self, tags) -> dict:
-        """Return catalog-wide figures the similarity needs: film count, tag df, maxima."""
-        tags = sorted(tags)
+        """Return catalog-wide figures the similarity needs: film count, tag df, maxima, the
+        number of films with curated keywords."""
+        tags = sorted({*tags, KEYWORD_FILMS})
         pipe = self.r.pipeline(transaction=False)
         pipe.zcard(self.keys.films())
         pipe.zrevrange(self.keys.votes(), 0, 0, withscores=True)
@@ -253,9 +271,11 @@ class TagIndex:
                 args += [tag, df_bucket(tag)]
             self._read_df(keys=[self.keys.df()], args=args, client=pipe)
         n, votes, popularity, *df = pipe.execute()
+        df = dict(zip(tags, (int(x or 0) for x in (df[0] if df else []))))
         return {
             "n": n,
-            "df": dict(zip(tags, (int(x or 0) for x in (df[0] if df else [])))),
+            "keyword_films": df.pop(KEYWORD_FILMS, 0),
+            "df": df,
             "max_votes": votes[0][1] if votes else 0.0,
             "max_popularity": popularity[0][1] if popularity else 0.0,
         }
@@ -325,13 +345,12 @@ class TagIndex:
             t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
             t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
 
-    def _decode_items(self, blob: bytes, found: list[tuple[bytes, int]]) -> list[list]:
+    def _decode_items(self, blob: bytes, found: list[tuple[bytes, int]]) -> list[RelatedItem]:
         names = self.tag_names(*listcodec.dictionary(blob))
         return listcodec.decode_items(blob, found, names)
 
     def decode_list(self, blob: bytes) -> dict:
-        """Return a stored list as {"rev", "computed_at", "items": [[id, score, [[tag,
-        share], ...]], ...]}."""
+        """Return a stored list as {"rev", "computed_at", "items": [RelatedItem, ...]}."""
         rev, computed_at, _ = listcodec.read_header(blob)
         return {
             "rev": rev,
@@ -339,7 +358,7 @@ class TagIndex:
             "items": self._decode_items(blob, listcodec.entries(blob)),
         }
 
-    def list_page(self, blob: bytes | None, flat: list) -> list[tuple[list, bytes]]:
+    def list_page(self, blob: bytes | None, flat: list) -> list[tuple[RelatedItem, bytes]]:
         """Return the page read_list_parts sends as (list item, card JSON) pairs, decoding
         only the items on it."""
         if not blob or not flat:
@@ -349,8 +368,8 @@ class TagIndex:
         items = self._decode_items(blob, [found[n - 1] for n in positions])
         return list(zip(items, flat[1::2]))
 
-    def encode_list(self, rev: int, computed_at: float, items: list) -> bytes:
-        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item[2])
+    def encode_list(self, rev: int, computed_at: float, items: list[RelatedItem]) -> bytes:
+        numbers, dictionary = self.tag_numbers(tag for item in items for tag, _ in item.reasons)
         return listcodec.encode(
             {"rev": rev, "computed_at": computed_at, "items": items}, numbers, dictionary
         )
@@ -363,7 +382,7 @@ class TagIndex:
             for raw in self.r.mget([self.keys.related_list(str(version), i) for i in ids])
         ]
 
-    def write_own_list(self, version: int, fid: str, rev: int, items: list) -> bool:
+    def write_own_list(self, version: int, fid: str, rev: int, items: list[RelatedItem]) -> bool:
         blob = self.encode_list(rev, now(), items)
         return bool(
             self._write_list(keys=[self.keys.related_list(str(version), fid)], args=[blob, rev])
@@ -384,7 +403,12 @@ class TagIndex:
         pipe.execute()
 
     def patch_lists(
-        self, version: int, fid: str, items: dict[str, list | None], k: int, rev: int | None = None
+        self,
+        version: int,
+        fid: str,
+        items: dict[str, RelatedItem | None],
+        k: int,
+        rev: int | None = None,
     ) -> bool:
         """Put film `fid` into (item) or out of (None) each given film's list, atomically.
 
@@ -394,7 +418,7 @@ class TagIndex:
         if not items:
             return True
         numbers, dictionary = self.tag_numbers(
-            tag for item in items.values() if item for tag, _ in item[2]
+            tag for item in items.values() if item for tag, _ in item.reasons
         )
         keys = [self.keys.related_list(str(version), fid)] + [
             self.keys.related_list(str(version), other) for other in items
