@@ -4,34 +4,38 @@ A list is a header and its items, little-endian, with no name spelled out in it:
 
     header  B format (FORMAT), I4 film revision, d computed_at, I4 + I4 the tag dictionary
             it was written against (its length and mark), H item count
-    item    B id length, the id (UTF-8), I3 score in millionths, B reason count,
-            per reason H share in 1/10,000, H + B tag number (low 16 bits, high 8 bits)
+    item    B how many leading bytes of the id are the previous item's (0 for the first),
+            B how many follow, those bytes of the id (UTF-8), I3 score in millionths,
+            B the reasons' length in bytes, then per reason H: its share in 1/10,000 (14
+            bits) and how many bytes its tag's number takes, less one (2 bits), and that
+            number (1 to 3 bytes)
 
-Tag numbers come from the store's append-only tag dictionary (Store.tag_numbers, never
-reused); a reader checks its copy of the dictionary against the length and mark in the
-header before it names a tag (Store.tag_names). Items are best first. The rebuild's kernel
-(service/core/kernel_pack.items_packed) writes the same item bytes as encode_item; the Lua
-scripts of service/storage/scripts.py walk items with LUA_ITEMS, whose layout numbers are
-this module's. A list in memory is {"rev", "computed_at", "items": [RelatedItem, ...]}.
+Ids are front-coded (a list's ids share a prefix such as `tmdb-` more often than not), and
+a tag number takes the bytes it needs. Tag numbers come from the store's append-only tag
+dictionary (Store.tag_numbers, never reused); a reader checks its copy of the dictionary
+against the length and mark in the header before it names a tag (Store.tag_names). Items are
+best first. The rebuild's kernel (service/core/kernel_pack.items_packed) writes the same item
+bytes as encode_items; the Lua scripts of service/storage/scripts.py walk items with
+LUA_ITEMS, whose layout this module's docstring gives. A list in memory is {"rev",
+"computed_at", "items": [RelatedItem, ...]}. Format 1 (ids whole, every tag number in 3
+bytes) reads as no list: `recs rebuild` writes the lists anew (docs/OPERATIONS.md).
 """
 
 import struct
 from typing import NamedTuple
 
-FORMAT = 1
+FORMAT = 2
 HEADER = struct.Struct("<BIdIIH")
 DICTIONARY = struct.Struct("<II")
 DICTIONARY_AT = 13  # where the header holds it (after format, revision, computed_at)
-_SCORE_AND_COUNT = struct.Struct("<HBB")  # I3 score as H + B, then the reason count
-_REASON = struct.Struct("<HHB")
-_REASONS = [struct.Struct("<" + "HHB" * n) for n in range(256)]
-# an item is its id's length (B), the id, then _SCORE_AND_COUNT, then its reasons
-_ITEM_FIXED = 1 + _SCORE_AND_COUNT.size
+_SCORE = struct.Struct("<HBB")  # I3 score as H + B, then the reasons' length
+_SHARE = struct.Struct("<H")
+_MAX_SHARE = 1 << 14  # a share's units must fit in 14 bits
 
 
 class RelatedItem(NamedTuple):
     """One film in another film's related list: the one shape of a list item, from the
-    kernel's output to the stored bytes (encode_item, decode_items) to the API's answer.
+    kernel's output to the stored bytes (encode_items, decode_items) to the API's answer.
 
     reasons are (tag, share of the score) pairs, biggest share first. A list stores the score
     in millionths and a share in 1/10,000 (RelatedItem.stored rounds so).
@@ -56,21 +60,40 @@ def is_list(blob: bytes | None) -> bool:
     return bool(blob) and blob[0] == FORMAT
 
 
-def encode_item(item: RelatedItem, numbers: dict[str, int]) -> bytes:
-    """Return one item's bytes; numbers maps each reason's tag to its number."""
-    fid, score, reasons = item
-    raw = fid.encode()
-    micro = round(score * 1e6)
-    out = [
-        bytes((len(raw),)),
-        raw,
-        _SCORE_AND_COUNT.pack(micro & 0xFFFF, micro >> 16, len(reasons)),
-    ]
-    flat = []
+def _shared(a: bytes, b: bytes) -> int:
+    """Return how many leading bytes a and b share (at most 255)."""
+    n, top = 0, min(len(a), len(b), 255)
+    while n < top and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _reasons(reasons, numbers: dict[str, int]) -> bytes:
+    out = bytearray()
     for tag, share in reasons:
-        number = numbers[tag]
-        flat += (round(share * 1e4), number & 0xFFFF, number >> 16)
-    out.append(_REASONS[len(reasons)].pack(*flat))
+        number, units = numbers[tag], round(share * 1e4)
+        if not 0 <= units < _MAX_SHARE or not 0 <= number < 1 << 24:
+            raise ValueError(f"a reason does not fit the list format: {tag!r} {share!r}")
+        size = 1 if number < 1 << 8 else 2 if number < 1 << 16 else 3
+        out += _SHARE.pack(units | (size - 1) << 14) + number.to_bytes(size, "little")
+    return bytes(out)
+
+
+def encode_items(items: list[RelatedItem], numbers: dict[str, int]) -> bytes:
+    """Return items' bytes, best first; numbers maps each reason's tag to its number."""
+    out, prev = [], b""
+    for fid, score, reasons in items:
+        raw = fid.encode()
+        shared = _shared(prev, raw)
+        micro = round(score * 1e6)
+        tail = _reasons(reasons, numbers)
+        out += [
+            bytes((shared, len(raw) - shared)),
+            raw[shared:],
+            _SCORE.pack(micro & 0xFFFF, micro >> 16, len(tail)),
+            tail,
+        ]
+        prev = raw
     return b"".join(out)
 
 
@@ -83,8 +106,8 @@ def header(rev: int, computed_at: float, count: int, dictionary: tuple[int, int]
 def encode(lst: dict, numbers: dict[str, int], dictionary: tuple[int, int]) -> bytes:
     """Return a list's bytes from its in-memory form."""
     items = lst["items"]
-    return header(lst["rev"], lst["computed_at"], len(items), dictionary) + b"".join(
-        encode_item(item, numbers) for item in items
+    return header(lst["rev"], lst["computed_at"], len(items), dictionary) + encode_items(
+        items, numbers
     )
 
 
@@ -99,41 +122,42 @@ def dictionary(blob: bytes) -> tuple[int, int]:
     return DICTIONARY.unpack_from(blob, DICTIONARY_AT)
 
 
-def offsets(blob: bytes, count: int | None = None) -> list[int]:
-    """Return where each item of a list starts (the first `count` items only, if given)."""
+def entries(blob: bytes, count: int | None = None) -> list[tuple[bytes, int]]:
+    """Return each item's id (UTF-8) and where its score starts (the first `count` items
+    only, if given)."""
     out = []
-    pos, end = HEADER.size, len(blob)
+    pos, end, prev = HEADER.size, len(blob), b""
     while pos < end and (count is None or len(out) < count):
-        out.append(pos)
-        pos += blob[pos] + _SCORE_AND_COUNT.size
-        pos += 1 + blob[pos] * _REASON.size
+        shared, size = blob[pos], blob[pos + 1]
+        prev = prev[:shared] + blob[pos + 2 : pos + 2 + size]
+        pos += 2 + size
+        out.append((prev, pos))
+        pos += 4 + blob[pos + 3]
     return out
 
 
 def item_ids(blob: bytes) -> list[str]:
     """Return the ids of a list's items, best first."""
-    return [blob[pos + 1 : pos + 1 + blob[pos]].decode() for pos in offsets(blob)]
+    return [raw.decode() for raw, _ in entries(blob)]
 
 
-def decode_items(blob: bytes, positions, names) -> list[RelatedItem]:
-    """Return the items at positions; names maps a tag number to its tag (a list or a dict).
-    An IndexError or KeyError means names lacks one."""
+def decode_items(blob: bytes, found, names) -> list[RelatedItem]:
+    """Return the items of entries `found` (entries() gave them); names maps a tag number to
+    its tag (a list or a dict). An IndexError or KeyError means names lacks one."""
     out = []
-    for pos in positions:
-        end = pos + 1 + blob[pos]
-        low, high, count = _SCORE_AND_COUNT.unpack_from(blob, end)
-        first = end + _SCORE_AND_COUNT.size
-        reasons = _REASON.iter_unpack(blob[first : first + _REASON.size * count])
-        out.append(
-            _new_item(
-                RelatedItem,
-                (
-                    blob[pos + 1 : end].decode(),
-                    (low | high << 16) / 1e6,
-                    tuple([(names[lo | hi << 16], units / 1e4) for units, lo, hi in reasons]),
-                ),
-            )
-        )
+    for raw, pos in found:
+        reasons, at, stop = [], pos + 4, pos + 4 + blob[pos + 3]
+        while at < stop:  # byte by byte: about twice as fast as struct here
+            high = blob[at + 1]
+            number = blob[at + 2]
+            if high >= 64:  # the number takes 2 or 3 bytes
+                number |= blob[at + 3] << 8
+                if high >= 128:
+                    number |= blob[at + 4] << 16
+            reasons.append((names[number], (blob[at] | (high & 63) << 8) / 1e4))
+            at += 3 + (high >> 6)
+        score = blob[pos] | blob[pos + 1] << 8 | blob[pos + 2] << 16
+        out.append(_new_item(RelatedItem, (raw.decode(), score / 1e6, tuple(reasons))))
     return out
 
 
@@ -146,50 +170,71 @@ def decode(blob: bytes, names) -> dict:
     return {
         "rev": rev,
         "computed_at": computed_at,
-        "items": decode_items(blob, offsets(blob), names),
+        "items": decode_items(blob, entries(blob), names),
     }
 
 
-# Lua helpers the scripts of service/storage/scripts.py start with: LIST_DICTIONARY (where the
-# header's dictionary starts), is_list(blob), list_rev(blob),
-# ids_of(blob) (the listed ids), item_at(bytes, pos) ({id, score in millionths, the item's
-# bytes} and where the next item starts) and items(blob) (every item so).
+# Lua helpers the scripts of service/storage/scripts.py start with: LIST_DICTIONARY (where
+# the header's dictionary starts), is_list(blob), list_rev(blob), ids_of(blob) (the listed
+# ids), item_at(bytes, pos, previous id) ({id, score in millionths, the item's bytes from its
+# score on} and where the next item starts), items(blob) (every item so) and
+# items_bytes(items) (items so, front-coded again in their order).
 LUA_ITEMS = f"""
 local LIST_FORMAT = {FORMAT}
 local LIST_HEADER = {HEADER.size}
 local LIST_DICTIONARY = {DICTIONARY_AT + 1}
-local ITEM_FIXED = {_ITEM_FIXED}
-local SCORE_AND_COUNT = {_SCORE_AND_COUNT.size}
-local REASON = {_REASON.size}
 local function is_list(blob)
   return blob and string.byte(blob, 1) == LIST_FORMAT
 end
 local function list_rev(blob)
   return (struct.unpack('<I4', blob, 2))
 end
+local byte, sub = string.byte, string.sub
 local function ids_of(blob)
-  local out = {{}}
-  local pos, size = LIST_HEADER + 1, #blob
+  local out, n = {{}}, 0
+  local pos, size, prev = LIST_HEADER + 1, #blob, ''
   while pos <= size do
-    local len = string.byte(blob, pos)
-    out[#out + 1] = string.sub(blob, pos + 1, pos + len)
-    pos = pos + len + ITEM_FIXED + string.byte(blob, pos + len + SCORE_AND_COUNT) * REASON
+    local shared, len = byte(blob, pos, pos + 1)
+    local stop = pos + 1 + len
+    if shared == 0 then
+      prev = sub(blob, pos + 2, stop)
+    else
+      prev = sub(prev, 1, shared) .. sub(blob, pos + 2, stop)
+    end
+    n = n + 1
+    out[n] = prev
+    pos = stop + 5 + byte(blob, stop + 4)
   end
   return out
 end
-local function item_at(blob, pos)
-  local len = string.byte(blob, pos)
-  local lo1, lo2, hi, n = string.byte(blob, pos + len + 1, pos + len + SCORE_AND_COUNT)
-  local stop = pos + len + SCORE_AND_COUNT + n * REASON
-  return {{string.sub(blob, pos + 1, pos + len), lo1 + lo2 * 256 + hi * 65536,
-          string.sub(blob, pos, stop)}}, stop + 1
+local function item_at(blob, pos, prev)
+  local shared, len = string.byte(blob, pos, pos + 1)
+  local at = pos + 2 + len
+  local lo1, lo2, hi, n = string.byte(blob, at, at + 3)
+  local stop = at + 4 + n
+  return {{string.sub(prev, 1, shared) .. string.sub(blob, pos + 2, at - 1),
+          lo1 + lo2 * 256 + hi * 65536, string.sub(blob, at, stop - 1)}}, stop
 end
 local function items(blob)
   local out = {{}}
-  local pos, size = LIST_HEADER + 1, #blob
+  local pos, size, prev = LIST_HEADER + 1, #blob, ''
   while pos <= size do
-    out[#out + 1], pos = item_at(blob, pos)
+    out[#out + 1], pos = item_at(blob, pos, prev)
+    prev = out[#out][1]
   end
   return out
+end
+local function items_bytes(list)
+  local parts, prev = {{}}, ''
+  for j, it in ipairs(list) do
+    local id, shared = it[1], 0
+    local top = math.min(#prev, #id, 255)
+    while shared < top and string.byte(prev, shared + 1) == string.byte(id, shared + 1) do
+      shared = shared + 1
+    end
+    parts[j] = string.char(shared, #id - shared) .. string.sub(id, shared + 1) .. it[3]
+    prev = id
+  end
+  return table.concat(parts)
 end
 """

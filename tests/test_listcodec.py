@@ -55,8 +55,19 @@ return {ids_of(ARGV[1]), walked, list_rev(ARGV[1]), is_list(ARGV[1]) and 1 or 0}
     with redis.Redis.from_url(REDIS_URL) as client:
         ids, walked, rev, is_list = client.eval(script, 0, blob)
     assert [i.decode() for i in ids] == [item.id for item in ITEMS]
-    starts = listcodec.offsets(blob) + [len(blob)]
+    # an item's bytes from its score on (the ids are front-coded: items_bytes joins them)
+    found = listcodec.entries(blob)
     assert [w[0].decode() for w in walked] == [item.id for item in ITEMS]
     assert [w[1] for w in walked] == [round(item.score * 1e6) for item in ITEMS]
-    assert [w[2] for w in walked] == [blob[a:b] for a, b in zip(starts, starts[1:])]
+    assert [w[2] for w in walked] == [blob[at : at + 4 + blob[at + 3]] for _, at in found]
     assert (rev, is_list) == (7, 1)
+
+
+def test_ids_are_front_coded_and_joined_again_in_lua():
+    items = [RelatedItem(fid, 0.5, ()) for fid in ("tmdb-123", "tmdb-1234", "tmdb-9", "x", "x")]
+    blob = encoded(items)
+    assert blob[listcodec.HEADER.size :].startswith(bytes((0, 8)) + b"tmdb-123")
+    assert listcodec.item_ids(blob) == [item.id for item in items]
+    script = listcodec.LUA_ITEMS + "return items_bytes(items(ARGV[1]))"
+    with redis.Redis.from_url(REDIS_URL) as client:
+        assert client.eval(script, 0, blob) == blob[listcodec.HEADER.size :]

@@ -122,6 +122,8 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     assert after["index_version"] == before["index_version"] + 1
     assert ids(after) == ids(before)
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["progress"]["phase"] == "done"
+    # the snapshot and its revisions go with the switch (they were kept a day)
+    assert not list(seeded.r.scan_iter(match=seeded.keys.join("blob", "*")))
 
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
@@ -323,7 +325,8 @@ def test_a_reader_notices_a_tag_dictionary_it_did_not_read(app, client, seeded, 
 
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert before["results"] and before["results"][0]["reasons"]
-    seeded.r.delete(*(seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")))
+    lost = [seeded.keys.join("tag", name) for name in ("numbers", "names", "mark")]
+    seeded.r.delete(*lost, *seeded.r.scan_iter(match=seeded.keys.join("tagn", "*")))
     seeded.tag_numbers(["kw:numbered-first", "kw:numbered-second"])  # every tag moves by two
     enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
     run_jobs()

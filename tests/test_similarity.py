@@ -273,8 +273,8 @@ def test_packed_lists_are_the_items_encoded():
     names = {n: tag for tag, n in numbering.items()}
     for (_, items, count), related in zip(packed, plain):
         expected = [as_item(r) for r in related]
-        # byte for byte what the one-film path writes (listcodec.encode_item)
-        assert items == b"".join(listcodec.encode_item(item, numbering) for item in expected)
+        # byte for byte what the one-film path writes (listcodec.encode_items)
+        assert items == listcodec.encode_items(expected, numbering)
         blob = listcodec.header(3, 1.5, count, (len(numbering), 7)) + items
         assert listcodec.decode(blob, names) == {"rev": 3, "computed_at": 1.5, "items": expected}
         assert listcodec.item_ids(blob) == [other for other, _, _ in related]

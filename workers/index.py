@@ -41,8 +41,8 @@ def load_films(store: Store, ids: list[str]) -> list[dict]:
     """Return similarity inputs {"id", "vector", "embedding", meta...} of films that have a
     vector."""
     out = []
-    found = zip(ids, store.get_vectors(ids), store.get_meta(ids), store.get_embeddings(ids))
-    for fid, vector, meta, emb in found:
+    found = zip(ids, store.get_vectors_and_embeddings(ids), store.get_meta(ids))
+    for fid, (vector, emb), meta in found:
         if vector is not None and meta is not None:
             out.append({"id": fid, "vector": vector, "embedding": emb, **meta})
     return out

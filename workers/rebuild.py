@@ -69,6 +69,7 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             store.rebuild_progress(rid, phase="waiting", after=running)
             return {"waiting_for": running}
         store.begin_rebuild(rid, len(ids), rebuild_ttl(job_settings()))
+    store.fold_older_hashes()  # an older version's df and tag numbers join the buckets
     if reuse_tags:  # nothing to extract: snapshot and rank in this job, one job hop less
         return {
             "films": len(ids),

@@ -287,9 +287,12 @@ def iter_related_packed(
     """Yield related_rows_packed's rows a chunk at a time (memory bounded by the chunk);
     stats, when given, gets the kernel's work counts added (kernels.rank_rows)."""
     params = params or SimilarityParams()
+    if params.reasons > 51:  # a stored item's reasons take at most 255 bytes, 5 each
+        raise ValueError(f"at most 51 reasons an item can be stored, not {params.reasons}")
     rows = np.asarray(rows, dtype=np.int64)
     st = _strings(cat)
-    per_item = int(np.diff(st["raw_off"]).max(initial=0)) + 5  # id length, id, score, count
+    # front coding's two lengths, the id at most, the score, the reasons' length
+    per_item = int(np.diff(st["raw_off"]).max(initial=0)) + 6
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         r = _rank_arrays(

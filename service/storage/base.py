@@ -3,9 +3,9 @@
 import json
 import threading
 import time
-import zlib
 
 from service import postings
+from service.storage import documents
 from service.text import match_key
 
 
@@ -17,19 +17,14 @@ def _loads(raw):
     return None if raw is None else json.loads(raw)
 
 
-def _pack(value) -> bytes:
-    """Return a document as zlib-compressed JSON: film records, tags with their evidence and
-    tag vectors, which are read one film at a time (or once per rebuild)."""
-    return zlib.compress(_dumps(value).encode())
-
-
-def _unpacked(raw: bytes) -> bytes:
-    """Return the JSON of a document _pack wrote (or of one stored as plain JSON before)."""
-    return raw if raw[:1] == b"{" else zlib.decompress(raw)
+def _pack(film: dict) -> bytes:
+    """Return a film record's stored bytes (service/storage/documents.py)."""
+    return documents.pack_film(film)
 
 
 def _unpack(raw):
-    return None if raw is None else _loads(_unpacked(raw))
+    """Return the film record of stored bytes (None for None)."""
+    return None if raw is None else _loads(documents.film_json(raw))
 
 
 def _posting_removal(fid: str, filed: float | None, rank: float) -> bytes:

@@ -4,6 +4,7 @@ import uuid
 
 import orjson
 
+from service.storage import documents
 from service.storage.base import (
     Conflict,
     NotFound,
@@ -47,11 +48,7 @@ class Films:
             fid,
             fold(film["title"]) + " " + fold(film.get("original_title") or ""),
         )
-        meta = {
-            key: film.get(key)
-            for key in ("year", "original_language", "popularity", "vote_count", "vote_average")
-        }
-        pipe.hset(self.keys.meta(), fid, _dumps(meta))
+        pipe.hset(self.keys.meta(), fid, documents.pack_meta(film))
         if isinstance(pipe, _Merged):
             pipe.priors[fid] = film  # one call for the batch (upsert_films)
         else:

@@ -30,19 +30,24 @@ class Keys:
         return self.join("cards", "gen")
 
     def df(self) -> str:
-        """Tag -> document frequency."""
+        """Tag -> document frequency, as an older version kept it (one hash)."""
         return self.join("df")
+
+    def df_bucket_prefix(self) -> str:
+        """The prefix of the document-frequency buckets: tag -> how many films carry it, in
+        the bucket of the tag's CRC-32 (storage.tags.df_bucket)."""
+        return self.join("dfb", "")
 
     def dirty(self) -> str:
         """Films written since their last refresh."""
         return self.join("dirty")
 
     def embeddings(self) -> str:
-        """Film id -> plot embedding."""
+        """Film id -> plot embedding, as an older version kept them (now in tags())."""
         return self.join("emb")
 
     def film(self, fid: str) -> str:
-        """A film's record (zlib-compressed JSON)."""
+        """A film's record (compressed JSON: service/storage/documents.py)."""
         return self.join("film", fid)
 
     def films(self) -> str:
@@ -54,7 +59,7 @@ class Keys:
         return self.join("genre", genre)
 
     def meta(self) -> str:
-        """Film id -> what the ranking reads of it."""
+        """Film id -> what the ranking reads of it (documents.pack_meta)."""
         return self.join("meta")
 
     def metrics_index(self) -> str:
@@ -156,11 +161,17 @@ class Keys:
         return self.join("tag", "names")
 
     def tag_numbers(self) -> str:
-        """Tag -> its number."""
+        """Tag -> its number, as an older version kept it (one hash)."""
         return self.join("tag", "numbers")
 
+    def tag_number_prefix(self) -> str:
+        """The prefix of the tag numbers' buckets: tag -> its number, in the bucket of the
+        tag's CRC-32 (storage.tags.tag_bucket)."""
+        return self.join("tagn", "")
+
     def tags(self, fid: str) -> str:
-        """A film's tags with their evidence."""
+        """A film's tags with their evidence, its tag vector and its plot embedding
+        (service/storage/documents.py)."""
         return self.join("tags", fid)
 
     def titles(self) -> str:
@@ -176,7 +187,7 @@ class Keys:
         return self.join("upload", upload_id)
 
     def vector(self, fid: str) -> str:
-        """A film's tag vector."""
+        """A film's tag vector, as an older version kept it (now in tags())."""
         return self.join("vec", fid)
 
     def version(self) -> str:

@@ -75,8 +75,3 @@ class Lists:
         """Return (film card, list or None, index version, cards of listed films)."""
         card, lst, ver, page, _, _ = self.read_list_raw(fid)
         return card, lst, ver, {item.id: json.loads(raw) for item, raw in page}
-
-    def tag_ids(self) -> list[str]:
-        """Return every tag id films carry (the fields of the document-frequency hash), for
-        readers that label the tags of lists ahead of time."""
-        return [tag.decode() for tag in self.r.hkeys(self.keys.df())]

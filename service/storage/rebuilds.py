@@ -87,7 +87,12 @@ class Rebuilds:
         pipe = self.r.pipeline()
         pipe.getset(self.keys.version(), version)
         pipe.smembers(self.keys.rebuild_touched())
-        pipe.delete(self.keys.rebuild_touched(), self.keys.blob(rebuild_id))
+        # the snapshot and its revisions (workers/rebuild.py), kept a day otherwise
+        pipe.delete(
+            self.keys.rebuild_touched(),
+            self.keys.blob(rebuild_id),
+            self.keys.blob(rebuild_id + ":revs"),
+        )
         old, touched, _ = pipe.execute()
         return int(old or 0), [raw.decode() for raw in touched]
 

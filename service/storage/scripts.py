@@ -6,6 +6,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from service import listcodec
+from service.storage import documents
 
 # Read film ARGV[2]'s list, its card, its pending refresh job (KEYS[4]) and the cards of one
 # page of the list in one round trip. The list key depends on the index version (KEYS[1]), so
@@ -65,7 +66,8 @@ return out
 # computed from a newer one, a newer refresh has patched already and nothing is done.
 # KEYS[i > 1] are the lists' keys; ARGV[3 + i] is the new item for KEYS[i] (its bytes), or
 # '' to drop it; ARGV[4] the tag dictionary's length and mark (listcodec.DICTIONARY) as the
-# new items were encoded. Items move as they are: the script reads only ids and scores.
+# new items were encoded. The script reads only ids and scores; an item's bytes from its score
+# on move as they are, and the ids are front-coded again in their new order.
 _PATCH_LISTS = (
     listcodec.LUA_ITEMS
     + """
@@ -85,15 +87,14 @@ for i = 2, #KEYS do
       if it[1] ~= x then kept[#kept + 1] = it end
     end
     if ARGV[3 + i] ~= '' then
-      kept[#kept + 1] = item_at(ARGV[3 + i], 1)
+      kept[#kept + 1] = item_at(ARGV[3 + i], 1, '')
       table.sort(kept, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
       while #kept > k do table.remove(kept) end
     end
     -- the header now names the dictionary the new item was written against (ARGV[4]),
     -- which covers the older items' tags too
-    local parts = {string.sub(blob, 1, LIST_DICTIONARY - 1), ARGV[4], struct.pack('<H', #kept)}
-    for j, it in ipairs(kept) do parts[j + 3] = it[3] end
-    redis.call('SET', key, table.concat(parts))
+    redis.call('SET', key, string.sub(blob, 1, LIST_DICTIONARY - 1) .. ARGV[4]
+      .. struct.pack('<H', #kept) .. items_bytes(kept))
   end
 end
 return #KEYS
@@ -111,25 +112,29 @@ return 1
 """
 )
 
-# Return the tag dictionary's length and mark, then the numbers of tags ARGV, numbering new
-# ones in order: KEYS[1] maps a tag to its number, KEYS[2] lists the tags by number, KEYS[3]
-# holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
+# Return the tag dictionary's length and mark, then the numbers of tags ARGV[2], ARGV[4], ...,
+# numbering new ones in order: the hash ARGV[1] .. ARGV[i + 1] (the tag's bucket) maps a tag
+# to its number (as did KEYS[1], an older version's single hash, read while it is there),
+# KEYS[2] lists the tags by number, KEYS[3] holds the mark, a sum of SHA-1 prefixes of "number:tag" (Store.tag_mark). Numbers are never
 # reused; a reader that cached names checks its copy against a list's length and mark.
 _TAG_NUMBERS = """
 local size = redis.call('LLEN', KEYS[2])
 local mark = tonumber(redis.call('GET', KEYS[3]) or '0')
+local legacy = redis.call('EXISTS', KEYS[1]) == 1
 local out = {0, 0}
-for i, tag in ipairs(ARGV) do
-  local n = redis.call('HGET', KEYS[1], tag)
+for i = 2, #ARGV, 2 do
+  local tag, bucket = ARGV[i], ARGV[1] .. ARGV[i + 1]
+  local n = redis.call('HGET', bucket, tag)
+  if not n and legacy then n = redis.call('HGET', KEYS[1], tag) end
   if not n then
     n = size
     redis.call('RPUSH', KEYS[2], tag)
-    redis.call('HSET', KEYS[1], tag, n)
+    redis.call('HSET', bucket, tag, n)
     mark = (mark + tonumber(string.sub(redis.sha1hex(n .. ':' .. tag), 1, 8), 16)) % 4294967296
     redis.call('SET', KEYS[3], string.format('%d', mark))
     size = size + 1
   end
-  out[i + 2] = tonumber(n)
+  out[#out + 1] = tonumber(n)
 end
 out[1], out[2] = size, mark
 return out
@@ -142,7 +147,11 @@ return out
 # (catalog_stats), in a few dozen members instead of one per film. ARGV[3..] are pairs of a
 # film and its value, '' for a film that is gone. Should every film above the floor leave,
 # the set is filled again from the meta hash (which the same transaction wrote first).
-_KEEP_TOP = """
+_KEEP_TOP = (
+    "local META = {"
+    + ", ".join(f"{key} = {n}" for n, key in enumerate(documents.META_FIELDS, 1))
+    + "}"
+    + """
 local field, keep = ARGV[1], tonumber(ARGV[2])
 local floor = tonumber(redis.call('GET', KEYS[2]) or '')
 for i = 3, #ARGV, 2 do
@@ -153,7 +162,9 @@ end
 if floor and redis.call('ZCARD', KEYS[1]) == 0 then
   local all = redis.call('HGETALL', KEYS[3])
   for i = 1, #all, 2 do
-    local value = cjson.decode(all[i + 1])[field]
+    local meta = cjson.decode(all[i + 1])
+    local value = meta[field]
+    if value == nil then value = meta[META[field]] end  -- an array (a JSON object before)
     if type(value) ~= 'number' then value = 0 end
     redis.call('ZADD', KEYS[1], value, all[i])
   end
@@ -163,6 +174,36 @@ if redis.call('ZCARD', KEYS[1]) > 2 * keep then
   local kth = redis.call('ZREVRANGE', KEYS[1], keep - 1, keep - 1, 'WITHSCORES')[2]
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. kth)
   redis.call('SET', KEYS[2], kth)
+end
+return 1
+"""
+)
+
+
+# Return the document frequency of tags ARGV[2], ARGV[4], ... : the count in its bucket (the
+# key ARGV[1] .. ARGV[i + 1]) plus, while an older version's single hash KEYS[1] is there,
+# the count in it (a bucket's count then started from 0 and holds the changes since).
+_READ_DF = """
+local legacy = redis.call('EXISTS', KEYS[1]) == 1
+local out = {}
+for i = 2, #ARGV, 2 do
+  local n = tonumber(redis.call('HGET', ARGV[1] .. ARGV[i + 1], ARGV[i]) or '0')
+  if legacy then n = n + tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') end
+  out[#out + 1] = n
+end
+return out
+"""
+
+# Move the fields ARGV[3], ARGV[5], ... of an older version's single hash KEYS[1] into their
+# buckets (ARGV[1] .. ARGV[i + 1]) with ARGV[2] (HINCRBY for counts, HSETNX for numbers),
+# each atomically: the readers read both meanwhile.
+_FOLD_INTO_BUCKETS = """
+for i = 3, #ARGV, 2 do
+  local n = redis.call('HGET', KEYS[1], ARGV[i])
+  if n then
+    redis.call(ARGV[2], ARGV[1] .. ARGV[i + 1], ARGV[i], n)
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
 end
 return 1
 """

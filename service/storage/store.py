@@ -18,8 +18,10 @@ from service.storage.rebuilds import Rebuilds
 from service.storage.reviews import Reviews
 from service.storage.scripts import (
     _END_REBUILD,
+    _FOLD_INTO_BUCKETS,
     _KEEP_TOP,
     _PATCH_LISTS,
+    _READ_DF,
     _READ_FILM_AND_REVIEWS,
     _READ_LIST,
     _REQUEST_REBUILD,
@@ -56,6 +58,8 @@ class Store(Films, Reviews, Bookkeeping, TagIndex, Lists, JobMetrics, Rebuilds):
         self._end_rebuild = client.register_script(_END_REBUILD)
         self._tag_numbers = client.register_script(_TAG_NUMBERS)
         self._keep_top = client.register_script(_KEEP_TOP)
+        self._read_df = client.register_script(_READ_DF)
+        self._fold_into_buckets = client.register_script(_FOLD_INTO_BUCKETS)
         where = client.connection_pool.connection_kwargs
         self._tags = _TAG_NAMES.setdefault(
             (prefix, where.get("host"), where.get("port"), where.get("path"), where.get("db")),

@@ -6,17 +6,36 @@ import orjson
 
 from service import listcodec, postings
 from service.listcodec import RelatedItem
-from service.storage.base import _loads, _pack, _posting_removal, _unpack, _unpacked, now, transact
+from service.storage import documents
+from service.storage.base import _posting_removal, now, transact
 from service.storage.scripts import tag_mark
 
 # Films whose tags one optimistic transaction saves (see save_tags_many).
 TAGS_BATCH = 100
-# A pseudo-tag in the df hash: how many films have curated keywords (a kw: tag), which sets
-# the plot embedding's weight (service.core.catalog.embedding_weight). No tag starts with "@".
+# Document frequencies are kept in this many hashes (`dfb:<n>`, by CRC-32 of the tag): a hash
+# of up to 128 short fields is a listpack, about 20 bytes a tag where one large hash took
+# about 70 (23,000 tags at TMDB size: about 22 a bucket).
+DF_BUCKETS = 1024
+# The tag dictionary's numbers likewise (`tagn:<n>`): the tags of lists' reasons, about 7,900
+# at TMDB size, about 31 a bucket.
+TAG_BUCKETS = 256
+# A pseudo-tag among the document frequencies: how many films have curated keywords (a kw:
+# tag), which sets the plot embedding's weight (service.core.catalog.embedding_weight). No
+# tag starts with "@".
 KEYWORD_FILMS = "@keyword-films"
 # The field of a film's tags document that says it is counted in KEYWORD_FILMS: films saved
 # before the count existed are counted by their next save (a full `recs rebuild` saves all)
 COUNTED = "keywords_counted"
+
+
+def df_bucket(tag: str) -> int:
+    """Return the bucket of a tag's document frequency."""
+    return postings.bucket(tag) % DF_BUCKETS  # the same CRC-32, computed once per tag
+
+
+def tag_bucket(tag: str) -> int:
+    """Return the bucket of a tag's number in the tag dictionary."""
+    return postings.bucket(tag) % TAG_BUCKETS
 
 
 def _has_keywords(vector: dict) -> bool:
@@ -28,25 +47,65 @@ class TagIndex:
 
     # -- tags, vectors and the inverted index ----------------------------------
     def get_vectors(self, ids: list[str]) -> list[dict | None]:
-        if not ids:
-            return []
-        # orjson: a rebuild's snapshot reads every film's vector and meta
-        return [
-            orjson.loads(_unpacked(raw)) if raw else None
-            for raw in self.r.mget([self.keys.vector(i) for i in ids])
-        ]
+        """Return films' tag vectors, None where a film has none (no tags saved)."""
+        return [vector for vector, _ in self.get_vectors_and_embeddings(ids)]
 
     def get_embeddings(self, ids: list[str]) -> list[bytes | None]:
         """Return films' plot embeddings (service/core/embedding.py), None where a film has none."""
-        return self.r.hmget(self.keys.embeddings(), ids) if ids else []
+        return [emb for _, emb in self.get_vectors_and_embeddings(ids)]
+
+    def get_vectors_and_embeddings(self, ids: list[str]) -> list[tuple[dict | None, bytes | None]]:
+        """Return films' (tag vector, plot embedding), None for what a film has not."""
+        if not ids:
+            return []
+        raws = self.r.mget([self.keys.tags(i) for i in ids])
+        out = []
+        for raw in raws:
+            if raw and documents.has_vector(raw):
+                # orjson: a rebuild's snapshot reads every film's vector and meta
+                out.append((orjson.loads(documents.vector_json(raw)), documents.embedding(raw)))
+            else:
+                out.append((None, None))
+        # tags an older version saved have their vector and embedding apart
+        older = [n for n, raw in enumerate(raws) if raw and not documents.has_vector(raw)]
+        if older:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.mget([self.keys.vector(ids[n]) for n in older])
+            pipe.hmget(self.keys.embeddings(), [ids[n] for n in older])
+            vectors, embeddings = pipe.execute()
+            for n, vec, emb in zip(older, vectors, embeddings):
+                out[n] = (orjson.loads(documents.vector_json(vec)) if vec else None, emb)
+        return out
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
-        return [orjson.loads(raw) if raw else None for raw in self.r.hmget(self.keys.meta(), ids)]
+        return [
+            documents.meta_of(raw) if raw else None for raw in self.r.hmget(self.keys.meta(), ids)
+        ]
 
     def get_tags(self, fid: str) -> dict | None:
-        return _unpack(self.r.get(self.keys.tags(fid)))
+        raw = self.r.get(self.keys.tags(fid))
+        return None if raw is None else orjson.loads(documents.tags_json(raw))
+
+    def _read_saved(self, pipe, ids: list[str]) -> list[tuple[dict, dict, bool]]:
+        """Return each film's saved (tags document, vector, whether the vector is apart, as
+        an older version saved it), ({}, {}, False) where none, on pipe."""
+        raws = pipe.mget([self.keys.tags(fid) for fid in ids])
+        older = [fid for fid, raw in zip(ids, raws) if raw and not documents.has_vector(raw)]
+        vectors = pipe.mget([self.keys.vector(fid) for fid in older]) if older else []
+        vectors = dict(zip(older, vectors))
+        out = []
+        for fid, raw in zip(ids, raws):
+            vec = vectors.get(fid, raw)
+            out.append(
+                (
+                    orjson.loads(documents.tags_json(raw)) if raw else {},
+                    orjson.loads(documents.vector_json(vec)) if vec else {},
+                    fid in vectors,
+                )
+            )
+        return out
 
     def save_tags(
         self, fid: str, tags: dict, vector: dict[str, float], embedding: bytes | None = None
@@ -62,15 +121,14 @@ class TagIndex:
         """Remove a deleted film from the inverted index; return its last vector."""
 
         def write(pipe):
-            old = _unpack(pipe.get(self.keys.vector(fid))) or {}
-            done = _unpack(pipe.get(self.keys.tags(fid))) or {}
+            ((done, old, _),) = self._read_saved(pipe, [fid])
             filed, counted = done.get("rank"), done.get(COUNTED, False)
             pipe.multi()
             changes = {tag: [_posting_removal(fid, filed, 0)] for tag in old}  # meta is gone
             for tag in old:
-                pipe.hincrby(self.keys.df(), tag, -1)
+                self._count_tag(pipe, tag, -1)
             if counted:
-                pipe.hincrby(self.keys.df(), KEYWORD_FILMS, -1)
+                self._count_tag(pipe, KEYWORD_FILMS, -1)
             self._change_postings(pipe, changes)
             pipe.delete(self.keys.vector(fid), self.keys.tags(fid), self.keys.pending(fid))
             pipe.hdel(self.keys.embeddings(), fid)
@@ -99,18 +157,18 @@ class TagIndex:
 
     def _save_tags_batch(self, entries: dict[str, tuple]) -> set[str]:
         ids = list(entries)
-        keys = [self.keys.vector(fid) for fid in ids]
         tag_keys = [self.keys.tags(fid) for fid in ids]
         saved = set()
 
         def write(pipe):
             saved.clear()
-            olds = [_unpack(raw) or {} for raw in pipe.mget(keys)]
-            stored = [_unpack(raw) or {} for raw in pipe.mget(tag_keys)]
-            metas = [_loads(raw) or {} for raw in pipe.hmget(self.keys.meta(), ids)]
+            saved_now = self._read_saved(pipe, ids)
+            metas = [
+                documents.meta_of(raw) if raw else {} for raw in pipe.hmget(self.keys.meta(), ids)
+            ]
             pipe.multi()
             changes: dict[str, list[bytes]] = {}
-            for fid, old, meta, done in zip(ids, olds, metas, stored):
+            for fid, (done, old, own_key), meta in zip(ids, saved_now, metas):
                 tags, vector, embedding = entries[fid]
                 if done.get("rev", 0) > tags.get("rev", 0):
                     continue
@@ -121,10 +179,10 @@ class TagIndex:
                 added = b"+" + postings.entry(fid, rank)
                 for tag in old.keys() - vector.keys():
                     changes.setdefault(tag, []).append(removal)
-                    pipe.hincrby(self.keys.df(), tag, -1)
+                    self._count_tag(pipe, tag, -1)
                 for tag in vector:
                     if tag not in old:
-                        pipe.hincrby(self.keys.df(), tag, 1)
+                        self._count_tag(pipe, tag, 1)
                     elif done.get("rank") == rank:
                         continue  # filed under this rank already
                     else:
@@ -132,18 +190,21 @@ class TagIndex:
                     changes.setdefault(tag, []).append(added)
                 counted, keywords = done.get(COUNTED, False), _has_keywords(vector)
                 if counted != keywords:
-                    pipe.hincrby(self.keys.df(), KEYWORD_FILMS, 1 if keywords else -1)
-                pipe.set(self.keys.vector(fid), _pack(vector))
+                    self._count_tag(pipe, KEYWORD_FILMS, 1 if keywords else -1)
                 # the rank it is filed under in the postings, to find its entries again
-                pipe.set(self.keys.tags(fid), _pack({**tags, "rank": rank, COUNTED: keywords}))
-                if embedding:
-                    pipe.hset(self.keys.embeddings(), fid, embedding)
-                else:
+                pipe.set(
+                    self.keys.tags(fid),
+                    documents.pack_tags(
+                        {**tags, "rank": rank, COUNTED: keywords}, vector, embedding
+                    ),
+                )
+                if own_key:  # where an older version kept the vector and the embedding
+                    pipe.delete(self.keys.vector(fid))
                     pipe.hdel(self.keys.embeddings(), fid)
             self._change_postings(pipe, changes)
 
         if ids:
-            transact(self.r, write, *keys, *tag_keys)
+            transact(self.r, write, *tag_keys)
         return saved
 
     def reviews_of(self, ids: list[str]) -> dict[str, list[dict]]:
@@ -161,6 +222,41 @@ class TagIndex:
             for fid, rids in zip(ids, per_film)
         }
 
+    def _count_tag(self, pipe, tag: str, change: int) -> None:
+        """Queue on pipe a change of how many films carry tag (its document frequency)."""
+        pipe.hincrby(self.keys.df_bucket_prefix() + str(df_bucket(tag)), tag, change)
+
+    def fold_older_hashes(self, batch: int = 1000) -> int:
+        """Move an older version's single hashes of document frequencies and tag numbers into
+        their buckets, batch fields per script call (a rebuild starts with this); return how
+        many fields moved."""
+        moved = 0
+        for key, prefix, op, bucket in (
+            (self.keys.df(), self.keys.df_bucket_prefix(), "HINCRBY", df_bucket),
+            (self.keys.tag_numbers(), self.keys.tag_number_prefix(), "HSETNX", tag_bucket),
+        ):
+            cursor = 0
+            while True:
+                cursor, found = self.r.hscan(key, cursor, count=batch)
+                if found:
+                    args = [prefix, op]
+                    for field in found:
+                        args += [field, bucket(field.decode())]
+                    self._fold_into_buckets(keys=[key], args=args)
+                    moved += len(found)
+                if cursor == 0:
+                    break
+        return moved
+
+    def tag_ids(self) -> list[str]:
+        """Return every tag id films carry (the document frequencies' tags), for readers that
+        label the tags of lists ahead of time."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hkeys(self.keys.df())  # an older version's single hash, while it is there
+        for n in range(DF_BUCKETS):
+            pipe.hkeys(self.keys.df_bucket_prefix() + str(n))
+        return sorted({tag.decode() for tags in pipe.execute() for tag in tags})
+
     def catalog_stats(self, tags) -> dict:
         """Return catalog-wide figures the similarity needs: film count, tag df, maxima, the
         number of films with curated keywords."""
@@ -170,7 +266,10 @@ class TagIndex:
         pipe.zrevrange(self.keys.votes(), 0, 0, withscores=True)
         pipe.zrevrange(self.keys.popularity(), 0, 0, withscores=True)
         if tags:
-            pipe.hmget(self.keys.df(), tags)
+            args = [self.keys.df_bucket_prefix()]
+            for tag in tags:
+                args += [tag, df_bucket(tag)]
+            self._read_df(keys=[self.keys.df()], args=args, client=pipe)
         n, votes, popularity, *df = pipe.execute()
         df = dict(zip(tags, (int(x or 0) for x in (df[0] if df else []))))
         return {
@@ -216,7 +315,10 @@ class TagIndex:
         keys = [self.keys.tag_numbers(), self.keys.tag_names(), self.keys.tag_mark()]
         for start in range(0, max(len(tags), 1), 5000):
             part = tags[start : start + 5000]
-            length, mark, *got = self._tag_numbers(keys=keys, args=part)
+            args = [self.keys.tag_number_prefix()]
+            for tag in part:
+                args += [tag, tag_bucket(tag)]
+            length, mark, *got = self._tag_numbers(keys=keys, args=args)
             numbers.update(zip(part, got))
         return numbers, (length, mark)
 
@@ -243,9 +345,9 @@ class TagIndex:
             t.names.append(tag)  # before its mark: a reader that sees the mark finds the name
             t.marks.append(tag_mark(t.marks[-1], len(t.names) - 1, tag))
 
-    def _decode_items(self, blob: bytes, positions: list[int]) -> list[RelatedItem]:
+    def _decode_items(self, blob: bytes, found: list[tuple[bytes, int]]) -> list[RelatedItem]:
         names = self.tag_names(*listcodec.dictionary(blob))
-        return listcodec.decode_items(blob, positions, names)
+        return listcodec.decode_items(blob, found, names)
 
     def decode_list(self, blob: bytes) -> dict:
         """Return a stored list as {"rev", "computed_at", "items": [RelatedItem, ...]}."""
@@ -253,7 +355,7 @@ class TagIndex:
         return {
             "rev": rev,
             "computed_at": computed_at,
-            "items": self._decode_items(blob, listcodec.offsets(blob)),
+            "items": self._decode_items(blob, listcodec.entries(blob)),
         }
 
     def list_page(self, blob: bytes | None, flat: list) -> list[tuple[RelatedItem, bytes]]:
@@ -262,8 +364,8 @@ class TagIndex:
         if not blob or not flat:
             return []
         positions = flat[::2]
-        offsets = listcodec.offsets(blob, max(positions))
-        items = self._decode_items(blob, [offsets[n - 1] for n in positions])
+        found = listcodec.entries(blob, max(positions))
+        items = self._decode_items(blob, [found[n - 1] for n in positions])
         return list(zip(items, flat[1::2]))
 
     def encode_list(self, rev: int, computed_at: float, items: list[RelatedItem]) -> bytes:
@@ -322,6 +424,6 @@ class TagIndex:
             self.keys.related_list(str(version), other) for other in items
         ]
         args = [fid, k, "" if rev is None else rev, listcodec.DICTIONARY.pack(*dictionary)] + [
-            listcodec.encode_item(item, numbers) if item else "" for item in items.values()
+            listcodec.encode_items([item], numbers) if item else "" for item in items.values()
         ]
         return self._patch_lists(keys=keys, args=args) != -1
