@@ -13,10 +13,12 @@ from service.core.similarity import (
     catalog_from_bytes,
     catalog_to_bytes,
     family_weight,
+    iter_related_packed,
     related_for_vector,
     related_rows,
     related_rows_packed,
     score_pair,
+    split_rows,
 )
 from service.core.vocab import load_vocabulary
 
@@ -201,6 +203,35 @@ def test_stored_snapshot_ranks_identically(max_posting, shrink):
 def test_chunking_matches_one_chunk(chunk):
     cat = build_catalog(filler(250, seed=4))
     assert related_rows(cat, range(250), chunk=chunk) == related_rows(cat, range(250), chunk=1000)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_rank_as_one(threads):
+    # a ranking job splits its rows over threads (RECS_RANK_THREADS): the same lists and the
+    # same work counts, and the rows really are split
+    cat = build_catalog(filler(400, seed=6))
+    assert len(split_rows(400, threads)) == threads
+    one, split = np.zeros(4), np.zeros(4)
+    number = lambda tags: {t: n for n, t in enumerate(sorted(tags))}  # noqa: E731
+    alone = related_rows_packed(cat, range(400), number, chunk=400)
+    together = [
+        row
+        for batch in iter_related_packed(cat, range(400), number, chunk=400, threads=threads)
+        for row in batch
+    ]
+    assert together == alone
+    list(iter_related_packed(cat, range(400), number, stats=one))
+    list(iter_related_packed(cat, range(400), number, stats=split, threads=threads))
+    assert one.tolist() == split.tolist() and one[1] > 0
+    assert related_rows(cat, range(400), threads=threads) == related_rows(cat, range(400))
+
+
+def test_split_rows_keeps_small_work_in_one_block():
+    assert split_rows(10, 4) == [(0, 10)]
+    assert split_rows(0, 4) == [(0, 0)]
+    blocks = split_rows(1000, 3)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
 
 
 def test_params_from_mapping():

@@ -219,7 +219,8 @@ def _rank_and_write(
         return numbers
 
     # the lists come encoded from the kernel: no Python object per item at any size
-    for batch in similarity.iter_related_packed(cat, rows, number, index.params()):
+    threads = job_settings().RANK_THREADS
+    for batch in similarity.iter_related_packed(cat, rows, number, index.params(), threads=threads):
         dictionary = numbered["dictionary"]  # covers every tag of this batch
         store.write_encoded_lists(
             version,

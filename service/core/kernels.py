@@ -39,7 +39,7 @@ from service.core.kernel_aspects import cover_aspects
 from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: threads rank blocks of rows side by side
 def rank_rows(
     q_indptr,
     q_indices,

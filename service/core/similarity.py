@@ -4,6 +4,7 @@ embeddings' cosine, times era/language/popularity priors.
 The snapshot is service.core.catalog's, the knobs service.core.simparams'; the rules are in
 service/core/kernels.py. This module lays the snapshot out for the kernel and gives the lists."""
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -106,6 +107,17 @@ def _need_min(params: SimilarityParams, aspects: dict) -> float:
     return params.aspect_need_cosine * aspects["need_weight"] / total if total else 0.0
 
 
+MIN_ROWS_PER_THREAD = 64  # below this a thread costs more (its scratch: O(catalog)) than it saves
+
+
+def split_rows(n_rows: int, threads: int) -> list[tuple[int, int]]:
+    """Split n_rows query rows into at most `threads` contiguous blocks of at least
+    MIN_ROWS_PER_THREAD rows (one block when there are fewer)."""
+    n = max(1, min(threads, n_rows // MIN_ROWS_PER_THREAD))
+    bounds = [n_rows * b // n for b in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def _rank_arrays(
     cat: Catalog,
     q: sp.csr_matrix,
@@ -115,6 +127,7 @@ def _rank_arrays(
     self_rows,
     params: SimilarityParams,
     stats: np.ndarray | None = None,
+    threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Rank the query rows in the compiled kernel (service/core/kernels.py has the rules).
 
@@ -122,7 +135,8 @@ def _rank_arrays(
     millionths ("micro") and "reason_len" reasons, per reason its tag column
     ("reason_tags") and share in 1/10,000 ("reason_units"). stats, when given, gets the
     kernel's work counts added (see kernels.rank_rows). q_emb: the query rows' embeddings
-    and their norms (service.core.embedding.decode).
+    and their norms (service.core.embedding.decode). threads: how many threads share the
+    rows (split_rows); each row's list is the same whatever the split.
     """
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)
@@ -155,65 +169,97 @@ def _rank_arrays(
     def ints(a):
         return a.astype(np.int64, copy=False)
 
-    kernels.rank_rows(
-        ints(q.indptr),
-        ints(q.indices),
-        q.data.astype(np.float64, copy=False),
-        np.asarray(q_years, dtype=np.float64),
-        ints(np.asarray(q_langs)),
-        self_rows,
-        lay["orig"],
-        lay["reach_indptr"],
-        lay["reach_indices"],
-        lay["reach_data"],
-        lay["rest_indptr"],
-        lay["rest_indices"],
-        lay["rest_data"],
-        lay["rest_norm"],
-        lay["capped"],
-        lay["m_indptr"],
-        lay["m_indices"],
-        lay["m_data"],
-        cat.specific.astype(np.bool_, copy=False),
-        lay["years"],
-        lay["langs"],
-        _prior(cat, params)[lay["orig"]],
-        lay["emb"],
-        lay["emb_norm"],
-        np.ascontiguousarray(q_emb[0]),
-        q_emb[1],
-        embedding_weight(cat, params),
-        len(cat.tags),
-        k,
-        float(params.shrink),
-        float(params.year_scale),
-        float(params.lang_penalty),
-        float(params.prior_mix),
-        float(params.context_mix),
-        min(window_slots, k),
-        params.reserve_window,
-        window_slots,
-        q_aspects,
-        float(params.aspect_min_ratio),
-        aspects["need"],
-        _need_min(params, aspects),
-        n_reasons,
-        out["rows"],
-        out["micro"],
-        out["len"],
-        out["reason_tags"],
-        out["reason_units"],
-        out["reason_len"],
-        np.zeros(4) if stats is None else stats,
-    )
+    q_indptr, q_indices = ints(q.indptr), ints(q.indices)
+    q_data = q.data.astype(np.float64, copy=False)
+    q_years = np.asarray(q_years, dtype=np.float64)
+    q_langs = ints(np.asarray(q_langs))
+    q_vectors, q_norms = np.ascontiguousarray(q_emb[0]), q_emb[1]
+    prior = _prior(cat, params)[lay["orig"]]
+    e_weight = embedding_weight(cat, params)
+    need_min = _need_min(params, aspects)
+    specific = cat.specific.astype(np.bool_, copy=False)
+
+    def rank_block(a: int, b: int, block_stats: np.ndarray) -> None:
+        # rows a..b: a CSR slice of the query (indptr rebased) and views of the out arrays
+        kernels.rank_rows(
+            q_indptr[a : b + 1] - q_indptr[a],
+            q_indices[q_indptr[a] : q_indptr[b]],
+            q_data[q_indptr[a] : q_indptr[b]],
+            q_years[a:b],
+            q_langs[a:b],
+            self_rows[a:b],
+            lay["orig"],
+            lay["reach_indptr"],
+            lay["reach_indices"],
+            lay["reach_data"],
+            lay["rest_indptr"],
+            lay["rest_indices"],
+            lay["rest_data"],
+            lay["rest_norm"],
+            lay["capped"],
+            lay["m_indptr"],
+            lay["m_indices"],
+            lay["m_data"],
+            specific,
+            lay["years"],
+            lay["langs"],
+            prior,
+            lay["emb"],
+            lay["emb_norm"],
+            q_vectors[a:b],
+            q_norms[a:b],
+            e_weight,
+            len(cat.tags),
+            k,
+            float(params.shrink),
+            float(params.year_scale),
+            float(params.lang_penalty),
+            float(params.prior_mix),
+            float(params.context_mix),
+            min(window_slots, k),
+            params.reserve_window,
+            window_slots,
+            q_aspects[a:b],
+            float(params.aspect_min_ratio),
+            aspects["need"],
+            need_min,
+            n_reasons,
+            out["rows"][a:b],
+            out["micro"][a:b],
+            out["len"][a:b],
+            out["reason_tags"][a:b],
+            out["reason_units"][a:b],
+            out["reason_len"][a:b],
+            block_stats,
+        )
+
+    blocks = split_rows(n_rows, threads)
+    block_stats = [np.zeros(4) for _ in blocks]
+    if len(blocks) == 1:
+        rank_block(*blocks[0], block_stats[0])
+    else:  # the kernel releases the GIL: the blocks run side by side
+        with ThreadPoolExecutor(len(blocks)) as pool:
+            for done in [
+                pool.submit(rank_block, a, b, st) for (a, b), st in zip(blocks, block_stats)
+            ]:
+                done.result()
+    if stats is not None:
+        stats += sum(block_stats)
     return out
 
 
 def _rank(
-    cat: Catalog, q: sp.csr_matrix, q_years, q_langs, q_emb, self_rows, params: SimilarityParams
+    cat: Catalog,
+    q: sp.csr_matrix,
+    q_years,
+    q_langs,
+    q_emb,
+    self_rows,
+    params: SimilarityParams,
+    threads: int = 1,
 ) -> list[Related]:
     """Return each query row's top-k list with reasons, as RelatedItems."""
-    r = _rank_arrays(cat, q, q_years, q_langs, q_emb, self_rows, params)
+    r = _rank_arrays(cat, q, q_years, q_langs, q_emb, self_rows, params, threads=threads)
     ids, tags = cat.ids, cat.reason_names
     out: list[Related] = []
     for n, rows, scores, r_tags, r_shares, r_len in zip(
@@ -283,9 +329,11 @@ def iter_related_packed(
     params: SimilarityParams | None = None,
     chunk: int = 2000,
     stats: np.ndarray | None = None,
+    threads: int = 1,
 ):
     """Yield related_rows_packed's rows a chunk at a time (memory bounded by the chunk);
-    stats, when given, gets the kernel's work counts added (kernels.rank_rows)."""
+    stats, when given, gets the kernel's work counts added (kernels.rank_rows); threads
+    share each chunk's rows (the same lists whatever their number)."""
     params = params or SimilarityParams()
     if params.reasons > 51:  # a stored item's reasons take at most 255 bytes, 5 each
         raise ValueError(f"at most 51 reasons an item can be stored, not {params.reasons}")
@@ -304,6 +352,7 @@ def iter_related_packed(
             part,
             params,
             stats,
+            threads,
         )
         n_items, n_reasons = int(r["len"].sum()), int(r["reason_len"].sum())
         used = np.arange(r["reason_tags"].shape[2]) < r["reason_len"][..., None]
@@ -333,11 +382,16 @@ def iter_related_packed(
 
 
 def related_rows(
-    cat: Catalog, rows, params: SimilarityParams | None = None, chunk: int = 2000
+    cat: Catalog,
+    rows,
+    params: SimilarityParams | None = None,
+    chunk: int = 2000,
+    threads: int = 1,
 ) -> list[Related]:
     """Return, per catalog row, up to k RelatedItems (score in [0, 1]) best first, never itself.
 
-    Rows run in chunks of `chunk`: the kernel's memory is O(films + chunk x k).
+    Rows run in chunks of `chunk`: the kernel's memory is O(films + chunk x k), and
+    O(films) more per thread.
     """
     params = params or SimilarityParams()
     rows = np.asarray(rows, dtype=np.int64)
@@ -346,7 +400,16 @@ def related_rows(
         part = rows[start : start + chunk]
         q_emb = (cat.emb[part], cat.emb_norm[part])
         out.extend(
-            _rank(cat, cat.matrix[part], cat.years[part], cat.langs[part], q_emb, part, params)
+            _rank(
+                cat,
+                cat.matrix[part],
+                cat.years[part],
+                cat.langs[part],
+                q_emb,
+                part,
+                params,
+                threads,
+            )
         )
     return out
 
