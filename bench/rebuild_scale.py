@@ -97,7 +97,11 @@ def main():
     counts = [int(w) for w in args.workers.split(",")]
     from config.settings import Settings
 
-    print(f"ranking threads per job (RECS_RANK_THREADS): {Settings.from_env().RANK_THREADS}")
+    threads = Settings.from_env().RANK_THREADS
+    print(
+        "ranking threads per job (RECS_RANK_THREADS): "
+        + (str(threads) if threads else f"{len(os.sched_getaffinity(0))} CPUs / workers listening")
+    )
     print(
         f"{'films':>7s} {'kind':>10s} {'workers':>7s} {'rebuild s':>9s} "
         f"{'before ranking s':>16s} {'rank+write s':>12s} {'peak RSS GiB':>12s} {'ref s':>7s} "

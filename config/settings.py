@@ -50,9 +50,9 @@ def _read(env: Mapping[str, str]) -> dict:
     # ranking job loads the whole snapshot (seconds at 100k films), so parts are large.
     RANK_CHUNK = _int(env, "RECS_RANK_CHUNK", 50000)
     # Threads a ranking job splits its rows over (the kernel releases the GIL; the lists are
-    # the same whatever the number). Default: the CPUs this process may run on. With several
-    # workers on one machine, cores / workers avoids oversubscribing them.
-    RANK_THREADS = _int(env, "RECS_RANK_THREADS", len(os.sched_getaffinity(0)))
+    # the same whatever the number). 0: the CPUs this worker may run on, shared among the
+    # workers listening on the queue (workers.rebuild.rank_threads).
+    RANK_THREADS = _int(env, "RECS_RANK_THREADS", 0)
     JOB_TIMEOUT = _int(env, "RECS_JOB_TIMEOUT", 600)
     # Related-title pages each web process keeps, made from a list and the films' cards, and
     # serves again while neither has changed (one small read still checks that; a few KB a page;

@@ -5,6 +5,7 @@ to a new index version; readers keep the old one until every chunk is done.
 """
 
 import json
+import os
 from functools import lru_cache
 
 from rq import Callback, Queue, Worker, get_current_job
@@ -202,6 +203,17 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
 
 
+def rank_threads(job) -> int:
+    """Return how many threads a ranking job splits its rows over: RECS_RANK_THREADS, else the
+    CPUs this worker may run on divided among the workers listening on its queue (on every
+    machine: so never more threads than this machine's share of cores)."""
+    settings = job_settings()
+    if settings.RANK_THREADS > 0:
+        return settings.RANK_THREADS
+    workers = Worker.count(connection=job.connection, queue=_queue(job))
+    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+
+
 def _rank_and_write(
     store: Store,
     cat: similarity.Catalog,
@@ -219,7 +231,7 @@ def _rank_and_write(
         return numbers
 
     # the lists come encoded from the kernel: no Python object per item at any size
-    threads = job_settings().RANK_THREADS
+    threads = rank_threads(get_current_job())
     for batch in similarity.iter_related_packed(cat, rows, number, index.params(), threads=threads):
         dictionary = numbered["dictionary"]  # covers every tag of this batch
         store.write_encoded_lists(
