@@ -2,7 +2,7 @@
 peak Redis memory, each worker's peak RSS, time to fresh after POST /films, serving ratio.
 
 Usage: .venv/bin/python -u bench/million.py [--films 1000000] [--workers 2] [--inserts 10]
-                                            [--serve-ids 20000] [--duration 6] [--repeats 2]
+                                            [--serve-ids 5000] [--duration 6] [--repeats 2]
                                             [--no-serve] [--check 300]
 
 Starts a redis-server of its own on a free loopback port (so its memory is this catalog's
@@ -255,7 +255,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--inserts", type=int, default=10)
     ap.add_argument("--check", type=int, default=300)
-    ap.add_argument("--serve-ids", type=int, default=20000)
+    ap.add_argument("--serve-ids", type=int, default=5000)
     ap.add_argument("--no-serve", action="store_true")
     ap.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     ap.add_argument("--warmup", type=int, default=6)

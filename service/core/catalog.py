@@ -302,8 +302,10 @@ def cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
     return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
-def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
+def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
     """Serialise a catalog (np.savez, no pickle), with its candidate index unless told not to.
+    The bytes come as a view of the buffer they were written to, not a copy of it (a million
+    films' snapshot is over a GB).
 
     The candidate index costs O(catalog) to derive; storing it saves that in every job that
     loads the snapshot (each rank chunk of a rebuild runs in a freshly forked process).
@@ -345,12 +347,38 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
         keyword_share=np.array(cat.keyword_share),
         params=np.array(json.dumps(cat.params.to_dict())),
     )
-    return buf.getvalue()
+    return buf.getbuffer()
 
 
-def catalog_from_bytes(blob: bytes) -> Catalog:
-    """Load a catalog written by catalog_to_bytes."""
-    z = np.load(io.BytesIO(blob), allow_pickle=False)
+class _Reader(io.RawIOBase):
+    """A seekable file over a buffer, without the copy io.BytesIO makes of a bytearray."""
+
+    def __init__(self, buffer):
+        self.view, self.at = memoryview(buffer).cast("B"), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, into) -> int:
+        n = max(0, min(len(into), len(self.view) - self.at))
+        into[:n] = self.view[self.at : self.at + n]
+        self.at += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.at = offset + (0, self.at, len(self.view))[whence]
+        return self.at
+
+    def tell(self) -> int:
+        return self.at
+
+
+def catalog_from_bytes(blob) -> Catalog:
+    """Load a catalog written by catalog_to_bytes (from any buffer: bytes, a bytearray)."""
+    z = np.load(io.BufferedReader(_Reader(blob)), allow_pickle=False)
     cat = Catalog(
         ids=z["ids"].tolist(),
         tags=z["tags"].tolist(),

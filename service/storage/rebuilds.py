@@ -86,8 +86,9 @@ class Rebuilds:
             self.r.rpush(key, bytes(view[start : start + BLOB_PART]))
         self.r.expire(key, ttl)
 
-    def get_blob(self, name: str) -> bytes:
-        """Return a blob put_blob stored, read a part at a time."""
+    def get_blob(self, name: str) -> bytearray:
+        """Return a blob put_blob stored, read a part at a time (a bytearray: no copy of it
+        as bytes)."""
         key = self.keys.blob(name)
         parts = self.r.llen(key)
         if not parts:
@@ -95,7 +96,7 @@ class Rebuilds:
         out = bytearray()
         for n in range(parts):
             out += self.r.lindex(key, n)
-        return bytes(out)
+        return out
 
     def switch_version(self, rebuild_id: str, version: int) -> tuple[int, list[str]]:
         """Make version current; return the old one and the films touched meanwhile."""
