@@ -142,10 +142,14 @@ def load_catalog(c, store, n: int, check: int, save_dir: str | None = None) -> f
         if done % 100000 == 0:
             print(f"  {done} films and tags written, {time.perf_counter() - t0:.0f} s", flush=True)
     print(f"  {loader.finish()} postings written, {time.perf_counter() - t0:.0f} s", flush=True)
-    if save_dir:
-        store.r.save()  # to dump.rdb in the server's --dir, which is save_dir
+    if save_dir:  # to dump.rdb in the server's --dir, which is save_dir; SAVE would outlast
+        store.r.bgsave()  # the client's socket timeout at a million films
+        while store.r.info("persistence")["rdb_bgsave_in_progress"]:
+            time.sleep(1)
+        if store.r.info("persistence")["rdb_last_bgsave_status"] != "ok":
+            raise RuntimeError("BGSAVE failed")
         os.replace(Path(save_dir) / "dump.rdb", Path(save_dir) / f"films-{n}.rdb")
-        print(f"  saved {save_dir}/films-{n}.rdb", flush=True)
+        print(f"  saved {save_dir}/films-{n}.rdb, {time.perf_counter() - t0:.0f} s", flush=True)
     return time.perf_counter() - t0
 
 
