@@ -324,14 +324,13 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
                     f"{name}_shape": np.array(idx[name].shape),
                 }
             )
+    if not with_candidates:  # with them, the matrix is their two parts added (no copy)
+        extra.update(data=m.data, indices=m.indices, indptr=m.indptr)
     np.savez(
         buf,
         **extra,
         ids=np.array(cat.ids, dtype=str),
         tags=np.array(cat.tags, dtype=str),
-        data=m.data,
-        indices=m.indices,
-        indptr=m.indptr,
         shape=np.array(m.shape),
         idf=cat.idf,
         tag_family=cat.tag_family,
@@ -379,10 +378,23 @@ class _Reader(io.RawIOBase):
 def catalog_from_bytes(blob) -> Catalog:
     """Load a catalog written by catalog_to_bytes (from any buffer: bytes, a bytearray)."""
     z = np.load(io.BufferedReader(_Reader(blob)), allow_pickle=False)
+    parts = None
+    if "reach_t_indptr" in z.files:
+
+        def part(name: str) -> sp.csr_matrix:
+            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
+            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
+
+        parts = part("reach_t"), part("rest")
+    if "data" in z.files:
+        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    else:  # the capped postings' entries and the rest: disjoint, so the sum adds nothing
+        matrix = (parts[0].T.tocsr() + parts[1]).tocsr()
+        matrix.sort_indices()
     cat = Catalog(
         ids=z["ids"].tolist(),
         tags=z["tags"].tolist(),
-        matrix=sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])),
+        matrix=matrix,
         idf=z["idf"],
         tag_family=z["tag_family"],
         family_names=z["family_names"].tolist(),
@@ -397,11 +409,6 @@ def catalog_from_bytes(blob) -> Catalog:
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
         keyword_share=float(z["keyword_share"]),
     )
-    if "reach_t_indptr" in z.files:
-
-        def part(name: str) -> sp.csr_matrix:
-            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
-            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
-
-        cat._cache["cand"] = cand_parts(part("reach_t"), part("rest"))
+    if parts:
+        cat._cache["cand"] = cand_parts(*parts)
     return cat
