@@ -29,7 +29,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._sampling import Sampler  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
 
 GIB = 1024**3
@@ -153,43 +153,33 @@ def load_catalog(c, store, n: int, check: int, save_dir: str | None = None) -> f
     return time.perf_counter() - t0
 
 
-class RedisSampler:
+class RedisSampler(Sampler):
     """Sample used_memory and used_memory_rss in a thread; keep the peaks. Every `report`
     seconds, print the running rebuild's progress, the memory and the workers' RSS so far."""
 
     def __init__(self, store, samplers, every: float = 0.1, report: float = 60):
-        self.store, self.samplers, self.every, self.report = store, samplers, every, report
+        super().__init__(every)
+        self.store, self.samplers, self.report = store, samplers, report
         self.peak = self.peak_rss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.t0 = self.last = time.perf_counter()
 
-    def _run(self):
-        t0 = last = time.perf_counter()
-        while not self._stop.is_set():
-            mem = self.store.r.info("memory")
-            self.peak = max(self.peak, mem["used_memory"])
-            self.peak_rss = max(self.peak_rss, mem["used_memory_rss"])
-            if time.perf_counter() - last >= self.report:
-                last = time.perf_counter()
-                rid = self.store.active_rebuild()
-                done = self.store.rebuild_progress(rid) if rid else {}
-                print(
-                    f"  {last - t0:6.0f} s: {done.get('phase')}, ranked {done.get('ranked', 0)}; "
-                    f"used_memory {mem['used_memory'] / GIB:.2f} GiB (peak {self.peak / GIB:.2f}); "
-                    "workers' RSS peaks "
-                    + ", ".join(f"{s.peak / GIB:.2f}" for s in self.samplers)
-                    + " GiB",
-                    flush=True,
-                )
-            time.sleep(self.every)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        mem = self.store.r.info("memory")
+        self.peak = max(self.peak, mem["used_memory"])
+        self.peak_rss = max(self.peak_rss, mem["used_memory_rss"])
+        if time.perf_counter() - self.last < self.report:
+            return
+        self.last = time.perf_counter()
+        rid = self.store.active_rebuild()
+        done = self.store.rebuild_progress(rid) if rid else {}
+        print(
+            f"  {self.last - self.t0:6.0f} s: {done.get('phase')}, ranked {done.get('ranked', 0)}; "
+            f"used_memory {mem['used_memory'] / GIB:.2f} GiB (peak {self.peak / GIB:.2f}); "
+            "workers' RSS peaks "
+            + ", ".join(f"{s.peak / GIB:.2f}" for s in self.samplers)
+            + " GiB",
+            flush=True,
+        )
 
 
 def freshness(c, base: str, films: list[dict]) -> list[float]:
