@@ -4,7 +4,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +13,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._sampling import Sampler  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from service.queue import drop_queue, enqueue_rebuild, get_queue  # noqa: E402
 from service.storage import Store  # noqa: E402
@@ -144,40 +144,30 @@ class Workers:
         stop_processes(self.procs, timeout=20)
 
 
-class RssSampler:
+class RssSampler(Sampler):
     """Sample the summed RSS of processes (and their children) in a thread; keep the peak."""
 
     def __init__(self, pids: list[int], every: float = 0.05):
-        self.pids, self.every, self.peak = pids, every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(every)
+        self.pids, self.peak, self._roots = pids, 0, None
 
-    def _run(self):
+    def sample(self) -> None:
         import psutil
 
-        roots = [psutil.Process(pid) for pid in self.pids]
-        while not self._stop.is_set():
-            total = 0
-            for root in roots:
+        if self._roots is None:
+            self._roots = [psutil.Process(pid) for pid in self.pids]
+        total = 0
+        for root in self._roots:
+            try:
+                procs = [root] + root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                continue
+            for proc in procs:
                 try:
-                    procs = [root] + root.children(recursive=True)
+                    total += proc.memory_info().rss
                 except psutil.NoSuchProcess:
-                    continue
-                for proc in procs:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
-            self.peak = max(self.peak, total)
-            time.sleep(self.every)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+                    pass
+        self.peak = max(self.peak, total)
 
 
 def run_rebuild(

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from service.storage import documents
+from service.storage import NotFound, documents
 
 # A dictionary documents use is never rewritten (they could no longer be read): a better one
 # gets a new file and a new first byte.
@@ -139,3 +139,20 @@ def test_tag_numbers_in_buckets_with_an_older_hash(store):
     assert store.fold_older_hashes() == 1 and not store.r.exists(store.keys.tag_numbers())
     assert store.tag_numbers(["new", "old", "a"])[0] == {"new": 3, "old": 2, "a": 0}
     assert store.tag_names(*store.tag_numbers([])[1]) == ["a", "b", "old", "new"]
+
+
+def test_rebuild_blob_in_parts(store, monkeypatch):
+    """A snapshot blob over 512 MB cannot be one string: it is stored in parts and read whole,
+    and the switch to the new version drops it."""
+    from service.storage import rebuilds
+
+    monkeypatch.setattr(rebuilds, "BLOB_PART", 7)
+    data = bytes(range(256)) * 3
+    store.put_blob("r1", data, 60)
+    assert store.r.llen(store.keys.blob("r1")) == -(-len(data) // 7)
+    assert store.get_blob("r1") == data
+    store.put_blob("r1", b"short", 60)  # put again: the parts of before are gone
+    assert store.get_blob("r1") == b"short"
+    store.switch_version("r1", 2)
+    with pytest.raises(NotFound):
+        store.get_blob("r1")

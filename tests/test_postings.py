@@ -79,3 +79,53 @@ def test_sorted_set_postings_read_and_convert(store):
     assert store.postings(["war", "peace"], -1) == [expected({**old, "z": 0}, -1), ["z"]]
     store.drop_tags("x")
     assert store.postings(["war"], -1) == [expected({"y": 5.0, "z": 0, "w": 900.0}, -1)]
+
+
+@pytest.mark.parametrize("chunk, small", [(8, 2), (postings.MAX_CHUNK, postings.SMALL)])
+def test_bulk_loaded_postings_read_and_change_as_saved_ones(store, monkeypatch, chunk, small):
+    """A bench's TagLoader writes what save_tags_many writes: the same documents, document
+    frequencies and posting reads, and the postings it writes whole take later saves."""
+    from service.storage import Store
+
+    monkeypatch.setattr(postings, "MAX_CHUNK", chunk)
+    monkeypatch.setattr(postings, "SMALL", small)
+    rng = random.Random(chunk)
+    tags = ["rare", "mid", "kw:common", "plot:x"]
+    films = [
+        {"id": f"b{n:03d}", "title": f"B {n}", "vote_count": rng.choice([None, 0, 3, 3, 90])}
+        for n in range(60)
+    ]
+    for film in films:
+        if film["vote_count"] is None:
+            film.pop("vote_count")
+            film["popularity"] = rng.choice([1.5, 20.0])
+    bulk = Store(store.r, store.p + "bulk:")
+    entries = {}
+    for n, film in enumerate(films):
+        share = {"rare": 0.05, "mid": 0.3, "kw:common": 0.9, "plot:x": 0.5}
+        vector = {tag: 1.0 for tag in tags if rng.random() < share[tag]} or {"mid": 1.0}
+        entries[film["id"]] = ({"rev": 1, "tags": {}}, vector, bytes([n]) * 256 if n % 2 else None)
+    for target in (store, bulk):
+        target.load_new_films(films)
+    store.save_tags_many(entries)
+    loader = bulk.tag_loader()
+    ids = list(entries)
+    loader.add({fid: entries[fid] for fid in ids[:25]})
+    loader.add({fid: entries[fid] for fid in ids[25:]})
+    assert loader.finish() == len({t for _, vector, _ in entries.values() for t in vector})
+
+    def same():
+        for cap in (3, -1):
+            assert bulk.postings(tags, cap) == store.postings(tags, cap)
+        assert bulk.catalog_stats(tags) == store.catalog_stats(tags)
+        for fid in ids:
+            assert bulk.r.get(bulk.keys.tags(fid)) == store.r.get(store.keys.tags(fid))
+
+    same()
+    assert bulk.postings(["kw:common"], -1) != [[]]
+    for fid in ids[::7]:  # refreshes: new tags and new ranks, through the scripts
+        for target in (store, bulk):
+            target.update_film(fid, {"vote_count": 7})
+            vector = {"rare": 1.0, "kw:common": 1.0}
+            assert target.save_tags(fid, {"rev": 2, "tags": {}}, vector)
+    same()

@@ -123,12 +123,15 @@ def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
 def snapshot(
     store: Store, knobs: similarity.SimilarityParams
 ) -> tuple[similarity.Catalog, dict[str, int]]:
-    """Return a catalog of every tagged film and the film revisions it reflects."""
-    films, revs = [], {}
+    """Return a catalog of every tagged film and the film revisions it reflects.
+
+    Films are read and folded into arrays 5,000 at a time (similarity.CatalogParts): at a
+    million films, every film's vector as a dict at once would take several GB."""
+    parts, revs = similarity.CatalogParts(), {}
     for chunk in _chunks(store.film_ids(), 5000):
-        films.extend(index.load_films(store, chunk))
+        parts.add(index.load_films(store, chunk))
         revs.update({fid: card["rev"] for fid, card in store.get_cards(chunk).items()})
-    return similarity.build_catalog(films, knobs), revs
+    return parts.build(knobs), revs
 
 
 def rank_parts(n_rows: int, workers: int, rank_chunk: int) -> list[tuple[int, int]]:

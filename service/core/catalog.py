@@ -69,9 +69,8 @@ def tag_family(tag: str) -> str:
     return head if sep else ""
 
 
-def _popularity(films: list[dict], stats: dict, unknown: float) -> tuple[np.ndarray, np.ndarray]:
-    vc = np.array([number_or_nan(f.get("vote_count")) for f in films], dtype=float)
-    popularity = np.array([number_or_nan(f.get("popularity")) for f in films], dtype=float)
+def _popularity(numbers: dict, stats: dict, unknown: float) -> tuple[np.ndarray, np.ndarray]:
+    vc, popularity = numbers["vote_count"], numbers["popularity"]
     max_votes = stats.get("max_votes") or np.nanmax(vc, initial=1.0)
     pop = np.log1p(np.nan_to_num(vc, nan=0.0)) / math.log1p(max(1.0, max_votes))
     # films without a vote count fall back to their scaled popularity
@@ -79,7 +78,7 @@ def _popularity(films: list[dict], stats: dict, unknown: float) -> tuple[np.ndar
     alt = np.log1p(np.nan_to_num(popularity, nan=0.0)) / max(1e-9, math.log1p(max(0.0, max_pop)))
     pop = np.where(np.isnan(vc), alt, pop)
     pop = np.where(np.isnan(vc) & np.isnan(popularity), unknown, pop)
-    quality = np.array([number_or_nan(f.get("vote_average")) for f in films], dtype=float) / 10.0
+    quality = numbers["vote_average"] / 10.0
     quality = np.nan_to_num(quality, nan=0.6)
     # a floor keeps every factor positive, so a prior can reorder but never erase a match
     return np.clip(pop, 0.05, 1.0), np.clip(quality, 0.05, 1.0)
@@ -123,6 +122,101 @@ def _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, n_cols, params):
     return sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n_rows, n_cols))
 
 
+class CatalogParts:
+    """Films added a chunk at a time and kept as arrays, with no Python object per tag entry:
+    a rebuild's snapshot of a million films is built without holding every film's vector."""
+
+    NUMBERS = ("year", "vote_count", "popularity", "vote_average")
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self._tag_no: dict[str, int] = {}  # tag -> number, in the order first seen
+        self._lang_no: dict[str, int] = {}
+        self._parts: dict[str, list[np.ndarray]] = {
+            key: [] for key in ("lengths", "cols", "weights", "langs", "kw", "emb", "emb_norm")
+        }
+        self._parts.update({key: [] for key in self.NUMBERS})
+
+    def add(self, films: list[dict]) -> "CatalogParts":
+        """Add films {"id", "vector", "embedding", "year", ...} (see build_catalog)."""
+        tag_no, lang_no, parts = self._tag_no, self._lang_no, self._parts
+        rows = [[(t, w) for t, w in f["vector"].items() if w > 0] for f in films]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(films))
+        total = int(lengths.sum())
+        numbered = (tag_no.setdefault(t, len(tag_no)) for row in rows for t, _ in row)
+        parts["cols"].append(np.fromiter(numbered, dtype=np.int64, count=total))
+        weights = (w for row in rows for _, w in row)
+        parts["weights"].append(np.fromiter(weights, dtype=float, count=total))
+        parts["lengths"].append(lengths)
+        for key in self.NUMBERS:
+            parts[key].append(np.array([number_or_nan(f.get(key)) for f in films], dtype=float))
+        langs = [f.get("original_language") for f in films]
+        parts["langs"].append(
+            np.array([lang_no.setdefault(g, len(lang_no)) if g else -1 for g in langs], np.int64)
+        )
+        kw = [any(t.startswith(KW_PREFIX) for t in f["vector"]) for f in films]
+        parts["kw"].append(np.array(kw, dtype=np.bool_))
+        emb, emb_norm = embedding.decode([f.get("embedding") for f in films])
+        parts["emb"].append(emb)
+        parts["emb_norm"].append(emb_norm)
+        self.ids.extend(str(f["id"]) for f in films)
+        return self
+
+    def _joined(self, key: str, empty) -> np.ndarray:
+        parts = self._parts[key]
+        return np.concatenate(parts) if parts else empty
+
+    def build(self, params: SimilarityParams | None = None, stats: dict | None = None) -> Catalog:
+        """Return the catalog of the films added (build_catalog's, the same to the bit)."""
+        params = params or SimilarityParams()
+        stats = stats or {}
+        tags = sorted(self._tag_no)
+        column = {t: i for i, t in enumerate(tags)}
+        renumber = np.array([column[t] for t in self._tag_no], dtype=np.int64)
+        cols = renumber[self._joined("cols", np.zeros(0, np.int64))]
+        weights = np.minimum(1.0, self._joined("weights", np.zeros(0)))
+        lengths = self._joined("lengths", np.zeros(0, np.int64))
+        numbers = {key: self._joined(key, np.zeros(0)) for key in self.NUMBERS}
+        n = len(self.ids)
+        df = np.bincount(cols, minlength=len(tags)).astype(float)
+        if stats.get("df") is not None:
+            df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
+        keyword_films = max(
+            int(self._joined("kw", np.zeros(0, np.bool_)).sum()),
+            int(stats.get("keyword_films") or 0),
+        )
+        n = max(n, int(stats.get("n") or 0))
+        idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
+        family_names = sorted({tag_family(t) for t in tags})
+        fam_index = {f: i for i, f in enumerate(family_names)}
+        tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
+        fam_w = [family_weight(params, f) for f in family_names]
+        matrix = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tags), params)
+        lang_names = sorted(self._lang_no)
+        lang_of = np.array([lang_names.index(g) for g in self._lang_no] + [-1], dtype=np.int32)
+        pop, quality = _popularity(numbers, stats, params.unknown_pop)
+        generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
+        specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
+        return Catalog(
+            ids=list(self.ids),
+            tags=tags,
+            matrix=matrix.astype(np.float64),
+            idf=idf,
+            tag_family=tag_fam,
+            family_names=family_names,
+            years=numbers["year"],
+            langs=lang_of[self._joined("langs", np.zeros(0, np.int64))],
+            lang_names=lang_names,
+            pop=pop,
+            quality=quality,
+            specific=specific,
+            emb=self._joined("emb", np.zeros((0, embedding.DIM), np.int8)),
+            emb_norm=self._joined("emb_norm", np.zeros(0)),
+            params=params,
+            keyword_share=keyword_films / n if n else 1.0,
+        )
+
+
 def build_catalog(
     films: list[dict], params: SimilarityParams | None = None, stats: dict | None = None
 ) -> Catalog:
@@ -134,52 +228,7 @@ def build_catalog(
     "keyword_films"} so that a small catalog of candidates scores exactly like the full one
     (IDF, priors and the embedding's weight use them).
     """
-    params = params or SimilarityParams()
-    stats = stats or {}
-    tags = sorted({t for f in films for t, w in f["vector"].items() if w > 0})
-    tag_index = {t: i for i, t in enumerate(tags)}
-    n = len(films)
-    lengths, cols, weights = _flatten(films, tag_index)
-    df = np.bincount(cols, minlength=len(tags)).astype(float)
-    if stats.get("df") is not None:
-        df = np.maximum(df, [stats["df"].get(t, 0) for t in tags])
-    keyword_films = max(
-        sum(1 for f in films if any(t.startswith(KW_PREFIX) for t in f["vector"])),
-        int(stats.get("keyword_films") or 0),
-    )
-    n = max(n, int(stats.get("n") or 0))
-    idf = np.log1p(n / np.maximum(df, 1.0)) ** params.idf_power
-    family_names = sorted({tag_family(t) for t in tags})
-    fam_index = {f: i for i, f in enumerate(family_names)}
-    tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
-    fam_w = [family_weight(params, f) for f in family_names]
-    matrix = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tags), params)
-    lang_names = sorted({f.get("original_language") for f in films if f.get("original_language")})
-    lang_index = {lang: i for i, lang in enumerate(lang_names)}
-    pop, quality = _popularity(films, stats, params.unknown_pop)
-    generic = [i for i, f in enumerate(family_names) if f in params.generic_families]
-    specific = ~np.isin(tag_fam, generic) & (df <= params.specific_max_df * n)
-    emb, emb_norm = embedding.decode([f.get("embedding") for f in films])
-    return Catalog(
-        ids=[str(f["id"]) for f in films],
-        tags=tags,
-        matrix=matrix.astype(np.float64),
-        idf=idf,
-        tag_family=tag_fam,
-        family_names=family_names,
-        years=np.array([number_or_nan(f.get("year")) for f in films], dtype=float),
-        langs=np.array(
-            [lang_index.get(f.get("original_language"), -1) for f in films], dtype=np.int32
-        ),
-        lang_names=lang_names,
-        pop=pop,
-        quality=quality,
-        specific=specific,
-        emb=emb,
-        emb_norm=emb_norm,
-        params=params,
-        keyword_share=keyword_films / n if n else 1.0,
-    )
+    return CatalogParts().add(films).build(params, stats)
 
 
 def embedding_weight(cat: Catalog, params: SimilarityParams | None = None) -> float:
@@ -253,8 +302,10 @@ def cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
     return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
-def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
+def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
     """Serialise a catalog (np.savez, no pickle), with its candidate index unless told not to.
+    The bytes come as a view of the buffer they were written to, not a copy of it (a million
+    films' snapshot is over a GB).
 
     The candidate index costs O(catalog) to derive; storing it saves that in every job that
     loads the snapshot (each rank chunk of a rebuild runs in a freshly forked process).
@@ -273,14 +324,13 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
                     f"{name}_shape": np.array(idx[name].shape),
                 }
             )
+    if not with_candidates:  # with them, the matrix is their two parts added (no copy)
+        extra.update(data=m.data, indices=m.indices, indptr=m.indptr)
     np.savez(
         buf,
         **extra,
         ids=np.array(cat.ids, dtype=str),
         tags=np.array(cat.tags, dtype=str),
-        data=m.data,
-        indices=m.indices,
-        indptr=m.indptr,
         shape=np.array(m.shape),
         idf=cat.idf,
         tag_family=cat.tag_family,
@@ -296,16 +346,55 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> bytes:
         keyword_share=np.array(cat.keyword_share),
         params=np.array(json.dumps(cat.params.to_dict())),
     )
-    return buf.getvalue()
+    return buf.getbuffer()
 
 
-def catalog_from_bytes(blob: bytes) -> Catalog:
-    """Load a catalog written by catalog_to_bytes."""
-    z = np.load(io.BytesIO(blob), allow_pickle=False)
+class _Reader(io.RawIOBase):
+    """A seekable file over a buffer, without the copy io.BytesIO makes of a bytearray."""
+
+    def __init__(self, buffer):
+        self.view, self.at = memoryview(buffer).cast("B"), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, into) -> int:
+        n = max(0, min(len(into), len(self.view) - self.at))
+        into[:n] = self.view[self.at : self.at + n]
+        self.at += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.at = offset + (0, self.at, len(self.view))[whence]
+        return self.at
+
+    def tell(self) -> int:
+        return self.at
+
+
+def catalog_from_bytes(blob) -> Catalog:
+    """Load a catalog written by catalog_to_bytes (from any buffer: bytes, a bytearray)."""
+    z = np.load(io.BufferedReader(_Reader(blob)), allow_pickle=False)
+    parts = None
+    if "reach_t_indptr" in z.files:
+
+        def part(name: str) -> sp.csr_matrix:
+            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
+            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
+
+        parts = part("reach_t"), part("rest")
+    if "data" in z.files:
+        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    else:  # the capped postings' entries and the rest: disjoint, so the sum adds nothing
+        matrix = (parts[0].T.tocsr() + parts[1]).tocsr()
+        matrix.sort_indices()
     cat = Catalog(
         ids=z["ids"].tolist(),
         tags=z["tags"].tolist(),
-        matrix=sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])),
+        matrix=matrix,
         idf=z["idf"],
         tag_family=z["tag_family"],
         family_names=z["family_names"].tolist(),
@@ -320,11 +409,6 @@ def catalog_from_bytes(blob: bytes) -> Catalog:
         params=SimilarityParams.from_mapping(json.loads(str(z["params"]))),
         keyword_share=float(z["keyword_share"]),
     )
-    if "reach_t_indptr" in z.files:
-
-        def part(name: str) -> sp.csr_matrix:
-            arrays = (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"])
-            return sp.csr_matrix(arrays, shape=tuple(z[f"{name}_shape"]))
-
-        cat._cache["cand"] = cand_parts(part("reach_t"), part("rest"))
+    if parts:
+        cat._cache["cand"] = cand_parts(*parts)
     return cat

@@ -14,6 +14,7 @@ from service.core import kernel_aspects, kernel_pack, kernels
 from service.core.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
     EMBEDDING_REASON,
     Catalog,
+    CatalogParts,
     build_catalog,
     candidate_index,
     catalog_from_bytes,

@@ -2,6 +2,8 @@
 
 from service.storage.base import NotFound
 
+BLOB_PART = 64 * 2**20  # bytes per part of a stored blob
+
 
 class Rebuilds:
     """The rebuilds and index versions of a Store."""
@@ -74,13 +76,27 @@ class Rebuilds:
             self.r.sadd(self.keys.rebuild_touched(), fid)
 
     def put_blob(self, name: str, data: bytes, ttl: int) -> None:
-        self.r.set(self.keys.blob(name), data, ex=ttl)
+        """Store a rebuild's blob as a list of parts of at most BLOB_PART bytes: a string
+        holds at most 512 MB (a million films' snapshot is more), and a part's command buffer
+        in the server is a part's size, not the whole."""
+        key = self.keys.blob(name)
+        self.r.delete(key)
+        view = memoryview(data)
+        for start in range(0, max(len(data), 1), BLOB_PART):
+            self.r.rpush(key, bytes(view[start : start + BLOB_PART]))
+        self.r.expire(key, ttl)
 
-    def get_blob(self, name: str) -> bytes:
-        data = self.r.get(self.keys.blob(name))
-        if data is None:
+    def get_blob(self, name: str) -> bytearray:
+        """Return a blob put_blob stored, read a part at a time (a bytearray: no copy of it
+        as bytes)."""
+        key = self.keys.blob(name)
+        parts = self.r.llen(key)
+        if not parts:
             raise NotFound(name)
-        return data
+        out = bytearray()
+        for n in range(parts):
+            out += self.r.lindex(key, n)
+        return out
 
     def switch_version(self, rebuild_id: str, version: int) -> tuple[int, list[str]]:
         """Make version current; return the old one and the films touched meanwhile."""

@@ -10,6 +10,7 @@ import redis
 from service import postings
 from service.storage.base import _TAG_NAMES, _TagNames
 from service.storage.bookkeeping import Bookkeeping
+from service.storage.bulk import TagLoader
 from service.storage.films import Films
 from service.storage.keys import Keys
 from service.storage.lists import Lists
@@ -69,6 +70,10 @@ class Store(Films, Reviews, Bookkeeping, TagIndex, Lists, JobMetrics, Rebuilds):
     def close(self) -> None:
         """Close the client's connections."""
         self.r.close()
+
+    def tag_loader(self) -> TagLoader:
+        """Return a loader of tags for films not tagged yet (benches filling a prefix)."""
+        return TagLoader(self)
 
     def connection_id(self) -> int:
         """Return an id of the client's connection pool: the same server for caches keyed by it."""
