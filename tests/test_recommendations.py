@@ -155,16 +155,10 @@ def test_ranking_is_split_over_the_listening_workers():
 
 
 def test_ranking_threads_share_the_machine_among_the_listening_workers(monkeypatch):
-    from types import SimpleNamespace
-
     from config.settings import Settings
     from workers import rebuild
 
-    listening = {"n": 1}
     monkeypatch.setattr(rebuild.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(rebuild.Worker, "count", lambda **kw: listening["n"])
-    monkeypatch.setattr(rebuild, "_queue", lambda job: None)
-    job = SimpleNamespace(connection=None)
     for setting, workers, threads in [
         (0, 1, 4),
         (0, 2, 2),
@@ -173,10 +167,9 @@ def test_ranking_threads_share_the_machine_among_the_listening_workers(monkeypat
         (0, 0, 4),
         (3, 8, 3),
     ]:
-        listening["n"] = workers
         settings = Settings.from_env({"RECS_RANK_THREADS": str(setting)})
         monkeypatch.setattr(rebuild, "job_settings", lambda s=settings: s)
-        assert rebuild.rank_threads(job) == threads, (setting, workers)
+        assert rebuild.rank_threads(workers) == threads, (setting, workers)
 
 
 def test_failed_rebuild_keeps_old_index(app, client, seeded, run_jobs, monkeypatch):

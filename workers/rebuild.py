@@ -156,7 +156,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     cat, revs = snapshot(store, index.params(settings))
     version = store.next_version()
     q = _queue(job)
-    workers = Worker.count(connection=job.connection, queue=q)
+    workers = _listening(job, q)
     parts = rank_parts(len(cat.ids), workers, settings.RANK_CHUNK)
     if len(parts) > 1:
         store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
@@ -186,7 +186,8 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
             description=f"rebuild {rebuild_id}: switch to version {version}",
         )
     if parts:
-        _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id)
+        threads = rank_threads(workers)
+        _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id, threads)
     switched = None if rank else _switch(q, store, version, rebuild_id)
     return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version, "switched": switched}
 
@@ -203,17 +204,22 @@ def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
     store = current_store(prefix)
     cat, revs = _load_snapshot(prefix, rebuild_id, store.connection_id())
-    return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id)
+    threads = rank_threads(_listening(get_current_job()))
+    return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id, threads)
 
 
-def rank_threads(job) -> int:
+def _listening(job, q: Queue | None = None) -> int:
+    """Return how many workers listen on the job's queue (on every machine)."""
+    return Worker.count(connection=job.connection, queue=q or _queue(job))
+
+
+def rank_threads(workers: int) -> int:
     """Return how many threads a ranking job splits its rows over: RECS_RANK_THREADS, else the
-    CPUs this worker may run on divided among the workers listening on its queue (on every
+    CPUs this worker may run on divided among the `workers` listening on its queue (on every
     machine: so never more threads than this machine's share of cores)."""
     settings = job_settings()
     if settings.RANK_THREADS > 0:
         return settings.RANK_THREADS
-    workers = Worker.count(connection=job.connection, queue=_queue(job))
     return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
 
 
@@ -224,8 +230,10 @@ def _rank_and_write(
     version: int,
     rows: range,
     rebuild_id: str,
+    threads: int,
 ) -> int:
-    """Rank catalog rows and write their lists to the new version, a chunk at a time."""
+    """Rank catalog rows over `threads` threads and write their lists to the new version, a
+    chunk at a time."""
     at = now()
     numbered = {"dictionary": store.tag_numbers([])[1]}
 
@@ -234,7 +242,6 @@ def _rank_and_write(
         return numbers
 
     # the lists come encoded from the kernel: no Python object per item at any size
-    threads = rank_threads(get_current_job())
     for batch in similarity.iter_related_packed(cat, rows, number, index.params(), threads=threads):
         dictionary = numbered["dictionary"]  # covers every tag of this batch
         store.write_encoded_lists(

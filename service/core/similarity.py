@@ -153,11 +153,14 @@ def _rank_arrays(
     }
     window_slots = min(params.reserve_slots, params.reserve_window)
     aspects = _aspect_inputs(cat, params)
+    q_indptr = q.indptr.astype(np.int64, copy=False)
+    q_indices = q.indices.astype(np.int64, copy=False)
+    q_data = q.data.astype(np.float64, copy=False)
     q_aspects = np.full((n_rows, max(params.aspect_slots, 0)), -1, dtype=np.int64)
     kernel_aspects.query_aspects(
-        q.indptr.astype(np.int64, copy=False),
-        q.indices.astype(np.int64, copy=False),
-        q.data.astype(np.float64, copy=False),
+        q_indptr,
+        q_indices,
+        q_data,
         cat.idf,
         aspects["family"],
         len(cat.family_names),
@@ -167,13 +170,8 @@ def _rank_arrays(
         q_aspects,
     )
 
-    def ints(a):
-        return a.astype(np.int64, copy=False)
-
-    q_indptr, q_indices = ints(q.indptr), ints(q.indices)
-    q_data = q.data.astype(np.float64, copy=False)
     q_years = np.asarray(q_years, dtype=np.float64)
-    q_langs = ints(np.asarray(q_langs))
+    q_langs = np.asarray(q_langs).astype(np.int64, copy=False)
     q_vectors, q_norms = np.ascontiguousarray(q_emb[0]), q_emb[1]
     prior = _prior(cat, params)[lay["orig"]]
     e_weight = embedding_weight(cat, params)
