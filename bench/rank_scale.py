@@ -82,7 +82,7 @@ def main():
             f"{n:7d} {tagged:6.1f} {built:7.1f} {per_row * 1e3:7.3f} {postings:8.0f} "
             f"{cands:10.0f} {scored:7.0f} {rest:9.0f} "
             f"{np.diff(cat.matrix.indptr).mean():9.1f} "
-            f"{sim.candidate_index(cat)['rest'].nnz / n:9.1f}",
+            f"{len(sim._layout(cat)['rest_indices']) / n:9.1f}",
             flush=True,
         )
 

@@ -95,7 +95,9 @@ def rank_rows(
 
     Films are numbered in a layout of the caller's (service.core.similarity._layout): every
     film-indexed input and self_rows use it, orig maps it back to catalog rows, and ties
-    and out_rows use catalog rows, so the layout changes nothing but memory access.
+    and out_rows use catalog rows, so the layout changes nothing but memory access. The
+    matrix (m_indptr, m_indices, m_data) is the exception: it stays in catalog order (it is
+    read only for the reasons of listed films, through orig), so it is not copied.
     out_rows (catalog rows), out_micro (scores in millionths): rows x k; out_len: rows;
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
     reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
@@ -342,7 +344,7 @@ def rank_rows(
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
         for a in range(total):
             c = chosen[a]
-            j = scored[c]
+            j = orig[scored[c]]  # the matrix is in catalog order
             n_r = 0
             whole = 0.0
             for f in range(m_indptr[j], m_indptr[j + 1]):

@@ -40,6 +40,12 @@ def _layout(cat: Catalog) -> dict:
     postings take the most popular films of each tag: the films that many queries reach
     then sit together in memory. At 100k films the kernel's inputs outgrow the CPU caches
     and this ordering ranks ~15% faster; the lists are the same (ties use catalog rows).
+
+    Memory: the entries outside the capped postings ("rest") move into the layout, with
+    32-bit tag columns, and leave the catalog's candidate index (candidate_index makes it
+    again if something asks); the matrix is not copied, as the kernel reads it only for the
+    reasons of the films it lists, by catalog row. At a million films a ranking job holds
+    each entry once instead of three times (docs/BENCHMARKS.md, "A million films").
     """
     if "layout" not in cat._cache:
         idx = candidate_index(cat)
@@ -47,7 +53,7 @@ def _layout(cat: Catalog) -> dict:
         orig = np.lexsort((np.arange(n), -cat.pop))  # kernel number -> catalog row
         inv = np.empty(n, dtype=np.int64)
         inv[orig] = np.arange(n)
-        reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix[orig]
+        reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix
         cat._cache["layout"] = {
             "orig": orig.astype(np.int64),
             "inv": inv,
@@ -55,18 +61,20 @@ def _layout(cat: Catalog) -> dict:
             "reach_indices": inv[reach.indices],
             "reach_data": reach.data,
             "rest_indptr": rest.indptr.astype(np.int64),
-            "rest_indices": rest.indices.astype(np.int64),
+            "rest_indices": rest.indices.astype(np.int32),
             "rest_data": rest.data,
             "rest_norm": idx["rest_norm"][orig],
             "capped": idx["capped"],
-            "m_indptr": m.indptr.astype(np.int64),
-            "m_indices": m.indices.astype(np.int64),
+            "m_indptr": m.indptr,
+            "m_indices": m.indices,
             "m_data": m.data,
             "years": cat.years[orig],
             "langs": cat.langs[orig].astype(np.int64),
             "emb": np.ascontiguousarray(cat.emb[orig]),
             "emb_norm": cat.emb_norm[orig],
         }
+        del rest
+        cat._cache.pop("cand")
     return cat._cache["layout"]
 
 
