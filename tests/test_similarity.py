@@ -554,3 +554,22 @@ def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
     # nor does a film that scores below aspect_min_ratio of the window's last
     far = replace(params, aspect_min_ratio=0.99)
     assert all(o.startswith("a") for o, _, _ in related_rows(cat, [cat.row_of["sq"]], far)[0][:10])
+
+
+@pytest.mark.parametrize("max_posting", [1, 4, 50])
+def test_candidate_index_is_the_capped_postings_and_the_rest(max_posting):
+    """Per tag, the capped posting holds its max_posting most popular films (ties by row) with
+    their weights; every other entry is in the rest; the two add up to the matrix."""
+    from service.core.candidates import candidate_index
+
+    cat = build_catalog(filler(300, seed=11), SimilarityParams(max_posting=max_posting))
+    idx = candidate_index(cat)
+    dense = cat.matrix.toarray()
+    reach = idx["reach_t"].toarray()
+    for t in range(dense.shape[1]):
+        holders = sorted(np.flatnonzero(dense[:, t]), key=lambda j: (-cat.pop[j], j))
+        assert set(np.flatnonzero(reach[t])) == set(holders[:max_posting])
+    assert np.array_equal(reach.T + idx["rest"].toarray(), dense)
+    assert not np.any((reach.T != 0) & (idx["rest"].toarray() != 0))
+    assert idx["rest"].has_sorted_indices
+    assert np.array_equal(idx["capped"], np.diff(idx["rest"].tocsc().indptr) > 0)

@@ -195,7 +195,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
 @lru_cache(maxsize=2)
 def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
     store = current_store(prefix)
-    cat = similarity.catalog_from_bytes(store.get_blob(rebuild_id))
+    cat = similarity.catalog_from_bytes(store.blob_reader(rebuild_id))
     return cat, json.loads(store.get_blob(rebuild_id + ":revs"))
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from service.core import embedding
+from service.core.candidates import cand_parts, candidate_index
 from service.core.simparams import SimilarityParams
 from service.core.vocab import KW_PREFIX, PLOT_PREFIX
 
@@ -107,19 +109,57 @@ def _flatten(films: list[dict], tag_index: dict[str, int]):
 
 def _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, n_cols, params):
     """Return csr rows: per family, idf·tf weights L2-normalised then scaled by sqrt(family weight)."""
-    n_rows, n_fam = len(lengths), len(fam_w)
-    rows = np.repeat(np.arange(n_rows), lengths)
-    vals = weights**params.tf_power * idf[cols]
-    fam = tag_fam[cols].astype(np.int64)
-    # per (row, family) norms, summed in entry order
-    norms = np.sqrt(np.bincount(rows * n_fam + fam, weights=vals**2, minlength=n_rows * n_fam))
-    norm = norms[rows * n_fam + fam]
     scale = np.sqrt(np.asarray(fam_w, dtype=float) / float(sum(fam_w)))
-    vals = np.where(norm > 0, vals / np.where(norm > 0, norm, 1) * scale[fam], 0.0)
-    keep = np.flatnonzero(vals > 0)
-    keep = keep[np.lexsort((cols[keep], rows[keep]))]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n_rows))])
-    return sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n_rows, n_cols))
+    indptr, indices, data = _vectorise_rows(
+        lengths, cols, weights, idf, tag_fam, scale, float(params.tf_power)
+    )
+    return sp.csr_matrix((data, indices, indptr), shape=(len(lengths), n_cols))
+
+
+@njit(cache=True)
+def _power(x, p):
+    """x ** p as numpy's array power gives it (square, root and identity are exact there)."""
+    if p == 1.0:
+        return x
+    if p == 2.0:
+        return x * x
+    if p == 0.5:
+        return math.sqrt(x)
+    return x**p
+
+
+@njit(cache=True)
+def _vectorise_rows(lengths, cols, weights, idf, tag_fam, scale, tf_power):
+    """_vectorise's rows, one at a time: no temporary array of entries but the output (a
+    million films' snapshot has 40 million entries; numpy's whole-array steps took about
+    80 bytes an entry). Per row and family the squares sum in entry order; a row's entries
+    come out by column, those that end at 0 left out."""
+    n_rows = len(lengths)
+    indptr = np.zeros(n_rows + 1, np.int64)
+    indices = np.empty(len(cols), np.int32)
+    data = np.empty(len(cols))
+    norms = np.zeros(len(scale))
+    start = n = 0
+    for r in range(n_rows):
+        end = start + lengths[r]
+        norms[:] = 0.0
+        for e in range(start, end):
+            v = _power(weights[e], tf_power) * idf[cols[e]]
+            norms[tag_fam[cols[e]]] += v * v
+        for f in range(len(norms)):
+            norms[f] = math.sqrt(norms[f])
+        for o in np.argsort(cols[start:end]):
+            e = start + o
+            fam = tag_fam[cols[e]]
+            if norms[fam] > 0:
+                v = _power(weights[e], tf_power) * idf[cols[e]] / norms[fam] * scale[fam]
+                if v > 0:
+                    indices[n] = cols[e]
+                    data[n] = v
+                    n += 1
+        indptr[r + 1] = n
+        start = end
+    return indptr, indices[:n].copy(), data[:n].copy()
 
 
 class CatalogParts:
@@ -144,7 +184,7 @@ class CatalogParts:
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(films))
         total = int(lengths.sum())
         numbered = (tag_no.setdefault(t, len(tag_no)) for row in rows for t, _ in row)
-        parts["cols"].append(np.fromiter(numbered, dtype=np.int64, count=total))
+        parts["cols"].append(np.fromiter(numbered, dtype=np.int32, count=total))
         weights = (w for row in rows for _, w in row)
         parts["weights"].append(np.fromiter(weights, dtype=float, count=total))
         parts["lengths"].append(lengths)
@@ -163,7 +203,9 @@ class CatalogParts:
         return self
 
     def _joined(self, key: str, empty) -> np.ndarray:
-        parts = self._parts[key]
+        """The parts of key as one array; they are let go (build is once), so that a million
+        films' entries are not held twice."""
+        parts, self._parts[key] = self._parts[key], []
         return np.concatenate(parts) if parts else empty
 
     def build(self, params: SimilarityParams | None = None, stats: dict | None = None) -> Catalog:
@@ -172,8 +214,8 @@ class CatalogParts:
         stats = stats or {}
         tags = sorted(self._tag_no)
         column = {t: i for i, t in enumerate(tags)}
-        renumber = np.array([column[t] for t in self._tag_no], dtype=np.int64)
-        cols = renumber[self._joined("cols", np.zeros(0, np.int64))]
+        renumber = np.array([column[t] for t in self._tag_no], dtype=np.int32)
+        cols = renumber[self._joined("cols", np.zeros(0, np.int32))]
         weights = np.minimum(1.0, self._joined("weights", np.zeros(0)))
         lengths = self._joined("lengths", np.zeros(0, np.int64))
         numbers = {key: self._joined(key, np.zeros(0)) for key in self.NUMBERS}
@@ -200,7 +242,7 @@ class CatalogParts:
         return Catalog(
             ids=list(self.ids),
             tags=tags,
-            matrix=matrix.astype(np.float64),
+            matrix=matrix,
             idf=idf,
             tag_family=tag_fam,
             family_names=family_names,
@@ -264,42 +306,6 @@ def query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
     fam_w = [family_weight(p, f) for f in cat.family_names]
     q = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tag_index), p)
     return q[:, : len(cat.tags)].tocsr()
-
-
-def candidate_index(cat: Catalog) -> dict:
-    """Return the capped inverted index and the entries it leaves out.
-
-    {"reach_t": tags x films, per tag its max_posting films of highest prior (ties by row),
-    with their weights; "rest": films x tags, every other entry}. A query's candidates are
-    the films its tags reach; their scores add the shared tags found in "rest".
-    """
-    if "cand" not in cat._cache:
-        m = cat.matrix.tocsc()
-        col = np.repeat(np.arange(m.shape[1]), np.diff(m.indptr))
-        rows = m.indices
-        order = np.lexsort((rows, -cat.pop[rows], col))
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - m.indptr[col[order]]
-        keep = rank < cat.params.max_posting  # entries stay in column-major order
-        counts = np.bincount(col[keep], minlength=m.shape[1])
-        reach_t = sp.csr_matrix(
-            (m.data[keep], rows[keep], np.concatenate([[0], np.cumsum(counts)])),
-            shape=(m.shape[1], m.shape[0]),
-        )
-        rest = sp.csc_matrix((np.where(keep, 0.0, m.data), rows, m.indptr), shape=m.shape).tocsr()
-        rest.eliminate_zeros()
-        rest.sort_indices()
-        cat._cache["cand"] = cand_parts(reach_t, rest)
-    return cat._cache["cand"]
-
-
-def cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
-    """Return the candidate index from its stored parts, with what the kernel's bounds use."""
-    capped = np.zeros(rest.shape[1], dtype=np.bool_)
-    capped[rest.indices] = True
-    rows = np.repeat(np.arange(rest.shape[0]), np.diff(rest.indptr))
-    rest_norm = np.sqrt(np.bincount(rows, weights=rest.data**2, minlength=rest.shape[0]))
-    return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
 def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
@@ -376,8 +382,10 @@ class _Reader(io.RawIOBase):
 
 
 def catalog_from_bytes(blob) -> Catalog:
-    """Load a catalog written by catalog_to_bytes (from any buffer: bytes, a bytearray)."""
-    z = np.load(io.BufferedReader(_Reader(blob)), allow_pickle=False)
+    """Load a catalog written by catalog_to_bytes, from any buffer (bytes, a bytearray) or
+    from a seekable raw file (service.storage.rebuilds.BlobReader: a part at a time)."""
+    raw = blob if isinstance(blob, io.RawIOBase) else _Reader(blob)
+    z = np.load(io.BufferedReader(raw), allow_pickle=False)
     parts = None
     if "reach_t_indptr" in z.files:
 

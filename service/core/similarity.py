@@ -11,12 +11,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from service.core import kernel_aspects, kernel_pack, kernels
+from service.core.candidates import layout as _layout
 from service.core.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
     EMBEDDING_REASON,
     Catalog,
     CatalogParts,
     build_catalog,
-    candidate_index,
     catalog_from_bytes,
     catalog_to_bytes,
     embedding_weight,
@@ -31,51 +31,6 @@ from service.core.vocab import load_vocabulary
 from service.listcodec import RelatedItem
 
 Related = list[RelatedItem]  # a film's related list, best first
-
-
-def _layout(cat: Catalog) -> dict:
-    """Return the kernel's film numbering and the film-indexed inputs in it.
-
-    Films are numbered by popularity, most popular first (ties by row), as the capped
-    postings take the most popular films of each tag: the films that many queries reach
-    then sit together in memory. At 100k films the kernel's inputs outgrow the CPU caches
-    and this ordering ranks ~15% faster; the lists are the same (ties use catalog rows).
-
-    Memory: the entries outside the capped postings ("rest") move into the layout, with
-    32-bit tag columns, and leave the catalog's candidate index (candidate_index makes it
-    again if something asks); the matrix is not copied, as the kernel reads it only for the
-    reasons of the films it lists, by catalog row. At a million films a ranking job holds
-    each entry once instead of three times (docs/BENCHMARKS.md, "A million films").
-    """
-    if "layout" not in cat._cache:
-        idx = candidate_index(cat)
-        n = len(cat.ids)
-        orig = np.lexsort((np.arange(n), -cat.pop))  # kernel number -> catalog row
-        inv = np.empty(n, dtype=np.int64)
-        inv[orig] = np.arange(n)
-        reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix
-        cat._cache["layout"] = {
-            "orig": orig.astype(np.int64),
-            "inv": inv,
-            "reach_indptr": reach.indptr.astype(np.int64),
-            "reach_indices": inv[reach.indices],
-            "reach_data": reach.data,
-            "rest_indptr": rest.indptr.astype(np.int64),
-            "rest_indices": rest.indices.astype(np.int32),
-            "rest_data": rest.data,
-            "rest_norm": idx["rest_norm"][orig],
-            "capped": idx["capped"],
-            "m_indptr": m.indptr,
-            "m_indices": m.indices,
-            "m_data": m.data,
-            "years": cat.years[orig],
-            "langs": cat.langs[orig].astype(np.int64),
-            "emb": np.ascontiguousarray(cat.emb[orig]),
-            "emb_norm": cat.emb_norm[orig],
-        }
-        del rest
-        cat._cache.pop("cand")
-    return cat._cache["layout"]
 
 
 def _prior(cat: Catalog, params: SimilarityParams) -> np.ndarray:
