@@ -80,7 +80,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--films", type=int, default=50000)
     ap.add_argument("--inserts", type=int, default=50)
-    ap.add_argument("--caps", default="300", help="posting caps to measure, e.g. 100,300,1000")
+    ap.add_argument("--caps", default="100", help="posting caps to measure, e.g. 100,300,1000")
     args = ap.parse_args()
     prefix, queue_name = c.new_prefix("fresh"), "bench-fresh-" + os.urandom(4).hex()
     store = c.store_for(prefix)

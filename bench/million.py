@@ -3,7 +3,8 @@ peak Redis memory, each worker's peak RSS, time to fresh after POST /films, serv
 
 Usage: .venv/bin/python -u bench/million.py [--films 1000000] [--workers 2] [--inserts 10]
                                             [--serve-ids 5000] [--duration 6] [--repeats 2]
-                                            [--no-serve] [--check 300]
+                                            [--no-serve] [--check 300] [--rebuilds 1]
+                                            [--save-rdb DIR | --from-rdb FILE] [--load-only]
 
 Starts a redis-server of its own on a free loopback port (so its memory is this catalog's
 alone), writes N bench/synth.py films (TMDB frequencies, seed 5) through the store's film
@@ -17,9 +18,11 @@ film a worker would take about 40 minutes at a million on 2 workers; it is not t
 Timed: the ranking-only rebuild (`recs rebuild --reuse-tags`: snapshot, rank, write, switch,
 from the stored tag vectors) on --workers `recs worker` processes, as deployed, from
 queueing until the new version serves. Meanwhile used_memory and used_memory_rss are
-sampled every 100 ms and each worker's RSS with its work horses every 50 ms; the server's
-own used_memory_peak (since it started, the writes before the clock included) is printed
-too. Then the web app under gunicorn: --inserts new films by POST /api/v1/films, one at a
+sampled every 100 ms and each worker's RSS with its work horses every 50 ms (summed, so
+pages a worker shares with its horse count twice), their PSS once a second (counted once);
+the server's own used_memory_peak (since it started, the writes before the clock included)
+is printed too. --rebuilds 2 runs a second rebuild beside the version the first made, for
+the peak with a serving version. Then the web app under gunicorn: --inserts new films by POST /api/v1/films, one at a
 time, each timed until its recommendations say "fresh"; then, unless --no-serve, the
 recommendations endpoint against bench/serve.py's bare Flask+Redis reference with wrk, over
 --serve-ids films (the reference reads a sorted set of their top 10, written for them).
@@ -259,6 +262,12 @@ def main() -> int:
     ap.add_argument("--save-rdb", metavar="DIR", help="save the loaded catalog to DIR/films-N.rdb")
     ap.add_argument("--from-rdb", metavar="FILE", help="start from a catalog --save-rdb saved")
     ap.add_argument("--load-only", action="store_true", help="stop once the catalog is written")
+    ap.add_argument(
+        "--rebuilds",
+        type=int,
+        default=1,
+        help="ranking-only rebuilds in a row; from the second on a version serves beside it",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="recs-million-") as tmp:
         if args.save_rdb:
@@ -286,33 +295,38 @@ def main() -> int:
             if args.load_only:
                 return 0
             pool = c.Workers(prefix, queue, args.workers)
-            samplers = [c.RssSampler([pid]) for pid in pool.pids()]
-            with RedisSampler(store, samplers) as mem:
-                for s in samplers:
-                    s.__enter__()
-                try:
-                    res = c.run_rebuild(store, queue, timeout=4 * 3600, reuse_tags=True)
-                finally:
+            for n_rebuild in range(1, args.rebuilds + 1):
+                # the second and later write their lists beside a serving version's
+                print(f"rebuild {n_rebuild} of {args.rebuilds}", flush=True)
+                samplers = [c.RssSampler([pid], pss=True) for pid in pool.pids()]
+                with RedisSampler(store, samplers) as mem:
                     for s in samplers:
-                        s.__exit__(None, None, None)
-            info = r.info("memory")
-            before = res["marks"].get("ranking", res["seconds"])
-            print(
-                f"ranking-only rebuild on {args.workers} workers: {res['seconds']:.1f} s wall "
-                f"({before:.1f} s before ranking, {res['seconds'] - before:.1f} s rank+write+switch)"
-            )
-            print(
-                f"Redis used_memory: {(info['used_memory'] - base_mem) / GIB:.2f} GiB after the "
-                f"rebuild, peak {mem.peak / GIB:.2f} GiB sampled during it (RSS "
-                f"{mem.peak_rss / GIB:.2f}), used_memory_peak {info['used_memory_peak'] / GIB:.2f} "
-                f"GiB since the server started; {(info['used_memory'] - base_mem) / args.films / 1024:.2f} "
-                f"KB a film after, {(mem.peak - base_mem) / args.films / 1024:.2f} at the peak"
-            )
-            print(
-                "worker peak RSS (with work horses): "
-                + ", ".join(f"{s.peak / GIB:.2f} GiB" for s in samplers),
-                flush=True,
-            )
+                        s.__enter__()
+                    try:
+                        res = c.run_rebuild(store, queue, timeout=4 * 3600, reuse_tags=True)
+                    finally:
+                        for s in samplers:
+                            s.__exit__(None, None, None)
+                info = r.info("memory")
+                before = res["marks"].get("ranking", res["seconds"])
+                print(
+                    f"ranking-only rebuild on {args.workers} workers: {res['seconds']:.1f} s wall "
+                    f"({before:.1f} s before ranking, {res['seconds'] - before:.1f} s rank+write+switch)"
+                )
+                print(
+                    f"Redis used_memory: {(info['used_memory'] - base_mem) / GIB:.2f} GiB after the "
+                    f"rebuild, peak {mem.peak / GIB:.2f} GiB sampled during it (RSS "
+                    f"{mem.peak_rss / GIB:.2f}), used_memory_peak {info['used_memory_peak'] / GIB:.2f} "
+                    f"GiB since the server started; {(info['used_memory'] - base_mem) / args.films / 1024:.2f} "
+                    f"KB a film after, {(mem.peak - base_mem) / args.films / 1024:.2f} at the peak"
+                )
+                print(
+                    "worker peak RSS (with work horses, summed): "
+                    + ", ".join(f"{s.peak / GIB:.2f} GiB" for s in samplers)
+                    + "; peak PSS (pages the worker shares with its horse counted once): "
+                    + ", ".join(f"{s.peak_pss / GIB:.2f} GiB" for s in samplers),
+                    flush=True,
+                )
             env = c.env_for(prefix, queue)
             port = c.free_port()
             from serve import gunicorn
