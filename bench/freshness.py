@@ -1,6 +1,6 @@
 """Time from a write until the film's related list is fresh, and one refresh's cost vs a rebuild.
 
-Usage: .venv/bin/python bench/freshness.py [--films 50000] [--inserts 50] [--caps 300]
+Usage: .venv/bin/python bench/freshness.py [--films 50000] [--inserts 50] [--caps 100]
 
 A bench/synth.py catalog of --films films is loaded on a fresh key prefix and rebuilt by
 one `recs worker` (the full rebuild this run compares against). The service then runs
