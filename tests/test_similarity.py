@@ -556,7 +556,7 @@ def test_a_strongly_stated_theme_gets_a_film_in_the_top_10():
     assert all(o.startswith("a") for o, _, _ in related_rows(cat, [cat.row_of["sq"]], far)[0][:10])
 
 
-@pytest.mark.parametrize("max_posting", [1, 4, 50])
+@pytest.mark.parametrize("max_posting", [0, 1, 4, 50])
 def test_candidate_index_is_the_capped_postings_and_the_rest(max_posting):
     """Per tag, the capped posting holds its max_posting most popular films (ties by row) with
     their weights; every other entry is in the rest; the two add up to the matrix."""

@@ -21,6 +21,8 @@ def _capped(indptr, rows, rank, max_posting):
     """Per entry of a CSC matrix, whether it is in its column's capped posting: the
     max_posting rows of lowest rank (rank: each row's place in popularity_order)."""
     keep = np.zeros(len(rows), np.bool_)
+    if max_posting <= 0:  # no posting reaches any film
+        return keep
     for t in range(len(indptr) - 1):
         lo, hi = indptr[t], indptr[t + 1]
         if hi - lo <= max_posting:
@@ -48,8 +50,7 @@ def candidate_index(cat) -> dict:
         rank = np.empty(len(cat.ids), np.int64)
         rank[popularity_order(cat.pop)] = np.arange(len(cat.ids))
         keep = _capped(m.indptr, m.indices, rank, cat.params.max_posting)
-        per_tag = np.add.reduceat(keep, m.indptr[:-1]) if m.nnz else np.zeros(m.shape[1], int)
-        per_tag[np.diff(m.indptr) == 0] = 0  # reduceat gives an empty column its next value
+        per_tag = np.clip(np.diff(m.indptr), 0, max(cat.params.max_posting, 0))  # _capped's
         reach_t = sp.csr_matrix(
             (m.data[keep], m.indices[keep], np.concatenate([[0], np.cumsum(per_tag)])),
             shape=(m.shape[1], m.shape[0]),

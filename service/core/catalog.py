@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from service.core import embedding
+from service.core.buffers import PartsReader
 from service.core.candidates import cand_parts, candidate_index
 from service.core.simparams import SimilarityParams
 from service.core.vocab import KW_PREFIX, PLOT_PREFIX
@@ -139,12 +140,14 @@ def _vectorise_rows(lengths, cols, weights, idf, tag_fam, scale, tf_power):
     indices = np.empty(len(cols), np.int32)
     data = np.empty(len(cols))
     norms = np.zeros(len(scale))
+    vals = np.empty(lengths.max() if n_rows else 0)  # one row's idf·tf weights
     start = n = 0
     for r in range(n_rows):
         end = start + lengths[r]
         norms[:] = 0.0
         for e in range(start, end):
             v = _power(weights[e], tf_power) * idf[cols[e]]
+            vals[e - start] = v
             norms[tag_fam[cols[e]]] += v * v
         for f in range(len(norms)):
             norms[f] = math.sqrt(norms[f])
@@ -152,7 +155,7 @@ def _vectorise_rows(lengths, cols, weights, idf, tag_fam, scale, tf_power):
             e = start + o
             fam = tag_fam[cols[e]]
             if norms[fam] > 0:
-                v = _power(weights[e], tf_power) * idf[cols[e]] / norms[fam] * scale[fam]
+                v = vals[o] / norms[fam] * scale[fam]
                 if v > 0:
                     indices[n] = cols[e]
                     data[n] = v
@@ -355,36 +358,10 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
     return buf.getbuffer()
 
 
-class _Reader(io.RawIOBase):
-    """A seekable file over a buffer, without the copy io.BytesIO makes of a bytearray."""
-
-    def __init__(self, buffer):
-        self.view, self.at = memoryview(buffer).cast("B"), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, into) -> int:
-        n = max(0, min(len(into), len(self.view) - self.at))
-        into[:n] = self.view[self.at : self.at + n]
-        self.at += n
-        return n
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.at = offset + (0, self.at, len(self.view))[whence]
-        return self.at
-
-    def tell(self) -> int:
-        return self.at
-
-
 def catalog_from_bytes(blob) -> Catalog:
     """Load a catalog written by catalog_to_bytes, from any buffer (bytes, a bytearray) or
-    from a seekable raw file (service.storage.rebuilds.BlobReader: a part at a time)."""
-    raw = blob if isinstance(blob, io.RawIOBase) else _Reader(blob)
+    from a seekable raw file (Store.blob_reader's: a part at a time)."""
+    raw = blob if isinstance(blob, io.RawIOBase) else PartsReader.over(blob)
     z = np.load(io.BufferedReader(raw), allow_pickle=False)
     parts = None
     if "reach_t_indptr" in z.files:

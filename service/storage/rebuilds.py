@@ -1,7 +1,6 @@
 """Full rebuilds: the rebuild slot, progress, snapshots and index versions."""
 
-import io
-
+from service.core.buffers import PartsReader
 from service.storage.base import NotFound
 
 BLOB_PART = 64 * 2**20  # bytes per part of a stored blob
@@ -100,15 +99,28 @@ class Rebuilds:
             out += self.r.lindex(key, n)
         return out
 
-    def blob_reader(self, name: str) -> "BlobReader":
+    def blob_reader(self, name: str) -> PartsReader:
         """Return a seekable file over a blob put_blob stored that holds one part at a time:
         a ranking job loads a million films' snapshot (about 1 GB) without a copy of it
-        beside the arrays it reads out of it."""
+        beside the arrays it reads out of it. Every part but the last is as long as the
+        first; the part read last is kept, so reading on from it costs nothing."""
         key = self.keys.blob(name)
         parts = self.r.llen(key)
         if not parts:
             raise NotFound(name)
-        return BlobReader(self.r, key, parts)
+        held = {}
+
+        def part(n: int) -> bytes:
+            if n not in held:
+                got = self.r.lindex(key, n)
+                if got is None:  # dropped meanwhile (the rebuild switched or expired)
+                    raise NotFound(name)
+                held.clear()
+                held[n] = got
+            return held[n]
+
+        size = len(part(0))
+        return PartsReader(part, size, size * (parts - 1) + len(part(parts - 1)))
 
     def switch_version(self, rebuild_id: str, version: int) -> tuple[int, list[str]]:
         """Make version current; return the old one and the films touched meanwhile."""
@@ -141,49 +153,3 @@ class Rebuilds:
 
     def drop_list(self, version: int, fid: str) -> None:
         self.r.delete(self.keys.related_list(str(version), fid))
-
-
-class BlobReader(io.RawIOBase):
-    """A blob stored as a Redis list of parts (Rebuilds.put_blob), read as a seekable file.
-
-    Every part but the last holds the same number of bytes (the first part's length), so an
-    offset names its part; the part read last is kept, so reading on from it costs nothing.
-    """
-
-    def __init__(self, r, key: bytes | str, parts: int):
-        self.r, self.key, self.parts, self.at = r, key, parts, 0
-        self.cached, self.part = -1, b""
-        self.size = len(self._part(0))
-        last = len(self._part(parts - 1)) if parts > 1 else self.size
-        self.part_size, self.length = self.size, self.size * (parts - 1) + last
-
-    def _part(self, n: int) -> bytes:
-        if n != self.cached:
-            part = self.r.lindex(self.key, n)
-            if part is None:  # dropped meanwhile (the rebuild switched or expired)
-                raise NotFound(self.key)
-            self.cached, self.part = n, part
-        return self.part
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, into) -> int:
-        into, done = memoryview(into).cast("B"), 0
-        while done < len(into) and self.at < self.length:  # across parts: no short reads
-            n, offset = divmod(self.at, self.part_size)
-            chunk = memoryview(self._part(n))[offset : offset + len(into) - done]
-            into[done : done + len(chunk)] = chunk
-            done += len(chunk)
-            self.at += len(chunk)
-        return done
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.at = offset + (0, self.at, self.length)[whence]
-        return self.at
-
-    def tell(self) -> int:
-        return self.at
