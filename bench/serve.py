@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/serve.py [--duration 10] [--repeats 3] [--connections 32]
                                        [--threads 2] [--workers 1] [--warmup 8]
+                                       [--warm-visits 2] [--warm-rounds 8]
                                        [--page-cache N] [--profile]
 
 Both apps run under config/gunicorn.conf.py (the compose settings) on loopback. The
@@ -14,9 +15,12 @@ app's gunicorn processes and of redis-server (when it runs on this machine), rea
 /proc before and after. Medians over the repeats are printed; --profile also
 runs pyinstrument over 2,000 in-process recommendation requests.
 
-Each endpoint is loaded for --warmup seconds first, so every gunicorn worker has seen most
-ids (the page cache, RECS_PAGE_CACHE, then serves what it made); --page-cache 0 measures
-the service with that cache off, every page made from the list and the cards.
+Each endpoint is loaded first, for --warmup seconds at a time until it has had --warm-visits
+requests per id and gunicorn worker (at most --warm-rounds times), so that every worker has
+seen most ids: the page caches (RECS_PAGE_CACHE, RECS_HTML_CACHE) then serve what they made,
+as on a site whose pages are read more than once. A render costs several times a kept page,
+so a fixed time would leave the film page's measurement half cold. --page-cache 0 measures
+the service with the related-titles cache off, every page made from the list and the cards.
 """
 
 import argparse
@@ -187,7 +191,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config)")
     ap.add_argument("--rq-workers", type=int, default=2, help="rq workers for the initial rebuild")
-    ap.add_argument("--warmup", type=int, default=8, help="seconds of load per endpoint first")
+    ap.add_argument("--warmup", type=int, default=8, help="seconds of each warm-up round")
+    ap.add_argument(
+        "--warm-visits",
+        type=float,
+        default=2,
+        help="warm each endpoint until it has had this many requests per id and worker",
+    )
+    ap.add_argument("--warm-rounds", type=int, default=8, help="at most this many rounds")
     ap.add_argument(
         "--page-cache",
         type=int,
@@ -254,12 +265,16 @@ def main():
             f"{args.repeats} repeats, rotating over {len(ids)} film ids"
         )
         warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
+        web_workers = args.workers or int(env.get("GUNICORN_WORKERS", "2"))
+        wanted = args.warm_visits * len(ids) * web_workers
         for name, fmt in ENDPOINTS.items():  # first requests load caches in every worker
-            run_wrk(
-                f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}",
-                fmt,
-                ids,
-                warm,
+            base = f"http://127.0.0.1:{ports['reference' if name == 'reference' else 'service']}"
+            done, rounds = 0.0, 0
+            while rounds < max(args.warm_rounds, 1) and (rounds == 0 or done < wanted):
+                done += run_wrk(base, fmt, ids, warm)["rps"] * args.warmup
+                rounds += 1
+            print(
+                f"  warm-up {name:15s} {done:7.0f} requests in {rounds} rounds of {args.warmup} s"
             )
         runs = {name: [] for name in ENDPOINTS}
         redis_pid = store.r.info("server").get("process_id")

@@ -93,6 +93,7 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
         metrics,
         pagecache,
         pagefill_api,
+        pagefront,
         pages,
         recommendations,
         replication,
@@ -139,6 +140,7 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
         "html": pagecache.FilmPages(app.config["HTML_CACHE"], app.config["SHARED_PAGE_TTL"]),
     }
 
+    pagefront.init_app(app)  # beneath ProxyFix (security), so it sees the client's address
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
     replication.init_app(app)

@@ -141,9 +141,28 @@ def init_app(app) -> None:
         return response
 
 
-def log_access(method: str, path: str, status: int, route: str, seconds: float, remote) -> None:
+def log_access(
+    method: str,
+    path: str,
+    status: int,
+    route: str,
+    seconds: float,
+    remote,
+    request_id: str | None = None,
+) -> None:
     """Emit the access line. The record is made directly: Logger.info would also walk the
-    stack for the caller's file and line (findCaller), which the JSON line never shows."""
+    stack for the caller's file and line (findCaller), which the JSON line never shows.
+    request_id: for a line logged outside a Flask request (service/pagefront.py)."""
+    extra = {
+        "method": method,
+        "path": path,
+        "route": route,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "remote": remote,
+    }
+    if request_id is not None:
+        extra["request_id"] = request_id
     record = access_log.makeRecord(
         access_log.name,
         logging.INFO,
@@ -152,14 +171,7 @@ def log_access(method: str, path: str, status: int, route: str, seconds: float, 
         "%s %s %s",
         (method, path, status),
         None,
-        extra={
-            "method": method,
-            "path": path,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "remote": remote,
-        },
+        extra=extra,
     )
     access_log.handle(record)
 

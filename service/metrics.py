@@ -108,7 +108,7 @@ def render(store: Store, queue) -> bytes:
 _children: dict[tuple, tuple] = {}
 
 
-def _request_children(method: str, route: str, status: int) -> tuple:
+def request_children(method: str, route: str, status: int) -> tuple:
     key = (method, route, status)
     pair = _children.get(key)
     if pair is None:
@@ -125,7 +125,7 @@ def init_app(app: Flask) -> None:
     def observe(response):
         started = g.get("metrics_started")
         req = request._get_current_object()
-        counter, latency = _request_children(req.method, route_of(req), response.status_code)
+        counter, latency = request_children(req.method, route_of(req), response.status_code)
         counter.inc()
         if started is not None:
             latency.observe(time.perf_counter() - started)

@@ -7,13 +7,16 @@ import zlib
 from typing import NamedTuple
 
 import orjson
-from flask import current_app
+from flask import current_app, request
 from redis.exceptions import RedisError
 
 from service.common import primary_store, store
 from service.recommendations import PageCache, list_digest, primary_ahead, still_made_from
 
 log = logging.getLogger("recs.web")
+
+KEPT = "recs.kept_page"  # environ: the kept page pages.film_page served (pagefront replays it)
+CHECKED = "recs.kept_checked"  # environ: a kept page pagefront found no longer current
 
 
 class KeptPage(NamedTuple):
@@ -74,8 +77,10 @@ def find_page(film_id: str, key: tuple, variant: str | None) -> KeptPage | None:
     """
     pages = current_app.extensions["recs"]["html"]
     kept = pages.get(key)
-    if kept is not None and still_made_from(
-        store(), film_id, kept.made_from, kept.card_rev, primary_store()
+    if (
+        kept is not None
+        and request.environ.get(CHECKED) is not kept  # pagefront asked Redis already
+        and still_made_from(store(), film_id, kept.made_from, kept.card_rev, primary_store())
     ):
         return kept
     if variant is None or pages.shared_ttl <= 0:

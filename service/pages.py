@@ -5,12 +5,14 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from service import caching
 from service.common import once_per_request, page_cache, primary_language, primary_store, store
 from service.core.vocab import load_vocabulary
 from service.labels import LABELS, format_rating, review_date, shown_reasons
-from service.pagecache import KeptPage, find_page, keep_page
+from service.pagecache import KEPT, KeptPage, find_page, keep_page
 from service.recommendations import related_titles
 from service.storage import NotFound
 from service.text import fold
@@ -58,16 +60,23 @@ def page_language() -> str:
 
 def _page_language() -> str:
     environ = request.environ
-    if environ.get("QUERY_STRING"):
-        lang = primary_language(request.args.get("lang", "")[:35])
+    query_lang = request.args.get("lang") if environ.get("QUERY_STRING") else None
+    return language_for(query_lang, environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
+def language_for(query_lang: str | None, accept_language: str) -> str:
+    """Return de or en: query_lang (?lang=, a BCP 47 tag) when it names one, else the best
+    match of an Accept-Language header, else de."""
+    if query_lang:
+        lang = primary_language(query_lang[:35])
         if lang in LABELS:
             return lang
-    header = environ.get("HTTP_ACCEPT_LANGUAGE", "")
-    lang = _ACCEPTED.get(header)
+    lang = _ACCEPTED.get(accept_language)
     if lang is None:
-        lang = request.accept_languages.best_match(["de", "en"], default="de")
-        if len(_ACCEPTED) < 1000 and len(header) <= 200:  # browsers send a few dozen kinds
-            _ACCEPTED[header] = lang
+        accepted = parse_accept_header(accept_language, LanguageAccept)
+        lang = accepted.best_match(["de", "en"], default="de")
+        if len(_ACCEPTED) < 1000 and len(accept_language) <= 200:  # browsers send a few dozen
+            _ACCEPTED[accept_language] = lang
     return lang
 
 
@@ -192,6 +201,7 @@ def film_page(film_id):
     lang = page_language()
     kept = kept_page()
     if kept is not None:
+        request.environ[KEPT] = kept  # pagefront replays this answer while the page is current
         caching.describe(kept.etag, kept.last_modified)
         return current_app.response_class(kept.html, content_type=HTML)
     # The list first: its cards generation then also covers the film and reviews read after it
@@ -232,12 +242,9 @@ def film_page(film_id):
     etag = caching.body_etag(html)
     if fresh and recs["made_from"] is not None:  # a page being computed reloads itself: not kept
         key = page_key()
-        keep_page(
-            film_id,
-            key,
-            shared_variant(key),
-            KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified),
-        )
+        page = KeptPage(recs["made_from"], recs["card_rev"], html, etag, last_modified)
+        keep_page(film_id, key, shared_variant(key), page)
+        request.environ[KEPT] = page  # what pagefront replays (a kept page's answer is the same)
     caching.describe(etag, last_modified, fresh=fresh)
     return current_app.response_class(html, content_type=HTML)
 

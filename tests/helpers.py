@@ -1,5 +1,9 @@
 """Small helpers for tests that start real processes: free ports and plain HTTP reads."""
 
+import contextlib
+import io
+import json
+import logging
 import os
 import socket
 import subprocess
@@ -93,3 +97,25 @@ def times_beside_slow_clients(port: int, slow: int = 30, requests: int = 20) -> 
         for sock in socks:
             sock.close()
     return times
+
+
+@contextlib.contextmanager
+def json_log_lines(logger_name: str):
+    """Capture what a logger writes at INFO as JSON lines: yields a list, filled on exit with
+    the lines as dicts."""
+    from service.logs import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        lines.extend(json.loads(line) for line in stream.getvalue().splitlines())

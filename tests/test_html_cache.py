@@ -28,34 +28,6 @@ def uncached(app):
     other.extensions["recs"]["store"].r.close()
 
 
-@pytest.fixture
-def new_worker(app):
-    """Make another web process on the same prefix, with its own (empty) caches: a second
-    gunicorn worker, or a replica's."""
-    made = []
-
-    def make():
-        made.append(
-            create_app(
-                {
-                    **TEST_SETTINGS,
-                    "RECS_PREFIX": app.config["RECS_PREFIX"],
-                    "QUEUE_NAME": app.config["QUEUE_NAME"],
-                }
-            )
-        )
-        return made[-1]
-
-    yield make
-    for other in made:
-        other.extensions["recs"]["store"].r.close()
-
-
-@pytest.fixture
-def second_worker(new_worker):
-    return new_worker()
-
-
 def rendered(response) -> bool:
     """Return whether the page was rendered for this request: renders are rate-limited and say
     so in X-RateLimit-*, a page served from a cache is not (docs/SECURITY.md)."""

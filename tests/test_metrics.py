@@ -1,15 +1,12 @@
 """/metrics: requests by route, queue depth, job durations and failures, index version and age;
 JSON logs with request ids."""
 
-import io
-import json
-import logging
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.logs import JsonFormatter, request_id_from
+from service.logs import request_id_from
 from service.queue import enqueue_rebuild
+from tests.helpers import json_log_lines
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -117,22 +114,11 @@ def test_request_id_from_header(given, kept):
 
 
 def test_request_id_header_and_json_access_log(client):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("recs.access")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with json_log_lines("recs.access") as lines:
         given = client.get("/api/v1/films/nope", headers={"X-Request-ID": "req-42"})
         made = client.get("/healthz", headers={"X-Request-ID": "bad id!"})
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
     assert given.headers["X-Request-ID"] == "req-42"
     assert made.headers["X-Request-ID"] not in ("", "bad id!")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == 2
     first, second = lines
     assert first["request_id"] == "req-42"
@@ -143,22 +129,11 @@ def test_request_id_header_and_json_access_log(client):
 
 
 def test_job_log_lines_carry_the_job_id(app, client, run_jobs):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("recs.jobs")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with json_log_lines("recs.jobs") as lines:
         job_id = client.post(
             "/api/v1/films", json={"title": "Logged Film", "genres": ["Drama"]}
         ).get_json()["job_id"]
         run_jobs()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(x["message"], x["job_id"], x["kind"]) for x in lines] == [
         ("job started", job_id, "refresh"),
         ("job finished", job_id, "refresh"),
