@@ -158,6 +158,16 @@ def test_rebuild_blob_in_parts(store, monkeypatch):
         assert reader.read(n) == data[at : at + n]
     reader.seek(-3, 2)
     assert reader.read() == data[-3:]
+    with store.blob_writer("r2", 60) as out:  # written in pieces of any size
+        for at in range(0, len(data), 5):
+            out.write(data[at : at + 5])
+    assert [len(p) for p in store.r.lrange(store.keys.blob("r2"), 0, -1)] == [7] * (
+        len(data) // 7
+    ) + [len(data) % 7]
+    assert store.get_blob("r2") == data and 0 < store.r.ttl(store.keys.blob("r2")) <= 60
+    with store.blob_writer("r3", 60):
+        pass
+    assert store.get_blob("r3") == b""
     store.put_blob("r1", b"short", 60)  # put again: the parts of before are gone
     assert store.get_blob("r1") == b"short"
     store.switch_version("r1", 2)
@@ -176,6 +186,7 @@ def test_snapshot_read_a_part_at_a_time_ranks_identically(store, monkeypatch):
         catalog_from_bytes,
         catalog_to_bytes,
         related_rows,
+        write_catalog,
     )
     from service.storage import rebuilds
     from tests.test_similarity import filler
@@ -185,7 +196,11 @@ def test_snapshot_read_a_part_at_a_time_ranks_identically(store, monkeypatch):
     blob = bytes(catalog_to_bytes(cat))
     monkeypatch.setattr(rebuilds, "BLOB_PART", 4096)  # many parts, members across them
     store.put_blob("snap", blob, 60)
-    assert store.r.llen(store.keys.blob("snap")) > 10
-    back = catalog_from_bytes(store.blob_reader("snap"))
-    assert back.ids == cat.ids and back.params == cat.params
-    assert related_rows(back, range(300), params) == related_rows(cat, range(300), params)
+    with store.blob_writer("streamed", 60) as out:  # what the snapshot job does
+        write_catalog(cat, out)
+    expected = related_rows(cat, range(300), params)
+    for name in ("snap", "streamed"):
+        assert store.r.llen(store.keys.blob(name)) > 10
+        back = catalog_from_bytes(store.blob_reader(name))
+        assert back.ids == cat.ids and back.params == cat.params
+        assert related_rows(back, range(300), params) == expected

@@ -159,7 +159,8 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     workers = _listening(job, q)
     parts = rank_parts(len(cat.ids), workers, settings.RANK_CHUNK)
     if len(parts) > 1:
-        store.put_blob(rebuild_id, similarity.catalog_to_bytes(cat), BLOB_TTL)
+        with store.blob_writer(rebuild_id, BLOB_TTL) as out:  # a part at a time
+            similarity.write_catalog(cat, out)
         store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
     store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
     rank = [

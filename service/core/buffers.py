@@ -1,8 +1,9 @@
-"""A seekable file over bytes held in parts (pure: the standard library only).
+"""Files over bytes held in parts (pure: the standard library only).
 
 A snapshot blob is written to Redis in parts (service.storage.rebuilds), and a million
-films' snapshot is about 1 GB: numpy reads it through this file a part at a time, or over
-one buffer without the copy io.BytesIO makes of a bytearray.
+films' snapshot is about 1 GB: numpy writes it through PartsWriter a part at a time, and
+reads it through PartsReader a part at a time, or over one buffer without the copy
+io.BytesIO makes of a bytearray.
 """
 
 import io
@@ -45,3 +46,37 @@ class PartsReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self.at
+
+
+class PartsWriter(io.RawIOBase):
+    """A write-only stream that hands its bytes on in parts of part_size (the last may be
+    shorter; one empty part for no bytes at all), so that the whole is never held at once.
+    Not seekable: zipfile (np.savez) then writes each member's sizes after its data."""
+
+    def __init__(self, emit: Callable[[bytes], None], part_size: int):
+        self.emit, self.part_size = emit, max(part_size, 1)
+        self.buffer, self.parts = bytearray(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            take = min(self.part_size - len(self.buffer), len(view) - done)
+            self.buffer += view[done : done + take]
+            done += take
+            if len(self.buffer) == self.part_size:
+                self._emit()
+        return done
+
+    def _emit(self) -> None:
+        self.emit(bytes(self.buffer))
+        self.buffer.clear()
+        self.parts += 1
+
+    def close(self) -> None:
+        if not self.closed and (self.buffer or not self.parts):
+            self._emit()
+        super().close()

@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from service.core import kernels
+
 
 def popularity_order(pop: np.ndarray) -> np.ndarray:
     """Return catalog rows most popular first, ties by row: the order capped postings take."""
@@ -98,18 +100,23 @@ def layout(cat) -> dict:
             "reach_indptr": reach.indptr.astype(np.int64),
             "reach_indices": inv[reach.indices],
             "reach_data": reach.data,
-            "rest_indptr": rest.indptr.astype(np.int64),
             "rest_indices": rest.indices.astype(np.int32),
             "rest_data": rest.data,
-            "rest_norm": idx["rest_norm"][orig],
             "capped": idx["capped"],
             "m_indptr": m.indptr,
             "m_indices": m.indices,
             "m_data": m.data,
-            "years": cat.years[orig],
-            "langs": cat.langs[orig].astype(np.int64),
+            # year, embedding norm, rest norm, language and rest range per film, one record
+            # each; the prior's column is the ranking's to fill (it depends on the knobs)
+            "film": kernels.film_records(
+                cat.years[orig],
+                np.zeros(n),
+                cat.emb_norm[orig],
+                idx["rest_norm"][orig],
+                cat.langs[orig],
+                rest.indptr,
+            ),
             "emb": np.ascontiguousarray(cat.emb[orig]),
-            "emb_norm": cat.emb_norm[orig],
         }
         del rest
         cat._cache.pop("cand")

@@ -312,14 +312,21 @@ def query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
 
 
 def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
-    """Serialise a catalog (np.savez, no pickle), with its candidate index unless told not to.
-    The bytes come as a view of the buffer they were written to, not a copy of it (a million
-    films' snapshot is over a GB).
+    """Serialise a catalog (write_catalog) into bytes, given as a view of the buffer they
+    were written to, not a copy of it."""
+    buf = io.BytesIO()
+    write_catalog(cat, buf, with_candidates)
+    return buf.getbuffer()
+
+
+def write_catalog(cat: Catalog, out, with_candidates: bool = True) -> None:
+    """Write a catalog to a writable stream (np.savez, no pickle), with its candidate index
+    unless told not to. The stream need not seek (Store.blob_writer's stores a part at a
+    time: a million films' snapshot is about 1 GB).
 
     The candidate index costs O(catalog) to derive; storing it saves that in every job that
     loads the snapshot (each rank chunk of a rebuild runs in a freshly forked process).
     """
-    buf = io.BytesIO()
     m = cat.matrix
     extra = {}
     if with_candidates:
@@ -336,7 +343,7 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
     if not with_candidates:  # with them, the matrix is their two parts added (no copy)
         extra.update(data=m.data, indices=m.indices, indptr=m.indptr)
     np.savez(
-        buf,
+        out,
         **extra,
         ids=np.array(cat.ids, dtype=str),
         tags=np.array(cat.tags, dtype=str),
@@ -355,7 +362,6 @@ def catalog_to_bytes(cat: Catalog, with_candidates: bool = True) -> memoryview:
         keyword_share=np.array(cat.keyword_share),
         params=np.array(json.dumps(cat.params.to_dict())),
     )
-    return buf.getbuffer()
 
 
 def catalog_from_bytes(blob) -> Catalog:

@@ -38,6 +38,33 @@ from numba import njit
 from service.core.kernel_aspects import cover_aspects
 from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
 
+# Columns of the kernel's per-film record (`film`, film_records): what scoring a candidate
+# reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so that a
+# candidate costs one miss at a million films instead of one per array.
+YEAR, PRIOR, EMB_NORM, REST_NORM, LANG, REST_START, REST_END = range(7)
+RECORD = 8
+# Columns of the accumulators a row fills per film (32 bytes, half a cache line): the capped
+# part of its dot product, the same on the aspect_need tags, the capped tags it shares, and
+# bits: the row's aspects it carries, and one bit more (spec_bit) if it shares a specific
+# tag. Counts and bits are whole numbers far below 2**53, exact as floats.
+ACC, NEED, COUNT, BITS = range(4)
+
+
+def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr) -> np.ndarray:
+    """Return the kernel's per-film records (films x RECORD floats, in layout order): year,
+    prior, embedding norm, rest norm, language (-1: none), and the film's rest entries'
+    start and end. Integers are held exactly (below 2**53)."""
+    n = len(years)
+    film = np.zeros((n, RECORD))
+    film[:, YEAR] = years
+    film[:, PRIOR] = prior
+    film[:, EMB_NORM] = emb_norm
+    film[:, REST_NORM] = rest_norm
+    film[:, LANG] = langs
+    film[:, REST_START] = rest_indptr[:-1]
+    film[:, REST_END] = rest_indptr[1:]
+    return film
+
 
 @njit(cache=True, nogil=True)  # nogil: threads rank blocks of rows side by side
 def rank_rows(
@@ -51,20 +78,15 @@ def rank_rows(
     reach_indptr,
     reach_indices,
     reach_data,
-    rest_indptr,
     rest_indices,
     rest_data,
-    rest_norm,
     capped,
     m_indptr,
     m_indices,
     m_data,
     specific,
-    years,
-    langs,
-    prior,
+    film,
     emb,
-    emb_norm,
     q_emb,
     q_emb_norm,
     emb_weight,
@@ -102,10 +124,12 @@ def rank_rows(
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
     reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
     the candidates, the candidates scored exactly and the rest entries their scans read.
-    rest_norm: per film, the L2 norm of its rest entries; capped:
-    per tag, whether some of its entries are in rest. emb (films x dims, int8, layout order)
-    and q_emb (rows x dims) are plot embeddings, emb_norm and q_emb_norm their L2 norms (0:
-    none); their cosine, taken in integers, adds emb_weight * cosine when positive.
+    film (films x RECORD, layout order, film_records): per film its year, prior factor's
+    popularity term, embedding norm, the L2 norm of its rest entries, language and the range
+    of its rest entries (rest_indices, rest_data); capped: per tag, whether some of its
+    entries are in rest. emb (films x dims, int8, layout order) and q_emb (rows x dims) are
+    plot embeddings, the film record's norm and q_emb_norm their L2 norms (0: none); their
+    cosine, taken in integers, adds emb_weight * cosine when positive.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
     carries an aspect when it is in the tag's capped posting and its dot product with the
     row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at least need_min, when the row
@@ -116,9 +140,8 @@ def rank_rows(
     dense_q = np.zeros(len(specific))
     # per film, while a row is ranked: capped part of the dot product, capped tags shared,
     # shares a specific tag; zero again after each row (only its candidates are touched)
-    acc = np.zeros(n_films)
-    count = np.zeros(n_films, np.int64)
-    spec_any = np.zeros(n_films, np.bool_)
+    # a posting entry touches one cache line per film, not five (one array per field)
+    accum = np.zeros((n_films, 4))
     cand = np.empty(n_films, np.int64)
     scored = np.empty(n_films, np.int64)
     low = np.empty(n_films)
@@ -135,10 +158,9 @@ def rank_rows(
     chosen = np.empty(k, np.int64)
     heap = np.empty(max(k, slots, window, 1))
     n_aspects = q_aspects.shape[1]
+    spec_bit = 1 << n_aspects  # in accum[:, BITS]: shares a specific tag
     asp_bit = np.zeros(len(specific), np.int64)  # per tag column, while a row is ranked
-    asp_mask = np.zeros(n_films, np.int64)  # per film: the row's aspects it carries
     asp_of = np.zeros(n_films, np.int64)  # the same per scored position
-    need_dot = np.zeros(n_films)  # per film: its dot product with the row on aspect_need tags
     best_all = np.empty(max(k, 1))  # the k best exact scores so far (a min-heap)
     best_spec = np.empty(max(slots, 1))  # the `slots` best among specific matches
     kept = np.empty(k, np.int64)
@@ -183,7 +205,7 @@ def rank_rows(
         n_cand = 0
         me = self_rows[i]
         if me >= 0:
-            count[me] = -(1 << 40)
+            accum[me, COUNT] = -float(1 << 40)
         for e in range(lo, hi):
             t = q_indices[e]
             w = q_data[e]
@@ -194,27 +216,27 @@ def rank_rows(
             for f in range(reach_indptr[t], reach_indptr[t + 1]):
                 j = reach_indices[f]
                 cand[n_cand] = j
-                n_cand += count[j] == 0
-                acc[j] += w * reach_data[f]
-                count[j] += 1
-                spec_any[j] |= spec_t
-                need_dot[j] += need_t * w * reach_data[f]
-                asp_mask[j] |= bit
+                rec = accum[j]
+                n_cand += rec[COUNT] == 0.0
+                x = w * reach_data[f]
+                rec[ACC] += x
+                rec[NEED] += need_t * x
+                rec[COUNT] += 1.0
+                rec[BITS] = float(int(rec[BITS]) | bit | (spec_bit if spec_t else 0))
         stats[1] += n_cand
         if me >= 0:
-            acc[me] = 0.0
-            count[me] = 0
-            spec_any[me] = False
-            need_dot[me] = 0.0
-            asp_mask[me] = 0
+            accum[me, :] = 0.0
         # 2. bounds without the rest entries: the capped part is a lower bound of the dot
         # product (weights are positive), Cauchy-Schwarz on the rest gives an upper bound
         n_low_spec = 0
         for c in range(n_cand):
             j = cand[c]
+            rec = film[j]  # one record: one cache line
+            acc_j = accum[j, ACC]
+            count_j = accum[j, COUNT]
             era = 1.0
             if year_scale > 0:
-                dy = abs(q_years[i] - years[j])
+                dy = abs(q_years[i] - rec[YEAR])
                 if math.isnan(dy):
                     dy = year_scale
                 era = (
@@ -222,38 +244,38 @@ def rank_rows(
                 )
             lang = 1.0
             if lang_penalty != 0:
-                if q_langs[i] >= 0 and langs[j] >= 0:
-                    lang = 1.0 if q_langs[i] == langs[j] else 1.0 - lang_penalty
+                if q_langs[i] >= 0 and rec[LANG] >= 0:
+                    lang = 1.0 if q_langs[i] == rec[LANG] else 1.0 - lang_penalty
                 else:
                     lang = 1.0 - lang_penalty / 2
-            factor = (1.0 - prior_mix + prior_mix * prior[j]) * (
+            factor = (1.0 - prior_mix + prior_mix * rec[PRIOR]) * (
                 1.0 - context_mix + context_mix * (era * lang)
             )
             factor_of[c] = factor
             plot = 0.0
-            if with_plot and emb_norm[j] > 0:
+            if with_plot and rec[EMB_NORM] > 0:
                 # int8 products summed in int32 (at most 256 x 127 x 127): exact, and SIMD
                 dot = np.int32(0)
                 for d in range(n_dims):
                     dot += np.int32(q_row[d]) * np.int32(emb[j, d])
                 if dot > 0:
-                    plot = emb_weight * (dot / (q_emb_norm[i] * emb_norm[j]))
+                    plot = emb_weight * (dot / (q_emb_norm[i] * rec[EMB_NORM]))
             plot_of[c] = plot
-            v = min(acc[j], 1.0)
+            v = min(acc_j, 1.0)
             if shrink > 0:
-                v *= count[j] / (count[j] + shrink)
+                v *= count_j / (count_j + shrink)
             v = (v * factor + plot) * unit
             low[c] = v
-            if spec_any[j]:
+            if int(accum[j, BITS]) & spec_bit:
                 low_spec[n_low_spec] = v
                 n_low_spec += 1
-            n_rest = rest_indptr[j + 1] - rest_indptr[j]
+            n_rest = int(rec[REST_END] - rec[REST_START])
             if q_capped == 0 or n_rest == 0:
                 high[c] = v * margin
                 continue
-            u = min((acc[j] + q_capped_norm * rest_norm[j]) * margin, 1.0)
+            u = min((acc_j + q_capped_norm * rec[REST_NORM]) * margin, 1.0)
             if shrink > 0:
-                most = count[j] + min(q_capped, n_rest)
+                most = count_j + min(q_capped, n_rest)
                 u *= most / (most + shrink)
             high[c] = (u * factor + plot) * unit * margin
         # a candidate below k others and below `slots` specific ones can be neither listed
@@ -272,19 +294,21 @@ def rank_rows(
         n_spec = 0
         for c in range(n_cand):
             j = cand[c]
-            for_aspect = asp_mask[j] != 0 and high[c] >= asp_thr
+            asp_j = int(accum[j, BITS]) & (spec_bit - 1)
+            for_aspect = asp_j != 0 and high[c] >= asp_thr
             if high[c] < thr and not for_aspect:
                 continue
             if k > 0 and n_all == k and (slots <= 0 or n_spec == slots) and not for_aspect:
                 if high[c] < min(best_all[0], best_spec[0] if slots > 0 else -np.inf):
                     continue
             stats[2] += 1
-            stats[3] += rest_indptr[j + 1] - rest_indptr[j]
+            rest_start, rest_end = int(film[j, REST_START]), int(film[j, REST_END])
+            stats[3] += rest_end - rest_start
             uncapped = 0.0
-            shared = count[j]
-            spec = spec_any[j]
-            nd = need_dot[j]
-            for f in range(rest_indptr[j], rest_indptr[j + 1]):
+            shared = accum[j, COUNT]
+            spec = (int(accum[j, BITS]) & spec_bit) != 0
+            nd = accum[j, NEED]
+            for f in range(rest_start, rest_end):
                 # branch-free: a tag the query lacks adds 0.0 (weights are positive, so the
                 # sum is the same to the bit) and counts for nothing
                 t = rest_indices[f]
@@ -293,7 +317,7 @@ def rank_rows(
                 shared += w != 0.0
                 spec |= (w != 0.0) & specific[t]
                 nd += w * rest_data[f] * aspect_need[t]
-            sim = acc[j] + uncapped
+            sim = accum[j, ACC] + uncapped
             if sim <= 0.0:
                 continue
             v = min(sim, 1.0)
@@ -306,18 +330,14 @@ def rank_rows(
             score[n] = v
             is_spec[n] = spec
             need = not q_need or (nd > 0.0 and nd >= need_min)
-            asp_of[n] = asp_mask[j] if need else 0
+            asp_of[n] = asp_j if need else 0
             n += 1
             n_all = offer(best_all, n_all, k, v)
             if spec:
                 n_spec = offer(best_spec, n_spec, slots, v)
         for c in range(n_cand):  # zero what this row accumulated, for the next one
             j = cand[c]
-            acc[j] = 0.0
-            count[j] = 0
-            spec_any[j] = False
-            need_dot[j] = 0.0
-            asp_mask[j] = 0
+            accum[j, :] = 0.0
         # 4. the protected specific matches, then the best of the others up to k
         n_pool = 0
         for c in range(n):

@@ -24,6 +24,7 @@ from service.core.catalog import (  # noqa: F401 (the snapshot's API, used throu
     number_or_nan,
     query_matrix,
     tag_family,
+    write_catalog,
 )
 from service.core.embedding import decode as decode_embeddings
 from service.core.simparams import SimilarityParams  # noqa: F401 (the knobs, through this module)
@@ -136,7 +137,9 @@ def _rank_arrays(
     q_years = np.asarray(q_years, dtype=np.float64)
     q_langs = np.asarray(q_langs).astype(np.int64, copy=False)
     q_vectors, q_norms = np.ascontiguousarray(q_emb[0]), q_emb[1]
-    prior = _prior(cat, params)[lay["orig"]]
+    film = lay["film"]
+    # the prior's column, for these knobs (a catalog is ranked with one set at a time)
+    film[:, kernels.PRIOR] = _prior(cat, params)[lay["orig"]]
     e_weight = embedding_weight(cat, params)
     need_min = _need_min(params, aspects)
     specific = cat.specific.astype(np.bool_, copy=False)
@@ -154,20 +157,15 @@ def _rank_arrays(
             lay["reach_indptr"],
             lay["reach_indices"],
             lay["reach_data"],
-            lay["rest_indptr"],
             lay["rest_indices"],
             lay["rest_data"],
-            lay["rest_norm"],
             lay["capped"],
             lay["m_indptr"],
             lay["m_indices"],
             lay["m_data"],
             specific,
-            lay["years"],
-            lay["langs"],
-            prior,
+            film,
             lay["emb"],
-            lay["emb_norm"],
             q_vectors[a:b],
             q_norms[a:b],
             e_weight,

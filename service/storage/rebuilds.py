@@ -1,6 +1,6 @@
 """Full rebuilds: the rebuild slot, progress, snapshots and index versions."""
 
-from service.core.buffers import PartsReader
+from service.core.buffers import PartsReader, PartsWriter
 from service.storage.base import NotFound
 
 BLOB_PART = 64 * 2**20  # bytes per part of a stored blob
@@ -80,12 +80,24 @@ class Rebuilds:
         """Store a rebuild's blob as a list of parts of at most BLOB_PART bytes: a string
         holds at most 512 MB (a million films' snapshot is more), and a part's command buffer
         in the server is a part's size, not the whole."""
+        with self.blob_writer(name, ttl) as out:
+            out.write(data)
+
+    def blob_writer(self, name: str, ttl: int) -> PartsWriter:
+        """Return a stream that stores what is written to it as put_blob does, a part at a
+        time as each fills (the snapshot is written through it: a million films' is about
+        1 GB, never held whole). Close it to store the last part; the parts written so far
+        expire after ttl seconds whatever happens."""
         key = self.keys.blob(name)
         self.r.delete(key)
-        view = memoryview(data)
-        for start in range(0, max(len(data), 1), BLOB_PART):
-            self.r.rpush(key, bytes(view[start : start + BLOB_PART]))
-        self.r.expire(key, ttl)
+
+        def emit(part: bytes) -> None:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.rpush(key, part)
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+        return PartsWriter(emit, BLOB_PART)
 
     def get_blob(self, name: str) -> bytearray:
         """Return a blob put_blob stored, read a part at a time (a bytearray: no copy of it
