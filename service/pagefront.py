@@ -30,8 +30,6 @@ from service.pages import language_for
 from service.recommendations import still_made_from
 from service.security import IdConverter
 
-log = logging.getLogger("recs.web")
-
 ENDPOINT = "pages.film_page"
 _PATH = re.compile(rf"/films/({IdConverter.regex})")
 _LANG_QUERY = re.compile(r"lang=([A-Za-z0-9_-]{1,35})")
@@ -39,9 +37,9 @@ _LANG_QUERY = re.compile(r"lang=([A-Za-z0-9_-]{1,35})")
 _OWN = frozenset({logs.REQUEST_ID_HEADER.lower(), "date"})
 # A render is rate-limited and says so; the same page served again from the cache is not.
 _RENDER_ONLY = ("x-ratelimit-", "retry-after")
-# Request headers after which the answer may differ from the kept one (a 304, a range, a body
-# to drain): such requests go through Flask.
-_DIFFERENT = (*caching.CONDITIONAL, "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+# Request headers after which the answer may differ from the kept one (a 304, a range): such
+# requests go through Flask, as do those with a body (to drain).
+_DIFFERENT = (*caching.CONDITIONAL, "HTTP_TRANSFER_ENCODING")
 
 
 class Replay(NamedTuple):
@@ -79,6 +77,8 @@ class PageFront:
     def _key(environ) -> tuple | None:
         """Return (film id, language, ()) for a plain GET of a film page, else None."""
         if environ.get("REQUEST_METHOD") != "GET" or any(h in environ for h in _DIFFERENT):
+            return None
+        if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
             return None
         match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None:

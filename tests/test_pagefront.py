@@ -103,6 +103,15 @@ def test_requests_other_than_plain_reads_go_through_flask(app, client, seeded, u
     assert front(app).served == 0
 
 
+def test_a_read_with_a_body_goes_through_flask_and_an_empty_one_does_not(app, client, seeded):
+    for _ in range(3):
+        assert client.get(PAGE, data=b"abc").status_code == 200
+    assert front(app).served == 0
+    for _ in range(3):  # the first is Flask's, from the page it kept
+        client.get(PAGE, headers={"Content-Length": "0"})
+    assert front(app).served == 2
+
+
 def test_a_conditional_read_still_gets_its_304(app, client, seeded):
     for _ in range(3):
         etag = client.get(PAGE).headers["ETag"]
