@@ -13,8 +13,9 @@ body. It replays the status and headers Flask gave when it rendered and kept tha
 served it from the cache (so every hook's header stays Flask's to decide), but for the
 rate-limit headers of a render, with a new X-Request-ID and Date, and counts and logs the
 request as Flask's hooks do. Anything else, a page this process has not answered with, or one
-whose sources changed, goes to Flask as before, which renders, keeps and is captured again. A kept page is never served beyond the rule of
-pagecache.find_page: the front runs the same check, on the same stores.
+whose sources changed, goes to Flask as before, which renders, keeps and is captured again.
+A kept page is never served beyond the rule of pagecache.find_page: the front runs the same
+check, on the same stores.
 """
 
 import logging
@@ -27,7 +28,7 @@ from redis.exceptions import RedisError
 from service import caching, logs, metrics
 from service.pagecache import CHECKED, KEPT
 from service.pages import language_for
-from service.recommendations import still_made_from
+from service.recommendations import PageCache, still_made_from
 from service.security import IdConverter
 
 ENDPOINT = "pages.film_page"
@@ -56,13 +57,13 @@ class PageFront:
     def __init__(self, app, wsgi_app, size: int):
         self.app = app
         self.wsgi_app = wsgi_app
-        self.size = size  # replays kept; the page cache's own size bounds them too
-        self.replays: dict[tuple, Replay] = {}
+        # Replay by page key, at most `size` (the film page cache's size; 0: the front is off)
+        self.replays = PageCache(size)
         self.route = None  # the film page's url rule, as the access log and metrics name it
         self.served = 0  # answers given here (tests check that the front is taken)
 
     def __call__(self, environ, start_response):
-        key = self._key(environ) if self.size else None
+        key = self._key(environ) if self.replays.size > 0 else None
         if key is None:
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
@@ -97,7 +98,7 @@ class PageFront:
         recs = self.app.extensions["recs"]
         kept = recs["html"].get(key)
         if kept is not replay.page:  # dropped or replaced: Flask decides
-            self.replays.pop(key, None)
+            self.replays.drop(key)
             return None
         primary = recs["store"]
         try:
@@ -107,7 +108,7 @@ class PageFront:
         except RedisError:  # Flask answers it (503 where it must), as without the front
             return None
         if not current:
-            self.replays.pop(key, None)
+            self.replays.drop(key)
             environ[CHECKED] = kept  # find_page need not ask Redis again about it
             return None
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
@@ -131,12 +132,7 @@ class PageFront:
         body = self.wsgi_app(environ, capture)
         kept = environ.get(KEPT)
         if kept is not None and seen.get("status", "").startswith("200"):
-            if len(self.replays) >= self.size:
-                try:
-                    del self.replays[next(iter(self.replays))]  # the oldest
-                except (RuntimeError, StopIteration, KeyError):  # another thread's at it
-                    pass
-            self.replays[key] = Replay(kept, seen["status"], replayed(seen["headers"]))
+            self.replays.put(key, Replay(kept, seen["status"], replayed(seen["headers"])))
         return body
 
     def _count(self, environ, started: float, request_id: str) -> None:

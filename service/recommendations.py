@@ -224,6 +224,9 @@ class PageCache:
                 pass
         pages[key] = page
 
+    def drop(self, key) -> None:
+        self.pages.pop(key, None)
+
 
 def related_page(
     s: Store,

@@ -21,11 +21,12 @@ def headers_but_own(response) -> dict:
 
 def through_flask(app, client, url=PAGE):
     """Return what Flask itself answers (with the front off)."""
-    size, front(app).size = front(app).size, 0
+    replays = front(app).replays
+    size, replays.size = replays.size, 0
     try:
         return client.get(url)
     finally:
-        front(app).size = size
+        replays.size = size
 
 
 def test_a_kept_page_is_served_by_the_front_as_flask_served_it(app, client, seeded):
@@ -146,4 +147,4 @@ def test_the_front_is_off_with_the_page_cache(make_app):
     app = make_app(HTML_CACHE=0)
     web = app.test_client()
     assert [web.get("/films/ghost").status_code for _ in range(3)] == [404] * 3
-    assert front(app).served == 0 and front(app).replays == {}
+    assert front(app).served == 0 and front(app).replays.pages == {}
