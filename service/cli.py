@@ -159,7 +159,7 @@ def worker(burst):
     store, queue = _store_and_queue()
     logging.getLogger("recs.worker").info(
         "loading the tag vocabulary and the ranking kernels (compiled on the first start after "
-        "an install or upgrade, ~20 s; cached after that)"
+        "an install or upgrade, 20-30 s; cached after that)"
     )
     run_worker(queue, store, burst=burst, logging_level="INFO")
 

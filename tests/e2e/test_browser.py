@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 RECS = Path(sys.executable).with_name("recs")
 PHONE = {"width": 390, "height": 844}
+SERVE_DEADLINE_S = 180
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +52,30 @@ def service(tmp_path_factory):
         "RECS_API_KEYS": "e2e-" + uuid.uuid4().hex,
         "RECS_DATA_DIR": str(tmp_path_factory.mktemp("var")),
     }
+    log_path = tmp_path_factory.mktemp("serve") / "recs-serve.log"
+    log = open(log_path, "wb")  # noqa: SIM115 (closed below, after the process)
     proc = subprocess.Popen(
         [str(RECS), "serve", "--port", str(port), "--workers", "1"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 40
+        # On a fresh clone the worker first compiles the ranking kernels (~30 s on a quiet
+        # machine, more under load); the page is filled a few seconds after that.
+        deadline = time.monotonic() + SERVE_DEADLINE_S
         while time.monotonic() < deadline and proc.poll() is None:
             html = fetch(base + "/films/love-911")
             if html and html.count('class="card"') >= 5:
                 break
             time.sleep(0.3)
         else:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
             pytest.fail(
-                f"recs serve did not show a filled Love 911 page in 40 s (exit {proc.poll()})"
+                f"recs serve did not show a filled Love 911 page in {SERVE_DEADLINE_S} s "
+                f"(exit {proc.poll()}); its log ends:\n" + "\n".join(tail)
             )
         yield base
     finally:
@@ -77,6 +84,7 @@ def service(tmp_path_factory):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
         remove_prefix(name)
 
 
