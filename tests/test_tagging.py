@@ -148,6 +148,21 @@ def test_multiword_phrase_beats_its_words(vocab):
         ("Das ist ein Krimi.", "Das ist kein Krimi.", "de", "crime"),
         ("Der Film zeigt Humor.", "Der Film zeigt einen Hauch von Humor.", "de", "comedy"),
         ("A story of grief.", "A story with a touch of grief.", "en", "grief"),
+        ("He throws a baseball.", "He cannot throw a baseball.", "en", "baseball"),
+        # a part an actor plays, and a nickname in quotes, are not the character's profession
+        (
+            "A surgeon saves a pilot.",
+            "An actor who played a surgeon saves a pilot.",
+            "en",
+            "doctor",
+        ),
+        (
+            "Ein Chirurg rettet eine Pilotin.",
+            "Er spielt einen Chirurgen in einer Serie.",
+            "de",
+            "doctor",
+        ),
+        ("The doctor on board helps.", "The only 'doctor' on board helps.", "en", "doctor"),
     ],
 )
 def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
@@ -156,6 +171,12 @@ def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
     assert 0 < weak < strong
     film_weight = extract_tags({"synopsis": {lang: weakened}}, [], vocab)[tag]["weight"]
     assert film_weight < extract_tags({"synopsis": {lang: plain}}, [], vocab)[tag]["weight"]
+
+
+def test_playing_a_sport_keeps_its_weight(vocab):
+    """The role-play cue reads professions only: playing baseball is still baseball."""
+    plain = extract_text("He is good at baseball.", "en", vocab)["baseball"]["count"]
+    assert extract_text("He plays baseball.", "en", vocab)["baseball"]["count"] == plain
 
 
 @pytest.mark.parametrize("lang", [None, "en", "xx"])

@@ -20,6 +20,7 @@ from service.core.vocab import (
 )
 
 NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of comedy"
+ASIDE = 0.25  # "played a surgeon", the only 'doctor' on board: a part or a nickname
 REVIEW_FACTOR = 0.5  # review tags weigh at most half of the film's own
 PARENT_FACTOR = 0.5  # per generation
 MAX_EVIDENCE = 5
@@ -27,7 +28,7 @@ MAX_EXCERPTS = 3  # sentences kept per tag, so an editor can see why it fired
 _WINDOW = 3  # tokens before a match searched for negation / hedges
 _CLAUSE = re.compile(r"[.!?;:,()\[\]\"“”„«»–—\n]+")
 _NEGATIONS = frozenset(
-    {"not", "no", "never", "without", "nor", "neither", "hardly", "barely"}
+    {"not", "cannot", "no", "never", "without", "nor", "neither", "hardly", "barely"}
     | {"kein", "keine", "keinen", "keinem", "keiner", "keines", "nicht", "nie", "niemals"}
     | {"ohne", "weder", "kaum"}
 )
@@ -37,6 +38,15 @@ _HEDGES = frozenset(
     | {"etwas", "leicht", "leichte", "leichten", "ansatzweise", "prise", "elemente"}
 )
 _HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
+_SCARE_QUOTES = "'‘’\"“”„«»‹›"
+# Role-play: "played a surgeon", "spielt einen Arzt": an actor's part, for professions only
+# ("plays baseball" and "spielt die Geige" name no profession and keep their weight).
+_ROLE_VERBS = frozenset(
+    {"play", "plays", "played", "playing", "portray", "portrays", "portrayed", "portraying"}
+    | {"spielt", "spielte", "spielten", "verkörpert", "verkörperte", "mimt", "mimte"}
+)
+_ROLE_ARTICLES = frozenset({"a", "an", "the", "einen", "eine", "den", "die", "der"})
+_ASIDE_KINDS = frozenset({"profession"})
 _FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
 _TITLE_STOP = frozenset(
     {"the", "and", "for", "with", "from", "into", "over", "under", "all", "you", "your", "our"}
@@ -69,6 +79,34 @@ def _mention_factor(words: list[str], start: int) -> float:
     return 1.0
 
 
+def _scare_quoted(sentence: str, surface: str) -> bool:
+    """Whether a one-word match stands in quotes: the only 'doctor' on board."""
+    if " " in surface:
+        return False
+    at = sentence.lower().find(surface)
+    while at > 0:
+        end = at + len(surface)
+        if (
+            sentence[at - 1] in _SCARE_QUOTES
+            and end < len(sentence)
+            and sentence[end] in _SCARE_QUOTES
+        ):
+            return True
+        at = sentence.lower().find(surface, end)
+    return False
+
+
+def _role_play(words: list[str], start: int) -> bool:
+    """Whether the match at start is a part someone plays: "played a heart surgeon",
+    "spielt einen Arzt" (a role verb, an article, at most one word between)."""
+    before = [w.lower() for w in words[max(0, start - 3) : start]]
+    return (
+        len(before) >= 2
+        and before[-1] in _ROLE_ARTICLES
+        and (before[-2] in _ROLE_VERBS or (len(before) == 3 and before[-3] in _ROLE_VERBS))
+    )
+
+
 def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, dict]:
     """Return {tag: {"count", "evidence", "position", "excerpts"}} for one text.
 
@@ -89,7 +127,10 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
         for words in clauses:
             for match in vocab.find(words, lang, whole):
                 factor = _mention_factor(words, match.start)
+                role = _role_play(words, match.start) or _scare_quoted(sentence, match.surface)
                 for tag, strength in match.tags:
+                    if role and vocab.kind(tag) in _ASIDE_KINDS:
+                        strength *= ASIDE
                     entry = found.setdefault(
                         tag,
                         {"count": 0.0, "evidence": [], "position": (offset + match.start) / total,
