@@ -352,11 +352,17 @@ def slow_related(cat, row, params):
         # the priors are bounded: each can lower a score by at most a factor 1 - its mix
         score *= 1 - params.prior_mix + params.prior_mix * prior
         score *= 1 - params.context_mix + params.context_mix * era * lang
-        # the plot embeddings' cosine, when positive, adds outside the priors
+        # genre agreement: the part of the candidate's own genres the query has too
+        q_genres = {t for t in np.flatnonzero(q) if cat.tags[t].startswith("genre:")}
+        c_genres = {t for t in np.flatnonzero(dense[j]) if cat.tags[t].startswith("genre:")}
+        share = len(q_genres & c_genres) / len(c_genres) if q_genres and c_genres else 0.5
+        agree = 1 - params.genre_mix + params.genre_mix * share
+        score *= agree
+        # the plot embeddings' cosine, when positive, adds outside the priors (times the agreement)
         if cat.emb_norm[row] > 0 and cat.emb_norm[j] > 0:
             dot = int(cat.emb[row].astype(np.int64) @ cat.emb[j].astype(np.int64))
             cosine = dot / (cat.emb_norm[row] * cat.emb_norm[j])
-            score += weight * max(cosine, 0.0)
+            score += agree * weight * max(cosine, 0.0)  # a like story of a like kind
         score /= 1 + weight  # scores stay in [0, 1]
         scored.append((score, j, bool((both & cat.specific).any())))
     best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
@@ -440,7 +446,10 @@ def slow_aspects(cat, row, params):
 @pytest.mark.parametrize("mix", [1.0, 0.5])
 @pytest.mark.parametrize("plot, plot_text", [(0.0, 0.0), (0.1, 0.2), (0.5, 0.1), (0.0, 0.3)])
 @pytest.mark.parametrize("aspects", [0, 2])
-def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, plot_text, aspects):
+@pytest.mark.parametrize("genre_mix", [0.0, 0.3, 1.0])
+def test_kernel_follows_the_rules_written_out(
+    max_posting, shrink, mix, plot, plot_text, aspects, genre_mix
+):
     # small caps leave most shared tags outside the postings: they still count in the score;
     # the filler's keywords stand in for the vocabulary's themes as the aspect kind
     params = SimilarityParams(
@@ -456,6 +465,7 @@ def test_kernel_follows_the_rules_written_out(max_posting, shrink, mix, plot, pl
         aspect_kinds=("keyword",),
         aspect_min_weight=0.5,
         aspect_min_ratio=0.3,
+        genre_mix=genre_mix,
     )
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties

@@ -11,6 +11,9 @@ import scipy.sparse as sp
 from numba import njit
 
 from service.core import kernels
+from service.core.vocab import GENRE_PREFIX
+
+GENRE_FAMILY = GENRE_PREFIX.rstrip(":")
 
 
 def popularity_order(pop: np.ndarray) -> np.ndarray:
@@ -76,6 +79,13 @@ def cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
     return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
+def genre_columns(cat) -> np.ndarray:
+    """Per tag column, 1 for the genre family (a film's own genres), else 0."""
+    names = cat.family_names
+    fam = names.index(GENRE_FAMILY) if GENRE_FAMILY in names else -1
+    return (np.asarray(cat.tag_family) == fam).astype(np.int64)
+
+
 def layout(cat) -> dict:
     """Return the kernel's film numbering and the film-indexed inputs in it.
 
@@ -94,6 +104,8 @@ def layout(cat) -> dict:
         inv = np.empty(n, dtype=np.int64)
         inv[orig] = np.arange(n)
         reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix
+        is_genre = genre_columns(cat)
+        genres, set_indptr, set_cols = kernels.genre_sets(m, is_genre)
         cat._cache["layout"] = {
             "orig": orig.astype(np.int64),
             "inv": inv,
@@ -115,7 +127,11 @@ def layout(cat) -> dict:
                 idx["rest_norm"][orig],
                 cat.langs[orig],
                 rest.indptr,
+                genres[orig],
             ),
+            "is_genre": is_genre,
+            "set_indptr": set_indptr,
+            "set_cols": set_cols,
             "emb": np.ascontiguousarray(cat.emb[orig]),
         }
         del rest

@@ -6,9 +6,11 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
 2. Exact score per candidate: the dot product of the query row with the candidate's full
    catalog row (every shared tag counts, capped or not), summed in column order, times the
    shared-tag shrinkage, times two bounded prior factors, `1 - m + m * popularity` and
-   `1 - c + c * era * language` (a mix below 1 bounds how far a prior can reorder matches);
+   `1 - c + c * era * language` (a mix below 1 bounds how far a prior can reorder matches),
    plus the plot embeddings' cosine (when positive) times its weight w, outside the priors:
-   a similar story counts whatever the film's popularity or era. Divided by 1 + w.
+   a similar story counts whatever the film's popularity or era. Both times the genre
+   agreement `1 - g + g * share` (share: the part of the candidate's genres the query has
+   too): a like story or like themes of another kind of film count less. Divided by 1 + w.
 3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
    k is the best of the others; ties go to the lower catalog row.
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
@@ -41,7 +43,7 @@ from service.core.kernel_select import kth_largest, offer, select_best, sort_bes
 # Columns of the kernel's per-film record (`film`, film_records): what scoring a candidate
 # reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so that a
 # candidate costs one miss at a million films instead of one per array.
-YEAR, PRIOR, EMB_NORM, REST_NORM, LANG, REST_START, REST_END = range(7)
+YEAR, PRIOR, EMB_NORM, REST_NORM, LANG, REST_START, REST_END, GENRES = range(8)
 RECORD = 8
 # Columns of the accumulators a row fills per film (32 bytes, half a cache line): the capped
 # part of its dot product, the same on the aspect_need tags, the capped tags it shares, and
@@ -50,10 +52,10 @@ RECORD = 8
 ACC, NEED, COUNT, BITS = range(4)
 
 
-def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr) -> np.ndarray:
+def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr, genres) -> np.ndarray:
     """Return the kernel's per-film records (films x RECORD floats, in layout order): year,
-    prior, embedding norm, rest norm, language (-1: none), and the film's rest entries'
-    start and end. Integers are held exactly (below 2**53)."""
+    prior, embedding norm, rest norm, language (-1: none), the film's rest entries' start
+    and end, and its genre set's number (genre_sets). Integers are held exactly (below 2**53)."""
     n = len(years)
     film = np.zeros((n, RECORD))
     film[:, YEAR] = years
@@ -63,7 +65,32 @@ def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr) -> np.nd
     film[:, LANG] = langs
     film[:, REST_START] = rest_indptr[:-1]
     film[:, REST_END] = rest_indptr[1:]
+    film[:, GENRES] = genres
     return film
+
+
+def genre_sets(matrix, is_genre: np.ndarray):
+    """Number the distinct genre sets of a catalog's films (the columns of the genre family
+    in each film's row). Return (per film its set's number, the sets as CSR: indptr and
+    columns). A catalog has a few hundred distinct sets however many films it holds, so a
+    row's genre agreement is worked out once per set, not once per candidate."""
+    n = matrix.shape[0]
+    keep = is_genre[matrix.indices].astype(bool)
+    rows = np.repeat(np.arange(n), np.diff(matrix.indptr))[keep]
+    cols = matrix.indices[keep].astype(np.int64)
+    counts = np.bincount(rows, minlength=n)
+    width = int(counts.max()) if n and len(cols) else 0
+    padded = np.full((n, width), -1, dtype=np.int64)  # each film's genre columns, sorted
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.zeros(n + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(counts)
+    padded[rows, np.arange(len(rows)) - starts[rows]] = cols
+    sets, per_film = np.unique(padded, axis=0, return_inverse=True)
+    sizes = (sets >= 0).sum(axis=1)
+    set_indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    set_indptr[1:] = np.cumsum(sizes)
+    return per_film.reshape(-1).astype(np.int64), set_indptr, sets[sets >= 0].astype(np.int64)
 
 
 @njit(cache=True, nogil=True)  # nogil: threads rank blocks of rows side by side
@@ -97,6 +124,10 @@ def rank_rows(
     lang_penalty,
     prior_mix,
     context_mix,
+    genre_mix,
+    set_indptr,
+    set_cols,
+    is_genre,
     slots,
     window,
     window_slots,
@@ -130,6 +161,10 @@ def rank_rows(
     entries are in rest. emb (films x dims, int8, layout order) and q_emb (rows x dims) are
     plot embeddings, the film record's norm and q_emb_norm their L2 norms (0: none); their
     cosine, taken in integers, adds emb_weight * cosine when positive.
+    genre_mix weighs the genre agreement: the tag score times 1 - genre_mix + genre_mix *
+    share, share being the part of the candidate's genre columns (is_genre) that the row has
+    too, 0.5 when either has none; the film record's GENRES is its set in (set_indptr,
+    set_cols), whose shares are worked out once per row.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
     carries an aspect when it is in the tag's capped posting and its dot product with the
     row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at least need_min, when the row
@@ -178,6 +213,8 @@ def rank_rows(
             era_table[d] = math.exp(-float(d) / year_scale)
     margin = 1.0 + 1e-9  # float rounding of the bounds, which sum in another order
     unit = 1.0 / (1.0 + max(emb_weight, 0.0))  # scores stay in [0, 1]
+    n_sets = len(set_indptr) - 1
+    genre_factor = np.ones(max(n_sets, 1))  # per genre set, while a row is ranked
     for i in range(len(q_indptr) - 1):
         lo, hi = q_indptr[i], q_indptr[i + 1]
         q_capped_sq = 0.0
@@ -188,6 +225,19 @@ def rank_rows(
                 q_capped_sq += q_data[e] * q_data[e]
                 q_capped += 1
         q_capped_norm = math.sqrt(q_capped_sq)
+        if genre_mix != 0.0:
+            q_genres = 0
+            for e in range(lo, hi):
+                q_genres += is_genre[q_indices[e]]
+            for g in range(n_sets):
+                size = set_indptr[g + 1] - set_indptr[g]
+                share = 0.5
+                if size > 0 and q_genres > 0:
+                    both = 0
+                    for f in range(set_indptr[g], set_indptr[g + 1]):
+                        both += dense_q[set_cols[f]] != 0.0
+                    share = both / size
+                genre_factor[g] = 1.0 - genre_mix + genre_mix * share
         with_plot = emb_weight > 0 and q_emb_norm[i] > 0
         q_row = q_emb[i]
         n_dims = emb.shape[1]
@@ -251,6 +301,8 @@ def rank_rows(
             factor = (1.0 - prior_mix + prior_mix * rec[PRIOR]) * (
                 1.0 - context_mix + context_mix * (era * lang)
             )
+            agree = genre_factor[int(rec[GENRES])] if genre_mix != 0.0 else 1.0
+            factor *= agree
             factor_of[c] = factor
             plot = 0.0
             if with_plot and rec[EMB_NORM] > 0:
@@ -259,7 +311,7 @@ def rank_rows(
                 for d in range(n_dims):
                     dot += np.int32(q_row[d]) * np.int32(emb[j, d])
                 if dot > 0:
-                    plot = emb_weight * (dot / (q_emb_norm[i] * rec[EMB_NORM]))
+                    plot = agree * emb_weight * (dot / (q_emb_norm[i] * rec[EMB_NORM]))
             plot_of[c] = plot
             v = min(acc_j, 1.0)
             if shrink > 0:
