@@ -21,6 +21,9 @@ def plain():
 
 # (kind of mistake, text, lang, the tag it must not give)
 TRAPS = [
+    ("set phrase", "Jonas verliebt sich zum ersten Mal.", "de", "virginity"),
+    ("two senses", "Dozens of dark, silent ships appear over the cities.", "en", "sea"),
+    ("adjective as noun", "Her old-fashioned boss hates change.", "en", "fashion"),
     ("verb as profession", "She nurses her wounded pride.", "en", "nurse"),
     ("verb as profession", "The lawyer doctored the evidence.", "en", "doctor"),
     ("verb as profession", "She cooks dinner for her family.", "en", "chef"),
@@ -57,6 +60,9 @@ TRAPS = [
 ]
 # (text, lang, tag): the same words in the sense that counts
 SENSES_KEPT = [
+    ("Sie will ihr erstes Mal mit Tom erleben, Sex ohne Druck.", "de", "virginity"),
+    ("They cross the Atlantic on an old ship.", "en", "sea"),
+    ("She dreams of a career in fashion.", "en", "fashion"),
     ("An ER nurse falls for a paramedic.", "en", "nurse"),
     ("The doctor fires his gun.", "en", "doctor"),
     ("The patient dies in surgery.", "en", "medical"),
