@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from service.core.embedding import DIM
 from service.core.similarity import (
@@ -583,3 +584,24 @@ def test_candidate_index_is_the_capped_postings_and_the_rest(max_posting):
     assert not np.any((reach.T != 0) & (idx["rest"].toarray() != 0))
     assert idx["rest"].has_sorted_indices
     assert np.array_equal(idx["capped"], np.diff(idx["rest"].tocsc().indptr) > 0)
+
+
+def test_genre_sets_number_each_films_genre_columns():
+    """Films with the same genre columns share a set; other columns and empty rows count too."""
+    from service.core.kernels import genre_sets
+
+    rows = [[0, 2, 5], [2, 0], [5], [], [1, 2, 0]]  # columns 0-2 are genres, 5 is not
+    matrix = sp.csr_matrix(
+        (
+            np.ones(sum(map(len, rows))),
+            ([r for r, cols in enumerate(rows) for _ in cols], [c for cols in rows for c in cols]),
+        ),
+        shape=(len(rows), 6),
+    )
+    per_film, indptr, cols = genre_sets(matrix, np.array([1, 1, 1, 0, 0, 0]))
+    sets = [sorted(cols[indptr[g] : indptr[g + 1]].tolist()) for g in per_film]
+    assert sets == [[0, 2], [0, 2], [], [], [0, 1, 2]]
+    assert per_film[0] == per_film[1] and per_film[2] == per_film[3]
+    assert len(indptr) - 1 == 3
+    empty = genre_sets(sp.csr_matrix((0, 6)), np.ones(6, dtype=np.int64))
+    assert len(empty[0]) == 0 and len(empty[1]) == 1
