@@ -588,7 +588,7 @@ def test_candidate_index_is_the_capped_postings_and_the_rest(max_posting):
 
 def test_genre_sets_number_each_films_genre_columns():
     """Films with the same genre columns share a set; other columns and empty rows count too."""
-    from service.core.kernels import genre_sets
+    from service.core.candidates import genre_sets
 
     rows = [[0, 2, 5], [2, 0], [5], [], [1, 2, 0]]  # columns 0-2 are genres, 5 is not
     matrix = sp.csr_matrix(

@@ -79,6 +79,53 @@ def cand_parts(reach_t: sp.csr_matrix, rest: sp.csr_matrix) -> dict:
     return {"reach_t": reach_t, "rest": rest, "rest_norm": rest_norm, "capped": capped}
 
 
+def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr, genres) -> np.ndarray:
+    """Return the kernel's per-film records (films x kernels.RECORD floats, in layout order):
+    year, prior, embedding norm, rest norm, language (-1: none), the film's rest entries'
+    start and end, and its genre set's number (genre_sets). Integers are held exactly
+    (below 2**53)."""
+    n = len(years)
+    film = np.zeros((n, kernels.RECORD))
+    film[:, kernels.YEAR] = years
+    film[:, kernels.PRIOR] = prior
+    film[:, kernels.EMB_NORM] = emb_norm
+    film[:, kernels.REST_NORM] = rest_norm
+    film[:, kernels.LANG] = langs
+    film[:, kernels.REST_START] = rest_indptr[:-1]
+    film[:, kernels.REST_END] = rest_indptr[1:]
+    film[:, kernels.GENRES] = genres
+    return film
+
+
+def genre_sets(matrix, is_genre: np.ndarray):
+    """Number the distinct genre sets of a catalog's films (the columns of the genre family
+    in each film's row). Return (per film its set's number, the sets as CSR: indptr and
+    columns). A catalog has a few hundred distinct sets however many films it holds, so a
+    row's genre agreement is worked out once per set, not once per candidate."""
+    n = matrix.shape[0]
+    keep = is_genre[matrix.indices].astype(bool)
+    rows = np.repeat(np.arange(n), np.diff(matrix.indptr))[keep]
+    cols = matrix.indices[keep].astype(np.int64)
+    counts = np.bincount(rows, minlength=n)
+    width = int(counts.max()) if n and len(cols) else 0
+    # the genre columns numbered among themselves: a million films' table is then n x width
+    # 16-bit numbers (about 14 MB), not n x width columns in 64 bits
+    genre_cols, local = np.unique(cols, return_inverse=True)
+    small = np.int16 if len(genre_cols) < np.iinfo(np.int16).max else np.int32
+    padded = np.full((n, width), -1, dtype=small)  # each film's genre numbers, sorted
+    order = np.lexsort((local, rows))
+    rows, local = rows[order], local[order]
+    starts = np.zeros(n + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(counts)
+    padded[rows, np.arange(len(rows)) - starts[rows]] = local
+    sets, per_film = np.unique(padded, axis=0, return_inverse=True)
+    sizes = (sets >= 0).sum(axis=1)
+    set_indptr = np.zeros(len(sets) + 1, dtype=np.int64)
+    set_indptr[1:] = np.cumsum(sizes)
+    set_cols = genre_cols[sets[sets >= 0]].astype(np.int64)
+    return per_film.reshape(-1).astype(np.int64), set_indptr, set_cols
+
+
 def genre_columns(cat) -> np.ndarray:
     """Per tag column, 1 for the genre family (a film's own genres), else 0."""
     names = cat.family_names
@@ -105,7 +152,7 @@ def layout(cat) -> dict:
         inv[orig] = np.arange(n)
         reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix
         is_genre = genre_columns(cat)
-        genres, set_indptr, set_cols = kernels.genre_sets(m, is_genre)
+        genres, set_indptr, set_cols = genre_sets(m, is_genre)
         cat._cache["layout"] = {
             "orig": orig.astype(np.int64),
             "inv": inv,
@@ -120,7 +167,7 @@ def layout(cat) -> dict:
             "m_data": m.data,
             # year, embedding norm, rest norm, language and rest range per film, one record
             # each; the prior's column is the ranking's to fill (it depends on the knobs)
-            "film": kernels.film_records(
+            "film": film_records(
                 cat.years[orig],
                 np.zeros(n),
                 cat.emb_norm[orig],

@@ -38,9 +38,10 @@ import numpy as np
 from numba import njit
 
 from service.core.kernel_aspects import cover_aspects
+from service.core.kernel_genres import genre_factors
 from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
 
-# Columns of the kernel's per-film record (`film`, film_records): what scoring a candidate
+# Columns of the kernel's per-film record (`film`, candidates.film_records): what scoring a candidate
 # reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so that a
 # candidate costs one miss at a million films instead of one per array.
 YEAR, PRIOR, EMB_NORM, REST_NORM, LANG, REST_START, REST_END, GENRES = range(8)
@@ -50,52 +51,6 @@ RECORD = 8
 # bits: the row's aspects it carries, and one bit more (spec_bit) if it shares a specific
 # tag. Counts and bits are whole numbers far below 2**53, exact as floats.
 ACC, NEED, COUNT, BITS = range(4)
-
-
-def film_records(years, prior, emb_norm, rest_norm, langs, rest_indptr, genres) -> np.ndarray:
-    """Return the kernel's per-film records (films x RECORD floats, in layout order): year,
-    prior, embedding norm, rest norm, language (-1: none), the film's rest entries' start
-    and end, and its genre set's number (genre_sets). Integers are held exactly (below 2**53)."""
-    n = len(years)
-    film = np.zeros((n, RECORD))
-    film[:, YEAR] = years
-    film[:, PRIOR] = prior
-    film[:, EMB_NORM] = emb_norm
-    film[:, REST_NORM] = rest_norm
-    film[:, LANG] = langs
-    film[:, REST_START] = rest_indptr[:-1]
-    film[:, REST_END] = rest_indptr[1:]
-    film[:, GENRES] = genres
-    return film
-
-
-def genre_sets(matrix, is_genre: np.ndarray):
-    """Number the distinct genre sets of a catalog's films (the columns of the genre family
-    in each film's row). Return (per film its set's number, the sets as CSR: indptr and
-    columns). A catalog has a few hundred distinct sets however many films it holds, so a
-    row's genre agreement is worked out once per set, not once per candidate."""
-    n = matrix.shape[0]
-    keep = is_genre[matrix.indices].astype(bool)
-    rows = np.repeat(np.arange(n), np.diff(matrix.indptr))[keep]
-    cols = matrix.indices[keep].astype(np.int64)
-    counts = np.bincount(rows, minlength=n)
-    width = int(counts.max()) if n and len(cols) else 0
-    # the genre columns numbered among themselves: a million films' table is then n x width
-    # 16-bit numbers (about 14 MB), not n x width columns in 64 bits
-    genre_cols, local = np.unique(cols, return_inverse=True)
-    small = np.int16 if len(genre_cols) < np.iinfo(np.int16).max else np.int32
-    padded = np.full((n, width), -1, dtype=small)  # each film's genre numbers, sorted
-    order = np.lexsort((local, rows))
-    rows, local = rows[order], local[order]
-    starts = np.zeros(n + 1, dtype=np.int64)
-    starts[1:] = np.cumsum(counts)
-    padded[rows, np.arange(len(rows)) - starts[rows]] = local
-    sets, per_film = np.unique(padded, axis=0, return_inverse=True)
-    sizes = (sets >= 0).sum(axis=1)
-    set_indptr = np.zeros(len(sets) + 1, dtype=np.int64)
-    set_indptr[1:] = np.cumsum(sizes)
-    set_cols = genre_cols[sets[sets >= 0]].astype(np.int64)
-    return per_film.reshape(-1).astype(np.int64), set_indptr, set_cols
 
 
 @njit(cache=True, nogil=True)  # nogil: threads rank blocks of rows side by side
@@ -160,7 +115,7 @@ def rank_rows(
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
     reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
     the candidates, the candidates scored exactly and the rest entries their scans read.
-    film (films x RECORD, layout order, film_records): per film its year, prior factor's
+    film (films x RECORD, layout order, candidates.film_records): per film its year, prior factor's
     popularity term, embedding norm, the L2 norm of its rest entries, language and the range
     of its rest entries (rest_indices, rest_data); capped: per tag, whether some of its
     entries are in rest. emb (films x dims, int8, layout order) and q_emb (rows x dims) are
@@ -172,9 +127,8 @@ def rank_rows(
     set_cols), whose shares are worked out once per row.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
     carries an aspect when it is in the tag's capped posting and its dot product with the
-    row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at least need_min, when the row
-    has such columns. See the module docstring for
-    the rules.
+    row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at
+    least need_min, when the row has such columns. The module docstring has the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
@@ -231,18 +185,9 @@ def rank_rows(
                 q_capped += 1
         q_capped_norm = math.sqrt(q_capped_sq)
         if genre_mix != 0.0:
-            q_genres = 0
-            for e in range(lo, hi):
-                q_genres += is_genre[q_indices[e]]
-            for g in range(n_sets):
-                size = set_indptr[g + 1] - set_indptr[g]
-                share = 0.5
-                if size > 0 and q_genres > 0:
-                    both = 0
-                    for f in range(set_indptr[g], set_indptr[g + 1]):
-                        both += dense_q[set_cols[f]] != 0.0
-                    share = both / size
-                genre_factor[g] = 1.0 - genre_mix + genre_mix * share
+            genre_factors(
+                q_indices[lo:hi], dense_q, is_genre, set_indptr, set_cols, genre_mix, genre_factor
+            )
         with_plot = emb_weight > 0 and q_emb_norm[i] > 0
         q_row = q_emb[i]
         n_dims = emb.shape[1]
