@@ -165,8 +165,8 @@ def layout(cat) -> dict:
             "m_indptr": m.indptr,
             "m_indices": m.indices,
             "m_data": m.data,
-            # year, embedding norm, rest norm, language and rest range per film, one record
-            # each; the prior's column is the ranking's to fill (it depends on the knobs)
+            # year, embedding norm, rest norm, language, rest range and genre set per film,
+            # one record each; the prior's column is the ranking's to fill (it depends on the knobs)
             "film": film_records(
                 cat.years[orig],
                 np.zeros(n),

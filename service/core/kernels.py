@@ -41,9 +41,9 @@ from service.core.kernel_aspects import cover_aspects
 from service.core.kernel_genres import genre_factors
 from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
 
-# Columns of the kernel's per-film record (`film`, candidates.film_records): what scoring a candidate
-# reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so that a
-# candidate costs one miss at a million films instead of one per array.
+# Columns of the kernel's per-film record (`film`, candidates.film_records): what scoring a
+# candidate reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so
+# that a candidate costs one miss at a million films instead of one per array.
 YEAR, PRIOR, EMB_NORM, REST_NORM, LANG, REST_START, REST_END, GENRES = range(8)
 RECORD = 8
 # Columns of the accumulators a row fills per film (32 bytes, half a cache line): the capped
@@ -115,14 +115,14 @@ def rank_rows(
     reason_tags (tag columns), reason_units (shares in 1/10,000): rows x k x n_reasons;
     reason_len: rows x k. stats (4 floats) adds up, over the rows, the capped postings read,
     the candidates, the candidates scored exactly and the rest entries their scans read.
-    film (films x RECORD, layout order, candidates.film_records): per film its year, prior factor's
-    popularity term, embedding norm, the L2 norm of its rest entries, language and the range
-    of its rest entries (rest_indices, rest_data); capped: per tag, whether some of its
-    entries are in rest. emb (films x dims, int8, layout order) and q_emb (rows x dims) are
-    plot embeddings, the film record's norm and q_emb_norm their L2 norms (0: none); their
-    cosine, taken in integers, adds emb_weight * cosine when positive.
-    genre_mix weighs the genre agreement: the tag score times 1 - genre_mix + genre_mix *
-    share, share being the part of the candidate's genre columns (is_genre) that the row has
+    film (films x RECORD, layout order, candidates.film_records): per film its year, prior
+    factor's popularity term, embedding norm, the L2 norm of its rest entries, language, the
+    range of its rest entries (rest_indices, rest_data) and its genre set; capped: per tag,
+    whether some of its entries are in rest. emb (films x dims, int8, layout order) and q_emb
+    (rows x dims) are plot embeddings, the film record's norm and q_emb_norm their L2 norms
+    (0: none); their cosine, taken in integers, adds emb_weight * cosine when positive.
+    genre_mix weighs the genre agreement: the score (tags and embedding) times 1 - genre_mix
+    + genre_mix * share, share being the part of the candidate's genre columns (is_genre) that the row has
     too, 0.5 when either has none; the film record's GENRES is its set in (set_indptr,
     set_cols), whose shares are worked out once per row.
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film

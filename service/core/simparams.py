@@ -44,10 +44,11 @@ class SimilarityParams:
     # raw priors reached 13x (popularity) and 60x (era)
     prior_mix: float = 0.5
     context_mix: float = 0.5
-    # genre agreement: a candidate's tag score times 1 - genre_mix + genre_mix * share, share
-    # being the part of the candidate's own genres the query has too (0.5 when either has
-    # none): a war film shares "Germany" and "World War II" with a boxing drama set in 1955,
-    # but none of its genres is the query's. 0 leaves genres to their family's cosine alone.
+    # genre agreement: a candidate's score (tags and plot embedding) times 1 - genre_mix +
+    # genre_mix * share, share being the part of the candidate's own genres the query has
+    # too (0.5 when either has none): a war film shares "Germany" and "World War II" with a
+    # boxing drama set in 1955, but none of its genres is the query's. 0 leaves genres to
+    # their family's cosine alone.
     genre_mix: float = 0.3
     # prior of a film with neither vote count nor popularity (one added by hand): about the
     # median TMDB film's, so new films are neither buried nor favoured
