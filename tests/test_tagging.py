@@ -368,3 +368,11 @@ def test_vocabulary_folder_merges_files_and_refuses_a_tag_defined_twice(tmp_path
         (twice / name).write_text(tag.format("calm"), encoding="utf-8")
     with pytest.raises(VocabularyError, match="already defined"):
         load_vocabulary(str(twice))
+
+
+def test_scare_quotes_are_found_past_an_unquoted_first_mention():
+    from service.core.tagging import _scare_quoted
+
+    assert _scare_quoted("Doctor or not, he is the only 'doctor' on board.", "doctor")
+    assert not _scare_quoted("Doctor or not, he is the only doctor on board.", "doctor")
+    assert not _scare_quoted("'Tis the doctor.", "doctor")

@@ -38,7 +38,7 @@ _HEDGES = frozenset(
     | {"etwas", "leicht", "leichte", "leichten", "ansatzweise", "prise", "elemente"}
 )
 _HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
-_SCARE_QUOTES = "'‘’\"“”„«»‹›"
+_QUOTE_CHARS = frozenset("'‘’\"“”„«»‹›")
 # Role-play: "played a surgeon", "spielt einen Arzt": an actor's part, for professions only
 # ("plays baseball" and "spielt die Geige" name no profession and keep their weight).
 _ROLE_VERBS = frozenset(
@@ -83,16 +83,13 @@ def _scare_quoted(sentence: str, surface: str) -> bool:
     """Whether a one-word match stands in quotes: the only 'doctor' on board."""
     if " " in surface:
         return False
-    at = sentence.lower().find(surface)
-    while at > 0:
+    lower = sentence.lower()
+    at = lower.find(surface)
+    while at >= 0:  # every place it stands, not only the first ("Doctor … the 'doctor'")
         end = at + len(surface)
-        if (
-            sentence[at - 1] in _SCARE_QUOTES
-            and end < len(sentence)
-            and sentence[end] in _SCARE_QUOTES
-        ):
+        if 0 < at and end < len(sentence) and {lower[at - 1], lower[end]} <= _QUOTE_CHARS:
             return True
-        at = sentence.lower().find(surface, end)
+        at = lower.find(surface, end)
     return False
 
 
@@ -127,7 +124,10 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
         for words in clauses:
             for match in vocab.find(words, lang, whole):
                 factor = _mention_factor(words, match.start)
-                role = _role_play(words, match.start) or _scare_quoted(sentence, match.surface)
+                # a role or a nickname lowers professions only: read it only for them
+                role = any(vocab.kind(tag) in _ASIDE_KINDS for tag, _ in match.tags) and (
+                    _role_play(words, match.start) or _scare_quoted(sentence, match.surface)
+                )
                 for tag, strength in match.tags:
                     if role and vocab.kind(tag) in _ASIDE_KINDS:
                         strength *= ASIDE
