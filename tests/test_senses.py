@@ -57,6 +57,24 @@ TRAPS = [
     ("two senses", "Am Wochenende lassen sie einen Drachen steigen.", "de", "dragons"),
     ("compound", "Er hat einen Hexenschuss.", "de", "magic"),
     ("compound", "Im Morgengrauen brechen sie auf.", "de", "horror"),
+    ("two senses", "They strike a deal over dinner.", "en", "labor-movement"),
+    ("two senses", "Mitten auf der Autobahn streikt das Wohnmobil.", "de", "labor-movement"),
+    ("two senses", "Der Ausbruch des Vulkans zerstört das Dorf.", "de", "prison-escape"),
+    ("two senses", "Der Betrug fliegt auf, als er die Bank betrügen will.", "de", "infidelity"),
+    ("verb as profession", "They are assigned to escort fuel convoys.", "en", "sex-work"),
+    ("two senses", "Sie wandern bis zu den Dünen am Meer.", "de", "desert"),
+    ("compound", "Er bringt dem Hund Kunststücke bei.", "de", "artist"),
+    ("two senses", "The barnyard gang pulls off a stunt.", "en", "street-gangs"),
+    ("metaphor", "She is still haunted by an unsolved case.", "en", "haunted-house"),
+    ("proper name", "He loses his job as a coach in Phoenix.", "en", "mythical-creatures"),
+    ("trait", "A conspiracy-obsessed mechanic joins them.", "en", "psychological-thriller"),
+    ("two senses", "She survives a company barbecue.", "en", "survival"),
+    ("two senses", "A kill team led by her mentor is on her trail.", "en", "sports"),
+    ("two senses", "The boxers train at a gym downtown.", "en", "bodybuilding"),
+    ("other war", "Sie kämpfen im Ersten Weltkrieg an der Somme.", "de", "world-war-ii"),
+    ("verb as setting", "Bullies who train at a flashy gym torment him.", "en", "train"),
+    ("verb as setting", "He spends hours at a wooden training dummy.", "en", "train"),
+    ("attribute as tone", "Her boss hates family-friendly clients.", "en", "family-friendly"),
 ]
 # (text, lang, tag): the same words in the sense that counts
 SENSES_KEPT = [
@@ -86,6 +104,23 @@ SENSES_KEPT = [
     ("Die Ritter kämpfen gegen einen Drachen.", "de", "dragons"),
     ("The killer strikes again.", "en", "murder"),
     ("The queen dies.", "en", "royalty"),
+    ("The miners go on strike for better wages.", "en", "labor-movement"),
+    ("Die Arbeiter der Fabrik streiken für höhere Löhne.", "de", "labor-movement"),
+    ("Der Häftling plant den Ausbruch aus dem Gefängnis.", "de", "prison-escape"),
+    ("Sie will ihren Mann mit seinem besten Freund betrügen.", "de", "infidelity"),
+    ("He hires an escort for the wedding.", "en", "sex-work"),
+    ("Eine Karawane zieht durch die Dünen der Sahara.", "de", "desert"),
+    ("Sie liebt die Kunst.", "de", "artist"),
+    ("A street gang deals drugs on the corner.", "en", "street-gangs"),
+    ("The house is haunted by the ghost of a child.", "en", "haunted-house"),
+    ("A phoenix rises from the ashes.", "en", "mythical-creatures"),
+    ("A stalker becomes obsessed with a singer.", "en", "psychological-thriller"),
+    ("Stranded on an island, they must survive the storm.", "en", "survival"),
+    ("The coach leads his team to the championship.", "en", "sports"),
+    ("He spends his days at the gym lifting weights.", "en", "bodybuilding"),
+    ("Im Zweiten Weltkrieg flieht sie aus Berlin.", "de", "world-war-ii"),
+    ("They take the train to Vienna.", "en", "train"),
+    ("A family-friendly adventure for kids of all ages.", "en", "family-friendly"),
 ]
 
 
@@ -183,11 +218,26 @@ def test_bad_sense_rules_are_refused(tmp_path, sense, message):
         ("A lawyer and a judge clash over a case", "judge", "noun"),
         ("The patient dies", "patient", "noun"),
         ("She loves her garden", "loves", "verb"),
+        ("Bullies who train at a gym", "train", "verb"),
+        ("They fire the manager", "fire", "verb"),
     ],
 )
 def test_english_part_of_speech(sentence, word, pos):
     tokens = tokenize(sentence)
     assert tag_clause(tuple(tokens), "en")[tokens.index(word)] == pos
+
+
+@pytest.mark.parametrize(
+    "text, lang, tag, counts",
+    [
+        ("Insect-like machines hunt the townspeople.", "en", "insects", False),
+        ("A prison-like boarding school breaks him.", "en", "prison", False),
+        ("Insects swarm the insect-like machines.", "en", "insects", True),  # one plain mention
+        ("Swarms of insects hunt the townspeople.", "en", "insects", True),
+    ],
+)
+def test_a_likeness_is_not_the_thing(vocab, text, lang, tag, counts):
+    assert (tag in extract_text(text, lang, vocab)) is counts
 
 
 def test_german_part_of_speech():

@@ -21,6 +21,8 @@ _EN_DETS = frozenset(
     | {"these", "those", "every", "each", "another", "some", "any", "no"}
 )
 _EN_OBJECTS = frozenset({"him", "them", "me", "us", "himself", "herself", "themselves"})
+# a plural or relative subject: the word after it is its verb ("bullies who train at a gym")
+_EN_SUBJECTS = frozenset({"who", "they", "we", "you", "i"})
 _EN_COPULAS = frozenset(
     {"be", "is", "are", "was", "were", "been", "being", "remain", "remains", "remained", "stay"}
     | {"stays", "stayed", "seem", "seems", "seemed", "become", "becomes", "became", "grow"}
@@ -69,7 +71,8 @@ def _english_fixes(tokens: tuple[str, ...], tags: list[str]) -> list[str]:
 
     Verbs first: a "noun" after a subject and before an article or an object pronoun ("the
     studio fires the director"), or after "to" and before a noun phrase ("to battle
-    hypothermia"), is a verb. Then adjectives: a noun after an article or a degree word and
+    hypothermia"), is a verb; so is one right after "who", "they", "we", "you" or "I" that
+    can be a verb ("bullies who train at a gym"). Then adjectives: a noun after an article or a degree word and
     before another noun is used attributively, "attr" ("a patient producer", "a history buff"); a
     noun that can be an adjective, right after a copula or a degree word and ending its
     phrase, is one too ("she remains patient", "so patient").
@@ -83,8 +86,10 @@ def _english_fixes(tokens: tuple[str, ...], tags: list[str]) -> list[str]:
         after, after_tag = low[i + 1], tags[i + 1]
         object_follows = after in _EN_DETS or after in _EN_OBJECTS
         subject = tags[i - 1] in ("noun", "name", "pronoun") and low[i - 1] not in _EN_DETS
-        if (subject and object_follows) or (
-            low[i - 1] == "to" and (object_follows or after_tag in ("noun", "name"))
+        if (
+            (subject and object_follows)
+            or (low[i - 1] == "to" and (object_follows or after_tag in ("noun", "name")))
+            or (low[i - 1] in _EN_SUBJECTS and "verb" in _readings(tokens[i]))
         ):
             fixed[i] = "verb"
     tags = list(fixed)

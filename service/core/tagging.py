@@ -39,6 +39,9 @@ _HEDGES = frozenset(
 )
 _HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
 _QUOTE_CHARS = frozenset("'‘’\"“”„«»‹›")
+# "insect-like machines", "a Kafka-esque office": a likeness, not the thing (German glues its
+# -artig and -ähnlich on, and compounds are read by their head)
+_LIKENESS = ("-like", "-esque", "-shaped")
 # Role-play: "played a surgeon", "spielt einen Arzt": an actor's part, for professions only
 # ("plays baseball" and "spielt die Geige" name no profession and keep their weight).
 _ROLE_VERBS = frozenset(
@@ -93,6 +96,18 @@ def _scare_quoted(sentence: str, surface: str) -> bool:
     return False
 
 
+def _likeness(sentence: str, surface: str) -> bool:
+    """Whether every place a match stands is a likeness: "insect-like machines"."""
+    lower, surface = sentence.lower(), surface.lower()
+    at, seen = lower.find(surface), False
+    while at >= 0:
+        end = at + len(surface)
+        if not lower.startswith(_LIKENESS, end):
+            return False
+        seen, at = True, lower.find(surface, end)
+    return seen
+
+
 def _role_play(words: list[str], start: int) -> bool:
     """Whether the match at start is a part someone plays: "played a heart surgeon",
     "spielt einen Arzt" (a role verb, an article, at most one word between)."""
@@ -128,6 +143,8 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                 role = any(vocab.kind(tag) in _ASIDE_KINDS for tag, _ in match.tags) and (
                     _role_play(words, match.start) or _scare_quoted(sentence, match.surface)
                 )
+                if _likeness(sentence, match.surface):
+                    continue
                 for tag, strength in match.tags:
                     if role and vocab.kind(tag) in _ASIDE_KINDS:
                         strength *= ASIDE
