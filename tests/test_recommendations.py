@@ -1,6 +1,7 @@
 """Related titles end to end: seeds -> real rq worker -> tags and lists over REST."""
 
 import pytest
+from rq.registry import FinishedJobRegistry
 
 from service.core.vocab import load_vocabulary
 from service.recommendations import labelled_reasons
@@ -140,6 +141,19 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_job
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert after["index_version"] == before["index_version"] + 1
     assert after["results"] == before["results"]
+    queue = app.extensions["recs"]["queue"]
+    started = queue.fetch_job(job_id).return_value()  # it snapshots, with the tags reused
+    ranked = [
+        queue.fetch_job(j).return_value()
+        for j in FinishedJobRegistry(queue=queue).get_job_ids()
+        if queue.fetch_job(j).func_name.endswith(".rank_chunk")
+    ]
+    if rank_chunk < seeded.count_films():
+        # several parts: a ranking job each; the snapshot job ranks none (its memory goes first)
+        assert started["rank_jobs"] == len(ranked) == -(-seeded.count_films() // rank_chunk)
+        assert sum(ranked) == seeded.count_films()
+    else:
+        assert started["rank_jobs"] == 0 and not ranked
 
 
 def test_ranking_is_split_over_the_listening_workers():

@@ -149,9 +149,14 @@ def rank_all(prefix: str, rebuild_id: str) -> dict:
 
 
 def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
-    """Snapshot the catalog, queue ranking jobs for all but the first part of the rows, rank
-    that part here (the catalog is in memory already), then switch: here when there was one
-    part, else in a job that rq queues once this one and every ranking job have finished."""
+    """Snapshot the catalog and rank it: here, and switch here, when its rows are one part;
+    else store the snapshot, queue a ranking job for every part, and let rq queue the switch
+    once this job and every ranking job have finished.
+
+    This job ranks no part of several itself: its process ends once the snapshot is stored,
+    so the memory that building the snapshot took (the most any rebuild job holds) is
+    never held together with a part's ranking (docs/BENCHMARKS.md, "A million films").
+    """
     store, settings = current_store(prefix), job_settings()
     cat, revs = snapshot(store, index.params(settings))
     version = store.next_version()
@@ -163,6 +168,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
             similarity.write_catalog(cat, out)
         store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
     store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
+    here = parts if len(parts) == 1 else []
     rank = [
         _enqueue(
             q,
@@ -174,7 +180,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
             rebuild_id=rebuild_id,
             description=f"rebuild {rebuild_id}: rank from {start}",
         )
-        for start, stop in parts[1:]
+        for start, stop in parts[len(here) :]
     ]
     if rank:
         _enqueue(
@@ -186,9 +192,9 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
             depends_on=[job.id, *rank],
             description=f"rebuild {rebuild_id}: switch to version {version}",
         )
-    if parts:
+    if here:
         threads = rank_threads(workers)
-        _rank_and_write(store, cat, revs, version, range(*parts[0]), rebuild_id, threads)
+        _rank_and_write(store, cat, revs, version, range(*here[0]), rebuild_id, threads)
     switched = None if rank else _switch(q, store, version, rebuild_id)
     return {"films": len(cat.ids), "rank_jobs": len(rank), "version": version, "switched": switched}
 
