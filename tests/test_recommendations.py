@@ -149,7 +149,8 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_job
         if queue.fetch_job(j).func_name.endswith(".rank_chunk")
     ]
     if rank_chunk < seeded.count_films():
-        # several parts: a ranking job each; the snapshot job ranks none (its memory goes first)
+        # more parts than workers (one here): a ranking job each, the snapshot job ranks none
+        # (its memory goes first)
         assert started["rank_jobs"] == len(ranked) == -(-seeded.count_films() // rank_chunk)
         assert sum(ranked) == seeded.count_films()
     else:

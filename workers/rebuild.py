@@ -149,13 +149,15 @@ def rank_all(prefix: str, rebuild_id: str) -> dict:
 
 
 def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
-    """Snapshot the catalog and rank it: here, and switch here, when its rows are one part;
-    else store the snapshot, queue a ranking job for every part, and let rq queue the switch
-    once this job and every ranking job have finished.
+    """Snapshot the catalog and rank it: one part here (the catalog is in memory already) and
+    the others in ranking jobs, then switch: here when there was one part, else in a job that
+    rq queues once this one and every ranking job have finished.
 
-    This job ranks no part of several itself: its process ends once the snapshot is stored,
-    so the memory that building the snapshot took (the most any rebuild job holds) is
-    never held together with a part's ranking (docs/BENCHMARKS.md, "A million films").
+    When the parts outnumber the listening workers (a catalog of more than RECS_RANK_CHUNK
+    rows a worker: a million films make 20 parts), this job ranks none of them: its process
+    ends once the snapshot is stored, so the memory that building the snapshot took (the
+    most any rebuild job holds) is never held together with a part's ranking, at the cost
+    of one more load of the stored snapshot (docs/BENCHMARKS.md, "A million films").
     """
     store, settings = current_store(prefix), job_settings()
     cat, revs = snapshot(store, index.params(settings))
@@ -168,7 +170,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
             similarity.write_catalog(cat, out)
         store.put_blob(rebuild_id + ":revs", json.dumps(revs).encode(), BLOB_TTL)
     store.rebuild_progress(rebuild_id, phase="ranking", version=str(version), catalog=len(cat.ids))
-    here = parts if len(parts) == 1 else []
+    here = parts[:1] if len(parts) <= max(1, workers) else []
     rank = [
         _enqueue(
             q,
