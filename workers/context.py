@@ -1,8 +1,10 @@
-"""The settings of the worker running a job: make_worker hands them over, the jobs read them."""
+"""The worker running a job: its settings (make_worker hands them over, the jobs read them),
+and whether this process is a work horse rq forked for one job."""
 
 from config.settings import Settings
 
 _settings: Settings | None = None
+_work_horse = False
 
 
 def use_settings(settings: Settings | None) -> None:
@@ -21,3 +23,14 @@ def job_settings() -> Settings:
     if _settings is None:
         _settings = Settings.from_env()
     return _settings
+
+
+def mark_work_horse() -> None:
+    """Say that this process is a work horse: it runs one job and ends (RecsWorker calls it)."""
+    global _work_horse
+    _work_horse = True
+
+
+def in_work_horse() -> bool:
+    """Whether this process is a work horse (not a worker that runs jobs in itself)."""
+    return _work_horse

@@ -23,6 +23,7 @@ from service.queue import (
 from service.storage import Store, now
 from workers import index
 from workers.context import job_settings
+from workers.horse import shed_text_models
 from workers.jobs import current_store, tag_film
 
 BLOB_TTL = 86400
@@ -159,6 +160,7 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     most any rebuild job holds) is never held together with a part's ranking, at the cost
     of one more load of the stored snapshot (docs/BENCHMARKS.md, "A million films").
     """
+    shed_text_models()  # this job ranks: its horse gives back what only tagging needs
     store, settings = current_store(prefix), job_settings()
     cat, revs = snapshot(store, index.params(settings))
     version = store.next_version()
@@ -211,6 +213,7 @@ def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
 @timed_job("rebuild_rank")
 def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
+    shed_text_models()
     store = current_store(prefix)
     cat, revs = _load_snapshot(prefix, rebuild_id, store.connection_id())
     threads = rank_threads(_listening(get_current_job()))

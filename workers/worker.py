@@ -10,7 +10,7 @@ from rq import Worker
 from config.settings import Settings
 from service.queue import JobQueue, reconcile_dirty
 from service.storage import Store
-from workers.context import use_settings
+from workers.context import mark_work_horse, use_settings
 
 
 class RecsWorker(Worker):
@@ -24,6 +24,10 @@ class RecsWorker(Worker):
 
     store: Store | None = None  # the key prefix's store, for reconcile_dirty (make_worker sets it)
     heartbeat_grace = 10  # JOB_HEARTBEAT_GRACE (make_worker sets it)
+
+    def main_work_horse(self, job, queue):
+        mark_work_horse()  # a ranking job gives back the tagging models (workers/horse.py)
+        return super().main_work_horse(job, queue)
 
     def get_heartbeat_ttl(self, job) -> int:
         return max(1, super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace)

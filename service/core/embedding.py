@@ -33,6 +33,11 @@ def _model():
     return WordLlama.load(cache_dir=package, dim=DIM, disable_download=True)
 
 
+def unload() -> None:
+    """Forget the model (it loads again when next asked for): for a process that only ranks."""
+    _model.cache_clear()
+
+
 def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
     """Return the English text a film's embedding reads: its English synopsis, else its
     synopses (German glossed), else its reviews when it has no synopsis."""

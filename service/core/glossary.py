@@ -129,3 +129,10 @@ if __name__ == "__main__":
         built = build(fh)
     write(built)
     print(f"{len(built)} German words glossed -> {GLOSSARY}")
+
+
+def unload() -> None:
+    """Forget the table, the splitter and the glossed words (they load again when next asked
+    for): for a process that only ranks."""
+    for cached in (_table, _splitter, gloss_word):
+        cached.cache_clear()

@@ -61,3 +61,11 @@ def plot_words(
                 best[found[0]] = found[1]
     chosen = sorted(best, key=lambda w: (best[w], w))[:limit]
     return {PLOT_PREFIX + w: 1.0 for w in sorted(chosen)}
+
+
+def unload() -> None:
+    """Forget the words looked up and wordfreq's word lists (they load again when next asked
+    for): for a process that only ranks."""
+    _lemma_and_rarity.cache_clear()
+    for cached in (wordfreq.get_frequency_dict, wordfreq.get_frequency_list):
+        cached.cache_clear()

@@ -40,6 +40,13 @@ def load_taggers() -> None:
         _tagger(lang)
 
 
+def unload() -> None:
+    """Forget the models and the clauses tagged (they load again when next asked for): for a
+    process that only ranks."""
+    for cached in (_tagger, tag_clause, _readings):
+        cached.cache_clear()
+
+
 @lru_cache(maxsize=2)
 def _tagger(lang: str):
     from HanTa import HanoverTagger  # ~0.45 s per model, so only when a sense asks for it
