@@ -128,9 +128,15 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
 
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
-def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_jobs, rank_chunk):
+def test_ranking_only_rebuild_ranks_the_stored_tags(
+    app, client, seeded, run_jobs, rank_chunk, monkeypatch
+):
     # one part: ranked and switched in the starting job; several: ranking jobs, then the switch
     from service.queue import enqueue_rebuild
+    from workers import rebuild
+
+    shed = []  # the ranking jobs give back the tagging models only in a large catalog
+    monkeypatch.setattr(rebuild, "shed_text_models", lambda: shed.append(1))
 
     before = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"], reuse_tags=True)
@@ -153,8 +159,10 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(app, client, seeded, run_job
         # (its memory goes first)
         assert started["rank_jobs"] == len(ranked) == -(-seeded.count_films() // rank_chunk)
         assert sum(ranked) == seeded.count_films()
+        assert len(shed) == 1 + len(ranked)  # RANK_CHUNK films or more: every job sheds
     else:
         assert started["rank_jobs"] == 0 and not ranked
+        assert not shed
 
 
 def test_ranking_is_split_over_the_listening_workers():

@@ -17,6 +17,7 @@ def shed_text_models() -> bool:
     lets them go first, about 0.25 GiB of its RSS (docs/BENCHMARKS.md, "A million films");
     they load again if anything in the same process asks for them. A worker that runs jobs in
     itself (rq's SimpleWorker, the tests) keeps them: the next job would load them again.
+    It takes about 0.25 s, so the rebuild asks for it in large catalogs only.
     """
     if not in_work_horse():
         return False

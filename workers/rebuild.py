@@ -160,8 +160,8 @@ def _rank_all(job, prefix: str, rebuild_id: str) -> dict:
     most any rebuild job holds) is never held together with a part's ranking, at the cost
     of one more load of the stored snapshot (docs/BENCHMARKS.md, "A million films").
     """
-    shed_text_models()  # this job ranks: its horse gives back what only tagging needs
     store, settings = current_store(prefix), job_settings()
+    _shed_when_large(store)
     cat, revs = snapshot(store, index.params(settings))
     version = store.next_version()
     q = _queue(job)
@@ -213,11 +213,19 @@ def _load_snapshot(prefix: str, rebuild_id: str, connection_id: int):
 @timed_job("rebuild_rank")
 def rank_chunk(prefix: str, version: int, start: int, stop: int, rebuild_id: str) -> int:
     """Rank rows start..stop of the snapshot and write their lists to the new version."""
-    shed_text_models()
     store = current_store(prefix)
+    _shed_when_large(store)
     cat, revs = _load_snapshot(prefix, rebuild_id, store.connection_id())
     threads = rank_threads(_listening(get_current_job()))
     return _rank_and_write(store, cat, revs, version, range(start, stop), rebuild_id, threads)
+
+
+def _shed_when_large(store: Store) -> None:
+    """Give back the tagging models in this ranking job's work horse (workers/horse.py) when
+    the catalog has RECS_RANK_CHUNK films or more: there its memory matters and the quarter
+    second it takes does not; in a TMDB-size rebuild of 1-2 s it would be the other way."""
+    if store.count_films() >= job_settings().RANK_CHUNK:
+        shed_text_models()
 
 
 def _listening(job, q: Queue | None = None) -> int:
