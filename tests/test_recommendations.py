@@ -149,11 +149,8 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(
     assert after["results"] == before["results"]
     queue = app.extensions["recs"]["queue"]
     started = queue.fetch_job(job_id).return_value()  # it snapshots, with the tags reused
-    ranked = [
-        queue.fetch_job(j).return_value()
-        for j in FinishedJobRegistry(queue=queue).get_job_ids()
-        if queue.fetch_job(j).func_name.endswith(".rank_chunk")
-    ]
+    finished = [queue.fetch_job(j) for j in FinishedJobRegistry(queue=queue).get_job_ids()]
+    ranked = [j.return_value() for j in finished if j.func_name.endswith(".rank_chunk")]
     if rank_chunk < seeded.count_films():
         # more parts than workers (one here): a ranking job each, the snapshot job ranks none
         # (its memory goes first)

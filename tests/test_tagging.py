@@ -373,6 +373,7 @@ def test_vocabulary_folder_merges_files_and_refuses_a_tag_defined_twice(tmp_path
 def test_scare_quotes_are_found_past_an_unquoted_first_mention():
     from service.core.tagging import _scare_quoted
 
-    assert _scare_quoted("Doctor or not, he is the only 'doctor' on board.", "doctor")
-    assert not _scare_quoted("Doctor or not, he is the only doctor on board.", "doctor")
-    assert not _scare_quoted("'Tis the doctor.", "doctor")
+    # it reads the sentence lowercased, as extract_text hands it over
+    assert _scare_quoted("doctor or not, he is the only 'doctor' on board.", "doctor")
+    assert not _scare_quoted("doctor or not, he is the only doctor on board.", "doctor")
+    assert not _scare_quoted("'tis the doctor.", "doctor")

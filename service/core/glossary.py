@@ -122,6 +122,13 @@ def write(table: dict[str, str], path: Path = GLOSSARY) -> None:
         fh.write((header + body).encode("utf-8"))
 
 
+def unload() -> None:
+    """Forget the table, the splitter and the glossed words (they load again when next asked
+    for): for a process that only ranks."""
+    for cached in (_table, _splitter, gloss_word):
+        cached.cache_clear()
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "build":
         sys.exit("usage: python -m service.core.glossary build /usr/share/trans/de-en")
@@ -129,10 +136,3 @@ if __name__ == "__main__":
         built = build(fh)
     write(built)
     print(f"{len(built)} German words glossed -> {GLOSSARY}")
-
-
-def unload() -> None:
-    """Forget the table, the splitter and the glossed words (they load again when next asked
-    for): for a process that only ranks."""
-    for cached in (_table, _splitter, gloss_word):
-        cached.cache_clear()

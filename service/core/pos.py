@@ -79,10 +79,10 @@ def _english_fixes(tokens: tuple[str, ...], tags: list[str]) -> list[str]:
     Verbs first: a "noun" after a subject and before an article or an object pronoun ("the
     studio fires the director"), or after "to" and before a noun phrase ("to battle
     hypothermia"), is a verb; so is one right after "who", "they", "we", "you" or "I" that
-    can be a verb ("bullies who train at a gym"). Then adjectives: a noun after an article or a degree word and
-    before another noun is used attributively, "attr" ("a patient producer", "a history buff"); a
-    noun that can be an adjective, right after a copula or a degree word and ending its
-    phrase, is one too ("she remains patient", "so patient").
+    can be a verb ("bullies who train at a gym"). Then adjectives: a noun after an article
+    or a degree word and before another noun is used attributively, "attr" ("a patient
+    producer", "a history buff"); a noun that can be an adjective, right after a copula or a
+    degree word and ending its phrase, is one too ("she remains patient", "so patient").
     """
     low = [t.lower() for t in tokens]
     n = len(low)

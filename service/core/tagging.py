@@ -82,30 +82,29 @@ def _mention_factor(words: list[str], start: int) -> float:
     return 1.0
 
 
-def _scare_quoted(sentence: str, surface: str) -> bool:
-    """Whether a one-word match stands in quotes: the only 'doctor' on board."""
-    if " " in surface:
-        return False
-    lower = sentence.lower()
+def _places(lower: str, surface: str):
+    """Yield (start, end) of every place surface stands in a lowercased sentence."""
     at = lower.find(surface)
-    while at >= 0:  # every place it stands, not only the first ("Doctor … the 'doctor'")
-        end = at + len(surface)
-        if 0 < at and end < len(sentence) and {lower[at - 1], lower[end]} <= _QUOTE_CHARS:
-            return True
-        at = lower.find(surface, end)
-    return False
-
-
-def _likeness(sentence: str, surface: str) -> bool:
-    """Whether every place a match stands is a likeness: "insect-like machines"."""
-    lower, surface = sentence.lower(), surface.lower()
-    at, seen = lower.find(surface), False
     while at >= 0:
         end = at + len(surface)
-        if not lower.startswith(_LIKENESS, end):
-            return False
-        seen, at = True, lower.find(surface, end)
-    return seen
+        yield at, end
+        at = lower.find(surface, end)
+
+
+def _scare_quoted(lower: str, surface: str) -> bool:
+    """Whether a one-word match stands in quotes in the lowercased sentence, at any place,
+    not only the first ("Doctor … the only 'doctor' on board")."""
+    return " " not in surface and any(
+        0 < at and end < len(lower) and {lower[at - 1], lower[end]} <= _QUOTE_CHARS
+        for at, end in _places(lower, surface)
+    )
+
+
+def _likeness(lower: str, surface: str) -> bool:
+    """Whether every place a match stands in the lowercased sentence is a likeness:
+    "insect-like machines"."""
+    ends = [end for _, end in _places(lower, surface.lower())]
+    return bool(ends) and all(lower.startswith(_LIKENESS, end) for end in ends)
 
 
 def _role_play(words: list[str], start: int) -> bool:
@@ -135,16 +134,17 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
     offset = 0
     for sentence, clauses in sentences:
         whole = [word for words in clauses for word in words]
+        lower = sentence.lower()
         seen: dict[str, dict] = {}  # tag -> its excerpt of this sentence
         for words in clauses:
             for match in vocab.find(words, lang, whole):
+                if _likeness(lower, match.surface):
+                    continue
                 factor = _mention_factor(words, match.start)
                 # a role or a nickname lowers professions only: read it only for them
                 role = any(vocab.kind(tag) in _ASIDE_KINDS for tag, _ in match.tags) and (
-                    _role_play(words, match.start) or _scare_quoted(sentence, match.surface)
+                    _role_play(words, match.start) or _scare_quoted(lower, match.surface)
                 )
-                if _likeness(sentence, match.surface):
-                    continue
                 for tag, strength in match.tags:
                     if role and vocab.kind(tag) in _ASIDE_KINDS:
                         strength *= ASIDE
