@@ -7,6 +7,7 @@ LANGS = ("de", "en")
 LABELS = {
     "de": {
         "plot": "Handlung",
+        "like_best": "Wie die besten Treffer",  # the reason AGREEMENT_REASON
         "reviews": "Kritiken",
         "recs": "Empfehlungen",
         "no_plot": "Noch keine Handlung.",
@@ -53,6 +54,7 @@ LABELS = {
     },
     "en": {
         "plot": "Plot",
+        "like_best": "Like the best matches",
         "reviews": "Reviews",
         "recs": "Recommendations",
         "no_plot": "No plot yet.",

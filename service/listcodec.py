@@ -31,13 +31,16 @@ DICTIONARY_AT = 13  # where the header holds it (after format, revision, compute
 _SCORE = struct.Struct("<HBB")  # I3 score as H + B, then the reasons' length
 _SHARE = struct.Struct("<H")
 _MAX_SHARE = 1 << 14  # a share's units must fit in 14 bits
+AGREEMENT_REASON = "like:*"  # a reason, not a tag (RelatedItem)
 
 
 class RelatedItem(NamedTuple):
     """One film in another film's related list: the one shape of a list item, from the
     kernel's output to the stored bytes (encode_items, decode_items) to the API's answer.
 
-    reasons are (tag, share of the score) pairs, biggest share first. A list stores the score
+    reasons are (tag, share of the score) pairs, biggest share first; a tag, or one of the
+    ranking's own reasons: `plot:*` (the plot embeddings) or AGREEMENT_REASON (the film is
+    like the query's best matches, service/core/kernel_consensus.py). A list stores the score
     in millionths and a share in 1/10,000 (RelatedItem.stored rounds so).
     """
 

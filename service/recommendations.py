@@ -2,7 +2,6 @@
 
 import hashlib
 from functools import lru_cache
-from operator import itemgetter
 
 import orjson
 from flask import current_app
@@ -14,7 +13,8 @@ from service import caching, listcodec
 from service.common import lang_arg, page_cache, page_of, primary_store, store
 from service.core.vocab import load_vocabulary
 from service.fastpaths import dump_rec_page, plain_query, query_args
-from service.labels import LANGS
+from service.labels import LABELS, LANGS
+from service.listcodec import AGREEMENT_REASON
 from service.schemas import PageSchema, Timestamp
 from service.storage import NotFound, Store
 
@@ -108,7 +108,9 @@ class TagsResponse(Schema):
 
 @lru_cache(maxsize=200_000)
 def tag_label(tag: str, lang: str) -> str:
-    """Return a tag's display label (the vocabulary is loaded once per process, so cache it)."""
+    """Return a reason's display label (the vocabulary is loaded once per process, so cache it)."""
+    if tag == AGREEMENT_REASON:
+        return LABELS[lang]["like_best"]
     return load_vocabulary().label(tag, lang)
 
 
@@ -161,33 +163,31 @@ RECS_EXAMPLE = {
 
 def labelled_reasons(reasons: list, lang: str) -> list[dict]:
     """Return reasons labelled in lang, what is specific first (themes, keywords, plot), then
+    the likeness to the best matches (`like:*`, which names nothing the two films share), then
     genres, each biggest share first; tags that read the same merge.
 
     A keyword and the vocabulary tag it maps to (kw:firefighter, firefighter) both read
     "Feuerwehr": shown once, with their shares added; so do the plot words ("Ähnliche
     Handlung").
     """
-    specific: dict[str, dict] = {}
-    genres: dict[str, dict] = {}
+    chips: dict[str, dict] = {}
     for tag, share in reasons:
         label, key, is_genre = _label_and_key(tag, lang)
-        reason = specific.get(key) or genres.get(key)
-        if reason is not None:
-            reason["share"] = round(reason["share"] + share, 4)
+        if key in chips:
+            chips[key]["share"] = round(chips[key]["share"] + share, 4)
         else:  # stored shares have 4 places already (workers/index.py, the kernels): only
             # sums are rounded; 0.0 + share shows a share stored as 1 as 1.0
-            (genres if is_genre else specific)[key] = {
-                "tag": tag,
-                "label": label,
-                "share": 0.0 + share,
-            }
+            group = 2 if is_genre else 1 if tag == AGREEMENT_REASON else 0
+            chips[key] = {"tag": tag, "label": label, "share": 0.0 + share, "group": group}
     # stable: ties keep their order
-    return sorted(specific.values(), key=_share, reverse=True) + sorted(
-        genres.values(), key=_share, reverse=True
-    )
+    return [
+        {"tag": c["tag"], "label": c["label"], "share": c["share"]}
+        for c in sorted(chips.values(), key=_group_and_share)
+    ]
 
 
-_share = itemgetter("share")
+def _group_and_share(chip: dict) -> tuple[int, float]:
+    return chip["group"], -chip["share"]
 
 
 def list_digest(blob: bytes) -> bytes:

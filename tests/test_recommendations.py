@@ -4,6 +4,7 @@ import pytest
 from rq.registry import FinishedJobRegistry
 
 from service.core.vocab import load_vocabulary
+from service.listcodec import AGREEMENT_REASON
 from service.recommendations import labelled_reasons
 
 UNRELATED = {
@@ -230,12 +231,24 @@ def test_reasons_with_the_same_label_are_merged_and_genres_come_last(client, see
         for item in body["results"]:
             labels = [r["label"].casefold() for r in item["reasons"]]
             assert len(labels) == len(set(labels)), item
-            genre = [vocab.kind(r["tag"]) == "genre" for r in item["reasons"]]
-            assert genre == sorted(genre), item  # specific chips before genre chips
-            for part in (False, True):  # each biggest share first
-                shares = [r["share"] for r, g in zip(item["reasons"], genre) if g == part]
+            # specific chips, then the likeness to the best matches, then genres
+            group = [
+                2 if vocab.kind(r["tag"]) == "genre" else int(r["tag"] == AGREEMENT_REASON)
+                for r in item["reasons"]
+            ]
+            assert group == sorted(group), item
+            for part in (0, 1, 2):  # each biggest share first
+                shares = [r["share"] for r, g in zip(item["reasons"], group) if g == part]
                 assert shares == sorted(shares, reverse=True), item
             assert sum(r["share"] for r in item["reasons"]) <= 1.0001
+
+
+def test_the_likeness_to_the_best_matches_is_a_chip_after_the_tags_before_the_genres():
+    reasons = [["like:*", 0.4], ["genre:drama", 0.3], ["firefighter", 0.2], ["plot:*", 0.1]]
+    for lang, like in (("de", "Wie die besten Treffer"), ("en", "Like the best matches")):
+        got = [(r["tag"], r["label"]) for r in labelled_reasons(reasons, lang)]
+        assert [tag for tag, _ in got] == ["firefighter", "plot:*", "like:*", "genre:drama"]
+        assert got[2][1] == like
 
 
 def test_labelled_reasons_put_specific_chips_first_and_merge_a_keyword_with_its_tag():

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from service.core.embedding import DIM
 from service.core.similarity import (
+    AGREEMENT_REASON,
     EMBEDDING_REASON,
     SimilarityParams,
     build_catalog,
@@ -24,7 +25,9 @@ from service.core.similarity import (
 )
 from service.core.vocab import load_vocabulary
 
-PLAIN = SimilarityParams(year_scale=0, lang_penalty=0, pop_weight=0, reserve_slots=0)
+PLAIN = SimilarityParams(
+    year_scale=0, lang_penalty=0, pop_weight=0, reserve_slots=0, consensus_weight=0
+)
 
 
 def film(fid, tags, year=2000, lang="en", votes=100, **extra):
@@ -156,14 +159,14 @@ def test_vector_agrees_with_rows(max_posting):
 
 
 def test_capped_posting_keeps_exact_scores():
-    # with a tiny cap, candidates are fewer but every candidate's score is the exact one
+    # with a tiny cap, candidates are fewer but every candidate's score is the exact one (the
+    # neighbours' agreement left out: it reads the best matches the candidates hold)
     films = filler(300, seed=2)
     exact = build_catalog(films, SimilarityParams(max_posting=10**6))
     capped = build_catalog(films, SimilarityParams(max_posting=5))
-    full = {
-        o: s for o, s, _ in related_rows(exact, [0], PLAIN.__class__(k=300, reserve_slots=0))[0]
-    }
-    for other, score, _ in related_rows(capped, [0], SimilarityParams(k=300, reserve_slots=0))[0]:
+    params = SimilarityParams(k=300, reserve_slots=0, consensus_weight=0)
+    full = {o: s for o, s, _ in related_rows(exact, [0], params)[0]}
+    for other, score, _ in related_rows(capped, [0], params)[0]:
         assert score == pytest.approx(full[other])
 
 
@@ -288,12 +291,14 @@ def test_films_without_popularity_get_a_typical_prior_not_the_floor():
     assert prior["zero"] < prior["known"] < prior["top"]
 
 
-def test_packed_lists_are_the_items_encoded():
+@pytest.mark.parametrize("consensus", [0.0, 0.25])
+def test_packed_lists_are_the_items_encoded(consensus):
     from service import listcodec
     from workers.index import as_item
 
     films = filler(300, seed=3) + [film("tiny", {"kw:k1": 0.2}, votes=0, year=1900)]
-    params = SimilarityParams(prior_mix=1.0, context_mix=1.0)  # raw priors: tiny scores
+    # raw priors: tiny scores, unless the best matches lift them
+    params = SimilarityParams(prior_mix=1.0, context_mix=1.0, consensus_weight=consensus)
     cat = build_catalog(films, params)
     rows = range(len(films))
     numbering = {}
@@ -306,7 +311,9 @@ def test_packed_lists_are_the_items_encoded():
     packed = related_rows_packed(cat, rows, number, params, chunk=100)
     plain = related_rows(cat, rows, params)
     assert [fid for fid, _, _ in packed] == [f["id"] for f in films]
-    assert any(s < 1e-4 for related in plain for _, s, _ in related)
+    assert any(s < 1e-4 for related in plain for _, s, _ in related) or consensus
+    agreed = {t for related in plain for _, _, reasons in related for t, _ in reasons}
+    assert (AGREEMENT_REASON in agreed) == bool(consensus)
     names = {n: tag for tag, n in numbering.items()}
     for (_, items, count), related in zip(packed, plain):
         expected = [as_item(r) for r in related]
@@ -367,9 +374,32 @@ def slow_related(cat, row, params):
         score /= 1 + weight  # scores stay in [0, 1]
         scored.append((score, j, bool((both & cat.specific).any())))
     best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
+    direct = {j: s for s, j, _ in scored}
     protected = [s for s in best_first if s[2]][: params.reserve_slots]
     rest = [s for s in best_first if s not in protected][: params.k - len(protected)]
     chosen = sorted(protected + rest, key=lambda s: (-s[0], s[1]))
+    if params.consensus_k > 0 and params.consensus_weight > 0 and chosen:
+        # the neighbours' agreement: a score-weighted mean of each film's content similarity
+        # to the query's best matches orders the chosen films (and those rule 5 may bring in)
+        b, nbrs = params.consensus_weight, chosen[: params.consensus_k]
+        total = sum(s[0] for s in nbrs)
+
+        def like(n, j):  # tags (at most 1) and plot, without priors
+            sim = min(float(dense[n] @ dense[j]), 1.0)
+            if cat.emb_norm[n] > 0 and cat.emb_norm[j] > 0:
+                dot = int(cat.emb[n].astype(np.int64) @ cat.emb[j].astype(np.int64))
+                sim += weight * max(dot / (cat.emb_norm[n] * cat.emb_norm[j]), 0.0)
+            return sim / (1 + weight)
+
+        def agreed(s):
+            mean = sum(w * like(n, s[1]) for w, n, _ in nbrs if n != s[1]) / total
+            return ((s[0] + b * mean) / (1 + b), s[1], s[2])
+
+        listed = {j for _, j, _ in chosen}
+        direct = {j: s for s, j, _ in scored}
+        scored = [agreed(s) for s in scored]
+        best_first = sorted(scored, key=lambda s: (-s[0], s[1]))
+        chosen = [s for s in best_first if s[1] in listed]
     window, slots = params.reserve_window, params.reserve_slots
     # strongly stated themes: the query's aspects, each brought into the window by the best
     # film of its posting when the window has none of it
@@ -394,12 +424,17 @@ def slow_related(cat, row, params):
     }
     if aspects and chosen:
         w_end = min(window, len(chosen))
-        bar = params.aspect_min_ratio * chosen[w_end - 1][0]
+        # on direct scores, before the neighbours' agreement
+        bar = params.aspect_min_ratio * min(direct[j] for _, j, _ in chosen[:w_end])
         for a in range(len(aspects)):
             head = chosen[:w_end]
             if any(a in carries[j] for _, j, _ in head):
                 continue
-            pool = [s for s in best_first if a in carries[s[1]] and s not in head and s[0] >= bar]
+            pool = [
+                s
+                for s in best_first
+                if a in carries[s[1]] and s not in head and direct[s[1]] >= bar
+            ]
             plain = [
                 i
                 for i, (_, j, _) in enumerate(head)
@@ -444,12 +479,13 @@ def slow_aspects(cat, row, params):
 
 @pytest.mark.parametrize("max_posting", [3, 20, 2000])
 @pytest.mark.parametrize("shrink", [0.0, 0.5])
-@pytest.mark.parametrize("mix", [1.0, 0.5])
+# the neighbours' agreement off, as it is by default and at its most
+@pytest.mark.parametrize("mix, consensus", [(1.0, 0.0), (0.5, 0.25), (1.0, 1.0)])
 @pytest.mark.parametrize("plot, plot_text", [(0.0, 0.0), (0.1, 0.2), (0.5, 0.1), (0.0, 0.3)])
 @pytest.mark.parametrize("aspects", [0, 2])
 @pytest.mark.parametrize("genre_mix", [0.0, 0.3, 1.0])
 def test_kernel_follows_the_rules_written_out(
-    max_posting, shrink, mix, plot, plot_text, aspects, genre_mix
+    max_posting, shrink, mix, plot, plot_text, aspects, genre_mix, consensus
 ):
     # small caps leave most shared tags outside the postings: they still count in the score;
     # the filler's keywords stand in for the vocabulary's themes as the aspect kind
@@ -467,6 +503,8 @@ def test_kernel_follows_the_rules_written_out(
         aspect_min_weight=0.5,
         aspect_min_ratio=0.3,
         genre_mix=genre_mix,
+        consensus_weight=consensus,
+        consensus_k=4,
     )
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
@@ -499,6 +537,35 @@ def test_a_similar_plot_lifts_a_film_and_says_so():
         **{**PLAIN.to_dict(), "plot_embedding_weight": 0.0, "plot_embedding_weight_text": 0.0}
     )
     assert [o for o, _, _ in related_rows(cat, [0], plain)[0]] == ["unlike", "alike", "silent"]
+
+
+def test_a_film_like_the_best_matches_rises_and_says_so():
+    # a firefighter's love story: its best matches are firefighter love stories that are also
+    # rescue films; of two films that share only "love" with it, the rescue film is like them
+    films = [film("query", ["kw:fire", "kw:love"])]
+    films += [film(f"n{i}", ["kw:fire", "kw:love", "kw:rescue"]) for i in range(6)]
+    films += [film("cook", ["kw:love", "kw:cooking"]), film("rescuer", ["kw:love", "kw:rescue"])]
+    films += [film(f"c{i}", ["kw:cooking", "kw:food"]) for i in range(6)]  # cooking as common
+    cat = build_catalog(films, PLAIN)
+    row = cat.row_of["query"]
+
+    def listed(params):
+        return {o: (s, dict(r)) for o, s, r in related_rows(cat, [row], params)[0]}
+
+    without = listed(PLAIN)
+    assert without["cook"][0] == without["rescuer"][0]  # a tie: the lower row first
+    assert list(without).index("cook") < list(without).index("rescuer")
+    agreeing = replace(PLAIN, consensus_weight=0.25)
+    got = listed(agreeing)
+    order = list(got)
+    assert order[:6] == list(without)[:6]  # the best matches stay first
+    assert order.index("rescuer") < order.index("cook")
+    assert got["rescuer"][0] > got["cook"][0]
+    assert AGREEMENT_REASON in got["rescuer"][1] and "kw:love" in got["rescuer"][1]
+    # "love" is all the cook's film shares with the best matches
+    assert got["rescuer"][1][AGREEMENT_REASON] > got["cook"][1][AGREEMENT_REASON]
+    # the agreement orders the list; it never lists a film the query shares nothing with
+    assert set(got) == set(without)
 
 
 def test_embeddings_survive_the_snapshot_and_a_new_film():

@@ -16,6 +16,7 @@ from service.core.buffers import PartsReader
 from service.core.candidates import cand_parts, candidate_index
 from service.core.simparams import SimilarityParams
 from service.core.vocab import KW_PREFIX, PLOT_PREFIX
+from service.listcodec import AGREEMENT_REASON
 
 # the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
 EMBEDDING_REASON = PLOT_PREFIX + "*"
@@ -53,9 +54,10 @@ class Catalog:
 
     @property
     def reason_names(self) -> list[str]:
-        """Name reason columns: the tags, then the embedding's column (len(tags))."""
+        """Name reason columns: the tags, then the embedding's column (len(tags)) and the
+        neighbours' agreement's (len(tags) + 1)."""
         if "reason_names" not in self._cache:
-            self._cache["reason_names"] = [*self.tags, EMBEDDING_REASON]
+            self._cache["reason_names"] = [*self.tags, EMBEDDING_REASON, AGREEMENT_REASON]
         return self._cache["reason_names"]
 
     @property

@@ -8,11 +8,19 @@ from service.core.kernel_select import better, sort_best_first
 
 
 @njit(cache=True)
-def cover_aspects(chosen, total, k, window, score, tie, asp_of, n, n_aspects, ratio) -> int:
+def cover_aspects(chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, ratio) -> int:
     """Bring into the first `window` of chosen[:total] (best first) the best scored film of
-    each aspect the window lacks (rule 5 of the module docstring); return the new total."""
+    each aspect the window lacks (rule 5 of the module docstring); return the new total.
+
+    The bar is on the films' direct scores (`direct`: before the neighbours' agreement, rule
+    3b), so that the agreement, which favours the strand most of the best matches are of, does
+    not keep the other strands out: a film qualifies when its direct score is at least `ratio`
+    times the lowest in the window."""
     w_end = min(window, total)
-    bar = ratio * score[chosen[w_end - 1]]
+    low = np.inf
+    for p in range(w_end):
+        low = min(low, direct[chosen[p]])
+    bar = ratio * low
     in_window = np.zeros(n, np.bool_)
     for p in range(w_end):
         in_window[chosen[p]] = True
@@ -25,7 +33,7 @@ def cover_aspects(chosen, total, k, window, score, tie, asp_of, n, n_aspects, ra
             continue
         best = -1
         for c in range(n):
-            if (asp_of[c] & bit) and not in_window[c] and score[c] >= bar:
+            if (asp_of[c] & bit) and not in_window[c] and direct[c] >= bar:
                 if best < 0 or better(score[c], tie[c], score[best], tie[best]):
                     best = c
         if best < 0:

@@ -1,5 +1,6 @@
 """Selection helpers of the ranking kernel (numba): order, best-of and k-th largest, with the
-ranking's tie rule (higher score first, then the lower catalog row)."""
+ranking's tie rule (higher score first, then the lower catalog row), and a row's largest
+reasons."""
 
 import numpy as np
 from numba import njit
@@ -125,3 +126,51 @@ def offer(heap, size, cap, x) -> int:
             at = child
         heap[at] = x
     return size
+
+
+@njit(cache=True)
+def add_reason(top_val, top_tag, n_r, n_reasons, x, col) -> int:
+    """Offer contribution x of column col to a row's reasons so far (top_val[:n_r], largest
+    first; ties keep the earlier); return how many there are now. Nothing when x <= 0."""
+    if x <= 0:
+        return n_r
+    if n_r < n_reasons:
+        p = n_r
+        n_r += 1
+    elif n_reasons > 0 and x > top_val[n_r - 1]:
+        p = n_r - 1
+    else:
+        return n_r
+    while p > 0 and x > top_val[p - 1]:
+        top_val[p] = top_val[p - 1]
+        top_tag[p] = top_tag[p - 1]
+        p -= 1
+    top_val[p] = x
+    top_tag[p] = col
+    return n_r
+
+
+@njit(cache=True)
+def reserve_window(chosen, total, is_spec, window, window_slots, kept, spare) -> None:
+    """Write chosen[:total] (best first) to kept[:total] so that the first `window` hold at
+    most window - window_slots items that are not specific (is_spec, by position): the others
+    move down, in order, behind the window. spare: scratch of at least total."""
+    plain_seen = 0
+    allowed_seen = 0
+    n_in = 0
+    n_out = 0
+    for a in range(total):
+        c = chosen[a]
+        allowed = is_spec[c]
+        if not allowed:
+            allowed = plain_seen < window - window_slots
+            plain_seen += 1
+        if allowed and allowed_seen < window:
+            kept[n_in] = c
+            n_in += 1
+        else:
+            spare[n_out] = c
+            n_out += 1
+        if allowed:
+            allowed_seen += 1
+    kept[n_in:total] = spare[:n_out]

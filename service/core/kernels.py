@@ -13,8 +13,10 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
    too): a like story or like themes of another kind of film count less. Divided by 1 + w.
 3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
    k is the best of the others; ties go to the lower catalog row.
+3b. Neighbours' agreement (service/core/kernel_consensus.py): each chosen film's score
+   gains by its likeness to the query's best matches; it orders the list, never adds to it.
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
-   the embedding term is one more contribution, under the column `emb_col`.
+   the embedding term (column `emb_col`) and the agreement (`emb_col + 1`) two more.
 5. Strongly stated themes: each of the query's aspect tags (service.core.kernel_aspects.
    query_aspects: its strongest specific tags of the kinds a story is about) that no film in
    the first `window` carries gets the best film of its posting that does and is like the
@@ -38,8 +40,16 @@ import numpy as np
 from numba import njit
 
 from service.core.kernel_aspects import cover_aspects
+from service.core.kernel_consensus import agree_listed
 from service.core.kernel_genres import genre_factors
-from service.core.kernel_select import kth_largest, offer, select_best, sort_best_first
+from service.core.kernel_select import (
+    add_reason,
+    kth_largest,
+    offer,
+    reserve_window,
+    select_best,
+    sort_best_first,
+)
 
 # Columns of the kernel's per-film record (`film`, candidates.film_records): what scoring a
 # candidate reads of it, in one row of 8 floats (64 bytes: one cache line when aligned), so
@@ -95,6 +105,8 @@ def rank_rows(
     aspect_ratio,
     aspect_need,
     need_min,
+    consensus_k,
+    consensus_weight,
     n_reasons,
     out_rows,
     out_micro,
@@ -128,7 +140,8 @@ def rank_rows(
     q_aspects (rows x n, -1 padded): each row's aspect tag columns (query_aspects); a film
     carries an aspect when it is in the tag's capped posting and its dot product with the
     row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at
-    least need_min, when the row has such columns. The module docstring has the rules.
+    least need_min, when the row has such columns. consensus_k and consensus_weight: rule
+    3b (0 leaves it out). The module docstring has the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
@@ -144,7 +157,11 @@ def rank_rows(
     factor_of = np.empty(n_films)  # per candidate position, its prior factor
     plot_of = np.zeros(n_films)  # per candidate position, its embedding term
     plot_scored = np.zeros(n_films)  # the same per scored position
+    agree_scored = np.zeros(n_films)  # per scored position, the agreement's term (rule 3b)
+    with_agreement = consensus_k > 0 and consensus_weight > 0
+    dense_nb = np.zeros(len(specific) if with_agreement else 1)  # rule 3b's scratch
     score = np.empty(n_films)
+    direct = np.empty(n_films) if with_agreement else score  # scores before rule 3b
     is_spec = np.zeros(n_films, np.bool_)
     tie = np.empty(n_films, np.int64)  # per scored candidate, its catalog row
     protected = np.zeros(n_films, np.bool_)
@@ -287,6 +304,10 @@ def rank_rows(
         # aspect_ratio times the window's last score, which is at least the window-th lower
         # bound: such films are scored exactly whatever the other bars say
         asp_thr = aspect_ratio * kth_largest(low, n_cand, window, heap) if any_aspect else np.inf
+        if with_agreement and any_aspect:
+            # rule 5's bar is on direct scores, and after rule 3b a window film's direct
+            # score is at least the window-th lower bound less consensus_weight
+            asp_thr -= aspect_ratio * consensus_weight
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position. The exact scores found so far raise the bar as they come:
         # a candidate below the k best of them and below the `slots` best specific ones
@@ -359,9 +380,21 @@ def rank_rows(
         n_rest = select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
         sort_best_first(chosen, score, tie, total)
+        if with_agreement and total > 0:
+            # 3b. the neighbours' agreement, for the listed films and those rule 5 may bring in
+            agree_listed(
+                (chosen, total, scored, score, direct, asp_of, n),
+                (consensus_k, consensus_weight),
+                orig,
+                (m_indptr, m_indices, m_data),
+                (emb, film[:, EMB_NORM], emb_weight),
+                dense_nb,
+                agree_scored,
+            )
+            sort_best_first(chosen, score, tie, total)
         if any_aspect and total > 0:
             total = cover_aspects(
-                chosen, total, k, window, score, tie, asp_of, n, n_aspects, aspect_ratio
+                chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, aspect_ratio
             )
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
         for a in range(total):
@@ -370,64 +403,22 @@ def rank_rows(
             n_r = 0
             whole = 0.0
             for f in range(m_indptr[j], m_indptr[j + 1]):
-                w = dense_q[m_indices[f]]
-                if w == 0.0:
-                    continue
-                x = w * m_data[f]
+                x = dense_q[m_indices[f]] * m_data[f]  # 0 for a tag the query lacks
                 whole += x
-                if n_r < n_reasons:
-                    p = n_r
-                    n_r += 1
-                elif n_reasons > 0 and x > top_val[n_r - 1]:
-                    p = n_r - 1
-                else:
-                    continue
-                while p > 0 and x > top_val[p - 1]:  # ties to the first column
-                    top_val[p] = top_val[p - 1]
-                    top_tag[p] = top_tag[p - 1]
-                    p -= 1
-                top_val[p] = x
-                top_tag[p] = m_indices[f]
+                n_r = add_reason(top_val, top_tag, n_r, n_reasons, x, m_indices[f])
+            # the embedding term and the neighbours' agreement, as two more contributions
             x = plot_scored[c]
-            if x > 0:  # the embedding term, as one more contribution
-                whole += x
-                p = -1
-                if n_r < n_reasons:
-                    p = n_r
-                    n_r += 1
-                elif n_reasons > 0 and x > top_val[n_r - 1]:
-                    p = n_r - 1
-                if p >= 0:
-                    while p > 0 and x > top_val[p - 1]:
-                        top_val[p] = top_val[p - 1]
-                        top_tag[p] = top_tag[p - 1]
-                        p -= 1
-                    top_val[p] = x
-                    top_tag[p] = emb_col
+            whole += x
+            n_r = add_reason(top_val, top_tag, n_r, n_reasons, x, emb_col)
+            x = agree_scored[c] if with_agreement else 0.0
+            whole += x
+            n_r = add_reason(top_val, top_tag, n_r, n_reasons, x, emb_col + 1)
             item_n[c] = n_r
             for r in range(n_r):
                 item_tag[c, r] = top_tag[r]
                 item_share[c, r] = top_val[r] / whole
         # 7. reserved slots: the first `window` hold at most window - window_slots plain items
-        plain_seen = 0
-        allowed_seen = 0
-        n_in = 0
-        n_out = 0
-        for a in range(total):
-            c = chosen[a]
-            allowed = is_spec[c]
-            if not allowed:
-                allowed = plain_seen < window - window_slots
-                plain_seen += 1
-            if allowed and allowed_seen < window:
-                kept[n_in] = c
-                n_in += 1
-            else:
-                pool[n_out] = c
-                n_out += 1
-            if allowed:
-                allowed_seen += 1
-        kept[n_in:total] = pool[:n_out]
+        reserve_window(chosen, total, is_spec, window, window_slots, kept, pool)
         out_len[i] = total
         last = np.inf
         for a in range(total):

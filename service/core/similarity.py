@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from service.core import kernel_aspects, kernel_pack, kernels
 from service.core.candidates import layout as _layout
 from service.core.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
+    AGREEMENT_REASON,
     EMBEDDING_REASON,
     Catalog,
     CatalogParts,
@@ -187,6 +188,8 @@ def _rank_arrays(
             float(params.aspect_min_ratio),
             aspects["need"],
             need_min,
+            int(params.consensus_k),
+            float(params.consensus_weight),
             n_reasons,
             out["rows"][a:b],
             out["micro"][a:b],

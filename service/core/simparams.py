@@ -76,6 +76,11 @@ class SimilarityParams:
     aspect_need_cosine: float = 0.4  # ... and is this like it there (cosine in those families)
     aspect_min_weight: float = 0.9
     aspect_min_ratio: float = 0.5
+    # the neighbours' agreement (service/core/kernel_consensus.py): each listed film's score
+    # becomes (score + w * agreement) / (1 + w), agreement being its mean content similarity
+    # to the query's consensus_k best matches; it orders the list, never adds to it. 0 = off
+    consensus_k: int = 10
+    consensus_weight: float = 0.2
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
     reasons: int = 5
 
