@@ -163,6 +163,32 @@ def test_multiword_phrase_beats_its_words(vocab):
             "doctor",
         ),
         ("The doctor on board helps.", "The only 'doctor' on board helps.", "en", "doctor"),
+        ("The doctor on board helps.", "The only 'Doctor' on board helps.", "en", "doctor"),
+        ("Der Doktor im Dorf hilft.", "Der einzige „Doktor“ im Dorf hilft.", "de", "doctor"),
+        # the cast, not a character
+        (
+            "Eine Schauspielerin verliert ihre Stimme.",
+            "Ein leises Drama, getragen von einer brillanten Schauspielerin.",
+            "de",
+            "actor",
+        ),
+        (
+            "An actress loses her voice.",
+            "A quiet thriller starring a superb actress.",
+            "en",
+            "actor",
+        ),
+        # where someone comes from or goes to, when something dates from: not the setting
+        (
+            "Die Rentnerin lebt im Allgäu.",
+            "Die Rentnerin aus dem Allgäu überwintert auf Teneriffa.",
+            "de",
+            "germany",
+        ),
+        ("A scout in Munich calls.", "A scout wants to bring him to Munich.", "en", "munich"),
+        ("In 1952, a love letter turns up.", "A love letter from 1952 turns up.", "en", "1950s"),
+        # a field of study is a subject
+        ("Er arbeitet in der Medizin.", "Er wollte eigentlich Medizin studieren.", "de", "medical"),
     ],
 )
 def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
@@ -171,6 +197,27 @@ def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
     assert 0 < weak < strong
     film_weight = extract_tags({"synopsis": {lang: weakened}}, [], vocab)[tag]["weight"]
     assert film_weight < extract_tags({"synopsis": {lang: plain}}, [], vocab)[tag]["weight"]
+
+
+def test_asides_do_not_add_up(vocab):
+    """A part played and a nickname in quotes are one aside, not two mentions."""
+    text = (
+        "A stage actor who portrayed a surgeon on tour is now the only 'surgeon' in the "
+        "village. Nobody asks him for a diagnosis."
+    )
+    assert extract_text(text, "en", vocab)["doctor"]["count"] == pytest.approx(0.25)
+    assert extract_tags({"synopsis": {"en": text}}, [], vocab)["doctor"]["weight"] < 0.5
+
+
+def test_a_refugees_homeland_and_an_unexpected_thing_count_in_full(vocab):
+    """Fleeing from a country is about it; not expecting a thing says it comes."""
+    fled = extract_text("Ein Flüchtling aus Syrien eröffnet ein Café.", "de", vocab)
+    assert fled["middle-east"]["count"] == 1.0
+    for text in (
+        "Neither expects the friendship.",
+        "Nobody knows that no one suspects the friendship.",
+    ):
+        assert extract_text(text, "en", vocab)["friendship"]["count"] == 1.0
 
 
 def test_playing_a_sport_keeps_its_weight(vocab):

@@ -50,6 +50,36 @@ _ROLE_VERBS = frozenset(
 )
 _ROLE_ARTICLES = frozenset({"a", "an", "the", "einen", "eine", "den", "die", "der"})
 _ASIDE_KINDS = frozenset({"profession"})
+# The cast, not a character: "getragen von zwei großartigen Schauspielerinnen", "starring",
+# "played by a superb actress" (a verb of carrying or playing and "by"/"von", or a cast word)
+_CAST_VERBS = frozenset(
+    {"carried", "played", "portrayed", "performed", "brought", "getragen", "gespielt"}
+    | {"verkörpert", "dargestellt"}
+)
+_CAST_WORDS = frozenset({"starring", "cast", "besetzt", "besetzung", "ensemble"})
+# "Neither expects the friendship", "Niemand ahnt ...": the negation is of knowing or
+# expecting, the thing itself happens
+_EXPECT = frozenset(
+    {"expect", "expects", "expected", "expecting", "suspect", "suspects", "suspected", "know"}
+    | {"knows", "knew", "imagine", "imagines", "imagined", "guess", "guesses", "guessed"}
+    | {"realize", "realizes", "realized", "foresee", "foresees", "foresaw", "ahnt", "ahnen"}
+    | {"ahnte", "ahnten", "erwartet", "erwarten", "erwartete", "rechnet", "rechnen", "weiß"}
+    | {"wissen", "wusste", "wussten", "vermutet", "vermuten", "ahnend"}
+)
+# Elsewhere: a place someone comes from or is bound for, and a year something dates from,
+# are not where or when the film is set ("Rentner aus dem Sauerland" on Mallorca, "der ihn
+# nach München holen will", "a bus ticket to Glasgow", "a love affair from 1968")
+_FROM = frozenset({"from", "since", "aus", "seit"})  # places and times
+_TO = frozenset({"to", "nach"})  # places only ("back to 1968" is when it is set)
+_PLACE_ARTICLES = frozenset({"the", "dem", "der", "den", "die", "das"})
+_ELSEWHERE = {"setting": _FROM | _TO, "era": _FROM}
+# ... unless someone fled or emigrated from it: "ein Flüchtling aus Syrien" is about Syria
+_MIGRANTS = (
+    "refugee", "immigra", "emigra", "migrant", "exile", "fled", "flee", "flüchtling",
+    "geflüchtet", "geflohen", "einwander", "ausgewander", "eingewander",
+)  # fmt: skip
+# a field of study is a subject, not the film's: "wollte Medizin studieren", "studies law"
+_STUDY_BEFORE = frozenset({"study", "studies", "studied", "studying", "major", "majors"})
 _FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
 _TITLE_STOP = frozenset(
     {"the", "and", "for", "with", "from", "into", "over", "under", "all", "you", "your", "our"}
@@ -73,7 +103,10 @@ def detect_language(text: str, hint: str | None = None) -> str:
 
 def _mention_factor(words: list[str], start: int) -> float:
     before = [w.lower() for w in words[max(0, start - _WINDOW) : start]]
-    if any(w in _NEGATIONS for w in before):
+    if any(
+        w in _NEGATIONS and (i + 1 == len(before) or before[i + 1] not in _EXPECT)
+        for i, w in enumerate(before)
+    ):
         return NEGATED
     if any(w in _HEDGES for w in before) or any(
         p in _HEDGE_PAIRS for p in itertools.pairwise(before)
@@ -96,7 +129,7 @@ def _scare_quoted(lower: str, surface: str) -> bool:
     not only the first ("Doctor … the only 'doctor' on board")."""
     return " " not in surface and any(
         0 < at and end < len(lower) and {lower[at - 1], lower[end]} <= _QUOTE_CHARS
-        for at, end in _places(lower, surface)
+        for at, end in _places(lower, surface.lower())
     )
 
 
@@ -118,6 +151,45 @@ def _role_play(words: list[str], start: int) -> bool:
     )
 
 
+def _cast(words: list[str], start: int) -> bool:
+    """Whether a profession at start describes the cast: "getragen von zwei großartigen
+    Schauspielerinnen", "starring a superb actress" (a cue up to 4 words before)."""
+    before = [w.lower() for w in words[max(0, start - 4) : start]]
+    return any(w in _CAST_WORDS for w in before) or any(
+        a in _CAST_VERBS and b in ("by", "von") for a, b in itertools.pairwise(before)
+    )
+
+
+def _elsewhere(words: list[str], start: int, kind: str) -> bool:
+    """Whether a place (or a year) at start is where someone comes from or goes to, not the
+    film's setting: "aus dem Sauerland", "nach München", "from the British Museum", "from 1968".
+    A name: its first word is capitalized or a number; an article and one capitalized word
+    may stand between (the British Museum)."""
+    cues = _ELSEWHERE.get(kind)
+    word = words[start]
+    if cues is None or not (word[:1].isupper() or word[:1].isdigit()):
+        return False
+    i = start - 1
+    if i >= 1 and words[i][:1].isupper() and words[i - 1].lower() in _PLACE_ARTICLES:
+        i -= 1  # "from the British Museum": an adjective of the name
+    if i >= 1 and words[i].lower() in _PLACE_ARTICLES:
+        i -= 1
+    if i < 0 or words[i].lower() not in cues:
+        return False
+    near = [w.lower() for w in words[max(0, i - 1) : i] + words[start + 1 : start + 2]]
+    return words[i].lower() not in _FROM or not any(w.startswith(_MIGRANTS) for w in near)
+
+
+def _studied(words: list[str], start: int, end: int) -> bool:
+    """Whether the match is a field someone studies: "Medizin studieren", "studies law"."""
+    after = [w.lower() for w in words[end : end + 2]]
+    if after[:1] == ["zu"]:
+        after = after[1:]  # "Medizin zu studieren"
+    return (start > 0 and words[start - 1].lower() in _STUDY_BEFORE) or (
+        bool(after) and after[0].startswith("studier")
+    )
+
+
 def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, dict]:
     """Return {tag: {"count", "evidence", "position", "excerpts"}} for one text.
 
@@ -131,6 +203,7 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
     ]
     total = sum(len(words) for _, clauses in sentences for words in clauses) or 1
     found: dict[str, dict] = {}
+    asides: dict[str, float] = {}  # tag -> its largest aside, which is all asides count
     offset = 0
     for sentence, clauses in sentences:
         whole = [word for words in clauses for word in words]
@@ -141,19 +214,30 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                 if _likeness(lower, match.surface):
                     continue
                 factor = _mention_factor(words, match.start)
-                # a role or a nickname lowers professions only: read it only for them
-                role = any(vocab.kind(tag) in _ASIDE_KINDS for tag, _ in match.tags) and (
-                    _role_play(words, match.start) or _scare_quoted(lower, match.surface)
+                if _studied(words, match.start, match.end):
+                    factor *= HEDGED
+                kinds = {tag: vocab.kind(tag) for tag, _ in match.tags}
+                # a role, a nickname or the cast lowers professions only: read it only for them
+                role = any(k in _ASIDE_KINDS for k in kinds.values()) and (
+                    _role_play(words, match.start)
+                    or _scare_quoted(lower, match.surface)
+                    or _cast(words, match.start)
                 )
                 for tag, strength in match.tags:
-                    if role and vocab.kind(tag) in _ASIDE_KINDS:
-                        strength *= ASIDE
+                    if kinds[tag] in _ELSEWHERE and _elsewhere(words, match.start, kinds[tag]):
+                        strength *= HEDGED
                     entry = found.setdefault(
                         tag,
                         {"count": 0.0, "evidence": [], "position": (offset + match.start) / total,
                          "excerpts": []},
                     )  # fmt: skip
-                    entry["count"] += factor * strength
+                    if role and kinds[tag] in _ASIDE_KINDS:
+                        # asides do not add up: a part played and a nickname are one aside
+                        aside = max(asides.get(tag, 0.0), factor * strength * ASIDE)
+                        entry["count"] += aside - asides.get(tag, 0.0)
+                        asides[tag] = aside
+                    else:
+                        entry["count"] += factor * strength
                     if (
                         match.surface not in entry["evidence"]
                         and len(entry["evidence"]) < MAX_EVIDENCE
