@@ -130,6 +130,7 @@ def test_german_non_compounds_stay_untagged(vocab, word):
         ("Two firemen fall in love.", "en", "romance"),
         ("Eine romantische Komödie über zwei Köche.", "de", "rom-com"),
         ("Sie trauert um ihren verstorbenen Mann.", "de", "widowhood"),
+        ("Der junge Leutnant desertiert.", "de", "soldier"),  # an officer is a soldier
     ],
 )
 def test_synonyms_and_phrases(vocab, text, lang, tag):
