@@ -188,6 +188,13 @@ def test_multiword_phrase_beats_its_words(vocab):
         ),
         ("A scout in Munich calls.", "A scout wants to bring him to Munich.", "en", "munich"),
         ("In 1952, a love letter turns up.", "A love letter from 1952 turns up.", "en", "1950s"),
+        # a threat or a warning is not yet the thing
+        ("The country is at war.", "The country is on the brink of war.", "en", "war"),
+        ("A hurricane hits the coast.", "A hurricane warning empties the coast.", "en", "storm"),
+        ("Der Krieg spaltet das Dorf.", "Ein drohender Krieg spaltet das Dorf.", "de", "war"),
+        # a profession someone retired from, unless they go back to it
+        ("A postman finds a letter.", "A retired postman finds a letter.", "en", "postman"),
+        ("Ein Polizist angelt am See.", "Ein Polizist im Ruhestand angelt am See.", "de", "police"),
         # a field of study is a subject
         ("Er arbeitet in der Medizin.", "Er wollte eigentlich Medizin studieren.", "de", "medical"),
     ],
@@ -219,6 +226,13 @@ def test_a_refugees_homeland_and_an_unexpected_thing_count_in_full(vocab):
         "Nobody knows that no one suspects the friendship.",
     ):
         assert extract_text(text, "en", vocab)["friendship"]["count"] == 1.0
+
+
+def test_a_retired_professional_who_goes_back_keeps_the_profession(vocab):
+    text = "A retired detective is pulled back into the hunt for a poisoner."
+    assert extract_text(text, "en", vocab)["detective"]["count"] == 1.0
+    text = "Die pensionierte Kommissarin muss noch einmal ermitteln."
+    assert extract_text(text, "de", vocab)["detective"]["count"] == 1.0
 
 
 def test_playing_a_sport_keeps_its_weight(vocab):

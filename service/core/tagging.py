@@ -78,6 +78,27 @@ _MIGRANTS = (
     "refugee", "immigra", "emigra", "migrant", "exile", "fled", "flee", "flüchtling",
     "geflüchtet", "geflohen", "einwander", "ausgewander", "eingewander",
 )  # fmt: skip
+# Retired: "der pensionierte Postbote" is no postman film, unless he goes back to it ("a
+# retired detective is pulled back into the hunt", "noch einmal", "out of retirement")
+_RETIRED = ("retired", "pensioniert")  # and "ein Polizist im Ruhestand"
+_RETURNS = frozenset(
+    {"back", "again", "return", "returns", "returned", "returning", "comeback", "wieder"}
+    | {"zurück", "zurückkehren", "zurückgekehrt", "reaktiviert"}
+)
+_RETURN_PHRASES = (
+    "noch einmal", "ein letztes mal", "one last", "one more", "out of retirement",
+    "aus dem ruhestand",
+)  # fmt: skip
+# Not yet the thing: "on the brink of war", "a hurricane warning", "a death threat", "ein
+# drohender Krieg", "ein Krieg droht" ("prepares for a revolt" was left out: the revolt of
+# Conquest of the Planet of the Apes happens, the war of a cold-war plot does not)
+_THREAT_BEFORE = frozenset(
+    {("brink", "of"), ("verge", "of"), ("threat", "of"), ("threats", "of"), ("risk", "of")}
+    | {("rumors", "of"), ("rumours", "of"), ("rande", "eines"), ("rande", "des")}
+)
+_THREAT_AFTER = frozenset(
+    {"warning", "warnings", "threat", "threats", "scare", "looms", "droht", "drohte"}
+)
 # a field of study is a subject, not the film's: "wollte Medizin studieren", "studies law"
 _STUDY_BEFORE = frozenset({"study", "studies", "studied", "studying", "major", "majors"})
 _FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
@@ -99,6 +120,33 @@ def detect_language(text: str, hint: str | None = None) -> str:
     if hint in LANGS and scores.get(hint, 0.0) >= top - 0.2:
         return hint
     return best if top > 0 else (hint if hint in LANGS else "en")
+
+
+def _threatened(words: list[str], start: int, end: int) -> bool:
+    """Whether a match is only a threat or a warning: "on the brink of a war", "a hurricane
+    warning", "ein drohender Krieg" (not yet the thing)."""
+    before = [w.lower() for w in words[max(0, start - 3) : start]]
+    if before and before[-1] in _ROLE_ARTICLES | {"a", "the", "einem", "eines", "einen"}:
+        before = before[:-1]  # "on the brink of a war"
+    return (
+        tuple(before[-2:]) in _THREAT_BEFORE
+        or (bool(before) and before[-1].startswith("drohend"))
+        or (end < len(words) and words[end].lower() in _THREAT_AFTER)
+    )
+
+
+def _retired(words: list[str], start: int, end: int) -> bool:
+    """Whether a profession is one someone retired from: "a retired postman", "der
+    pensionierte Postbote", "ein Polizist im Ruhestand"."""
+    before = [w.lower() for w in words[max(0, start - 2) : start]]
+    after = [w.lower() for w in words[end : end + 2]]
+    return any(w.startswith(_RETIRED) for w in before) or after == ["im", "ruhestand"]
+
+
+def _goes_back(text: str) -> bool:
+    """Whether a text tells of a return to work: "pulled back into the hunt", "noch einmal"."""
+    lowered = text.lower()
+    return bool(_RETURNS & set(tokenize(lowered))) or any(p in lowered for p in _RETURN_PHRASES)
 
 
 def _mention_factor(words: list[str], start: int) -> float:
@@ -204,6 +252,7 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
     total = sum(len(words) for _, clauses in sentences for words in clauses) or 1
     found: dict[str, dict] = {}
     asides: dict[str, float] = {}  # tag -> its largest aside, which is all asides count
+    goes_back = None  # whether the text tells of a return to work, read when needed
     offset = 0
     for sentence, clauses in sentences:
         whole = [word for words in clauses for word in words]
@@ -214,7 +263,9 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                 if _likeness(lower, match.surface):
                     continue
                 factor = _mention_factor(words, match.start)
-                if _studied(words, match.start, match.end):
+                if _studied(words, match.start, match.end) or _threatened(
+                    words, match.start, match.end
+                ):
                     factor *= HEDGED
                 kinds = {tag: vocab.kind(tag) for tag, _ in match.tags}
                 # a role, a nickname or the cast lowers professions only: read it only for them
@@ -223,6 +274,11 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                     or _scare_quoted(lower, match.surface)
                     or _cast(words, match.start)
                 )
+                if not role and any(k in _ASIDE_KINDS for k in kinds.values()):
+                    if _retired(words, match.start, match.end):
+                        if goes_back is None:
+                            goes_back = _goes_back(text)
+                        role = not goes_back
                 for tag, strength in match.tags:
                     if kinds[tag] in _ELSEWHERE and _elsewhere(words, match.start, kinds[tag]):
                         strength *= HEDGED
