@@ -235,6 +235,25 @@ def test_a_retired_professional_who_goes_back_keeps_the_profession(vocab):
     assert extract_text(text, "de", vocab)["detective"]["count"] == 1.0
 
 
+def test_a_place_reached_or_gone_home_to_is_the_setting(vocab):
+    """Only a wanted or planned destination is elsewhere: one reached, or home, is the setting."""
+    for text, lang, tag in [
+        ("She moves to Munich and opens a bakery.", "en", "munich"),
+        ("Three sisters fly home to Lagos for a wedding.", "en", "africa"),
+        ("Er kehrt nach Köln zurück.", "de", "germany"),
+        ("Researchers studying apes get lost.", "en", "apes"),
+    ]:
+        assert extract_text(text, lang, vocab)[tag]["count"] == 1.0, text
+
+
+def test_the_early_bonus_needs_a_plain_mention(vocab):
+    """A place elsewhere (or a negated, hedged, aside mention) named first is not the topic."""
+    text = "Der Scout will ihn nach München holen, doch er bleibt lieber im Dorf."
+    found = extract_text(text, "de", vocab)["munich"]
+    assert (found["count"], found["position"]) == (0.5, 1.0)
+    assert extract_tags({"synopsis": {"de": text}}, [], vocab)["munich"]["weight"] < 0.5
+
+
 def test_playing_a_sport_keeps_its_weight(vocab):
     """The role-play cue reads professions only: playing baseball is still baseball."""
     plain = extract_text("He is good at baseball.", "en", vocab)["baseball"]["count"]
