@@ -254,6 +254,27 @@ def test_the_early_bonus_needs_a_plain_mention(vocab):
     assert extract_tags({"synopsis": {"de": text}}, [], vocab)["munich"]["weight"] < 0.5
 
 
+@pytest.mark.parametrize(
+    "text, lang, child, parent",
+    [
+        ("Sie fährt mit ihrer Tochter ans Meer. Die Tochter schweigt.", "de",
+         "mother-daughter", "family-relations"),
+        ("He visits his son in prison. The son refuses to speak.", "en", "father-son",
+         "family-relations"),
+    ],
+)  # fmt: skip
+def test_a_relative_named_again_is_the_same_relationship(vocab, text, lang, child, parent):
+    """A weak word for a broad tag, already named for its child, counts for the child."""
+    found = extract_text(text, lang, vocab)
+    assert parent not in found
+    assert found[child]["count"] == 1.0
+
+
+def test_one_word_giving_a_child_and_its_parent_gives_both(vocab):
+    found = extract_text("They move into an old house that is haunted.", "en", vocab)
+    assert found["horror"]["count"] == 0.5
+
+
 def test_playing_a_sport_keeps_its_weight(vocab):
     """The role-play cue reads professions only: playing baseball is still baseball."""
     plain = extract_text("He is good at baseball.", "en", vocab)["baseball"]["count"]

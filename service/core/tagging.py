@@ -14,9 +14,12 @@ from service.core.vocab import (
     KW_PREFIX,
     LANGS,
     TITLE_PREFIX,
+    WEAK,
+    Tag,
     Vocabulary,
     load_vocabulary,
     tokenize,
+    word_keys,
 )
 
 NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of comedy"
@@ -114,6 +117,7 @@ _THREAT_AFTER = frozenset(
 # a field of study is a subject, not the film's: "wollte Medizin studieren", "a degree in law"
 # ("studying apes" in the field is research, so English reads only "a degree/major in")
 _STUDY_BEFORE = frozenset({("degree", "in"), ("major", "in"), ("majors", "in"), ("majoring", "in")})
+_NO_TAG = Tag("", "", {}, ())
 _FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
 _TITLE_STOP = frozenset(
     {"the", "and", "for", "with", "from", "into", "over", "under", "all", "you", "your", "our"}
@@ -272,6 +276,8 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
     total = sum(len(words) for _, clauses in sentences for words in clauses) or 1
     found: dict[str, dict] = {}
     asides: dict[str, float] = {}  # tag -> its largest aside, which is all asides count
+    heads: dict[str, list[tuple[str, int]]] = {}  # tag -> (last word of a mention, where)
+    loose: list[tuple[str, str, int, float, str]] = []  # weak mentions: see _corefer
     goes_back = None  # whether the text tells of a return to work, read when needed
     offset = 0
     for sentence, clauses in sentences:
@@ -319,6 +325,10 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                         asides[tag] = most
                     else:
                         entry["count"] += factor * strength
+                    last, where = words[match.end - 1], offset + match.end
+                    heads.setdefault(tag, []).append((last, where))
+                    if strength == WEAK and not (role and kinds[tag] in _ASIDE_KINDS):
+                        loose.append((tag, last, where, factor * strength, match.surface))
                     if (
                         match.surface not in entry["evidence"]
                         and len(entry["evidence"]) < MAX_EVIDENCE
@@ -326,7 +336,37 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                         entry["evidence"].append(match.surface)
                     _note_excerpt(entry, seen, tag, sentence, match.surface)
             offset += len(words)
+    if loose:
+        _corefer(found, heads, loose, vocab, lang)
     return found
+
+
+@lru_cache(maxsize=20_000)
+def _keys(word: str, lang: str) -> frozenset[str]:
+    return word_keys(word, lang)
+
+
+def _corefer(found: dict, heads: dict, loose: list, vocab: Vocabulary, lang: str) -> None:
+    """Count a weak mention of a broad tag for its child when the child was named through
+    the same word elsewhere in the text: "seine Tochter ... der Tochter" is the daughter of
+    father-daughter both times, not also family-relations; "his son ... fathers, sons" is
+    father-son. (One word giving both, "haunted" for haunted-house and horror, stays.)"""
+    for tag, word, where, amount, surface in loose:
+        keys = _keys(word, lang)
+        children = sorted(
+            c for c, seen in heads.items()
+            if c in found and tag in vocab.tags.get(c, _NO_TAG).parents
+            and any(at != where and keys & _keys(w, lang) for w, at in seen)
+        )  # fmt: skip
+        if not children or tag not in found:
+            continue
+        child = found[children[0]]
+        found[tag]["count"] -= amount
+        child["count"] += amount
+        if surface not in child["evidence"] and len(child["evidence"]) < MAX_EVIDENCE:
+            child["evidence"].append(surface)
+        if found[tag]["count"] <= 1e-9:
+            del found[tag]
 
 
 def _note_excerpt(entry: dict, seen: dict, tag: str, sentence: str, surface: str) -> None:
