@@ -275,6 +275,13 @@ def test_one_word_giving_a_child_and_its_parent_gives_both(vocab):
     assert found["horror"]["count"] == 0.5
 
 
+def test_a_compound_film_type_names_its_heads_genre(vocab):
+    """A Schul|komödie is a teen comedy and a Komödie; Welt|krieg is no war genre."""
+    assert {"teen-comedy", "comedy"} <= set(extract_text("Eine Schulkomödie.", "de", vocab))
+    assert {"rom-com", "comedy"} <= set(extract_text("Eine Liebeskomödie.", "de", vocab))
+    assert "war" not in extract_text("Sie lebt im Zweiten Weltkrieg.", "de", vocab)
+
+
 def test_playing_a_sport_keeps_its_weight(vocab):
     """The role-play cue reads professions only: playing baseball is still baseball."""
     plain = extract_text("He is good at baseball.", "en", vocab)["baseball"]["count"]
