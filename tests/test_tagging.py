@@ -480,9 +480,16 @@ def test_vocabulary_folder_merges_files_and_refuses_a_tag_defined_twice(tmp_path
 
 
 def test_scare_quotes_are_found_past_an_unquoted_first_mention():
-    from service.core.tagging import _scare_quoted
+    from service.core.mentions import scare_quoted as _scare_quoted
 
     # it reads the sentence lowercased, as extract_text hands it over
     assert _scare_quoted("doctor or not, he is the only 'doctor' on board.", "doctor")
     assert not _scare_quoted("doctor or not, he is the only doctor on board.", "doctor")
     assert not _scare_quoted("'tis the doctor.", "doctor")
+    # any quote marks, and a match spelled capitalized in the text
+    for sentence in ('the only "doctor" on board', "the only ‘doctor’ on board"):
+        assert _scare_quoted(sentence, "doctor")
+    assert _scare_quoted("the only 'doctor' on board", "Doctor")
+    assert _scare_quoted("der einzige „doktor“ im dorf", "Doktor")
+    assert _scare_quoted("der einzige «doktor» im dorf", "Doktor")
+    assert not _scare_quoted("the doctor's bag", "doctor")

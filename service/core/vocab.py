@@ -9,7 +9,7 @@ from pathlib import Path
 import simplemma
 
 import config
-from service.core.compounds import MIN_COMPOUND, Splitter, strip_glue
+from service.core.compounds import MIN_COMPOUND, Splitter, genre_head, strip_glue
 from service.core.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
@@ -29,7 +29,6 @@ _TAG_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _WORD = re.compile(r"[^\W_]+")
 _NOT = re.compile(r"n[’']t\b")
 _TAG_KEYS = {"kind", "labels", "parents", "tmdb", "en", "de", "en_weak", "de_weak", "senses"}
-_FILM_KINDS = frozenset({"genre", "tone"})  # tags that name a kind of film
 _MIN_PART = 4  # shortest vocabulary word that may match inside a compound
 
 
@@ -301,8 +300,7 @@ class Vocabulary:
                             found.setdefault(n, []).append(p)
             if found:
                 length, tags = self._best_sense(found, tokens, i, context)
-                if length == 1 and lang == "de" and len(tokens[i]) >= MIN_COMPOUND:
-                    tags = self._with_genre_head(tokens[i], i, tags, context)
+                tags = genre_head(self, lang, tokens[i : i + length], i, tags, context)
                 if length:
                     matches.append(Match(i, i + length, tags, " ".join(tokens[i : i + length])))
                     i += length
@@ -379,33 +377,8 @@ class Vocabulary:
                 a += 1
         return tuple(sorted(found.items()))
 
-    def _with_genre_head(self, word: str, at: int, tags, context: "_LazyContext"):
-        """Add the genre a German compound naming a kind of film names by its head: a
-        Schul|komödie (teen-comedy) is a Komödie, a Justiz|drama (legal-drama) a Drama. Words
-        of other kinds keep their head out (Welt|krieg is the Second World War, not the war
-        genre; the whole word is the synonym because its head alone would mislead)."""
-        if not word[:1].isupper() or not any(self.tags[t].kind in _FILM_KINDS for t, _ in tags):
-            return tags
-        parts = self._split(word.lower())
-        if not parts or len(parts) < 2:
-            return tags
-        single, have = self._single["de"], {t for t, _ in tags}
-        for a in range(1, len(parts)):
-            hit = single.get("".join(parts[a:]))
-            if hit:
-                extra = [
-                    (tag, STRONG)
-                    for tag, sense in hit
-                    if tag not in have
-                    and self.tags[tag].kind == "genre"
-                    and (sense is None or context.get().allows(sense, at, at + 1, "head"))
-                ]
-                return tuple(sorted((*tags, *extra))) if extra else tags
-        return tags
-
     def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
-        """Split a German word into at least two known words, head last (service/core/compounds.py)."""
-        return self._splitter.split(word, glued)
+        return self._splitter.split(word, glued)  # head last: service/core/compounds.py
 
 
 class _LazyContext:
