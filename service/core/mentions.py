@@ -89,6 +89,7 @@ _THREAT_BEFORE = frozenset(
     {("brink", "of"), ("verge", "of"), ("threat", "of"), ("threats", "of"), ("risk", "of")}
     | {("rumors", "of"), ("rumours", "of"), ("rande", "eines"), ("rande", "des")}
 )
+_THREAT_ARTICLES = frozenset({"a", "an", "the", "einem", "eines", "einen", "den", "der", "die"})
 _THREAT_AFTER = frozenset(
     {"warning", "warnings", "threat", "threats", "scare", "looms", "droht", "drohte"}
 )
@@ -100,13 +101,16 @@ _STUDY_BEFORE = frozenset({("degree", "in"), ("major", "in"), ("majors", "in"), 
 def threatened(words: list[str], start: int, end: int) -> bool:
     """Whether a match is only a threat or a warning: "on the brink of a war", "a hurricane
     warning", "ein drohender Krieg" (not yet the thing)."""
-    before = [w.lower() for w in words[max(0, start - 3) : start]]
-    if before and before[-1] in _ROLE_ARTICLES | {"a", "the", "einem", "eines", "einen"}:
-        before = before[:-1]  # "on the brink of a war"
-    return (
-        tuple(before[-2:]) in _THREAT_BEFORE
-        or (bool(before) and before[-1].startswith("drohend"))
-        or (end < len(words) and words[end].lower() in _THREAT_AFTER)
+    if end < len(words) and words[end].lower() in _THREAT_AFTER:
+        return True
+    at = start - 1
+    if at >= 0 and words[at].lower() in _THREAT_ARTICLES:
+        at -= 1  # "on the brink of a war"
+    if at < 0:
+        return False
+    last = words[at].lower()
+    return last.startswith("drohend") or (
+        at >= 1 and (words[at - 1].lower(), last) in _THREAT_BEFORE
     )
 
 
@@ -212,8 +216,9 @@ def elsewhere(words: list[str], start: int, kind: str, lang: str) -> bool:
 
 def studied(words: list[str], start: int, end: int) -> bool:
     """Whether the match is a field someone studies: "Medizin studieren", "a degree in law"."""
-    after = [w.lower() for w in words[end : end + 2]]
-    if after[:1] == ["zu"]:
-        after = after[1:]  # "Medizin zu studieren"
-    before = tuple(w.lower() for w in words[max(0, start - 2) : start])
-    return before in _STUDY_BEFORE or (bool(after) and after[0].startswith("studier"))
+    after = words[end].lower() if end < len(words) else ""
+    if after == "zu" and end + 1 < len(words):
+        after = words[end + 1].lower()  # "Medizin zu studieren"
+    return after.startswith("studier") or (
+        start >= 2 and (words[start - 2].lower(), words[start - 1].lower()) in _STUDY_BEFORE
+    )
