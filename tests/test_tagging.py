@@ -192,6 +192,14 @@ def test_multiword_phrase_beats_its_words(vocab):
         ("The country is at war.", "The country is on the brink of war.", "en", "war"),
         ("A hurricane hits the coast.", "A hurricane warning empties the coast.", "en", "storm"),
         ("Der Krieg spaltet das Dorf.", "Ein drohender Krieg spaltet das Dorf.", "de", "war"),
+        # the event a state has lasted since is the story's past
+        (
+            "The funeral is on Friday.",
+            "The sisters have fought since their father's funeral.",
+            "en",
+            "grief",
+        ),
+        ("Der Tod der Mutter trifft ihn.", "Seit dem Tod der Mutter schweigt er.", "de", "death"),
         # a profession someone retired from, unless they go back to it
         ("A postman finds a letter.", "A retired postman finds a letter.", "en", "postman"),
         ("Ein Polizist angelt am See.", "Ein Polizist im Ruhestand angelt am See.", "de", "police"),

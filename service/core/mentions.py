@@ -89,6 +89,10 @@ _THREAT_BEFORE = frozenset(
     {("brink", "of"), ("verge", "of"), ("threat", "of"), ("threats", "of"), ("risk", "of")}
     | {("rumors", "of"), ("rumours", "of"), ("rande", "eines"), ("rande", "des")}
 )
+_SINCE_DETS = frozenset(
+    {"the", "his", "her", "their", "its", "my", "our", "your", "dem", "der", "des", "seinem"}
+    | {"seiner", "ihrem", "ihrer", "einem", "einer", "unserem", "unserer"}
+)
 _THREAT_ARTICLES = frozenset({"a", "an", "the", "einem", "eines", "einen", "den", "der", "die"})
 _THREAT_AFTER = frozenset(
     {"warning", "warnings", "threat", "threats", "scare", "looms", "droht", "drohte"}
@@ -126,6 +130,19 @@ def goes_back(text: str) -> bool:
     """Whether a text tells of a return to work: "pulled back into the hunt", "noch einmal"."""
     lowered = text.lower()
     return bool(_RETURNS & set(tokenize(lowered))) or any(p in lowered for p in _RETURN_PHRASES)
+
+
+def since_then(words: list[str], start: int) -> bool:
+    """Whether a match is the event a state has lasted since, the story's past: "since their
+    father's funeral", "seit dem Tod der Mutter"; the event right after its article or
+    possessor (not "seit Jahren", not "since the attack on Pearl Harbor")."""
+    if start >= 2 and words[start - 1].lower() in _SINCE_DETS:
+        k = start - 2  # "since the funeral", "seit dem Tod"
+    elif start >= 4 and words[start - 1] == "s" and words[start - 3].lower() in _SINCE_DETS:
+        k = start - 4  # "since their father's funeral": since, their, father, s, funeral
+    else:
+        return False
+    return words[k].lower() in ("since", "seit")
 
 
 def mention_factor(words: list[str], start: int) -> float:

@@ -19,6 +19,7 @@ from service.core.mentions import (
     retired,
     role_play,
     scare_quoted,
+    since_then,
     studied,
     threatened,
 )
@@ -92,8 +93,10 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                 if likeness(lower, match.surface):
                     continue
                 factor = mention_factor(words, match.start)
-                if studied(words, match.start, match.end) or threatened(
-                    words, match.start, match.end
+                if (
+                    studied(words, match.start, match.end)
+                    or threatened(words, match.start, match.end)
+                    or since_then(words, match.start)
                 ):
                     factor *= HEDGED
                 kinds = {tag: vocab.kind(tag) for tag, _ in match.tags}
