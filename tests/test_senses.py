@@ -75,6 +75,9 @@ TRAPS = [
     ("verb as setting", "Bullies who train at a flashy gym torment him.", "en", "train"),
     ("verb as setting", "He spends hours at a wooden training dummy.", "en", "train"),
     ("attribute as tone", "Her boss hates family-friendly clients.", "en", "family-friendly"),
+    ("two senses", "A jazz ensemble plays at the wedding.", "en", "anthology"),
+    ("two senses", "Er muss sich für seine Fehler verantworten.", "de", "trial"),
+    ("set phrase", "She left home at the tender age of ten.", "en", "heartfelt"),
 ]
 # (text, lang, tag): the same words in the sense that counts
 SENSES_KEPT = [
@@ -121,6 +124,9 @@ SENSES_KEPT = [
     ("Im Zweiten Weltkrieg flieht sie aus Berlin.", "de", "world-war-ii"),
     ("They take the train to Vienna.", "en", "train"),
     ("A family-friendly adventure for kids of all ages.", "en", "family-friendly"),
+    ("A wry ensemble comedy about three neighbours.", "en", "anthology"),
+    ("Die Ärztin muss sich vor Gericht verantworten.", "de", "trial"),
+    ("A tender drama about two old friends.", "en", "heartfelt"),
 ]
 
 

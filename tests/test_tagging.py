@@ -130,6 +130,7 @@ def test_german_non_compounds_stay_untagged(vocab, word):
         ("Two firemen fall in love.", "en", "romance"),
         ("Eine romantische Komödie über zwei Köche.", "de", "rom-com"),
         ("Sie trauert um ihren verstorbenen Mann.", "de", "widowhood"),
+        ("Der junge Leutnant desertiert.", "de", "soldier"),  # an officer is a soldier
     ],
 )
 def test_synonyms_and_phrases(vocab, text, lang, tag):
@@ -163,6 +164,47 @@ def test_multiword_phrase_beats_its_words(vocab):
             "doctor",
         ),
         ("The doctor on board helps.", "The only 'doctor' on board helps.", "en", "doctor"),
+        ("The doctor on board helps.", "The only 'Doctor' on board helps.", "en", "doctor"),
+        ("Der Doktor im Dorf hilft.", "Der einzige „Doktor“ im Dorf hilft.", "de", "doctor"),
+        # the cast, not a character
+        (
+            "Eine Schauspielerin verliert ihre Stimme.",
+            "Ein leises Drama, getragen von einer brillanten Schauspielerin.",
+            "de",
+            "actor",
+        ),
+        (
+            "An actress loses her voice.",
+            "A quiet thriller starring a superb actress.",
+            "en",
+            "actor",
+        ),
+        # where someone comes from or goes to, when something dates from: not the setting
+        (
+            "Die Rentnerin lebt im Allgäu.",
+            "Die Rentnerin aus dem Allgäu überwintert auf Teneriffa.",
+            "de",
+            "germany",
+        ),
+        ("A scout in Munich calls.", "A scout wants to bring him to Munich.", "en", "munich"),
+        ("In 1952, a love letter turns up.", "A love letter from 1952 turns up.", "en", "1950s"),
+        # a threat or a warning is not yet the thing
+        ("The country is at war.", "The country is on the brink of war.", "en", "war"),
+        ("A hurricane hits the coast.", "A hurricane warning empties the coast.", "en", "storm"),
+        ("Der Krieg spaltet das Dorf.", "Ein drohender Krieg spaltet das Dorf.", "de", "war"),
+        # the event a state has lasted since is the story's past
+        (
+            "The funeral is on Friday.",
+            "The sisters have fought since their father's funeral.",
+            "en",
+            "grief",
+        ),
+        ("Der Tod der Mutter trifft ihn.", "Seit dem Tod der Mutter schweigt er.", "de", "death"),
+        # a profession someone retired from, unless they go back to it
+        ("A postman finds a letter.", "A retired postman finds a letter.", "en", "postman"),
+        ("Ein Polizist angelt am See.", "Ein Polizist im Ruhestand angelt am See.", "de", "police"),
+        # a field of study is a subject
+        ("Er arbeitet in der Medizin.", "Er wollte eigentlich Medizin studieren.", "de", "medical"),
     ],
 )
 def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
@@ -171,6 +213,81 @@ def test_negation_and_hedges_count_less(vocab, plain, weakened, lang, tag):
     assert 0 < weak < strong
     film_weight = extract_tags({"synopsis": {lang: weakened}}, [], vocab)[tag]["weight"]
     assert film_weight < extract_tags({"synopsis": {lang: plain}}, [], vocab)[tag]["weight"]
+
+
+def test_asides_do_not_add_up(vocab):
+    """A part played and a nickname in quotes are one aside, not two mentions."""
+    text = (
+        "A stage actor who portrayed a surgeon on tour is now the only 'surgeon' in the "
+        "village. Nobody asks him for a diagnosis."
+    )
+    assert extract_text(text, "en", vocab)["doctor"]["count"] == pytest.approx(0.25)
+    assert extract_tags({"synopsis": {"en": text}}, [], vocab)["doctor"]["weight"] < 0.5
+
+
+def test_a_refugees_homeland_and_an_unexpected_thing_count_in_full(vocab):
+    """Fleeing from a country is about it; not expecting a thing says it comes."""
+    fled = extract_text("Ein Flüchtling aus Syrien eröffnet ein Café.", "de", vocab)
+    assert fled["middle-east"]["count"] == 1.0
+    for text in (
+        "Neither expects the friendship.",
+        "Nobody knows that no one suspects the friendship.",
+    ):
+        assert extract_text(text, "en", vocab)["friendship"]["count"] == 1.0
+
+
+def test_a_retired_professional_who_goes_back_keeps_the_profession(vocab):
+    text = "A retired detective is pulled back into the hunt for a poisoner."
+    assert extract_text(text, "en", vocab)["detective"]["count"] == 1.0
+    text = "Die pensionierte Kommissarin muss noch einmal ermitteln."
+    assert extract_text(text, "de", vocab)["detective"]["count"] == 1.0
+
+
+def test_a_place_reached_or_gone_home_to_is_the_setting(vocab):
+    """Only a wanted or planned destination is elsewhere: one reached, or home, is the setting."""
+    for text, lang, tag in [
+        ("She moves to Munich and opens a bakery.", "en", "munich"),
+        ("Three sisters fly home to Lagos for a wedding.", "en", "africa"),
+        ("Er kehrt nach Köln zurück.", "de", "germany"),
+        ("Researchers studying apes get lost.", "en", "apes"),
+    ]:
+        assert extract_text(text, lang, vocab)[tag]["count"] == 1.0, text
+
+
+def test_the_early_bonus_needs_a_plain_mention(vocab):
+    """A place elsewhere (or a negated, hedged, aside mention) named first is not the topic."""
+    text = "Der Scout will ihn nach München holen, doch er bleibt lieber im Dorf."
+    found = extract_text(text, "de", vocab)["munich"]
+    assert (found["count"], found["position"]) == (0.5, 1.0)
+    assert extract_tags({"synopsis": {"de": text}}, [], vocab)["munich"]["weight"] < 0.5
+
+
+@pytest.mark.parametrize(
+    "text, lang, child, parent",
+    [
+        ("Sie fährt mit ihrer Tochter ans Meer. Die Tochter schweigt.", "de",
+         "mother-daughter", "family-relations"),
+        ("He visits his son in prison. The son refuses to speak.", "en", "father-son",
+         "family-relations"),
+    ],
+)  # fmt: skip
+def test_a_relative_named_again_is_the_same_relationship(vocab, text, lang, child, parent):
+    """A weak word for a broad tag, already named for its child, counts for the child."""
+    found = extract_text(text, lang, vocab)
+    assert parent not in found
+    assert found[child]["count"] == 1.0
+
+
+def test_one_word_giving_a_child_and_its_parent_gives_both(vocab):
+    found = extract_text("They move into an old house that is haunted.", "en", vocab)
+    assert found["horror"]["count"] == 0.5
+
+
+def test_a_compound_film_type_names_its_heads_genre(vocab):
+    """A Schul|komödie is a teen comedy and a Komödie; Welt|krieg is no war genre."""
+    assert {"teen-comedy", "comedy"} <= set(extract_text("Eine Schulkomödie.", "de", vocab))
+    assert {"rom-com", "comedy"} <= set(extract_text("Eine Liebeskomödie.", "de", vocab))
+    assert "war" not in extract_text("Sie lebt im Zweiten Weltkrieg.", "de", vocab)
 
 
 def test_playing_a_sport_keeps_its_weight(vocab):
@@ -371,9 +488,16 @@ def test_vocabulary_folder_merges_files_and_refuses_a_tag_defined_twice(tmp_path
 
 
 def test_scare_quotes_are_found_past_an_unquoted_first_mention():
-    from service.core.tagging import _scare_quoted
+    from service.core.mentions import scare_quoted as _scare_quoted
 
     # it reads the sentence lowercased, as extract_text hands it over
     assert _scare_quoted("doctor or not, he is the only 'doctor' on board.", "doctor")
     assert not _scare_quoted("doctor or not, he is the only doctor on board.", "doctor")
     assert not _scare_quoted("'tis the doctor.", "doctor")
+    # any quote marks, and a match spelled capitalized in the text
+    for sentence in ('the only "doctor" on board', "the only ‘doctor’ on board"):
+        assert _scare_quoted(sentence, "doctor")
+    assert _scare_quoted("the only 'doctor' on board", "Doctor")
+    assert _scare_quoted("der einzige „doktor“ im dorf", "Doktor")
+    assert _scare_quoted("der einzige «doktor» im dorf", "Doktor")
+    assert not _scare_quoted("the doctor's bag", "doctor")

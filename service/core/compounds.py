@@ -7,6 +7,7 @@ import simplemma
 GLUES = ("ens", "es", "en", "er", "e", "n", "s")  # German linking elements (Fugenelemente)
 MIN_COMPOUND = 8  # shorter German words are not split
 MIN_PART_LEN = 3  # shortest part of a split compound
+FILM_KINDS = frozenset({"genre", "tone"})  # tags that name a kind of film
 
 
 class Splitter:
@@ -83,3 +84,31 @@ def strip_glue(word: str) -> list[str]:
 @lru_cache(maxsize=100_000)
 def _known_de(word: str) -> bool:
     return simplemma.is_known(word, lang="de") or simplemma.is_known(word.capitalize(), lang="de")
+
+
+def genre_head(vocab, lang: str, words: list[str], at: int, tags: tuple, context) -> tuple:
+    """Add to a German word's tags the genre its head names, if the word names a kind of
+    film: a Schul|komödie (teen-comedy) is a Komödie, a Justiz|drama (legal-drama) a Drama.
+    Words of other kinds keep their head out (Welt|krieg is the Second World War, not the war
+    genre; the whole word is the synonym because its head alone would mislead).
+    words: the match, which must be one German word; at, context: its place in its clause
+    and the clause (sense rules read the head)."""
+    word = words[0] if len(words) == 1 else ""
+    if lang != "de" or len(word) < MIN_COMPOUND or not word[:1].isupper():
+        return tags
+    if not any(vocab.tags[t].kind in FILM_KINDS for t, _ in tags):
+        return tags
+    parts = vocab._split(word.lower())
+    for a in range(1, len(parts or ())):
+        hit = vocab._single["de"].get("".join(parts[a:]))
+        if hit:
+            have = {t for t, _ in tags}
+            extra = [
+                (tag, 1.0)
+                for tag, sense in hit
+                if tag not in have
+                and vocab.tags[tag].kind == "genre"
+                and (sense is None or context.get().allows(sense, at, at + 1, "head"))
+            ]
+            return tuple(sorted((*tags, *extra)))
+    return tags

@@ -1,12 +1,28 @@
 """Extract weighted vocabulary tags from a film's genres, keywords, synopses and reviews (pure)."""
 
-import itertools
 import math
 import re
 from functools import lru_cache
 
 import simplemma
 
+from service.core.mentions import (
+    ASIDE,
+    ASIDE_KINDS,
+    ELSEWHERE_KINDS,
+    HEDGED,
+    cast,
+    elsewhere,
+    goes_back,
+    likeness,
+    mention_factor,
+    retired,
+    role_play,
+    scare_quoted,
+    since_then,
+    studied,
+    threatened,
+)
 from service.core.plot import film_plot_words
 from service.core.sentences import excerpt, split_sentences
 from service.core.vocab import (
@@ -14,42 +30,20 @@ from service.core.vocab import (
     KW_PREFIX,
     LANGS,
     TITLE_PREFIX,
+    WEAK,
+    Tag,
     Vocabulary,
     load_vocabulary,
     tokenize,
+    word_keys,
 )
 
-NEGATED, HEDGED = 0.25, 0.5  # count factors for "not a comedy" and "a touch of comedy"
-ASIDE = 0.25  # "played a surgeon", the only 'doctor' on board: a part or a nickname
 REVIEW_FACTOR = 0.5  # review tags weigh at most half of the film's own
 PARENT_FACTOR = 0.5  # per generation
 MAX_EVIDENCE = 5
 MAX_EXCERPTS = 3  # sentences kept per tag, so an editor can see why it fired
-_WINDOW = 3  # tokens before a match searched for negation / hedges
 _CLAUSE = re.compile(r"[.!?;:,()\[\]\"“”„«»–—\n]+")
-_NEGATIONS = frozenset(
-    {"not", "cannot", "no", "never", "without", "nor", "neither", "hardly", "barely"}
-    | {"kein", "keine", "keinen", "keinem", "keiner", "keines", "nicht", "nie", "niemals"}
-    | {"ohne", "weder", "kaum"}
-)
-_HEDGES = frozenset(
-    {"bit", "touch", "hint", "hints", "shade", "trace", "slightly", "somewhat", "mildly"}
-    | {"vaguely", "faintly", "element", "elements", "hauch", "anflug", "spur", "bisschen"}
-    | {"etwas", "leicht", "leichte", "leichten", "ansatzweise", "prise", "elemente"}
-)
-_HEDGE_PAIRS = frozenset({("kind", "of"), ("sort", "of")})
-_QUOTE_CHARS = frozenset("'‘’\"“”„«»‹›")
-# "insect-like machines", "a Kafka-esque office": a likeness, not the thing (German glues its
-# -artig and -ähnlich on, and compounds are read by their head)
-_LIKENESS = ("-like", "-esque", "-shaped")
-# Role-play: "played a surgeon", "spielt einen Arzt": an actor's part, for professions only
-# ("plays baseball" and "spielt die Geige" name no profession and keep their weight).
-_ROLE_VERBS = frozenset(
-    {"play", "plays", "played", "playing", "portray", "portrays", "portrayed", "portraying"}
-    | {"spielt", "spielte", "spielten", "verkörpert", "verkörperte", "mimt", "mimte"}
-)
-_ROLE_ARTICLES = frozenset({"a", "an", "the", "einen", "eine", "den", "die", "der"})
-_ASIDE_KINDS = frozenset({"profession"})
+_NO_TAG = Tag("", "", {}, ())
 _FILM_OWN = frozenset({"genre", "pinned"})  # sources that make a genre-kind tag the film's genre
 _TITLE_STOP = frozenset(
     {"the", "and", "for", "with", "from", "into", "over", "under", "all", "you", "your", "our"}
@@ -71,57 +65,11 @@ def detect_language(text: str, hint: str | None = None) -> str:
     return best if top > 0 else (hint if hint in LANGS else "en")
 
 
-def _mention_factor(words: list[str], start: int) -> float:
-    before = [w.lower() for w in words[max(0, start - _WINDOW) : start]]
-    if any(w in _NEGATIONS for w in before):
-        return NEGATED
-    if any(w in _HEDGES for w in before) or any(
-        p in _HEDGE_PAIRS for p in itertools.pairwise(before)
-    ):
-        return HEDGED
-    return 1.0
-
-
-def _places(lower: str, surface: str):
-    """Yield (start, end) of every place surface stands in a lowercased sentence."""
-    at = lower.find(surface)
-    while at >= 0:
-        end = at + len(surface)
-        yield at, end
-        at = lower.find(surface, end)
-
-
-def _scare_quoted(lower: str, surface: str) -> bool:
-    """Whether a one-word match stands in quotes in the lowercased sentence, at any place,
-    not only the first ("Doctor … the only 'doctor' on board")."""
-    return " " not in surface and any(
-        0 < at and end < len(lower) and {lower[at - 1], lower[end]} <= _QUOTE_CHARS
-        for at, end in _places(lower, surface)
-    )
-
-
-def _likeness(lower: str, surface: str) -> bool:
-    """Whether every place a match stands in the lowercased sentence is a likeness:
-    "insect-like machines"."""
-    ends = [end for _, end in _places(lower, surface.lower())]
-    return bool(ends) and all(lower.startswith(_LIKENESS, end) for end in ends)
-
-
-def _role_play(words: list[str], start: int) -> bool:
-    """Whether the match at start is a part someone plays: "played a heart surgeon",
-    "spielt einen Arzt" (a role verb, an article, at most one word between)."""
-    before = [w.lower() for w in words[max(0, start - 3) : start]]
-    return (
-        len(before) >= 2
-        and before[-1] in _ROLE_ARTICLES
-        and (before[-2] in _ROLE_VERBS or (len(before) == 3 and before[-3] in _ROLE_VERBS))
-    )
-
-
 def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, dict]:
     """Return {tag: {"count", "evidence", "position", "excerpts"}} for one text.
 
-    position is the first mention in [0, 1); excerpts are up to MAX_EXCERPTS
+    position is the first plain mention in [0, 1) (not negated, hedged, an aside or a place
+    elsewhere), 1.0 if there is none; excerpts are up to MAX_EXCERPTS
     {"words", "text"}: the words matched in a sentence and that sentence, cut short.
     """
     lang = detect_language(text, lang)
@@ -131,6 +79,10 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
     ]
     total = sum(len(words) for _, clauses in sentences for words in clauses) or 1
     found: dict[str, dict] = {}
+    asides: dict[str, float] = {}  # tag -> its largest aside, which is all asides count
+    heads: dict[str, list[tuple[str, int]]] = {}  # tag -> (last word of a mention, where)
+    loose: list[tuple[str, str, int, float, str]] = []  # weak mentions: see _corefer
+    back = None  # whether the text tells of a return to work, read when needed
     offset = 0
     for sentence, clauses in sentences:
         whole = [word for words in clauses for word in words]
@@ -138,22 +90,51 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
         seen: dict[str, dict] = {}  # tag -> its excerpt of this sentence
         for words in clauses:
             for match in vocab.find(words, lang, whole):
-                if _likeness(lower, match.surface):
+                if likeness(lower, match.surface):
                     continue
-                factor = _mention_factor(words, match.start)
-                # a role or a nickname lowers professions only: read it only for them
-                role = any(vocab.kind(tag) in _ASIDE_KINDS for tag, _ in match.tags) and (
-                    _role_play(words, match.start) or _scare_quoted(lower, match.surface)
+                factor = mention_factor(words, match.start)
+                if (
+                    studied(words, match.start, match.end)
+                    or threatened(words, match.start, match.end)
+                    or since_then(words, match.start)
+                ):
+                    factor *= HEDGED
+                kinds = {tag: vocab.kind(tag) for tag, _ in match.tags}
+                # a role, a nickname or the cast lowers professions only: read it only for them
+                role = any(k in ASIDE_KINDS for k in kinds.values()) and (
+                    role_play(words, match.start)
+                    or scare_quoted(lower, match.surface)
+                    or cast(words, match.start)
                 )
+                if not role and any(k in ASIDE_KINDS for k in kinds.values()):
+                    if retired(words, match.start, match.end):
+                        if back is None:
+                            back = goes_back(text)
+                        role = not back
                 for tag, strength in match.tags:
-                    if role and vocab.kind(tag) in _ASIDE_KINDS:
-                        strength *= ASIDE
+                    plain = factor == 1.0  # the early bonus needs a plain mention
+                    if kinds[tag] in ELSEWHERE_KINDS and elsewhere(
+                        words, match.start, kinds[tag], lang
+                    ):
+                        strength *= HEDGED
+                        plain = False
                     entry = found.setdefault(
-                        tag,
-                        {"count": 0.0, "evidence": [], "position": (offset + match.start) / total,
-                         "excerpts": []},
-                    )  # fmt: skip
-                    entry["count"] += factor * strength
+                        tag, {"count": 0.0, "evidence": [], "position": 1.0, "excerpts": []}
+                    )
+                    aside = role and kinds[tag] in ASIDE_KINDS
+                    if plain and not aside and entry["position"] == 1.0:
+                        entry["position"] = (offset + match.start) / total
+                    if aside:
+                        # asides do not add up: a part played and a nickname are one aside
+                        most = max(asides.get(tag, 0.0), factor * strength * ASIDE)
+                        entry["count"] += most - asides.get(tag, 0.0)
+                        asides[tag] = most
+                    else:
+                        entry["count"] += factor * strength
+                    last, where = words[match.end - 1], offset + match.end
+                    heads.setdefault(tag, []).append((last, where))
+                    if strength == WEAK and not (role and kinds[tag] in ASIDE_KINDS):
+                        loose.append((tag, last, where, factor * strength, match.surface))
                     if (
                         match.surface not in entry["evidence"]
                         and len(entry["evidence"]) < MAX_EVIDENCE
@@ -161,7 +142,37 @@ def extract_text(text: str, lang: str | None, vocab: Vocabulary) -> dict[str, di
                         entry["evidence"].append(match.surface)
                     _note_excerpt(entry, seen, tag, sentence, match.surface)
             offset += len(words)
+    if loose:
+        _corefer(found, heads, loose, vocab, lang)
     return found
+
+
+@lru_cache(maxsize=20_000)
+def _keys(word: str, lang: str) -> frozenset[str]:
+    return word_keys(word, lang)
+
+
+def _corefer(found: dict, heads: dict, loose: list, vocab: Vocabulary, lang: str) -> None:
+    """Count a weak mention of a broad tag for its child when the child was named through
+    the same word elsewhere in the text: "seine Tochter ... der Tochter" is the daughter of
+    father-daughter both times, not also family-relations; "his son ... fathers, sons" is
+    father-son. (One word giving both, "haunted" for haunted-house and horror, stays.)"""
+    for tag, word, where, amount, surface in loose:
+        keys = _keys(word, lang)
+        children = sorted(
+            c for c, seen in heads.items()
+            if c in found and tag in vocab.tags.get(c, _NO_TAG).parents
+            and any(at != where and keys & _keys(w, lang) for w, at in seen)
+        )  # fmt: skip
+        if not children or tag not in found:
+            continue
+        child = found[children[0]]
+        found[tag]["count"] -= amount
+        child["count"] += amount
+        if surface not in child["evidence"] and len(child["evidence"]) < MAX_EVIDENCE:
+            child["evidence"].append(surface)
+        if found[tag]["count"] <= 1e-9:
+            del found[tag]
 
 
 def _note_excerpt(entry: dict, seen: dict, tag: str, sentence: str, surface: str) -> None:

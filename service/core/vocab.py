@@ -9,7 +9,7 @@ from pathlib import Path
 import simplemma
 
 import config
-from service.core.compounds import MIN_COMPOUND, Splitter, strip_glue
+from service.core.compounds import MIN_COMPOUND, Splitter, genre_head, strip_glue
 from service.core.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
@@ -300,6 +300,7 @@ class Vocabulary:
                             found.setdefault(n, []).append(p)
             if found:
                 length, tags = self._best_sense(found, tokens, i, context)
+                tags = genre_head(self, lang, tokens[i : i + length], i, tags, context)
                 if length:
                     matches.append(Match(i, i + length, tags, " ".join(tokens[i : i + length])))
                     i += length
@@ -377,8 +378,7 @@ class Vocabulary:
         return tuple(sorted(found.items()))
 
     def _split(self, word: str, glued: bool = False) -> tuple[str, ...] | None:
-        """Split a German word into at least two known words, head last (service/core/compounds.py)."""
-        return self._splitter.split(word, glued)
+        return self._splitter.split(word, glued)  # head last: service/core/compounds.py
 
 
 class _LazyContext:
