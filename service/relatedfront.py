@@ -43,6 +43,10 @@ _DIFFERENT = ("HTTP_ORIGIN", *caching.CONDITIONAL, "HTTP_TRANSFER_ENCODING")
 _ID = logs.REQUEST_ID_HEADER.lower()
 # The headers of a limit: never in a replayed answer.
 _LIMITED = ("x-ratelimit-", "retry-after")
+# Headers whose value is the answer's own; the others (type, policy, nosniff, Vary) are the
+# same in most answers and kept once for all (a replay's headers: 0.6 KB instead of 1.6).
+_OWN = frozenset({"content-length", "etag", "last-modified", "date", _ID})
+_SHARED: dict = {}
 
 
 class Replay(NamedTuple):
@@ -189,6 +193,8 @@ def make_replay(
     head, found, tail = data.rpartition(offered["results"])  # the results come last
     if not found:
         return None
+    if len(_SHARED) < 64:
+        headers = [p if n in _OWN else _SHARED.setdefault(p, p) for n, p in zip(names, headers)]
     return Replay(
         cache_key,
         kept,
