@@ -2,14 +2,16 @@
 what Flask would answer (status, bytes, headers, metrics, access line, rate limits), and
 never once its sources changed."""
 
+import socket
+
 import pytest
 from redis.exceptions import RedisError
 
 from service import create_app, relatedfront, security
 from service.recommendations import Recommendations
 from service.relatedfront import RelatedFront
-from tests.conftest import TEST_SETTINGS
-from tests.helpers import json_log_lines
+from tests.conftest import REDIS_URL, TEST_SETTINGS
+from tests.helpers import free_port, json_log_lines, start_gunicorn
 from tests.test_html_cache import CHANGES, make_change
 from tests.test_metrics import rule_of, scrape, value
 
@@ -250,3 +252,38 @@ def test_the_front_is_off_with_the_page_cache_or_meta_limits(make_app, overrides
     web = app.test_client()
     assert [web.get(RECS.replace("love-911", "ghost")).status_code for _ in range(2)] == [404] * 2
     assert front(app).replays.size == 0 and front(app).served == 0
+
+
+def test_under_gunicorn_the_wire_bytes_are_flasks(app, seeded):
+    """One sync worker: the first answer is Flask's, the next ones the front's (the in-process
+    tests show it is taken); status line, headers in order and body are the same bytes."""
+    port = free_port()
+    proc = start_gunicorn(
+        {
+            "REDIS_URL": REDIS_URL,
+            "RECS_PREFIX": app.config["RECS_PREFIX"],
+            "RECS_QUEUE": app.config["QUEUE_NAME"],
+            "RECS_API_KEYS": "k-wire",
+            "GUNICORN_WORKERS": "1",
+        },
+        port,
+    )
+    try:
+        request = f"GET {URL} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        answers = [raw_answer(port, request) for _ in range(4)]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert answers[0][0].startswith(b"HTTP/1.1 200 OK")
+    assert len(set(answers)) == 1, answers
+
+
+def raw_answer(port: int, request: bytes) -> tuple:
+    """Return an answer's status line, header lines but Date and X-Request-ID, and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    own = (b"date:", b"x-request-id:")
+    return status, tuple(line for line in lines if not line.lower().startswith(own)), body
