@@ -123,8 +123,9 @@ class RelatedFront:
             )
         except RedisError:  # Flask answers it (503 where it must), as without the front
             return None
-        if not current:
+        if not current:  # neither is the cache's entry: Flask need not ask Redis about it again
             self.replays.drop(key)
+            recs["pages"].drop(replay.page_key)
             return None
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         headers = list(replay.headers)

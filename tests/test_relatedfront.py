@@ -166,6 +166,21 @@ def test_an_answer_the_page_cache_dropped_goes_to_flask(app, client, seeded):
     assert {r.get_data() for r in again} == {first.get_data()}
 
 
+def test_after_a_change_the_list_is_checked_once(app, client, seeded, monkeypatch):
+    """The front found the kept answer out of date: Flask reads the list anew at once, without
+    asking Redis again whether the cache's entry is current (as without the front: one check)."""
+    for _ in range(2):
+        client.get(URL)
+    client.patch("/api/v1/films/love-911", json={"title": "Love 911 (neu)"})
+    store = type(seeded)
+    checks = []
+    check = store.read_list_unchanged
+    monkeypatch.setattr(
+        store, "read_list_unchanged", lambda *a, **k: checks.append(1) or check(*a, **k)
+    )
+    assert client.get(URL).get_json()["status"] == "stale" and len(checks) == 1
+
+
 def test_redis_errors_in_the_check_leave_the_answer_to_flask(app, client, seeded, monkeypatch):
     first = client.get(URL)
 
