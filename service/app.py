@@ -96,6 +96,7 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
         pagefront,
         pages,
         recommendations,
+        relatedfront,
         replication,
         reviews,
         security,
@@ -141,6 +142,7 @@ def create_app(overrides: dict | None = None, settings: Settings | None = None) 
     }
 
     pagefront.init_app(app)  # beneath ProxyFix (security), so it sees the client's address
+    relatedfront.init_app(app)  # above pagefront: the API's reads skip its checks
     logs.init_app(app)  # first: every later hook and log line sees the request id
     metrics.init_app(app)
     replication.init_app(app)

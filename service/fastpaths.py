@@ -14,6 +14,10 @@ from marshmallow import Schema, fields, missing
 from service.common import LangTag
 from service.labels import LANGS
 from service.schemas import Timestamp
+from service.security import is_unlimited
+
+# environ: the related-titles answer Flask gave, for service/relatedfront.py to replay
+KEPT_ANSWER = "recs.kept_answer"
 
 
 # -- dumps without marshmallow's per-field machinery ------------------------------------------
@@ -66,6 +70,13 @@ def dump_rec_page(data: dict) -> dict:
             for r in data["results"]
         ],
     }
+
+
+def offer_answer(data: dict) -> None:
+    """Offer related_page's answer to the front (service/relatedfront.py) when it is fresh
+    and no limit counted the request: only such an answer is served again beneath Flask."""
+    if data["status"] == "fresh" and is_unlimited():
+        request.environ[KEPT_ANSWER] = data
 
 
 # -- query arguments parsed by hand -----------------------------------------------------------

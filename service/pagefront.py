@@ -136,23 +136,33 @@ class PageFront:
         return body
 
     def _count(self, environ, started: float, request_id: str) -> None:
-        """Count and log the answer as the metrics and access-log hooks do for Flask's."""
         if self.route is None:
-            self.route = next(r.rule for r in self.app.url_map.iter_rules(ENDPOINT))
-        seconds = time.perf_counter() - started
-        counter, latency = metrics.request_children("GET", self.route, 200)
-        counter.inc()
-        latency.observe(seconds)
-        if logs.access_log.isEnabledFor(logging.INFO):
-            logs.log_access(
-                "GET",
-                environ["PATH_INFO"],
-                200,
-                self.route,
-                seconds,
-                environ.get("REMOTE_ADDR"),
-                request_id,
-            )
+            self.route = rule_of(self.app, ENDPOINT)
+        count_answer(environ, self.route, started, request_id)
+
+
+def rule_of(app, endpoint: str) -> str:
+    """Return an endpoint's url rule, as the access log and the metrics name its route."""
+    return next(r.rule for r in app.url_map.iter_rules(endpoint))
+
+
+def count_answer(environ, route: str, started: float, request_id: str) -> None:
+    """Count and log a 200 to a GET answered beneath Flask as the metrics and access-log hooks
+    do for Flask's answers."""
+    seconds = time.perf_counter() - started
+    counter, latency = metrics.request_children("GET", route, 200)
+    counter.inc()
+    latency.observe(seconds)
+    if logs.access_log.isEnabledFor(logging.INFO):
+        logs.log_access(
+            "GET",
+            environ["PATH_INFO"],
+            200,
+            route,
+            seconds,
+            environ.get("REMOTE_ADDR"),
+            request_id,
+        )
 
 
 def replayed(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from service import caching, listcodec
 from service.common import lang_arg, page_cache, page_of, primary_store, store
 from service.core.vocab import load_vocabulary
-from service.fastpaths import dump_rec_page, plain_query, query_args
+from service.fastpaths import dump_rec_page, offer_answer, plain_query, query_args
 from service.labels import LABELS, LANGS
 from service.listcodec import AGREEMENT_REASON
 from service.schemas import PageSchema, Timestamp
@@ -383,6 +383,14 @@ def still_made_from(
     )
 
 
+def page_key(film_id: str, args: dict) -> tuple:
+    """Return related_page's arguments after the store for RecArgs: film, lang, excluded ids,
+    start, stop (the key of the page cache)."""
+    exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())
+    page, size = args["page"], args.get("limit") or args.get("page_size") or 20
+    return film_id, args["lang"], exclude, (page - 1) * size, page * size
+
+
 @blp.route("/films/<id:film_id>/recommendations")
 class Recommendations(MethodView):
     init_every_request = False  # no per-request state: one instance serves every request
@@ -391,23 +399,15 @@ class Recommendations(MethodView):
     @blp.response(200, RecPage, example=RECS_EXAMPLE)
     def get(self, args, film_id):
         """Related titles, best first, each with its score and the shared tags behind it"""
-        exclude = frozenset(x.strip() for x in args.get("exclude", "").split(",") if x.strip())
-        page, size = args["page"], args.get("limit") or args.get("page_size") or 20
+        key = page_key(film_id, args)
         try:
-            data = related_page(
-                store(),
-                film_id,
-                args["lang"],
-                exclude,
-                (page - 1) * size,
-                page * size,
-                primary=primary_store(),
-                pages=page_cache(),
-            )
+            data = related_page(store(), *key, primary=primary_store(), pages=page_cache())
         except NotFound:
             abort(404, message=f"No film with id '{film_id}'.")
-        body = {**data, **page_of(data["results"], page, size, data.pop("total"))}
+        size = key[4] - key[3]
+        body = {**data, **page_of(data["results"], args["page"], size, data.pop("total"))}
         caching.describe(last_modified=data["computed_at"], fresh=data["status"] == "fresh")
+        offer_answer(data)  # relatedfront replays it while it is current
         return current_app.json.response(dump_rec_page(body))
 
 

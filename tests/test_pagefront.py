@@ -12,7 +12,10 @@ OWN = {"Date", "X-Request-ID"}  # made for each answer
 
 
 def front(app) -> PageFront:
-    return app.wsgi_app
+    wsgi = app.wsgi_app  # beneath the related-titles front (service/relatedfront.py)
+    while not isinstance(wsgi, PageFront):
+        wsgi = wsgi.wsgi_app
+    return wsgi
 
 
 def headers_but_own(response) -> dict:
