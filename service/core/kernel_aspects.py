@@ -8,19 +8,14 @@ from service.core.kernel_select import better, sort_best_first
 
 
 @njit(cache=True)
-def cover_aspects(chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, ratio) -> int:
+def cover_aspects(chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, bar) -> int:
     """Bring into the first `window` of chosen[:total] (best first) the best scored film of
     each aspect the window lacks (rule 5 of the module docstring); return the new total.
 
-    The bar is on the films' direct scores (`direct`: before the neighbours' agreement, rule
-    3b), so that the agreement, which favours the strand most of the best matches are of, does
-    not keep the other strands out: a film qualifies when its direct score is at least `ratio`
-    times the lowest in the window."""
+    A film qualifies when its direct score (`direct`: before the neighbours' agreement, rule
+    3b) is at least `bar`, aspect_ratio times the window's last direct score: the agreement
+    favours the strand most of the best matches are of, and must not keep the others out."""
     w_end = min(window, total)
-    low = np.inf
-    for p in range(w_end):
-        low = min(low, direct[chosen[p]])
-    bar = ratio * low
     in_window = np.zeros(n, np.bool_)
     for p in range(w_end):
         in_window[chosen[p]] = True

@@ -11,20 +11,26 @@ listed film gains by how like it is to them: the mean of its content similarity 
 import numpy as np
 from numba import njit
 
+from service.core.kernel_select import sort_best_first
+
 
 @njit(cache=True, nogil=True)
 def agreement(nbrs, nb_weight, targets, orig, matrix, plots, dense, out) -> None:
     """Write to out each target's agreement with the neighbours, in [0, 1].
 
     nbrs and targets are films in the kernel's layout (orig maps them to catalog rows, in
-    which matrix, (indptr, indices, data), is); nb_weight the neighbours' scores. A target's
-    agreement is the nb_weight-weighted mean, over the neighbours, of its content similarity
-    to each: the dot product of their catalog rows (at most 1) plus emb_weight times their
-    plot embeddings' cosine when positive, over 1 + emb_weight; no priors, which the query's
-    own scores already hold. A target is no neighbour of itself: it adds 0 there, and its
-    weight still counts, so the best match does not gain by being the best. plots: (emb,
-    emb_norm, emb_weight), emb and emb_norm per film in layout order (norm 0: none). dense:
-    one float per tag column, zero, and zero again on return.
+    which matrix, (indptr, indices, data), is), the first len(nbrs) targets the neighbours
+    themselves; nb_weight the neighbours' scores. A target's agreement is the nb_weight-weighted
+    mean, over the neighbours, of its content similarity to each: the dot product of their
+    catalog rows (at most 1: rows are unit vectors or shorter) plus emb_weight times their plot
+    embeddings' cosine, over 1 + emb_weight, and 0 if that mean is negative; no priors, which
+    the query's own scores already hold. A target is no neighbour of itself: it adds 0 there,
+    and its weight still counts, so the best match does not gain by being the best. plots:
+    (emb, emb_norm, emb_weight), per film in layout order (norm 0: no embedding). dense: one
+    float per tag column, zero, and zero again on return.
+
+    Both parts are linear in the neighbour, so the neighbours are summed once (their weighted
+    rows, their weighted unit embeddings) and each target takes one dot product with the sums.
     """
     m_indptr, m_indices, m_data = matrix
     emb, emb_norm, emb_weight = plots
@@ -33,45 +39,51 @@ def agreement(nbrs, nb_weight, targets, orig, matrix, plots, dense, out) -> None
     if total <= 0.0:
         return
     unit = 1.0 / (1.0 + max(emb_weight, 0.0))
-    n_dims = emb.shape[1]
+    with_plot = emb_weight > 0
+    e_sum = np.zeros(emb.shape[1])
     for b in range(len(nbrs)):
-        nb = nbrs[b]
-        r = orig[nb]
+        r = orig[nbrs[b]]
         for f in range(m_indptr[r], m_indptr[r + 1]):
-            dense[m_indices[f]] = m_data[f]
-        nb_norm = emb_norm[nb]
-        for a in range(len(targets)):
-            j = targets[a]
-            if j == nb:
-                continue
-            rj = orig[j]
-            dot = 0.0
-            for f in range(m_indptr[rj], m_indptr[rj + 1]):  # in column order, as the kernel
-                dot += dense[m_indices[f]] * m_data[f]
-            sim = min(dot, 1.0)
-            if emb_weight > 0 and nb_norm > 0 and emb_norm[j] > 0:
-                d = np.int32(0)  # int8 products summed in int32: exact
-                for x in range(n_dims):
-                    d += np.int32(emb[nb, x]) * np.int32(emb[j, x])
-                if d > 0:
-                    sim += emb_weight * (d / (nb_norm * emb_norm[j]))
-            out[a] += nb_weight[b] * sim * unit
+            dense[m_indices[f]] += nb_weight[b] * m_data[f]
+        if with_plot and emb_norm[nbrs[b]] > 0:
+            for x in range(len(e_sum)):
+                e_sum[x] += emb[nbrs[b], x] * (nb_weight[b] / emb_norm[nbrs[b]])
+    for a in range(len(targets)):
+        j = targets[a]
+        rj = orig[j]
+        dot = 0.0
+        for f in range(m_indptr[rj], m_indptr[rj + 1]):  # in column order, as the kernel
+            dot += dense[m_indices[f]] * m_data[f]
+        cos = 0.0
+        if with_plot and emb_norm[j] > 0:
+            for x in range(len(e_sum)):
+                cos += e_sum[x] * emb[j, x]
+            cos /= emb_norm[j]
+        if a < len(nbrs):  # a neighbour: less its likeness to itself
+            own = 0.0
+            for f in range(m_indptr[rj], m_indptr[rj + 1]):
+                own += m_data[f] * m_data[f]
+            dot -= nb_weight[a] * own
+            cos -= nb_weight[a] if with_plot and emb_norm[j] > 0 else 0.0
+        out[a] = max(0.0, (dot + emb_weight * cos) * unit / total)
+    for b in range(len(nbrs)):
+        r = orig[nbrs[b]]
         for f in range(m_indptr[r], m_indptr[r + 1]):
             dense[m_indices[f]] = 0.0
-    out /= total
 
 
 @njit(cache=True, nogil=True)
 def agree_listed(row, knobs, orig, matrix, plots, dense, agree_scored) -> None:
     """Rule 3b for one query row: score[c] = (score[c] + weight * agreement) / (1 + weight)
-    for the chosen[:total] films (positions into scored, best first) and the scored films
-    carrying an aspect (asp_of); the other scores are divided by 1 + weight. row: (chosen,
-    total, scored, score, direct, asp_of, n), the kernel's arrays for the row's n scored
-    candidates; direct[:n] gets the scores before the rule. knobs: (consensus_k, weight).
-    agree_scored gets each target's term as a contribution to its reasons (before the
-    kernel's 1 / (1 + emb_weight)). matrix, plots, dense: as agreement takes them."""
-    chosen, total, scored, score, direct, asp_of, n = row
-    consensus_k, weight = knobs
+    for the chosen[:total] films (positions into scored, best first), which are sorted again,
+    and for the scored films carrying an aspect (asp_of) that rule 5 could bring in (a direct
+    score of at least its bar); the other scores are divided by 1 + weight. row: (chosen,
+    total, scored, score, direct, asp_of, tie, n), the kernel's arrays for the row's n scored
+    candidates; direct[:n] gets the scores before the rule. knobs: (consensus_k, weight, rule
+    5's bar). agree_scored gets each target's term as a contribution to its reasons (before
+    the kernel's 1 / (1 + emb_weight)). matrix, plots, dense: as agreement takes them."""
+    chosen, total, scored, score, direct, asp_of, tie, n = row
+    consensus_k, weight, bar = knobs
     n_nb = min(consensus_k, total)
     nbrs = np.empty(n_nb, np.int64)
     nb_weight = np.empty(n_nb)
@@ -82,7 +94,9 @@ def agree_listed(row, knobs, orig, matrix, plots, dense, agree_scored) -> None:
     pos[:total] = chosen[:total]
     n_t = total
     for c in range(n):
-        if asp_of[c] != 0:
+        direct[c] = score[c]
+        score[c] /= 1.0 + weight
+        if asp_of[c] != 0 and direct[c] >= bar:
             listed = False
             for a in range(total):
                 listed |= chosen[a] == c
@@ -94,10 +108,8 @@ def agree_listed(row, knobs, orig, matrix, plots, dense, agree_scored) -> None:
         targets[a] = scored[pos[a]]
     agreed = np.empty(n_t)
     agreement(nbrs, nb_weight, targets, orig, matrix, plots, dense, agreed)
-    for c in range(n):
-        direct[c] = score[c]
-        score[c] /= 1.0 + weight
     unit = 1.0 / (1.0 + max(plots[2], 0.0))
     for a in range(n_t):
         score[pos[a]] += weight * agreed[a] / (1.0 + weight)
         agree_scored[pos[a]] = weight * agreed[a] / unit
+    sort_best_first(chosen, score, tie, total)

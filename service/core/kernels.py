@@ -39,6 +39,7 @@ import math
 import numpy as np
 from numba import njit
 
+from service.core import kernel_cache
 from service.core.kernel_aspects import cover_aspects
 from service.core.kernel_consensus import agree_listed
 from service.core.kernel_genres import genre_factors
@@ -304,10 +305,6 @@ def rank_rows(
         # aspect_ratio times the window's last score, which is at least the window-th lower
         # bound: such films are scored exactly whatever the other bars say
         asp_thr = aspect_ratio * kth_largest(low, n_cand, window, heap) if any_aspect else np.inf
-        if with_agreement and any_aspect:
-            # rule 5's bar is on direct scores, and after rule 3b a window film's direct
-            # score is at least the window-th lower bound less consensus_weight
-            asp_thr -= aspect_ratio * consensus_weight
         # 3. exact scores of the others: scored[:n] are the scored candidates, score and
         # is_spec by position. The exact scores found so far raise the bar as they come:
         # a candidate below the k best of them and below the `slots` best specific ones
@@ -380,21 +377,24 @@ def rank_rows(
         n_rest = select_best(pool, n_pool, k - n_prot, score, tie, chosen[n_prot:])
         total = n_prot + n_rest
         sort_best_first(chosen, score, tie, total)
+        # rule 5's bar: a share of the window's last score, before rule 3b reorders
+        bar = np.inf
+        if any_aspect and total > 0:
+            bar = aspect_ratio * score[chosen[min(window, total) - 1]]
         if with_agreement and total > 0:
             # 3b. the neighbours' agreement, for the listed films and those rule 5 may bring in
             agree_listed(
-                (chosen, total, scored, score, direct, asp_of, n),
-                (consensus_k, consensus_weight),
+                (chosen, total, scored, score, direct, asp_of, tie, n),
+                (consensus_k, consensus_weight, bar),
                 orig,
                 (m_indptr, m_indices, m_data),
                 (emb, film[:, EMB_NORM], emb_weight),
                 dense_nb,
                 agree_scored,
             )
-            sort_best_first(chosen, score, tie, total)
         if any_aspect and total > 0:
             total = cover_aspects(
-                chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, aspect_ratio
+                chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, bar
             )
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
         for a in range(total):
@@ -439,3 +439,7 @@ def rank_rows(
         for e in range(lo, hi):
             dense_q[q_indices[e]] = 0.0
             asp_bit[q_indices[e]] = 0
+
+
+# the cached kernels must come from these sources, helpers included (service/core/kernel_cache.py)
+kernel_cache.drop_stale(rank_rows._cache.cache_path)
