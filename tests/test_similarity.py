@@ -298,7 +298,9 @@ def test_packed_lists_are_the_items_encoded(consensus):
 
     films = filler(300, seed=3) + [film("tiny", {"kw:k1": 0.2}, votes=0, year=1900)]
     # raw priors: tiny scores, unless the best matches lift them
-    params = SimilarityParams(prior_mix=1.0, context_mix=1.0, consensus_weight=consensus)
+    params = SimilarityParams(
+        prior_mix=1.0, context_mix=1.0, consensus_weight=consensus, consensus_keyword_films=True
+    )
     cat = build_catalog(films, params)
     rows = range(len(films))
     numbering = {}
@@ -382,7 +384,9 @@ def slow_related(cat, row, params):
     # the strongly-stated-themes rule's bar: a share of the window's last score, on direct
     # scores (before the neighbours' agreement)
     bar = params.aspect_min_ratio * chosen[min(window, len(chosen)) - 1][0] if chosen else 0
-    if params.consensus_k > 0 and params.consensus_weight > 0 and chosen:
+    curated = any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(q))
+    agrees = params.consensus_keyword_films or not curated  # keywords tell the story already
+    if params.consensus_k > 0 and params.consensus_weight > 0 and chosen and agrees:
         # the neighbours' agreement: a score-weighted mean of each film's content similarity
         # to the query's best matches orders the chosen films (and those rule 5 may bring in)
         b, nbrs = params.consensus_weight, chosen[: params.consensus_k]
@@ -506,6 +510,7 @@ def test_kernel_follows_the_rules_written_out(
         genre_mix=genre_mix,
         consensus_weight=consensus,
         consensus_k=4,
+        consensus_keyword_films=bool(consensus) and plot > 0,  # every film has keywords here
     )
     films = filler(250, seed=6)
     films += [film(f"twin{i}", {"kw:k1": 0.5, "genre:g1": 0.5}) for i in range(6)]  # ties
@@ -572,7 +577,9 @@ def test_a_film_like_the_best_matches_rises_and_says_so():
     without = listed(PLAIN)
     assert without["cook"][0] == without["rescuer"][0]  # a tie: the lower row first
     assert list(without).index("cook") < list(without).index("rescuer")
-    agreeing = replace(PLAIN, consensus_weight=0.25)
+    agreeing = replace(PLAIN, consensus_weight=0.25, consensus_keyword_films=True)
+    # by default a query with curated keywords (these are kw: tags) is told by them
+    assert list(listed(replace(PLAIN, consensus_weight=0.25))) == list(without)
     got = listed(agreeing)
     order = list(got)
     assert order[:6] == list(without)[:6]  # the best matches stay first

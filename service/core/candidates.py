@@ -126,10 +126,10 @@ def genre_sets(matrix, is_genre: np.ndarray):
     return per_film.reshape(-1).astype(np.int64), set_indptr, set_cols
 
 
-def genre_columns(cat) -> np.ndarray:
-    """Per tag column, 1 for the genre family (a film's own genres), else 0."""
+def genre_columns(cat, family: str = GENRE_FAMILY) -> np.ndarray:
+    """Per tag column, 1 for the genre family (a film's own genres; or another), else 0."""
     names = cat.family_names
-    fam = names.index(GENRE_FAMILY) if GENRE_FAMILY in names else -1
+    fam = names.index(family) if family in names else -1
     return (np.asarray(cat.tag_family) == fam).astype(np.int64)
 
 
@@ -177,6 +177,7 @@ def layout(cat) -> dict:
                 genres[orig],
             ),
             "is_genre": is_genre,
+            "is_kw": genre_columns(cat, "kw"),  # curated keywords (rule 3b leaves such rows)
             "set_indptr": set_indptr,
             "set_cols": set_cols,
             "emb": np.ascontiguousarray(cat.emb[orig]),

@@ -14,7 +14,7 @@ One pass per query row, in O(candidates x tags per candidate), no per-pair array
 3. Selection: the best `slots` candidates sharing a specific tag are kept; the rest of the
    k is the best of the others; ties go to the lower catalog row.
 3b. Neighbours' agreement (service/core/kernel_consensus.py): each chosen film's score
-   gains by its likeness to the query's best matches; it orders the list, never adds to it.
+   gains by its likeness to the query's best matches (rows without curated keywords).
 4. Reasons: per listed film, the `n_reasons` largest per-tag contributions and their share;
    the embedding term (column `emb_col`) and the agreement (`emb_col + 1`) two more.
 5. Strongly stated themes: each of the query's aspect tags (service.core.kernel_aspects.
@@ -108,6 +108,7 @@ def rank_rows(
     need_min,
     consensus_k,
     consensus_weight,
+    is_kw,
     n_reasons,
     out_rows,
     out_micro,
@@ -142,7 +143,8 @@ def rank_rows(
     carries an aspect when it is in the tag's capped posting and its dot product with the
     row on the columns marked in aspect_need (1.0 per column, else 0.0) is positive and at
     least need_min, when the row has such columns. consensus_k and consensus_weight: rule
-    3b (0 leaves it out). The module docstring has the rules.
+    3b (0 leaves it out), for the rows with no column marked in is_kw (curated keywords).
+    The module docstring has the rules.
     """
     n_films = len(m_indptr) - 1
     dense_q = np.zeros(len(specific))
@@ -381,8 +383,10 @@ def rank_rows(
         bar = np.inf
         if any_aspect and total > 0:
             bar = aspect_ratio * score[chosen[min(window, total) - 1]]
-        if with_agreement and total > 0:
-            # 3b. the neighbours' agreement, for the listed films and those rule 5 may bring in
+        # 3b. the neighbours' agreement, for the listed films and those rule 5 may bring in,
+        # in rows without curated keywords (those tell the story already)
+        agrees = with_agreement and total > 0 and not is_kw[q_indices[lo:hi]].any()
+        if agrees:
             agree_listed(
                 (chosen, total, scored, score, direct, asp_of, tie, n),
                 (consensus_k, consensus_weight, bar),
@@ -393,8 +397,9 @@ def rank_rows(
                 agree_scored,
             )
         if any_aspect and total > 0:
+            firsts = direct if agrees else score  # the scores before rule 3b
             total = cover_aspects(
-                chosen, total, k, window, score, direct, tie, asp_of, n, n_aspects, bar
+                chosen, total, k, window, score, firsts, tie, asp_of, n, n_aspects, bar
             )
         # 5. reasons of each chosen item: its largest per-tag contributions, as shares
         for a in range(total):
@@ -410,7 +415,7 @@ def rank_rows(
             x = plot_scored[c]
             whole += x
             n_r = add_reason(top_val, top_tag, n_r, n_reasons, x, emb_col)
-            x = agree_scored[c] if with_agreement else 0.0
+            x = agree_scored[c] if agrees else 0.0
             whole += x
             n_r = add_reason(top_val, top_tag, n_r, n_reasons, x, emb_col + 1)
             item_n[c] = n_r

@@ -144,6 +144,8 @@ def _rank_arrays(
     e_weight = embedding_weight(cat, params)
     need_min = _need_min(params, aspects)
     specific = cat.specific.astype(np.bool_, copy=False)
+    # rule 3b's rows: those without curated keywords, or all of them
+    is_kw = np.zeros_like(lay["is_kw"]) if params.consensus_keyword_films else lay["is_kw"]
 
     def rank_block(a: int, b: int, block_stats: np.ndarray) -> None:
         # rows a..b: a CSR slice of the query (indptr rebased) and views of the out arrays
@@ -190,6 +192,7 @@ def _rank_arrays(
             need_min,
             int(params.consensus_k),
             float(params.consensus_weight),
+            is_kw,
             n_reasons,
             out["rows"][a:b],
             out["micro"][a:b],

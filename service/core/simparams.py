@@ -81,6 +81,9 @@ class SimilarityParams:
     # to the query's consensus_k best matches; it orders the list, never adds to it. 0 = off
     consensus_k: int = 10
     consensus_weight: float = 0.2
+    # whether films with curated keywords (kw:) get it too: their keywords tell the story
+    # already, and on TMDB with keywords their lists lose co-liking nDCG with it
+    consensus_keyword_films: bool = False
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
     reasons: int = 5
 
