@@ -51,15 +51,19 @@ class Replay(NamedTuple):
     headers: list[tuple[str, str]]
 
 
-class PageFront:
-    """WSGI middleware: serve a current kept film page as Flask served it (see the module)."""
+class Front:
+    """What this front and service/relatedfront.py share: a plain request (`_key`) is served
+    from its replay (`_answer`) or goes to Flask, whose 200 a subclass may keep (`_keep`);
+    an answer served here is counted and logged as Flask's hooks do (`_served`)."""
+
+    endpoint = ""  # the Flask endpoint a front stands in for
 
     def __init__(self, app, wsgi_app, size: int):
         self.app = app
         self.wsgi_app = wsgi_app
-        # Replay by page key, at most `size` (the film page cache's size; 0: the front is off)
+        # Replays by key, at most `size` (the page cache's size; 0: the front is off)
         self.replays = PageCache(size)
-        self.route = None  # the film page's url rule, as the access log and metrics name it
+        self.route = None  # the endpoint's url rule, as the access log and metrics name it
         self.served = 0  # answers given here (tests check that the front is taken)
 
     def __call__(self, environ, start_response):
@@ -73,6 +77,31 @@ class PageFront:
             if answer is not None:
                 return answer
         return self._capture(environ, start_response, key)
+
+    def _capture(self, environ, start_response, key):
+        """Let Flask answer; offer a 200 to _keep."""
+        seen = {}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, capture)
+        if not seen.get("status", "").startswith("200"):
+            return body
+        return self._keep(environ, key, seen["status"], seen["headers"], body)
+
+    def _served(self, environ, started: float, request_id: str) -> None:
+        if self.route is None:
+            self.route = rule_of(self.app, self.endpoint)
+        count_answer(environ, self.route, started, request_id)
+        self.served += 1
+
+
+class PageFront(Front):
+    """WSGI middleware: serve a current kept film page as Flask served it (see the module)."""
+
+    endpoint = ENDPOINT
 
     @staticmethod
     def _key(environ) -> tuple | None:
@@ -116,29 +145,16 @@ class PageFront:
             replay.status,
             [*replay.headers, ("Date", caching.date_now()), (logs.REQUEST_ID_HEADER, request_id)],
         )
-        self._count(environ, started, request_id)
-        self.served += 1
+        self._served(environ, started, request_id)
         return [kept.html]
 
-    def _capture(self, environ, start_response, key):
-        """Let Flask answer, and keep its status and headers when it served a kept page or
-        rendered one and kept it."""
-        seen = {}
-
-        def capture(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, headers
-            return start_response(status, headers, exc_info)
-
-        body = self.wsgi_app(environ, capture)
+    def _keep(self, environ, key, status: str, headers: list, body):
+        """Keep Flask's status and headers when it served a kept page or rendered one and
+        kept it."""
         kept = environ.get(KEPT)
-        if kept is not None and seen.get("status", "").startswith("200"):
-            self.replays.put(key, Replay(kept, seen["status"], replayed(seen["headers"])))
+        if kept is not None:
+            self.replays.put(key, Replay(kept, status, replayed(headers)))
         return body
-
-    def _count(self, environ, started: float, request_id: str) -> None:
-        if self.route is None:
-            self.route = rule_of(self.app, ENDPOINT)
-        count_answer(environ, self.route, started, request_id)
 
 
 def rule_of(app, endpoint: str) -> str:

@@ -15,7 +15,6 @@ and logs each answer as Flask's hooks do. Anything else goes to Flask as before.
 """
 
 import re
-import time
 from typing import NamedTuple
 
 from redis.exceptions import RedisError
@@ -23,10 +22,9 @@ from werkzeug.datastructures import MultiDict
 
 from service import caching, logs, security
 from service.fastpaths import KEPT_ANSWER
-from service.pagefront import count_answer, rule_of
+from service.pagefront import Front
 from service.recommendations import (
     URL_PREFIX,
-    PageCache,
     page_key,
     plain_rec_args,
     still_made_from,
@@ -67,29 +65,11 @@ class Replay(NamedTuple):
     tail: bytes
 
 
-class RelatedFront:
+class RelatedFront(Front):
     """WSGI middleware: serve a current related-titles answer as Flask served it (see the
     module)."""
 
-    def __init__(self, app, wsgi_app, size: int):
-        self.app = app
-        self.wsgi_app = wsgi_app
-        # Replay by (film id, query string), at most `size` (the related-titles page cache's)
-        self.replays = PageCache(size)
-        self.route = None
-        self.served = 0  # answers given here (tests check that the front is taken)
-
-    def __call__(self, environ, start_response):
-        key = self._key(environ) if self.replays.size > 0 else None
-        if key is None:
-            return self.wsgi_app(environ, start_response)
-        started = time.perf_counter()
-        replay = self.replays.get(key)
-        if replay is not None:
-            answer = self._answer(environ, start_response, key, replay, started)
-            if answer is not None:
-                return answer
-        return self._capture(environ, start_response, key)
+    endpoint = ENDPOINT
 
     @staticmethod
     def _key(environ) -> tuple | None:
@@ -133,24 +113,14 @@ class RelatedFront:
             headers[replay.date_at] = ("Date", caching.date_now())
         headers[replay.id_at] = (logs.REQUEST_ID_HEADER, request_id)
         start_response(replay.status, headers)
-        if self.route is None:
-            self.route = rule_of(self.app, ENDPOINT)
-        count_answer(environ, self.route, started, request_id)
-        self.served += 1
+        self._served(environ, started, request_id)
         return [b"".join((replay.head, replay.results, replay.tail))]
 
-    def _capture(self, environ, start_response, key):
-        """Let Flask answer, and keep its answer when the view offered it (a fresh 200 to a
-        request no limit counted) and the query is plain."""
-        seen = {}
-
-        def capture(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, headers
-            return start_response(status, headers, exc_info)
-
-        body = self.wsgi_app(environ, capture)
+    def _keep(self, environ, key, status: str, headers: list, body):
+        """Keep Flask's answer when the view offered it (a fresh 200 to a request no limit
+        counted) and the query is plain."""
         offered = environ.get(KEPT_ANSWER)
-        if offered is None or not seen.get("status", "").startswith("200"):
+        if offered is None:
             return body
         args = plain_args(key[1])
         if args is None:
@@ -166,7 +136,7 @@ class RelatedFront:
         finally:
             if hasattr(body, "close"):
                 body.close()
-        replay = make_replay(cache_key, kept, offered, seen["status"], seen["headers"], data)
+        replay = make_replay(cache_key, kept, offered, status, headers, data)
         if replay is not None:
             self.replays.put(key, replay)
         return [data]

@@ -11,9 +11,9 @@ from service import create_app, relatedfront, security
 from service.recommendations import Recommendations
 from service.relatedfront import RelatedFront
 from tests.conftest import REDIS_URL, TEST_SETTINGS
-from tests.helpers import free_port, json_log_lines, start_gunicorn
+from tests.helpers import free_port, start_gunicorn
 from tests.test_html_cache import CHANGES, make_change
-from tests.test_metrics import rule_of, scrape, value
+from tests.test_pagefront import assert_counted_and_logged
 
 RECS = "/api/v1/films/love-911/recommendations"
 URL = RECS + "?limit=10"
@@ -213,26 +213,8 @@ def test_rate_limits_are_those_of_flask(app, seeded, monkeypatch):
 
 
 def test_front_answers_are_counted_and_logged(app, client, seeded):
-    route = rule_of(app, RECS)
-    labels = {"method": "GET", "route": route, "status": "200"}
     client.get(URL)
-    before = scrape(client)
-    with json_log_lines("recs.access") as lines:
-        responses = [client.get(URL, headers={"X-Request-ID": f"r{i}"}) for i in range(3)]
-    assert front(app).served == 3
-    after = scrape(client)
-    for name in ("recs_http_requests_total", "recs_http_request_duration_seconds_count"):
-        assert value(after, name, **labels) - value(before, name, **labels) == 3
-    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
-    assert [r.headers["X-Request-ID"] for r in responses] == ["r0", "r1", "r2"]
-    for line in lines:
-        assert (line["method"], line["path"], line["route"], line["status"]) == (
-            "GET",
-            RECS,
-            route,
-            200,
-        )
-        assert line["duration_ms"] >= 0 and line["remote"] == "127.0.0.1"
+    assert_counted_and_logged(app, client, front(app), RECS, URL[len(RECS) :])
 
 
 @pytest.fixture

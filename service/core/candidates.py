@@ -11,9 +11,10 @@ import scipy.sparse as sp
 from numba import njit
 
 from service.core import kernels
-from service.core.vocab import GENRE_PREFIX
+from service.core.vocab import GENRE_PREFIX, KW_PREFIX
 
 GENRE_FAMILY = GENRE_PREFIX.rstrip(":")
+KW_FAMILY = KW_PREFIX.rstrip(":")  # curated keywords
 
 
 def popularity_order(pop: np.ndarray) -> np.ndarray:
@@ -126,8 +127,8 @@ def genre_sets(matrix, is_genre: np.ndarray):
     return per_film.reshape(-1).astype(np.int64), set_indptr, set_cols
 
 
-def genre_columns(cat, family: str = GENRE_FAMILY) -> np.ndarray:
-    """Per tag column, 1 for the genre family (a film's own genres; or another), else 0."""
+def family_columns(cat, family: str) -> np.ndarray:
+    """Per tag column, 1 for the given family (genre: a film's own genres), else 0."""
     names = cat.family_names
     fam = names.index(family) if family in names else -1
     return (np.asarray(cat.tag_family) == fam).astype(np.int64)
@@ -151,7 +152,7 @@ def layout(cat) -> dict:
         inv = np.empty(n, dtype=np.int64)
         inv[orig] = np.arange(n)
         reach, rest, m = idx["reach_t"], idx["rest"][orig], cat.matrix
-        is_genre = genre_columns(cat)
+        is_genre = family_columns(cat, GENRE_FAMILY)
         genres, set_indptr, set_cols = genre_sets(m, is_genre)
         cat._cache["layout"] = {
             "orig": orig.astype(np.int64),
@@ -177,7 +178,7 @@ def layout(cat) -> dict:
                 genres[orig],
             ),
             "is_genre": is_genre,
-            "is_kw": genre_columns(cat, "kw"),  # curated keywords (rule 3b leaves such rows)
+            "is_kw": family_columns(cat, KW_FAMILY),  # curated keywords (rule 3b leaves such rows)
             "set_indptr": set_indptr,
             "set_cols": set_cols,
             "emb": np.ascontiguousarray(cat.emb[orig]),
