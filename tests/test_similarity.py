@@ -344,6 +344,9 @@ def slow_related(cat, row, params):
     keywords = sum(any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(row)) for row in dense)
     share = keywords / len(dense)
     weight = params.plot_embedding_weight * share + params.plot_embedding_weight_text * (1 - share)
+    curated = any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(q))
+    if curated:  # a film with curated keywords has its own embedding weight
+        weight = params.keyword_plot_embedding_weight
     scored = []
     for j in sorted(reach - {row}):
         both = (q > 0) & (dense[j] > 0)
@@ -384,7 +387,6 @@ def slow_related(cat, row, params):
     # the strongly-stated-themes rule's bar: a share of the window's last score, on direct
     # scores (before the neighbours' agreement)
     bar = params.aspect_min_ratio * chosen[min(window, len(chosen)) - 1][0] if chosen else 0
-    curated = any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(q))
     agrees = params.consensus_keyword_films or not curated  # keywords tell the story already
     if params.consensus_k > 0 and params.consensus_weight > 0 and chosen and agrees:
         # the neighbours' agreement: a score-weighted mean of each film's content similarity
@@ -503,6 +505,7 @@ def test_kernel_follows_the_rules_written_out(
         context_mix=mix,
         plot_embedding_weight=plot,
         plot_embedding_weight_text=plot_text,
+        keyword_plot_embedding_weight=plot / 2,  # rows with keywords (most here) have their own
         aspect_slots=aspects,
         aspect_kinds=("keyword",),
         aspect_min_weight=0.5,
@@ -559,6 +562,30 @@ def test_a_similar_plot_lifts_a_film_and_says_so():
         **{**PLAIN.to_dict(), "plot_embedding_weight": 0.0, "plot_embedding_weight_text": 0.0}
     )
     assert [o for o, _, _ in related_rows(cat, [0], plain)[0]] == ["unlike", "alike", "silent"]
+
+
+def test_a_film_with_curated_keywords_ranks_without_the_plot_embedding():
+    """The same story and tags: the film a site adds (no keywords) ranks the film whose plot
+    reads alike first; a film with curated keywords leaves the embedding out, and its list
+    and scores are those of a catalog with no embeddings at all, while the other row's stay."""
+    story, other = np.eye(DIM)[0] * 3, np.eye(DIM)[1] * 3
+    films = [
+        film("site", ["genre:drama", "plot:fire"], embedding=story_embedding(story)),
+        film("curated", ["genre:drama", "kw:fire"], embedding=story_embedding(story)),
+        film("unlike", ["genre:drama", "plot:fire", "kw:fire"], embedding=story_embedding(other)),
+        film("alike", ["genre:drama", "plot:fire", "kw:fire"], embedding=story_embedding(story)),
+    ]
+    cat = build_catalog(films, PLAIN)
+    site, curated = related_rows(cat, [0, 1], PLAIN)
+    assert site[0][0] == "alike" and EMBEDDING_REASON in {t for t, _ in site[0][2]}
+    assert all(EMBEDDING_REASON not in {t for t, _ in reasons} for _, _, reasons in curated)
+    off = replace(PLAIN, plot_embedding_weight=0.0, plot_embedding_weight_text=0.0)
+    assert curated == related_rows(cat, [1], off)[0]
+    assert site != related_rows(cat, [0], off)[0]
+    # the knob gives it back, and a refresh of one film ranks as the rebuild does
+    keep = replace(PLAIN, keyword_plot_embedding_weight=PLAIN.plot_embedding_weight)
+    assert EMBEDDING_REASON in {t for t, _ in related_rows(cat, [1], keep)[0][0][2]}
+    assert related_for_vector(cat, films[1], PLAIN) == curated
 
 
 def test_a_film_like_the_best_matches_rises_and_says_so():

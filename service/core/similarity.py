@@ -103,7 +103,34 @@ def _rank_arrays(
     kernel's work counts added (see kernels.rank_rows). q_emb: the query rows' embeddings
     and their norms (service.core.embedding.decode). threads: how many threads share the
     rows (split_rows); each row's list is the same whatever the split.
+
+    Rows with curated keywords (a kw: column) are ranked with params.for_keyword_films(),
+    the others with params; each row's list depends on its own row only.
     """
+    is_kw = _layout(cat)["is_kw"]
+    per_row = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
+    kw_rows = np.bincount(per_row, weights=is_kw[q.indices], minlength=q.shape[0]) > 0
+    kw_params = params.for_keyword_films()
+    if kw_params == params or kw_rows.all() or not kw_rows.any():
+        knobs = kw_params if kw_rows.any() else params
+        return _rank_group(cat, (q, q_years, q_langs, q_emb, self_rows), knobs, stats, threads)
+    q_years, q_langs, self_rows = map(np.asarray, (q_years, q_langs, self_rows))
+    out: dict[str, np.ndarray] = {}
+    for rows, knobs in ((np.flatnonzero(~kw_rows), params), (np.flatnonzero(kw_rows), kw_params)):
+        query = (q[rows], q_years[rows], q_langs[rows], (q_emb[0][rows], q_emb[1][rows]))
+        part = _rank_group(cat, (*query, self_rows[rows]), knobs, stats, threads)
+        for key, values in part.items():
+            if key not in out:
+                out[key] = np.zeros((q.shape[0], *values.shape[1:]), dtype=values.dtype)
+            out[key][rows] = values
+    return out
+
+
+def _rank_group(
+    cat: Catalog, query: tuple, params: SimilarityParams, stats: np.ndarray | None, threads: int
+) -> dict[str, np.ndarray]:
+    """_rank_arrays for rows ranked with the same knobs; query: its arguments q to self_rows."""
+    q, q_years, q_langs, q_emb, self_rows = query
     n_rows, k, n_reasons = q.shape[0], params.k, params.reasons
     lay = _layout(cat)
     self_rows = np.asarray(self_rows, dtype=np.int64)

@@ -1,7 +1,7 @@
 """The similarity knobs: one frozen record, with their defaults and how to override them."""
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,11 @@ class SimilarityParams:
     # whether films with curated keywords (kw:) get it too: their keywords tell the story
     # already, and on TMDB with keywords their lists lose co-liking nDCG with it
     consensus_keyword_films: bool = False
+    # films with curated keywords (a kw: tag; TMDB's) leave the plot embedding out of their
+    # own lists: their keywords tell the story already, and the embedding adds films that only
+    # read alike (on TMDB with keywords: co-liking nDCG@10 0.292 -> 0.299 and keyword overlap
+    # 0.781 -> 0.827; docs/QUALITY.md). The films a site adds (no keywords) keep it.
+    keyword_plot_embedding_weight: float = 0.0
     # reasons per item: 5, as a keyword and the vocabulary tag it maps to often come together
     reasons: int = 5
 
@@ -112,6 +117,11 @@ class SimilarityParams:
                 value = tuple(value.split(",") if isinstance(value, str) else value)
             values[key] = value
         return cls(**values)
+
+    def for_keyword_films(self) -> "SimilarityParams":
+        """Return the knobs that rank a film with curated keywords."""
+        w = self.keyword_plot_embedding_weight
+        return replace(self, plot_embedding_weight=w, plot_embedding_weight_text=w)
 
     def to_dict(self) -> dict:
         """Return the params as plain JSON-able values."""
