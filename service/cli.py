@@ -218,7 +218,7 @@ def _wait_for_rebuild(store, queue, job_id, timeout: float = 3600):
         if job.is_failed:
             bar.close()
             raise click.ClickException(f"rebuild {job_id} failed: {job.latest_result().exc_string}")
-        total = 2 * progress.get("total", 0)
+        total = progress.get("steps", 2) * progress.get("total", 0)  # ranked only: 1
         done = progress.get("extracted", 0) + progress.get("ranked", 0)
         if total and bar.total != total:
             bar.total = total

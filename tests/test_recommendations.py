@@ -3,6 +3,7 @@
 import pytest
 from rq.registry import FinishedJobRegistry
 
+from service.cli import _wait_for_rebuild
 from service.core.vocab import load_vocabulary
 from service.listcodec import AGREEMENT_REASON
 from service.recommendations import labelled_reasons
@@ -119,6 +120,7 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     assert (
         progress["phase"] == "done"
         and progress["ranked"] == progress["total"] == seeded.count_films()
+        and progress["steps"] == 2  # extracted and ranked
     )
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert after["index_version"] == before["index_version"] + 1
@@ -130,7 +132,7 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
 def test_ranking_only_rebuild_ranks_the_stored_tags(
-    app, client, seeded, run_jobs, rank_chunk, monkeypatch
+    app, client, seeded, run_jobs, rank_chunk, monkeypatch, capsys
 ):
     # one part: ranked and switched in the starting job; several: ranking jobs, then the switch
     from service.queue import enqueue_rebuild
@@ -145,6 +147,9 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(
     progress = seeded.rebuild_progress(job_id)
     assert progress["phase"] == "done" and progress["ranked"] == seeded.count_films()
     assert progress.get("extracted", 0) == 0  # tags reused, not extracted
+    assert progress["steps"] == 1  # so `recs rebuild --reuse-tags --wait` ends at 100%
+    _wait_for_rebuild(seeded, app.extensions["recs"]["queue"], job_id)
+    assert f"{seeded.count_films()}/{seeded.count_films()}" in capsys.readouterr().err
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
     assert after["index_version"] == before["index_version"] + 1
     assert after["results"] == before["results"]

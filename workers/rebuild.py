@@ -72,6 +72,8 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             return {"waiting_for": running}
         store.begin_rebuild(rid, len(ids), rebuild_ttl(job_settings()))
     store.fold_older_hashes()  # an older version's df and tag numbers join the buckets
+    # steps per film, for progress bars: extracted and ranked, or ranked only
+    store.rebuild_progress(rid, steps="1" if reuse_tags else "2")
     if reuse_tags:  # nothing to extract: snapshot and rank in this job, one job hop less
         return {
             "films": len(ids),
