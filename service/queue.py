@@ -105,6 +105,9 @@ def enqueue_refresh(store: Store, queue: JobQueue, film_id: str, needed: bool = 
     return job_id
 
 
+REBUILD_DESCRIPTIONS = {False: "full rebuild", True: "full rebuild, ranking only (tags reused)"}
+
+
 def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> str:
     """Queue a full rebuild of every film's list (and tags, unless reuse_tags); return the id of the rebuild that
     will do it.
@@ -119,6 +122,7 @@ def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> 
         waiting = queue.fetch_job(runs)
         if waiting is not None and not reuse_tags and waiting.args[-1] is True:
             waiting.args = (store.p, False)  # the waiting one now covers a request that extracts
+            waiting.description = REBUILD_DESCRIPTIONS[False]
             waiting.save()
         return runs
     status = JobStatus.QUEUED if running is None else JobStatus.DEFERRED
@@ -130,7 +134,7 @@ def enqueue_rebuild(store: Store, queue: JobQueue, reuse_tags: bool = False) -> 
         result_ttl=86400,
         failure_ttl=7 * 86400,
         retry=retry_policy(queue.settings),
-        description="full rebuild",
+        description=REBUILD_DESCRIPTIONS[reuse_tags],
         status=status,
         on_failure=Callback("workers.rebuild.rebuild_failed"),
     )

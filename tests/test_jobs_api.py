@@ -102,3 +102,21 @@ def test_rebuild_requested_while_one_runs_waits_and_runs_once(app, client, store
     assert store.rebuild_progress(second)["version"] > store.rebuild_progress(first)["version"]
     assert enqueue_rebuild(store, queue) not in (first, second)  # free again: a new one runs
     run_jobs()
+
+
+def test_a_waiting_ranking_only_rebuild_extracts_when_asked_to(app, client, store, run_jobs):
+    """A ranking-only rebuild waiting behind another one covers a later request that
+    re-extracts the tags: it extracts too, and says so."""
+    from service.queue import enqueue_rebuild
+
+    queue = app.extensions["recs"]["queue"]
+    first = enqueue_rebuild(store, queue)
+    second = enqueue_rebuild(store, queue, reuse_tags=True)
+    assert client.get(f"/api/v1/jobs/{second}").get_json()["progress"]["after"] == first
+    described = client.get(f"/api/v1/jobs/{second}").get_json()["description"]
+    assert described == "full rebuild, ranking only (tags reused)"
+    assert enqueue_rebuild(store, queue) == second
+    assert queue.fetch_job(second).args[-1] is False
+    assert client.get(f"/api/v1/jobs/{second}").get_json()["description"] == "full rebuild"
+    run_jobs()
+    assert store.rebuild_progress(second)["steps"] == 2

@@ -148,6 +148,8 @@ def test_ranking_only_rebuild_ranks_the_stored_tags(
     assert progress["phase"] == "done" and progress["ranked"] == seeded.count_films()
     assert progress.get("extracted", 0) == 0  # tags reused, not extracted
     assert progress["steps"] == 1  # so `recs rebuild --reuse-tags --wait` ends at 100%
+    described = client.get(f"/api/v1/jobs/{job_id}").get_json()["description"]
+    assert described == "full rebuild, ranking only (tags reused)"
     _wait_for_rebuild(seeded, app.extensions["recs"]["queue"], job_id)
     assert f"{seeded.count_films()}/{seeded.count_films()}" in capsys.readouterr().err
     after = client.get("/api/v1/films/love-911/recommendations?limit=50").get_json()
