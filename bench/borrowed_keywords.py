@@ -42,10 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import relevance  # noqa: E402  (bench/relevance.py: the judged sets and their scoring)
 
 from service.core.embedding import plot_text  # noqa: E402
-from service.core.similarity import SimilarityParams, build_catalog, related_rows  # noqa: E402
 from service.core.tmdb import read_tmdb  # noqa: E402
 from service.core.vocab import KW_PREFIX, load_vocabulary  # noqa: E402
-from service.recommendations import labelled_reasons  # noqa: E402
 from workers.index import film_input  # noqa: E402
 from workers.jobs import tag_film  # noqa: E402
 
@@ -108,26 +106,6 @@ def with_borrowed(inp: dict, borrowed: dict[str, float], pad: float = 0.0) -> di
             vector[t] = round(vector[t] / scale, 4)
         vector[f"{KW_PREFIX}~own~{inp['id']}"] = round(pad * norm / scale, 4)
     return {**inp, "vector": vector}
-
-
-def rank(inputs: list[dict], queries: list[dict], titles: dict, overrides: dict) -> dict:
-    params = SimilarityParams.from_mapping({"k": 50, **overrides})
-    cat = build_catalog(inputs, params)
-    rows = [cat.row_of[e["film"]["id"]] for e in queries]
-    return {
-        cat.ids[row]: [
-            {
-                "id": other,
-                "score": s,
-                "title": titles[other][0],
-                "year": titles[other][1],
-                "reasons": labelled_reasons([[t, share] for t, share in reasons], "de"),
-            }
-            for other, s, reasons in related
-            if other in titles
-        ]
-        for row, related in zip(rows, related_rows(cat, rows, params))
-    }
 
 
 def judged(name: str, queries: list[dict], lists: dict) -> str:
@@ -200,14 +178,14 @@ def main() -> int:
     # the queries stay films without curated keywords: agreement on, the catalog's weight
     keep = {"consensus_keyword_films": True, "keyword_plot_embedding_weight": 0.109}
     print("with keywords (TMDB keeps its keywords, the queries borrow):")
-    lists = rank(with_kw + q_inputs, queries, titles, {})
+    lists = relevance.rank_offline(with_kw + q_inputs, queries, titles, {})
     print(judged("before", queries, lists))
     borrowed = [with_borrowed(q, b, a.pad) for q, b in zip(q_inputs, q_borrowed)]
-    lists = rank(with_kw + borrowed, queries, titles, keep)
+    lists = relevance.rank_offline(with_kw + borrowed, queries, titles, keep)
     print(judged(f"borrowed, k {a.k}, n {a.n}, pad {a.pad}", queries, lists))
 
     print("text-only (every film borrows; TMDB from the other half of the catalog):")
-    lists = rank(text_only + q_inputs, queries, titles, {})
+    lists = relevance.rank_offline(text_only + q_inputs, queries, titles, {})
     print(judged("before", queries, lists))
     fold = np.arange(len(films)) % 2
     tmdb_borrowed: list[dict] = [{}] * len(films)
@@ -224,7 +202,7 @@ def main() -> int:
         "keyword_plot_embedding_weight": 0.2,
         "weight_kw": a.text_weight,
     }
-    lists = rank(inputs, queries, titles, text_keep)
+    lists = relevance.rank_offline(inputs, queries, titles, text_keep)
     print(judged(f"borrowed, k {a.k}, n {a.n}, kw weight {a.text_weight}", queries, lists))
     return 0
 

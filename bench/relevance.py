@@ -129,9 +129,7 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
 
 def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict[str, list[dict]]:
     """Rank the queries against TMDB in-process, with the service's tagging and maths."""
-    from service.core.similarity import SimilarityParams, build_catalog, related_rows
     from service.core.tmdb import read_tmdb
-    from service.recommendations import labelled_reasons
     from workers.index import film_input
     from workers.jobs import tag_film
 
@@ -148,6 +146,15 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
         reviews = [{**r, "language": r.get("language")} for r in film.get("reviews", [])]
         _, vector, emb = tag_film({**film, "rev": 0}, reviews)
         inputs.append(film_input(film["id"], vector, film, emb))
+    return rank_offline(inputs, queries, titles, overrides)
+
+
+def rank_offline(inputs: list[dict], queries: list[dict], titles: dict, overrides: dict) -> dict:
+    """Rank the queries (already among inputs) in-process: {query id: its list, as
+    service_lists gives it}; only films in titles are listed (the other queries left out)."""
+    from service.core.similarity import SimilarityParams, build_catalog, related_rows
+    from service.recommendations import labelled_reasons
+
     params = SimilarityParams.from_mapping({"k": 50, **overrides})
     cat = build_catalog(inputs, params)
     rows = [cat.row_of[e["film"]["id"]] for e in queries]
@@ -162,7 +169,7 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
                 "reasons": labelled_reasons([[t, share] for t, share in reasons], "de"),
             }
             for other, s, reasons in related
-            if other in titles  # the other queries left out
+            if other in titles
         ]
     return out
 
