@@ -129,7 +129,10 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
 
 def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict[str, list[dict]]:
     """Rank the queries against TMDB in-process, with the service's tagging and maths."""
+    from config.settings import Settings
+    from service.core.borrow import lend
     from service.core.tmdb import read_tmdb
+    from service.core.vocab import load_vocabulary
     from workers.index import film_input
     from workers.jobs import tag_film
 
@@ -137,14 +140,19 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
     if text_only:
         films = [{**f, "keywords": []} for f in films]
     titles = {f["id"]: (f["title"], f.get("year")) for f in films}
+    s = (
+        Settings.from_env()
+    )  # what a full rebuild would learn to borrow from (service/core/borrow.py)
+    borrower, _ = lend(films, load_vocabulary().ignores_keyword, s.BORROW_MAX_FILMS,
+                       s.BORROW_MIN_FILMS, s.BORROW_NEIGHBOURS, s.BORROW_KEYWORDS)  # fmt: skip
     inputs = []
     for f in films:
-        _, vector, emb = tag_film({**f, "rev": 0}, [])
+        _, vector, emb = tag_film({**f, "rev": 0}, [], borrower)
         inputs.append(film_input(f["id"], vector, f, emb))
     for entry in queries:
         film = entry["film"]
         reviews = [{**r, "language": r.get("language")} for r in film.get("reviews", [])]
-        _, vector, emb = tag_film({**film, "rev": 0}, reviews)
+        _, vector, emb = tag_film({**film, "rev": 0}, reviews, borrower)
         inputs.append(film_input(film["id"], vector, film, emb))
     return rank_offline(inputs, queries, titles, overrides)
 

@@ -45,6 +45,14 @@ def _read(env: Mapping[str, str]) -> dict:
     # Related titles kept per film, and how rebuilds are split into rq jobs.
     RECS_K = _int(env, "RECS_K", 50)
     REBUILD_CHUNK = _int(env, "RECS_REBUILD_CHUNK", 2000)  # films per extraction job
+    # Borrowed keywords (service/core/borrow.py): a full rebuild learns them from at most
+    # BORROW_MAX_FILMS films with curated keywords (the most voted; none below
+    # BORROW_MIN_FILMS); a film without keywords borrows BORROW_KEYWORDS of them from its
+    # BORROW_NEIGHBOURS nearest films. Their weight is the kwb family's (RECS_SIM_WEIGHT_KWB).
+    BORROW_MAX_FILMS = _int(env, "RECS_BORROW_MAX_FILMS", 50000)
+    BORROW_MIN_FILMS = _int(env, "RECS_BORROW_MIN_FILMS", 20)
+    BORROW_NEIGHBOURS = _int(env, "RECS_BORROW_NEIGHBOURS", 20)
+    BORROW_KEYWORDS = _int(env, "RECS_BORROW_KEYWORDS", 10)
     # Rows per ranking job at most: a rebuild splits the ranking over the workers listening
     # (but never below 500 rows a job), and its snapshot job ranks the first part itself. Each
     # ranking job loads the whole snapshot (seconds at 100k films), so parts are large.

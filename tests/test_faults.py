@@ -348,8 +348,8 @@ def test_older_job_finishing_last_never_wins(server, names, monkeypatch):
     )
     original, interleaved = jobs.tag_film, []
 
-    def tag_then_let_rev_2_win(film, reviews):
-        result = original(film, reviews)
+    def tag_then_let_rev_2_win(film, reviews, *borrower):
+        result = original(film, reviews, *borrower)
         if film["rev"] == 1 and not interleaved:
             interleaved.append(True)
             job_b = http.patch(

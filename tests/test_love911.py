@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from service.core.borrow import lend
 from service.core.similarity import build_catalog, related_rows
 from service.core.tmdb import read_tmdb
 from service.core.vocab import load_vocabulary
@@ -52,10 +53,13 @@ def love_911_top_10_after_tmdb(tmdb_csv):
     """Return Love 911's top 10 after TMDB and the tags of every TMDB film, ranked in-process
     with the service's tagging and maths (bench/relevance.py does it through the service)."""
     films = [f for _, f in read_tmdb(tmdb_csv)]
-    tagged = {f["id"]: tag_film({**f, "rev": 0}, []) for f in films}
+    # what a full rebuild learns to lend (service/core/borrow.py): Love 911 borrows keywords
+    borrower, _ = lend(films, load_vocabulary().ignores_keyword, 50000, 20, 20, 10)
+    tagged = {f["id"]: tag_film({**f, "rev": 0}, [], borrower) for f in films}
     love, reviews = seed_love_911()
     inputs = [film_input(f["id"], tagged[f["id"]][1], f, tagged[f["id"]][2]) for f in films]
-    _, love_vector, love_embedding = tag_film({**love, "rev": 0}, reviews)
+    _, love_vector, love_embedding = tag_film({**love, "rev": 0}, reviews, borrower)
+    assert any(t.startswith("kwb:") for t in love_vector)
     inputs.append(film_input(love["id"], love_vector, love, love_embedding))
     cat = build_catalog(inputs)
     top = [other for other, _, _ in related_rows(cat, [cat.row_of["love-911"]])[0][:10]]

@@ -330,6 +330,10 @@ def slow_related(cat, row, params):
     """The ranking rules written out per pair, for one catalog row (see service/core/kernels.py)."""
     dense = cat.matrix.toarray()
     q = dense[row]
+    if any(cat.tags[t].startswith("kw:") for t in np.flatnonzero(q)):
+        # a film with curated keywords leaves out the borrowed ones it holds for the films
+        # that borrowed them (service.core.borrow.mirrored)
+        q = np.where([t.startswith("kwb:") for t in cat.tags], 0.0, q)
 
     def posting(t):  # a tag's capped posting: its max_posting highest-prior films
         holders = np.flatnonzero(dense[:, t])
@@ -421,7 +425,7 @@ def slow_related(cat, row, params):
     need_min = (
         params.aspect_need_cosine
         * sum(w for f, w in fam_w.items() if f in params.aspect_need_families)
-        / sum(fam_w.values())
+        / sum(w for f, w in fam_w.items() if f != "kwb")  # borrowed keywords are out of the sum
     )
 
     def needed(j):  # like the query in the aspect_need families (genres), if it has any

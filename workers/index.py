@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from config.settings import Settings
 from service.core import similarity
+from service.core.borrow import BORROWED_PREFIX, mirror_df, mirrored, twin
 from service.listcodec import RelatedItem
 from service.storage import Store
 from workers.context import job_settings
@@ -31,7 +32,9 @@ def candidates(
 ) -> list[str]:
     """Return the films sharing a tag with vector, reading at most max_posting per tag."""
     found = set()
-    for ids in store.postings(list(vector), knobs.max_posting):
+    # a borrowed keyword meets the films that hold it as a curated one (borrow.mirrored)
+    tags = [*vector, *(twin(t) for t in vector if t.startswith(BORROWED_PREFIX))]
+    for ids in store.postings(tags, knobs.max_posting):
         found.update(ids)
     found.discard(exclude)
     return sorted(found)
@@ -75,7 +78,11 @@ def rank_one(
     me = film_input(film_id, vector, film, embedding)
     others = load_films(store, candidates(store, vector, film_id, knobs))
     films = [me] + others
-    stats = store.catalog_stats({t for f in films for t in f["vector"]})
+    # the catalog's counts of the tags the catalog of these films holds, curated keywords
+    # counted as borrowed ones too (borrow.mirror_df), as the full rebuild counts them
+    tags = {t for f in films for t in mirrored(f["vector"])}
+    stats = store.catalog_stats(tags | {twin(t) for t in tags if t.startswith(BORROWED_PREFIX)})
+    stats["df"] = mirror_df(stats["df"])
     cat = similarity.build_catalog(films, knobs, stats=stats)
     own = [as_item(r) for r in similarity.related_rows(cat, [0], knobs)[0]]
     rows = [cat.row_of[item.id] for item in own]

@@ -2,9 +2,10 @@
 
 from rq import get_current_job
 
+from service.core.borrow import Borrower, borrow_text
 from service.core.embedding import film_embedding
 from service.core.tagging import extract_tags, tag_vector
-from service.core.vocab import load_vocabulary
+from service.core.vocab import KW_PREFIX, load_vocabulary
 from service.jobstats import record_index_update, timed_job
 from service.storage import NotFound, Store
 from workers import index
@@ -15,12 +16,19 @@ def current_store(prefix: str) -> Store:
     return Store(get_current_job().connection, prefix)
 
 
-def tag_film(film: dict, reviews: list[dict]) -> tuple[dict, dict[str, float], bytes | None]:
-    """Return (stored tags document, vector, plot embedding) for a film and its reviews."""
+def tag_film(
+    film: dict, reviews: list[dict], borrower: Borrower | None = None
+) -> tuple[dict, dict[str, float], bytes | None]:
+    """Return (stored tags document, vector, plot embedding) for a film and its reviews; a
+    film without curated keywords borrows some when the catalog has a borrower
+    (service/core/borrow.py)."""
     vocab = load_vocabulary()
     tags = extract_tags(film, reviews, vocab)
     doc = {"rev": film["rev"], "tags": tags}
-    return doc, tag_vector(film, tags, vocab, reviews), film_embedding(film, reviews)
+    vector = tag_vector(film, tags, vocab, reviews)
+    if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
+        vector.update(borrower.borrow([borrow_text(film, reviews)])[0])
+    return doc, vector, film_embedding(film, reviews)
 
 
 @timed_job("refresh")
@@ -34,7 +42,7 @@ def refresh_film(prefix: str, film_id: str) -> dict:
         film = store.get_film(film_id)
     except NotFound:
         return forget_film(store, version, film_id)
-    doc, vector, emb = tag_film(film, store.list_reviews(film_id))
+    doc, vector, emb = tag_film(film, store.list_reviews(film_id), store.borrower())
     if not store.save_tags(film_id, doc, vector, emb):
         # A job that read a newer revision finished first; its tags and lists stand.
         return {"film_id": film_id, "rev": film["rev"], "written": False, "superseded": True}

@@ -12,6 +12,8 @@ from rq import Callback, Queue, Worker, get_current_job
 
 from service import listcodec
 from service.core import similarity
+from service.core.borrow import lend
+from service.core.vocab import load_vocabulary
 from service.jobstats import record_index_update, timed_job
 from service.queue import (
     enqueue_refresh,
@@ -81,6 +83,7 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             "reuse_tags": True,
             **_rank_all(job, prefix, rid),
         }
+    store.rebuild_progress(rid, phase="borrower", lenders=build_borrower(store))
     q = _queue(job)
     # Fixed job ids: a start retried after its worker was killed queues only what is missing.
     extract = [
@@ -109,15 +112,34 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
     return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": False}
 
 
+def build_borrower(store: Store) -> int:
+    """Learn the catalog's borrowed keywords from its films with curated keywords and store
+    them, or none (service.core.borrow.lend); return how many films lend. Every extraction
+    job of the rebuild, and every refresh after it, borrows from what is stored."""
+    settings = job_settings()
+    films = (f for chunk in _chunks(store.film_ids(), 5000) for f in store.get_films(chunk) if f)
+    borrower, lenders = lend(
+        films,
+        load_vocabulary().ignores_keyword,
+        settings.BORROW_MAX_FILMS,
+        settings.BORROW_MIN_FILMS,
+        settings.BORROW_NEIGHBOURS,
+        settings.BORROW_KEYWORDS,
+    )
+    store.save_borrower(borrower.to_bytes() if borrower else None)
+    return lenders
+
+
 @timed_job("rebuild_extract")
 def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     """Re-extract the tags of a chunk of films."""
     store = current_store(prefix)
     reviews = store.reviews_of(ids)
+    borrower = store.borrower()
     entries = {}
     for film in store.get_films(ids):
         if film is not None:
-            entries[film["id"]] = tag_film(film, reviews[film["id"]])
+            entries[film["id"]] = tag_film(film, reviews[film["id"]], borrower)
     store.save_tags_many(entries)
     store.rebuild_progress(rebuild_id, extracted=len(ids))
     return len(entries)

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from service.core import embedding
+from service.core.borrow import BORROWED_FAMILY, mirrored
 from service.core.buffers import PartsReader
 from service.core.candidates import cand_parts, candidate_index
 from service.core.simparams import SimilarityParams
@@ -110,9 +111,16 @@ def _flatten(films: list[dict], tag_index: dict[str, int]):
     return lengths, cols, np.minimum(1.0, weights)
 
 
-def _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, n_cols, params):
-    """Return csr rows: per family, idf·tf weights L2-normalised then scaled by sqrt(family weight)."""
-    scale = np.sqrt(np.asarray(fam_w, dtype=float) / float(sum(fam_w)))
+def _family_scale(family_names: list[str], params: SimilarityParams) -> np.ndarray:
+    """Per family, sqrt(its weight / the families' sum). Borrowed keywords stay out of the
+    sum: a catalog's other scores are the same whether or not a film borrowed any."""
+    fam_w = np.array([family_weight(params, f) for f in family_names], dtype=float)
+    total = sum(w for f, w in zip(family_names, fam_w) if f != BORROWED_FAMILY)
+    return np.sqrt(fam_w / (total or 1.0))
+
+
+def _vectorise(lengths, cols, weights, idf, tag_fam, scale, n_cols, params):
+    """Return csr rows: per family, idf·tf weights L2-normalised then scaled by `scale`."""
     indptr, indices, data = _vectorise_rows(
         lengths, cols, weights, idf, tag_fam, scale, float(params.tf_power)
     )
@@ -185,7 +193,7 @@ class CatalogParts:
     def add(self, films: list[dict]) -> "CatalogParts":
         """Add films {"id", "vector", "embedding", "year", ...} (see build_catalog)."""
         tag_no, lang_no, parts = self._tag_no, self._lang_no, self._parts
-        rows = [[(t, w) for t, w in f["vector"].items() if w > 0] for f in films]
+        rows = [[(t, w) for t, w in mirrored(f["vector"]).items() if w > 0] for f in films]
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(films))
         total = int(lengths.sum())
         numbered = (tag_no.setdefault(t, len(tag_no)) for row in rows for t, _ in row)
@@ -237,8 +245,8 @@ class CatalogParts:
         family_names = sorted({tag_family(t) for t in tags})
         fam_index = {f: i for i, f in enumerate(family_names)}
         tag_fam = np.array([fam_index[tag_family(t)] for t in tags], dtype=np.int32)
-        fam_w = [family_weight(params, f) for f in family_names]
-        matrix = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tags), params)
+        scale = _family_scale(family_names, params)
+        matrix = _vectorise(lengths, cols, weights, idf, tag_fam, scale, len(tags), params)
         lang_names = sorted(self._lang_no)
         lang_of = np.array([lang_names.index(g) for g in self._lang_no] + [-1], dtype=np.int32)
         pop, quality = _popularity(numbers, stats, params.unknown_pop)
@@ -291,6 +299,7 @@ def embedding_weight(cat: Catalog, params: SimilarityParams | None = None) -> fl
 def query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
     """Vectorise films (maybe not in cat) against cat's tags; unknown tags only dilute the norm."""
     p = cat.params
+    films = [{**f, "vector": mirrored(f["vector"])} for f in films]
     fam_index = {f: i for i, f in enumerate(cat.family_names)}
     extra = sorted(
         {
@@ -308,8 +317,8 @@ def query_matrix(cat: Catalog, films: list[dict]) -> sp.csr_matrix:
         np.int32
     )
     lengths, cols, weights = _flatten(films, tag_index)
-    fam_w = [family_weight(p, f) for f in cat.family_names]
-    q = _vectorise(lengths, cols, weights, idf, tag_fam, fam_w, len(tag_index), p)
+    scale = _family_scale(cat.family_names, p)
+    q = _vectorise(lengths, cols, weights, idf, tag_fam, scale, len(tag_index), p)
     return q[:, : len(cat.tags)].tocsr()
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from service.core import kernel_aspects, kernel_pack, kernels
+from service.core.borrow import BORROWED_FAMILY, without_borrowed
 from service.core.candidates import layout as _layout
 from service.core.catalog import (  # noqa: F401 (the snapshot's API, used through this module)
     AGREEMENT_REASON,
@@ -62,7 +63,7 @@ def _aspect_inputs(cat: Catalog, params: SimilarityParams) -> dict:
             "need": np.isin(cat.tag_family, need_fams).astype(np.float64),
             "family": cat.tag_family.astype(np.int64),
             "need_weight": need_w,
-            "all_weight": sum(fam_w),
+            "all_weight": sum(w for f, w in zip(cat.family_names, fam_w) if f != BORROWED_FAMILY),
         }
     return cat._cache[key]
 
@@ -110,6 +111,7 @@ def _rank_arrays(
     is_kw = _layout(cat)["is_kw"]
     per_row = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
     kw_rows = np.bincount(per_row, weights=is_kw[q.indices], minlength=q.shape[0]) > 0
+    q = without_borrowed(cat, q, kw_rows)  # curated keywords' rows: their own lists
     kw_params = params.for_keyword_films()
     if kw_params == params or kw_rows.all() or not kw_rows.any():
         knobs = kw_params if kw_rows.any() else params

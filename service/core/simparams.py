@@ -19,6 +19,7 @@ class SimilarityParams:
     family_weights: tuple[tuple[str, float], ...] = (
         ("genre", 0.1),
         ("kw", 1.0),
+        ("kwb", 0.3),  # keywords borrowed by a film without any (service/core/borrow.py)
         ("title", 0.25),
         ("plot", 0.5),
     )

@@ -13,10 +13,10 @@ from service.core.compounds import MIN_COMPOUND, Splitter, genre_head, strip_glu
 from service.core.senses import Context, Sense, SenseError, parse_sense
 
 LANGS = ("de", "en")
-KINDS = frozenset(
-    {"genre", "theme", "profession", "sport", "setting", "event", "relationship", "tone", "era"}
-)
+KINDS = frozenset({"genre", "theme", "profession", "sport", "setting", "event"})
+KINDS |= {"relationship", "tone", "era"}
 KW_PREFIX = "kw:"  # a keyword kept as it is
+BORROWED_PREFIX = "kwb:"  # a keyword borrowed from films whose plot reads alike (core.borrow)
 GENRE_PREFIX = "genre:"  # a film's own genre, as a similarity family (tagging.tag_vector)
 TITLE_PREFIX = "title:"  # a word of the title
 PLOT_PREFIX = "plot:"  # a telling word of the plot or a review (service.core.plot)
@@ -216,10 +216,10 @@ class Vocabulary:
         `genre:x` gives x's label; `kw:<keyword>` gives the label of the most specific tag the
         keyword maps to (so a keyword and its tag show as one chip), else the keyword itself;
         `title:<word>` gives the word capitalized and quoted (Titel „Terminator“); `plot:<word>` gives "similar plot", the
-        same for every word; an unknown id gives the id back.
+        same for every word, and so does a borrowed keyword; an unknown id gives the id back.
         """
         prefix, rest = _split_prefix(tag_id)
-        if prefix == PLOT_PREFIX:
+        if prefix in (PLOT_PREFIX, BORROWED_PREFIX):
             return PLOT_LABELS.get(lang, PLOT_LABELS["en"])
         if prefix == KW_PREFIX:
             mapped = self.map_keyword(rest)

@@ -21,6 +21,13 @@ class Keys:
         """A rebuild's catalog snapshot."""
         return self.join("blob", name)
 
+    def borrower(self) -> str:
+        """The catalog's borrower (service/core/borrow.py): a blob, and its version."""
+        return self.join("borrower")
+
+    def borrower_version(self) -> str:
+        return self.join("borrower", "version")
+
     def cards(self) -> str:
         """Film id -> card (title, year, rev)."""
         return self.join("cards")

@@ -1,13 +1,42 @@
 """Full rebuilds: the rebuild slot, progress, snapshots and index versions."""
 
+import uuid
+
+from service.core.borrow import Borrower
 from service.core.buffers import PartsReader, PartsWriter
 from service.storage.base import NotFound
 
 BLOB_PART = 64 * 2**20  # bytes per part of a stored blob
+# per process and key prefix: the borrower last read, with its version (tag jobs read the
+# version, a few bytes, and the blob only when it changed)
+_BORROWERS: dict[str, tuple[bytes, Borrower]] = {}
 
 
 class Rebuilds:
     """The rebuilds and index versions of a Store."""
+
+    # -- the borrower of keywords (service/core/borrow.py) ------------------------
+    def save_borrower(self, blob: bytes | None) -> None:
+        """Store the catalog's borrower, or remove it (a catalog without curated keywords)."""
+        pipe = self.r.pipeline()
+        if blob is None:
+            pipe.delete(self.keys.borrower(), self.keys.borrower_version())
+        else:
+            pipe.set(self.keys.borrower(), blob)
+            pipe.set(self.keys.borrower_version(), uuid.uuid4().hex)
+        pipe.execute()
+
+    def borrower(self) -> Borrower | None:
+        """Return the catalog's borrower, None when there is none (read once per version)."""
+        version = self.r.get(self.keys.borrower_version())
+        cached = _BORROWERS.get(self.p)
+        if version is None or (cached and cached[0] == version):
+            return cached[1] if version is not None else None
+        version, blob = self.r.mget(self.keys.borrower_version(), self.keys.borrower())
+        if version is None or blob is None:
+            return None
+        _BORROWERS[self.p] = (version, Borrower.from_bytes(blob))
+        return _BORROWERS[self.p][1]
 
     # -- full rebuilds ---------------------------------------------------------
     def next_version(self) -> int:

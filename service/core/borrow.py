@@ -1,0 +1,206 @@
+"""Borrowed keywords: a film without curated keywords borrows those of the catalog films whose
+text reads most like its own (pure: scikit-learn, numpy, scipy, simplemma).
+
+Films a site adds have a plot and no keywords; TMDB's films have both. The keyword catalog
+tells stories apart much better than tags read from a short plot (docs/QUALITY.md,
+"Borrowed keywords"), so a film without keywords borrows: the k films whose title and plot
+read most alike by TF-IDF cosine (English lemmas, words and word pairs; a German plot glossed
+word by word, as the plot embedding reads it) lend their keywords, each scored by the summed
+likeness of the films that hold it, and the n best become the film's `kwb:<keyword>` tags.
+
+They are a family of their own, so they never count as curated keywords, weigh what their
+family weight says (`kwb`, less than `kw`), and show as the plot's chip. A film with curated
+keywords carries each of them as a `kwb:` tag too when a catalog is built (`mirrored`), so
+that borrowed keywords meet curated ones; its own list leaves that family out
+(service.core.similarity), so keyword films rank among themselves as before.
+
+The model is the catalog's: a full rebuild builds it from the films with keywords and stores
+it (workers/rebuild.py); the tag jobs read it (workers/jobs.py).
+"""
+
+import io
+import json
+import re
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+import simplemma
+
+from service.core.embedding import plot_text
+from service.core.vocab import BORROWED_PREFIX, KW_PREFIX
+
+BORROWED_FAMILY = BORROWED_PREFIX.rstrip(":")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_TFIDF = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": False, "dtype": np.float32}
+
+
+@lru_cache(maxsize=200_000)
+def _lemma(word: str) -> str:
+    return simplemma.lemmatize(word, lang="en").lower()
+
+
+def _words(text: str) -> list[str]:
+    """English text's lemmas, stop words left out."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    lower = (w.lower() for w in _WORD.findall(text))
+    return [_lemma(w) for w in lower if w not in ENGLISH_STOP_WORDS]
+
+
+def _vectorizer(**fixed):
+    """scikit-learn's TF-IDF over _words (imported here: the web and ranking processes that
+    import this module for its prefix and mirrored() never load scikit-learn)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(tokenizer=_words, token_pattern=None, **_TFIDF, **fixed)
+
+
+class Borrower:
+    """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them."""
+
+    def __init__(self, vectorizer, rows: sp.csr_matrix, keywords: list[str],
+                 held: sp.csr_matrix, k: int, n: int):  # fmt: skip
+        self.vectorizer, self.rows, self.keywords, self.held, self.k, self.n = (
+            vectorizer, rows, keywords, held, k, n,
+        )  # fmt: skip
+
+    @classmethod
+    def build(
+        cls, texts: list[str], keyword_lists: list[list[str]], k: int = 20, n: int = 10
+    ) -> "Borrower":
+        """Learn from English texts (borrow_text) and their films' keywords: a film will
+        borrow from its k nearest films the n best of their keywords."""
+        vectorizer = _vectorizer(min_df=2, max_df=0.3)
+        rows = vectorizer.fit_transform(texts).tocsr()
+        keywords = sorted({kw for kws in keyword_lists for kw in kws})
+        col = {kw: i for i, kw in enumerate(keywords)}
+        film = [r for r, kws in enumerate(keyword_lists) for _ in kws]
+        held = sp.csr_matrix(
+            (np.ones(len(film), np.float32), (film, [col[kw] for kws in keyword_lists for kw in kws])),
+            shape=(len(texts), len(keywords)),
+        )  # fmt: skip
+        return cls(vectorizer, rows, keywords, held, k, n)
+
+    def borrow(self, texts: list[str]) -> list[dict[str, float]]:
+        """Return per text its n best keywords as {kwb:<keyword>: weight in (0, 1]}, the best
+        1; nothing for a text that shares no word with the films."""
+        n = self.n
+        likeness = (self.vectorizer.transform(texts) @ self.rows.T).toarray()
+        out = []
+        for row in likeness:
+            near = np.argsort(-row, kind="stable")[: self.k]
+            near = near[row[near] > 0]
+            scores = row[near] @ self.held[near].toarray() if len(near) else np.zeros(1)
+            best = [j for j in np.argsort(-scores, kind="stable")[:n] if scores[j] > 0]
+            top = float(scores[best[0]]) if best else 1.0
+            out.append(
+                {BORROWED_PREFIX + self.keywords[j]: round(float(scores[j]) / top, 4) for j in best}
+            )
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The model as one npz blob (no pickle: the store hands it to every tag job)."""
+        terms = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
+        out = io.BytesIO()
+        np.savez_compressed(
+            out,
+            meta=np.frombuffer(
+                json.dumps(
+                    {"terms": terms, "keywords": self.keywords, "k": self.k, "n": self.n}
+                ).encode(),
+                np.uint8,
+            ),  # fmt: skip
+            idf=self.vectorizer.idf_,
+            **{f"rows_{a}": getattr(self.rows, a) for a in ("data", "indices", "indptr")},
+            **{f"held_{a}": getattr(self.held, a) for a in ("indices", "indptr")},
+        )
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "Borrower":
+        z = np.load(io.BytesIO(blob))
+        meta = json.loads(z["meta"].tobytes())
+        terms, keywords = meta["terms"], meta["keywords"]
+        vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
+        vectorizer.idf_ = z["idf"]
+        n_films = len(z["rows_indptr"]) - 1
+        rows = sp.csr_matrix(
+            (z["rows_data"], z["rows_indices"], z["rows_indptr"]), shape=(n_films, len(terms))
+        )
+        held = sp.csr_matrix(
+            (np.ones(len(z["held_indices"]), np.float32), z["held_indices"], z["held_indptr"]),
+            shape=(n_films, len(keywords)),
+        )
+        return cls(vectorizer, rows, keywords, held, int(meta["k"]), int(meta["n"]))
+
+
+def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tuple:
+    """Return (a Borrower of the films with curated keywords, the max_films most voted of
+    them, or None when fewer than min_films have any; how many lend). ignores(keyword):
+    whether a keyword is left out of the kw: tags (Vocabulary.ignores_keyword)."""
+    lenders = []  # (-votes, id, text, keywords)
+    for film in films:
+        keywords = curated_keywords(film, ignores)
+        if keywords:
+            votes = -(film.get("vote_count") or 0)
+            lenders.append((votes, str(film["id"]), borrow_text(film), keywords))
+    lenders = sorted(lenders)[:max_films]
+    if len(lenders) < max(min_films, 1):
+        return None, 0
+    texts, keywords = [x[2] for x in lenders], [x[3] for x in lenders]
+    try:
+        return Borrower.build(texts, keywords, k, n), len(lenders)
+    except ValueError:  # no word in two films' texts (but not in most): nothing to lend
+        return None, 0
+
+
+def borrow_text(film: dict, reviews: list[dict] | None = None) -> str:
+    """The text a film is borrowed for and lent from: its title, tagline and the plot the
+    embedding reads (the English synopsis, else the German one glossed, else the reviews)."""
+    parts = (film.get("title"), film.get("tagline"), plot_text(film, reviews or []))
+    return " ".join(p for p in parts if p)
+
+
+def curated_keywords(film: dict, ignores) -> list[str]:
+    """A film's keywords as its kw: tags name them (lowercased, the ignored ones left out)."""
+    names = (
+        k.get("name", "") if isinstance(k, dict) else str(k) for k in film.get("keywords") or []
+    )
+    return sorted({n.strip().lower() for n in names if n.strip() and not ignores(n)})
+
+
+def mirrored(vector: dict[str, float]) -> dict[str, float]:
+    """Return a vector with each curated keyword also as a borrowed one (kw:x -> kwb:x), so
+    that films which borrowed x meet the films that hold it."""
+    extra = {BORROWED_PREFIX + t[len(KW_PREFIX) :]: w for t, w in vector.items()
+             if t.startswith(KW_PREFIX)}  # fmt: skip
+    return {**vector, **extra} if extra else vector
+
+
+def twin(borrowed: str) -> str:
+    """Return the curated keyword tag of a borrowed one (kwb:x -> kw:x)."""
+    return KW_PREFIX + borrowed[len(BORROWED_PREFIX) :]
+
+
+def mirror_df(df: dict[str, float]) -> dict[str, float]:
+    """Return document frequencies as a catalog of mirrored vectors counts them: a borrowed
+    keyword's films are those that borrowed it and those that hold it."""
+    out = dict(df)
+    for tag, n in df.items():
+        if tag.startswith(KW_PREFIX):
+            twin = BORROWED_PREFIX + tag[len(KW_PREFIX) :]
+            out[twin] = out.get(twin, 0) + n
+    return out
+
+
+def without_borrowed(cat, q: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """Return query rows q of catalog cat with the borrowed family left out of the rows
+    marked in `rows`: a film with curated keywords holds them as borrowed ones too, for the
+    films that borrowed them (mirrored), and its own list leaves that family out."""
+    if not rows.any() or BORROWED_FAMILY not in cat.family_names:
+        return q
+    borrowed = cat.tag_family == cat.family_names.index(BORROWED_FAMILY)
+    q = q.multiply((~(rows[:, None] & borrowed[None, :])).astype(q.dtype)).tocsr()
+    q.eliminate_zeros()
+    return q
