@@ -134,8 +134,10 @@ def test_a_borrowed_keyword_finds_the_films_that_hold_it_and_reads_as_the_plot()
     assert [o for o, _, _ in got][:2] == ["ladder", "tower"]  # shares nothing else
     chips = labelled_reasons([list(r) for r in got[0][2]], "de")
     assert [c["label"] for c in chips] == ["Ähnliche Handlung"]
+    assert cat.matrix.nnz == 13 + 6  # each film's tags, and its keywords as borrowed ones
     # a film with curated keywords ranks as before: the borrowed ones are not its to share
     alone = build_catalog([*keyword_films, {**site, "vector": {"genre:comedy": 1.0}}], params)
+    assert "kwb" not in alone.family_names  # where no film borrowed, nothing is mirrored
     for fid in ("ladder", "ward"):
         assert related_rows(cat, [cat.row_of[fid]], params) == related_rows(
             alone, [alone.row_of[fid]], params

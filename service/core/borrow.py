@@ -10,9 +10,10 @@ likeness of the films that hold it, and the n best become the film's `kwb:<keywo
 
 They are a family of their own, so they never count as curated keywords, weigh what their
 family weight says (`kwb`, less than `kw`), and show as the plot's chip. A film with curated
-keywords carries each of them as a `kwb:` tag too when a catalog is built (`mirrored`), so
-that borrowed keywords meet curated ones; its own list leaves that family out
-(service.core.similarity), so keyword films rank among themselves as before.
+keywords carries each of them as a `kwb:` tag too when a catalog where some film borrowed is
+built (`mirrored`; service.core.catalog), so that borrowed keywords meet curated ones; its
+own list leaves that family out (`without_borrowed`), so keyword films rank among
+themselves as before.
 
 The model is the catalog's: a full rebuild builds it from the films with keywords and stores
 it (workers/rebuild.py); the tag jobs read it (workers/jobs.py).

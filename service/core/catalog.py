@@ -16,7 +16,7 @@ from service.core.borrow import BORROWED_FAMILY, mirrored
 from service.core.buffers import PartsReader
 from service.core.candidates import cand_parts, candidate_index
 from service.core.simparams import SimilarityParams
-from service.core.vocab import KW_PREFIX, PLOT_PREFIX
+from service.core.vocab import BORROWED_PREFIX, KW_PREFIX, PLOT_PREFIX
 from service.listcodec import AGREEMENT_REASON
 
 # the reason naming the plot embeddings' share: a plot tag, so it shows as "Ähnliche Handlung"
@@ -193,7 +193,7 @@ class CatalogParts:
     def add(self, films: list[dict]) -> "CatalogParts":
         """Add films {"id", "vector", "embedding", "year", ...} (see build_catalog)."""
         tag_no, lang_no, parts = self._tag_no, self._lang_no, self._parts
-        rows = [[(t, w) for t, w in mirrored(f["vector"]).items() if w > 0] for f in films]
+        rows = [[(t, w) for t, w in f["vector"].items() if w > 0] for f in films]
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(films))
         total = int(lengths.sum())
         numbered = (tag_no.setdefault(t, len(tag_no)) for row in rows for t, _ in row)
@@ -221,16 +221,37 @@ class CatalogParts:
         parts, self._parts[key] = self._parts[key], []
         return np.concatenate(parts) if parts else empty
 
+    def _mirrored(self, cols, weights, lengths):
+        """The entries with each curated keyword also as a borrowed one (borrow.mirrored), row
+        after row; only in a catalog where some film borrowed, as they cost entries."""
+        twins = {
+            no: self._tag_no.setdefault(BORROWED_PREFIX + t[len(KW_PREFIX) :], len(self._tag_no))
+            for t, no in list(self._tag_no.items())
+            if t.startswith(KW_PREFIX)
+        }
+        twin = np.full(len(self._tag_no), -1, np.int64)
+        twin[list(twins)] = list(twins.values())
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        extra = twin[cols] >= 0
+        rows = np.concatenate([rows, rows[extra]])
+        order = np.argsort(rows, kind="stable")
+        cols = np.concatenate([cols, twin[cols][extra].astype(cols.dtype)])[order]
+        weights = np.concatenate([weights, weights[extra]])[order]
+        return cols, weights, np.bincount(rows, minlength=len(lengths)).astype(np.int64)
+
     def build(self, params: SimilarityParams | None = None, stats: dict | None = None) -> Catalog:
         """Return the catalog of the films added (build_catalog's, the same to the bit)."""
         params = params or SimilarityParams()
         stats = stats or {}
+        cols = self._joined("cols", np.zeros(0, np.int32))
+        weights = np.minimum(1.0, self._joined("weights", np.zeros(0)))
+        lengths = self._joined("lengths", np.zeros(0, np.int64))
+        if any(t.startswith(BORROWED_PREFIX) for t in self._tag_no):
+            cols, weights, lengths = self._mirrored(cols, weights, lengths)
         tags = sorted(self._tag_no)
         column = {t: i for i, t in enumerate(tags)}
         renumber = np.array([column[t] for t in self._tag_no], dtype=np.int32)
-        cols = renumber[self._joined("cols", np.zeros(0, np.int32))]
-        weights = np.minimum(1.0, self._joined("weights", np.zeros(0)))
-        lengths = self._joined("lengths", np.zeros(0, np.int64))
+        cols = renumber[cols]
         numbers = {key: self._joined(key, np.zeros(0)) for key in self.NUMBERS}
         n = len(self.ids)
         df = np.bincount(cols, minlength=len(tags)).astype(float)
