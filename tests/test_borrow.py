@@ -77,7 +77,12 @@ def test_a_film_borrows_the_keywords_of_the_films_that_read_alike(borrower):
 
 
 def test_the_stored_borrower_lends_the_same(borrower):
+    # the rows are stored as term counts; their weights are scikit-learn's TF-IDF again
+    texts = [borrow_text(f) for f in lenders()]
+    made = Borrower.build(texts, [f["keywords"] for f in lenders()])
+    assert abs(made.rows - made.vectorizer.transform(texts)).max() < 1e-6
     again = Borrower.from_bytes(borrower.to_bytes())
+    assert abs(again.rows - borrower.rows).max() == 0
     texts = ["a surgeon in a hospital", "a storm at sea", "firefighters and flames"]
     assert again.borrow(texts) == borrower.borrow(texts)
 

@@ -60,11 +60,12 @@ def _vectorizer(**fixed):
 class Borrower:
     """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them."""
 
-    def __init__(self, vectorizer, rows: sp.csr_matrix, keywords: list[str],
+    def __init__(self, vectorizer, counts: sp.csr_matrix, keywords: list[str],
                  held: sp.csr_matrix, k: int, n: int):  # fmt: skip
-        self.vectorizer, self.rows, self.keywords, self.held, self.k, self.n = (
-            vectorizer, rows, keywords, held, k, n,
+        self.vectorizer, self.counts, self.keywords, self.held, self.k, self.n = (
+            vectorizer, counts, keywords, held, k, n,
         )  # fmt: skip
+        self.rows = _weighted(counts, vectorizer.idf_)  # the films' TF-IDF rows
 
     @classmethod
     def build(
@@ -72,8 +73,8 @@ class Borrower:
     ) -> "Borrower":
         """Learn from English texts (borrow_text) and their films' keywords: a film will
         borrow from its k nearest films the n best of their keywords."""
-        vectorizer = _vectorizer(min_df=2, max_df=0.3)
-        rows = vectorizer.fit_transform(texts).tocsr()
+        vectorizer = _vectorizer(min_df=2, max_df=0.3).fit(texts)
+        counts = _counts(vectorizer, texts)
         keywords = sorted({kw for kws in keyword_lists for kw in kws})
         col = {kw: i for i, kw in enumerate(keywords)}
         film = [r for r, kws in enumerate(keyword_lists) for _ in kws]
@@ -81,7 +82,7 @@ class Borrower:
             (np.ones(len(film), np.float32), (film, [col[kw] for kws in keyword_lists for kw in kws])),
             shape=(len(texts), len(keywords)),
         )  # fmt: skip
-        return cls(vectorizer, rows, keywords, held, k, n)
+        return cls(vectorizer, counts, keywords, held, k, n)
 
     def borrow(self, texts: list[str]) -> list[dict[str, float]]:
         """Return per text its n best keywords as {kwb:<keyword>: weight in (0, 1]}, the best
@@ -101,7 +102,9 @@ class Borrower:
         return out
 
     def to_bytes(self) -> bytes:
-        """The model as one npz blob (no pickle: the store hands it to every tag job)."""
+        """The model as one npz blob (no pickle: the store hands it to every tag job). The
+        rows are kept as term counts, which compress to a thirtieth of their weights (the
+        weights follow from them and the idf: _weighted)."""
         terms = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
         out = io.BytesIO()
         np.savez_compressed(
@@ -113,7 +116,8 @@ class Borrower:
                 np.uint8,
             ),  # fmt: skip
             idf=self.vectorizer.idf_,
-            **{f"rows_{a}": getattr(self.rows, a) for a in ("data", "indices", "indptr")},
+            rows_counts=np.minimum(self.counts.data, 255).astype(np.uint8),
+            **{f"rows_{a}": getattr(self.counts, a) for a in ("indices", "indptr")},
             **{f"held_{a}": getattr(self.held, a) for a in ("indices", "indptr")},
         )
         return out.getvalue()
@@ -126,14 +130,34 @@ class Borrower:
         vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
         vectorizer.idf_ = z["idf"]
         n_films = len(z["rows_indptr"]) - 1
-        rows = sp.csr_matrix(
-            (z["rows_data"], z["rows_indices"], z["rows_indptr"]), shape=(n_films, len(terms))
+        counts = sp.csr_matrix(
+            (z["rows_counts"].astype(np.float32), z["rows_indices"], z["rows_indptr"]),
+            shape=(n_films, len(terms)),
         )
         held = sp.csr_matrix(
             (np.ones(len(z["held_indices"]), np.float32), z["held_indices"], z["held_indptr"]),
             shape=(n_films, len(keywords)),
         )
-        return cls(vectorizer, rows, keywords, held, int(meta["k"]), int(meta["n"]))
+        return cls(vectorizer, counts, keywords, held, int(meta["k"]), int(meta["n"]))
+
+
+def _counts(vectorizer, texts: list[str]) -> sp.csr_matrix:
+    """The texts' term counts over the vectorizer's terms (its parent's transform)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counts = CountVectorizer.transform(vectorizer, texts).astype(np.float32).tocsr()
+    counts.sort_indices()
+    return counts
+
+
+def _weighted(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """TF-IDF rows as the vectorizer weighs them: (1 + ln tf) · idf, each row of unit length."""
+    rows = counts.astype(np.float32, copy=True)
+    rows.data = (1.0 + np.log(rows.data)) * idf[rows.indices].astype(np.float32)
+    of_row = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    lengths = np.sqrt(np.bincount(of_row, weights=rows.data**2, minlength=rows.shape[0]))
+    rows.data /= np.where(lengths > 0, lengths, 1.0)[of_row].astype(np.float32)
+    return rows
 
 
 def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tuple:
