@@ -1,12 +1,20 @@
 """The worker's warm-up loads, before rq forks a job, what every job would otherwise load again."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import wordfreq
 
 from service.core import embedding, glossary, plot, pos
 from workers.worker import warm_up
 
 
-def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
+def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use(monkeypatch):
+    from service.core import borrow
+
+    borrowing = []  # scikit-learn's TF-IDF for borrowed keywords: its own test below
+    monkeypatch.setattr(borrow, "warm_up", lambda: borrowing.append(True))
     pos._tagger.cache_clear()
     wordfreq.get_frequency_dict.cache_clear()
     wordfreq._wf_cache.clear()  # its own cache of words already looked up
@@ -21,3 +29,16 @@ def test_warm_up_loads_the_taggers_and_word_lists_that_jobs_use():
     # the plot embedding's model and the German glossary it reads through
     assert embedding._model.cache_info().currsize == 1
     assert glossary._table.cache_info().currsize == 1
+    assert borrowing
+
+
+def test_borrowing_warms_up_scikit_learn():
+    """A fresh interpreter: after borrow.warm_up, a job that borrows imports nothing more."""
+    code = (
+        "import sys; from service.core import borrow; "
+        "assert not any(m.startswith('sklearn') for m in sys.modules); borrow.warm_up(); "
+        "print('sklearn.feature_extraction.text' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr

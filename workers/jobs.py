@@ -2,7 +2,7 @@
 
 from rq import get_current_job
 
-from service.core.borrow import Borrower, borrow_text
+from service.core.borrow import Borrower, borrow_text, curated_keywords
 from service.core.embedding import film_embedding
 from service.core.tagging import extract_tags, tag_vector
 from service.core.vocab import KW_PREFIX, load_vocabulary
@@ -42,7 +42,11 @@ def refresh_film(prefix: str, film_id: str) -> dict:
         film = store.get_film(film_id)
     except NotFound:
         return forget_film(store, version, film_id)
-    doc, vector, emb = tag_film(film, store.list_reviews(film_id), store.borrower())
+    # only a film without curated keywords borrows: the others need not read the borrower
+    lends = not curated_keywords(film, load_vocabulary().ignores_keyword)
+    doc, vector, emb = tag_film(
+        film, store.list_reviews(film_id), store.borrower() if lends else None
+    )
     if not store.save_tags(film_id, doc, vector, emb):
         # A job that read a newer revision finished first; its tags and lists stand.
         return {"film_id": film_id, "rev": film["rev"], "written": False, "superseded": True}

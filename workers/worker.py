@@ -77,7 +77,7 @@ def warm_up() -> None:
     rq forks a process per job: what the parent has loaded, every job inherits for free;
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
-    from service.core import pos, similarity  # noqa: F401 (loaded before forks)
+    from service.core import borrow, pos, similarity  # noqa: F401 (loaded before forks)
     from service.core.embedding import film_embedding
     from service.core.plot import plot_words
     from service.core.tagging import extract_text
@@ -93,6 +93,8 @@ def warm_up() -> None:
     plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
     # the embedding model (0.5 s) and the German glossary (about 2 s): once here too
     film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
+    # scikit-learn's TF-IDF for borrowed keywords (1.4 s to import): once here, not per job
+    borrow.warm_up()
 
 
 def run_worker(

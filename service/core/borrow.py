@@ -145,6 +145,13 @@ class Borrower:
         return cls(vectorizer, counts, keywords, held, int(meta["k"]), int(meta["n"]))
 
 
+def warm_up() -> None:
+    """Import what building and using a borrower needs (scikit-learn: about 1.4 s), so that a
+    worker's forked jobs find it loaded."""
+    _words("warm")
+    _vectorizer()
+
+
 def _counts(vectorizer, texts: list[str]) -> sp.csr_matrix:
     """The texts' term counts over the vectorizer's terms (its parent's transform)."""
     from sklearn.feature_extraction.text import CountVectorizer
