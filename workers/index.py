@@ -80,8 +80,11 @@ def rank_one(
     films = [me] + others
     # the catalog's counts of the tags the catalog of these films holds, curated keywords
     # counted as borrowed ones too (borrow.mirror_df), as the full rebuild counts them
-    tags = {t for f in films for t in mirrored(f["vector"])}
-    stats = store.catalog_stats(tags | {twin(t) for t in tags if t.startswith(BORROWED_PREFIX)})
+    tags = {t for f in films for t in f["vector"]}
+    if any(t.startswith(BORROWED_PREFIX) for t in tags):  # else the catalog mirrors nothing
+        tags = {t for f in films for t in mirrored(f["vector"])}
+        tags |= {twin(t) for t in tags if t.startswith(BORROWED_PREFIX)}
+    stats = store.catalog_stats(tags)
     stats["df"] = mirror_df(stats["df"])
     cat = similarity.build_catalog(films, knobs, stats=stats)
     own = [as_item(r) for r in similarity.related_rows(cat, [0], knobs)[0]]
