@@ -140,9 +140,8 @@ def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict
     if text_only:
         films = [{**f, "keywords": []} for f in films]
     titles = {f["id"]: (f["title"], f.get("year")) for f in films}
-    s = (
-        Settings.from_env()
-    )  # what a full rebuild would learn to borrow from (service/core/borrow.py)
+    # what a full rebuild would learn to borrow from (service/core/borrow.py)
+    s = Settings.from_env()
     borrower, _ = lend(films, load_vocabulary().ignores_keyword, s.BORROW_MAX_FILMS,
                        s.BORROW_MIN_FILMS, s.BORROW_NEIGHBOURS, s.BORROW_KEYWORDS)  # fmt: skip
     inputs = []

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 import simplemma
 
 from service.core.embedding import plot_text
+from service.core.tagging import item_names
 from service.core.vocab import BORROWED_PREFIX, KW_PREFIX
 
 BORROWED_FAMILY = BORROWED_PREFIX.rstrip(":")
@@ -187,7 +188,7 @@ def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tupl
     texts, keywords = [x[2] for x in lenders], [x[3] for x in lenders]
     try:
         return Borrower.build(texts, keywords, k, n), len(lenders)
-    except ValueError:  # no word in two films' texts (but not in most): nothing to lend
+    except ValueError:  # no word in MIN_FILMS films' texts (but not in most): nothing to lend
         return None, 0
 
 
@@ -200,10 +201,7 @@ def borrow_text(film: dict, reviews: list[dict] | None = None) -> str:
 
 def curated_keywords(film: dict, ignores) -> list[str]:
     """A film's keywords as its kw: tags name them (lowercased, the ignored ones left out)."""
-    names = (
-        k.get("name", "") if isinstance(k, dict) else str(k) for k in film.get("keywords") or []
-    )
-    return sorted({n.strip().lower() for n in names if n.strip() and not ignores(n)})
+    return sorted({n.lower() for n in item_names(film.get("keywords")) if not ignores(n)})
 
 
 def mirrored(vector: dict[str, float]) -> dict[str, float]:

@@ -194,7 +194,7 @@ def _noisy_or(weights: list[float]) -> float:
     return 1.0 - math.prod(1.0 - w for w in weights)
 
 
-def _names(items) -> list[str]:
+def item_names(items) -> list[str]:
     """Accept ["Drama"] as well as TMDB's [{"id": 18, "name": "Drama"}]."""
     names = (item.get("name", "") if isinstance(item, dict) else str(item) for item in items or [])
     return [n.strip() for n in names if n and n.strip()]
@@ -236,10 +236,10 @@ def extract_tags(
         seen = evidence.setdefault(tag, [])
         seen.extend(w for w in words if w not in seen)
 
-    for name in _names(film.get("genres")):
+    for name in item_names(film.get("genres")):
         for tag in vocab.map_genre(name) or [KW_PREFIX + name.lower()]:
             add(tag, "genre", 1.0, [name])
-    for name in _names(film.get("keywords")):
+    for name in item_names(film.get("keywords")):
         if vocab.ignores_keyword(name):
             continue  # "woman director", "duringcreditsstinger": not what the film is about
         # the keyword itself stays: it is more specific than the vocabulary tags it maps to
