@@ -172,3 +172,27 @@ def test_a_rebuild_learns_to_lend_and_a_new_film_borrows(app, client, store, run
     run_jobs()
     assert store.borrower() is None
     assert not any(t.startswith("kwb:") for t in store.get_vectors(["flames"])[0])
+
+
+def test_a_worker_reads_the_borrower_before_it_forks(app, store, borrower, monkeypatch):
+    """Read in the parent, the borrower is every work horse's for free; a new one is read
+    once, when its version changes."""
+    from rq import Worker
+
+    from service.storage import rebuilds
+    from workers.worker import make_worker
+
+    forked = []
+    monkeypatch.setattr(Worker, "fork_work_horse", lambda self, job, queue: forked.append(job))
+    worker = make_worker(app.extensions["recs"]["queue"], store=store)
+    worker.fork_work_horse("job-1", None)  # no borrower stored: nothing to read
+    assert store.p not in rebuilds._BORROWERS
+    store.save_borrower(borrower.to_bytes())
+    worker.fork_work_horse("job-2", None)
+    first = rebuilds._BORROWERS[store.p]
+    worker.fork_work_horse("job-3", None)
+    assert rebuilds._BORROWERS[store.p] is first  # the same version is not read again
+    assert forked == ["job-1", "job-2", "job-3"]
+    assert first[1].borrow(["firefighters rescue a family"]) == borrower.borrow(
+        ["firefighters rescue a family"]
+    )

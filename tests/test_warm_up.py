@@ -42,3 +42,17 @@ def test_borrowing_warms_up_scikit_learn():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+
+
+def test_a_worker_keeps_what_it_warmed_up_out_of_the_collectors_sight():
+    """A fresh interpreter: after prepare_forks, the warm-up's objects are frozen, so a work
+    horse's collections do not walk (and copy) the parent's heap."""
+    code = (
+        "import gc; from workers.worker import prepare_forks; "
+        "before = gc.get_freeze_count(); prepare_forks(); print(before, gc.get_freeze_count())"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert before == 0 and after > 100_000  # the vocabulary, the glossary, the models' objects

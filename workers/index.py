@@ -82,7 +82,7 @@ def rank_one(
     # counted as borrowed ones too (borrow.mirror_df), as the full rebuild counts them
     tags = {t for f in films for t in f["vector"]}
     if any(t.startswith(BORROWED_PREFIX) for t in tags):  # else the catalog mirrors nothing
-        tags = {t for f in films for t in mirrored(f["vector"])}
+        tags |= mirrored(dict.fromkeys(tags, 1.0)).keys()
         tags |= {twin(t) for t in tags if t.startswith(BORROWED_PREFIX)}
     stats = store.catalog_stats(tags)
     stats["df"] = mirror_df(stats["df"])
