@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from service.core.vocab import BORROWED_PREFIX, Vocabulary
+
 LANGS = ("de", "en")
 
 LABELS = {
@@ -154,3 +156,15 @@ def shown_reasons(reasons: list[dict], lang: str) -> list[tuple[str, str | None]
             seen.add(label.casefold())
             shown.append((label, label_lang))
     return shown
+
+
+def tag_name(vocab: Vocabulary, tag: str, lang: str) -> dict:
+    """A stored tag's label and kind (GET /films/{id}/tags): a borrowed keyword by its own
+    name, not the plot's chip it shows as among the reasons, so that an editor can tell
+    which one to block."""
+    if tag.startswith(BORROWED_PREFIX):
+        return {"label": tag[len(BORROWED_PREFIX) :], "kind": "borrowed"}
+    return {
+        "label": vocab.label(tag, lang),
+        "kind": vocab.tags[tag].kind if tag in vocab.tags else "keyword",
+    }

@@ -13,7 +13,7 @@ from service import caching, listcodec
 from service.common import lang_arg, page_cache, page_of, primary_store, store
 from service.core.vocab import load_vocabulary
 from service.fastpaths import dump_rec_page, offer_answer, plain_query, query_args
-from service.labels import LABELS, LANGS
+from service.labels import LABELS, LANGS, tag_name
 from service.listcodec import AGREEMENT_REASON
 from service.schemas import PageSchema, Timestamp
 from service.storage import NotFound, Store
@@ -85,7 +85,8 @@ class TagSchema(Schema):
         fields.String(),
         metadata={
             "description": "Up to 5 words behind the tag: genre or keyword names, matched words, "
-            "or (for a tag only inherited) its children"
+            "(for a tag only inherited) its children, or (for a borrowed keyword, kind "
+            "'borrowed') the ids of the films that lent it"
         },
     )
     excerpts = fields.List(
@@ -425,12 +426,7 @@ class Tags(MethodView):
         stored = s.get_tags(film_id)
         vocab = load_vocabulary()
         tags = [
-            {
-                "tag": t,
-                "label": vocab.label(t, args["lang"]),
-                "kind": vocab.tags[t].kind if t in vocab.tags else "keyword",
-                **info,
-            }
+            {"tag": t, **tag_name(vocab, t, args["lang"]), **info}
             for t, info in sorted(
                 (stored or {}).get("tags", {}).items(), key=lambda kv: (-kv[1]["weight"], kv[0])
             )

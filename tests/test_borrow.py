@@ -82,6 +82,7 @@ def test_the_stored_borrower_lends_the_same(borrower):
     made = Borrower.build(texts, [f["keywords"] for f in lenders()])
     assert abs(made.rows - made.vectorizer.transform(texts)).max() < 1e-6
     again = Borrower.from_bytes(borrower.to_bytes())
+    assert again.lenders == borrower.lenders and len(borrower.lenders) == 60
     assert abs(again.rows - borrower.rows).max() == 0
     texts = ["a surgeon in a hospital", "a storm at sea", "firefighters and flames"]
     assert again.borrow(texts) == borrower.borrow(texts)
@@ -165,6 +166,17 @@ def test_a_rebuild_learns_to_lend_and_a_new_film_borrows(app, client, store, run
     assert "kwb:firefighter" in vector
     items = client.get("/api/v1/films/flames/recommendations").get_json()["results"]
     assert items and items[0]["id"].startswith("firefighter-")
+    # the tags show what it borrowed, and from whom; a blocked one is borrowed no more
+    tags = {t["tag"]: t for t in client.get("/api/v1/films/flames/tags").get_json()["tags"]}
+    lent = tags["kwb:firefighter"]
+    assert lent["kind"] == "borrowed" and lent["label"] == "firefighter"
+    assert lent["sources"] == ["borrowed"] and 1 <= len(lent["evidence"]) <= 5
+    assert all(fid.startswith("firefighter-") for fid in lent["evidence"])
+    client.patch("/api/v1/films/flames", json={"blocked_tags": ["kwb:firefighter"]})
+    run_jobs()
+    assert "kwb:firefighter" not in store.get_vectors(["flames"])[0]
+    tags = {t["tag"] for t in client.get("/api/v1/films/flames/tags").get_json()["tags"]}
+    assert "kwb:firefighter" not in tags and "kwb:rescue" in tags
     # a catalog whose films have no keywords left has nothing to lend
     for f in lenders():
         client.patch(f"/api/v1/films/{f['id']}", json={"keywords": []})

@@ -21,13 +21,17 @@ def tag_film(
 ) -> tuple[dict, dict[str, float], bytes | None]:
     """Return (stored tags document, vector, plot embedding) for a film and its reviews; a
     film without curated keywords borrows some when the catalog has a borrower
-    (service/core/borrow.py)."""
+    (service/core/borrow.py), but none of its blocked_tags."""
     vocab = load_vocabulary()
     tags = extract_tags(film, reviews, vocab)
     doc = {"rev": film["rev"], "tags": tags}
     vector = tag_vector(film, tags, vocab, reviews)
     if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
-        vector.update(borrower.borrow([borrow_text(film, reviews)])[0])
+        (borrowed,) = borrower.borrowed_tags([borrow_text(film, reviews)])
+        blocked = set(film.get("blocked_tags") or [])
+        borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
+        vector.update((t, entry["weight"]) for t, entry in borrowed.items())
+        tags.update(borrowed)  # GET /films/{id}/tags shows them with the films that lent them
     return doc, vector, film_embedding(film, reviews)
 
 

@@ -38,6 +38,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 # of two films only made the model a fifth larger and the tuning sets' lists no better
 # (103 / 103 of 180 / 200 judged related against 108 / 102, docs/QUALITY.md)
 MIN_FILMS, MAX_SHARE = 3, 0.3
+MAX_LENDERS = 5  # the films a borrowed keyword names as its evidence
 _TFIDF = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": False, "dtype": np.float32}
 
 
@@ -63,21 +64,31 @@ def _vectorizer(**fixed):
 
 
 class Borrower:
-    """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them."""
+    """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them.
+
+    lenders are the films' ids, row by row, which borrowed_tags names as each keyword's
+    evidence (None in a model stored before they were kept: no evidence then).
+    """
 
     def __init__(self, vectorizer, counts: sp.csr_matrix, keywords: list[str],
-                 held: sp.csr_matrix, k: int, n: int):  # fmt: skip
+                 held: sp.csr_matrix, k: int, n: int, lenders: list[str] | None = None):  # fmt: skip
         self.vectorizer, self.counts, self.keywords, self.held, self.k, self.n = (
             vectorizer, counts, keywords, held, k, n,
         )  # fmt: skip
+        self.lenders = lenders
         self.rows = _weighted(counts, vectorizer.idf_)  # the films' TF-IDF rows
 
     @classmethod
     def build(
-        cls, texts: list[str], keyword_lists: list[list[str]], k: int = 20, n: int = 10
+        cls,
+        texts: list[str],
+        keyword_lists: list[list[str]],
+        k: int = 20,
+        n: int = 10,
+        lenders: list[str] | None = None,
     ) -> "Borrower":
-        """Learn from English texts (borrow_text) and their films' keywords: a film will
-        borrow from its k nearest films the n best of their keywords."""
+        """Learn from English texts (borrow_text) and their films' keywords (and ids,
+        lenders): a film will borrow from its k nearest films the n best of their keywords."""
         vectorizer = _vectorizer(min_df=MIN_FILMS, max_df=MAX_SHARE).fit(texts)
         counts = _counts(vectorizer, texts)
         keywords = sorted({kw for kws in keyword_lists for kw in kws})
@@ -87,24 +98,43 @@ class Borrower:
             (np.ones(len(film), np.float32), (film, [col[kw] for kws in keyword_lists for kw in kws])),
             shape=(len(texts), len(keywords)),
         )  # fmt: skip
-        return cls(vectorizer, counts, keywords, held, k, n)
+        return cls(vectorizer, counts, keywords, held, k, n, lenders)
 
     def borrow(self, texts: list[str]) -> list[dict[str, float]]:
         """Return per text its n best keywords as {kwb:<keyword>: weight in (0, 1]}, the best
         1; nothing for a text that shares no word with the films."""
-        n = self.n
+        return [{t: e["weight"] for t, e in got.items()} for got in self.borrowed_tags(texts)]
+
+    def borrowed_tags(self, texts: list[str]) -> list[dict[str, dict]]:
+        """Return per text borrow()'s keywords as a film's tags are stored (tagging.extract_tags):
+        {kwb:<keyword>: {"weight", "sources": ["borrowed"], "evidence": the ids of the nearest
+        films that lent it, nearest first (up to MAX_LENDERS), "excerpts": []}}, so that an
+        editor sees where a borrowed keyword came from, and can block it."""
         likeness = (self.vectorizer.transform(texts) @ self.rows.T).toarray()
         out = []
         for row in likeness:
             near = np.argsort(-row, kind="stable")[: self.k]
             near = near[row[near] > 0]
-            scores = row[near] @ self.held[near].toarray() if len(near) else np.zeros(1)
-            best = [j for j in np.argsort(-scores, kind="stable")[:n] if scores[j] > 0]
+            held = self.held[near].toarray()
+            scores = row[near] @ held if len(near) else np.zeros(1)
+            best = [j for j in np.argsort(-scores, kind="stable")[: self.n] if scores[j] > 0]
             top = float(scores[best[0]]) if best else 1.0
-            out.append(
-                {BORROWED_PREFIX + self.keywords[j]: round(float(scores[j]) / top, 4) for j in best}
-            )
+            out.append({
+                BORROWED_PREFIX + self.keywords[j]: {
+                    "weight": round(float(scores[j]) / top, 4),
+                    "sources": ["borrowed"],
+                    "evidence": self._lent(near, held[:, j]),
+                    "excerpts": [],
+                }
+                for j in best
+            })  # fmt: skip
         return out
+
+    def _lent(self, near: np.ndarray, holds: np.ndarray) -> list[str]:
+        """The ids of the near films that hold a keyword (holds: per near film), nearest first."""
+        if self.lenders is None:
+            return []
+        return [self.lenders[i] for i in near[holds > 0][:MAX_LENDERS].tolist()]
 
     def to_bytes(self) -> bytes:
         """The model as one npz blob (no pickle: the store hands it to every tag job). The
@@ -116,7 +146,13 @@ class Borrower:
             out,
             meta=np.frombuffer(
                 json.dumps(
-                    {"terms": terms, "keywords": self.keywords, "k": self.k, "n": self.n}
+                    {
+                        "terms": terms,
+                        "keywords": self.keywords,
+                        "k": self.k,
+                        "n": self.n,
+                        "lenders": self.lenders,
+                    }
                 ).encode(),
                 np.uint8,
             ),  # fmt: skip
@@ -143,7 +179,9 @@ class Borrower:
             (np.ones(len(z["held_indices"]), np.float32), z["held_indices"], z["held_indptr"]),
             shape=(n_films, len(keywords)),
         )
-        return cls(vectorizer, counts, keywords, held, int(meta["k"]), int(meta["n"]))
+        return cls(
+            vectorizer, counts, keywords, held, int(meta["k"]), int(meta["n"]), meta.get("lenders")
+        )
 
 
 def warm_up() -> None:
@@ -185,9 +223,9 @@ def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tupl
     lenders = sorted(lenders)[:max_films]
     if len(lenders) < max(min_films, 1):
         return None, 0
-    texts, keywords = [x[2] for x in lenders], [x[3] for x in lenders]
+    ids, texts, keywords = ([x[i] for x in lenders] for i in (1, 2, 3))
     try:
-        return Borrower.build(texts, keywords, k, n), len(lenders)
+        return Borrower.build(texts, keywords, k, n, ids), len(lenders)
     except ValueError:  # no word in MIN_FILMS films' texts (but not in most): nothing to lend
         return None, 0
 
