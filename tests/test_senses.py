@@ -302,6 +302,33 @@ def test_needs_a_cue_in_the_same_sentence(tmp_path):
     assert "firefighter" in extract_text("A fire, and later a hose.", "en", vocab)
 
 
+def test_needs_may_name_a_shared_cue_list(tmp_path):
+    vocab = _tiny(
+        tmp_path,
+        'senses = [{ word = "fire", lang = "en", needs = ["@water", "blaze"] }]\n'
+        '[cues]\nwater = ["hose", "bucket"]\n',
+    )
+    assert "firefighter" in extract_text("A fire, and a bucket.", "en", vocab)
+    assert "firefighter" in extract_text("A fire, and a blaze.", "en", vocab)
+    assert "firefighter" not in extract_text("A fire, and a water.", "en", vocab)
+
+
+@pytest.mark.parametrize(
+    "cues, message",
+    [
+        ('water = ["hose"]\n', "needs '@wet', not in \\[cues\\]"),  # only another list
+        ("wet = []\n", "named lists of words"),
+        ('wet = "hose"\n', "named lists of words"),
+    ],
+)
+def test_bad_cue_lists_are_refused(tmp_path, cues, message):
+    with pytest.raises(VocabularyError, match=message):
+        _tiny(
+            tmp_path,
+            f'senses = [{{ word = "fire", lang = "en", needs = ["@wet"] }}]\n[cues]\n{cues}',
+        )
+
+
 @pytest.mark.parametrize(
     "sense, message",
     [
