@@ -137,6 +137,7 @@ def read_tmdb(path: Path) -> list[dict]:
         return [
             {
                 "id": row["id"],
+                "title": row["title"],
                 "genres": [g["name"] for g in json.loads(row["genres"] or "[]")],
                 "keywords": [k["name"] for k in json.loads(row["keywords"] or "[]")],
                 "overview": row["overview"] or "",

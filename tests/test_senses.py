@@ -78,6 +78,52 @@ TRAPS = [
     ("two senses", "A jazz ensemble plays at the wedding.", "en", "anthology"),
     ("two senses", "Er muss sich für seine Fehler verantworten.", "de", "trial"),
     ("set phrase", "She left home at the tender age of ten.", "en", "heartfelt"),
+    # found by the synonym audit over TMDB overviews (bench/synonym_audit.py)
+    ("name as word", "Agent Foster reports to the general.", "en", "adoption"),
+    ("name as word", "She flies to Rome with Bond and Leiter.", "en", "friendship"),
+    ("name as word", "Agent Snow arrives at the embassy.", "en", "winter"),
+    ("name as word", "Her aunt Sue runs a bakery.", "en", "trial"),
+    ("verb as noun", "Floods plague the valley every spring.", "en", "pandemic"),
+    ("verb as noun", "He recruits a hacker for the job.", "en", "soldier"),
+    ("verb as noun", "Pressed for time, she skips lunch.", "en", "journalist"),
+    ("verb as noun", "The convict hides in a barn.", "en", "trial"),
+    ("adjective as noun", "A middle-aged dentist buys a boat.", "en", "medieval"),
+    ("adjective as noun", "The famed chef opens a bistro.", "en", "show-business"),
+    ("verb as tone", "The musical is inspired by a novel.", "en", "inspirational"),
+    ("verb as tone", "The probe touches down on Mars.", "en", "bittersweet"),
+    ("verb as tone", "A wildfire is sweeping across the hills.", "en", "epic"),
+    ("set phrase", "He comes out of retirement for one last job.", "en", "lgbtq"),
+    ("set phrase", "An African-American pilot flies night missions.", "en", "africa"),
+    ("set phrase", "It was an ill-fated voyage.", "en", "illness"),
+    ("set phrase", "The fate of the city rests on a bus driver.", "en", "prophecy"),
+    ("set phrase", "Das Schicksal der Stadt liegt in ihrer Hand.", "de", "prophecy"),
+    ("set phrase", "She brings him the news of his promotion.", "en", "media"),
+    ("set phrase", "Die Nachricht vom Unfall erreicht sie spät.", "de", "media"),
+    ("set phrase", "They worry about their future together.", "en", "future"),
+    ("set phrase", "Sie bangt um ihre Zukunft als Bäckerin.", "de", "future"),
+    ("set phrase", "It ain't over yet.", "en", "robots"),
+    ("backstory", "He meets his childhood sweetheart at a bar.", "en", "childhood"),
+    ("backstory", "Sie trifft ihre Kindheitsliebe wieder.", "de", "childhood"),
+    ("two senses", "He builds a machine that makes rain.", "en", "robots"),
+    ("two senses", "Die Maschine landet sicher in Wien.", "de", "robots"),
+    ("two senses", "She is torn between duty and a promise.", "en", "love-triangle"),
+    ("two senses", "Er ist hin- und hergerissen zwischen Job und Pflicht.", "de", "love-triangle"),
+    ("two senses", "Her desire to win the race grows.", "en", "erotic"),
+    ("two senses", "The two kingdoms seal their union with a feast.", "en", "labor-movement"),
+    ("two senses", "When war breaks out, the family flees.", "en", "prison-escape"),
+    ("two senses", "The smuggler escapes police custody.", "en", "divorce"),
+    ("two senses", "The astronauts adapt to a hostile environment.", "en", "environment"),
+    ("two senses", "A tribe of nomads crosses the steppe.", "en", "native-americans"),
+    ("two senses", "Ein Stamm von Nomaden zieht durch die Steppe.", "de", "native-americans"),
+    ("two senses", "They find an ancient sword in a cave.", "en", "history"),
+    ("two senses", "She is a witness to a robbery.", "en", "trial"),
+    ("two senses", "Er wird Zeuge eines Überfalls.", "de", "trial"),
+    ("character, not tone", "A powerful sorcerer seizes the throne.", "en", "intense"),
+    ("character, not tone", "A sinister cult kidnaps a girl.", "en", "dark"),
+    ("character, not tone", "A charming thief steals a necklace.", "en", "feel-good"),
+    ("character, not tone", "A relentless detective chases him.", "en", "fast-paced"),
+    ("character, not tone", "Bizarre accidents shake the village.", "en", "quirky"),
+    ("character, not tone", "His outrageous pranks anger the principal.", "en", "camp"),
 ]
 # (text, lang, tag): the same words in the sense that counts
 SENSES_KEPT = [
@@ -127,6 +173,52 @@ SENSES_KEPT = [
     ("A wry ensemble comedy about three neighbours.", "en", "anthology"),
     ("Die Ärztin muss sich vor Gericht verantworten.", "de", "trial"),
     ("A tender drama about two old friends.", "en", "heartfelt"),
+    ("A foster child finds a new home.", "en", "adoption"),
+    ("The two boys form a bond on the river.", "en", "friendship"),
+    ("The snow falls for days.", "en", "winter"),
+    ("The neighbours decide to sue the city.", "en", "trial"),
+    ("The plague spreads through the port.", "en", "pandemic"),
+    ("A young recruit joins the army.", "en", "soldier"),
+    ("She faces the press after the scandal.", "en", "journalist"),
+    ("Their son is convicted of arson.", "en", "trial"),
+    ("A knight returns home in the Middle Ages.", "en", "medieval"),
+    ("His fame grows after the concert.", "en", "show-business"),
+    ("An inspiring story about a blind climber.", "en", "inspirational"),
+    ("A touching story about an old dog.", "en", "bittersweet"),
+    ("A sweeping tale of love and war.", "en", "epic"),
+    ("Coming out to his parents is hard.", "en", "lgbtq"),
+    ("He comes out of the closet at twenty.", "en", "lgbtq"),
+    ("She grows up in an African village.", "en", "africa"),
+    ("He is ill and cannot work.", "en", "illness"),
+    ("She cannot escape her fate.", "en", "prophecy"),
+    ("Sie fügt sich in ihr Schicksal.", "de", "prophecy"),
+    ("He watches the news every night.", "en", "media"),
+    ("Er schaut jeden Abend die Nachrichten.", "de", "media"),
+    ("In the future, cities float on the sea.", "en", "future"),
+    ("In der Zukunft leben die Menschen auf dem Mars.", "de", "future"),
+    ("The AI takes over the ship.", "en", "robots"),
+    ("A film about her childhood in Vienna.", "en", "childhood"),
+    ("Sie erinnert sich an ihre Kindheit in Wien.", "de", "childhood"),
+    ("The machines rise against humanity.", "en", "robots"),
+    ("Die Menschheit kämpft gegen die Maschinen.", "de", "robots"),
+    ("She is torn between her husband and a painter.", "en", "love-triangle"),
+    ("Sie ist hin- und hergerissen zwischen ihrem Mann und dem Maler.", "de", "love-triangle"),
+    ("Their desire for each other leads to an affair.", "en", "erotic"),
+    ("The miners form a union.", "en", "labor-movement"),
+    ("Three inmates plan to break out of the jail.", "en", "prison-escape"),
+    ("The parents fight over custody of their son.", "en", "divorce"),
+    ("Activists fight to protect the environment from pollution.", "en", "environment"),
+    ("A tribe of the American plains hunts buffalo.", "en", "native-americans"),
+    ("Der Stamm lebt in der Prärie.", "de", "native-americans"),
+    ("The ancient pharaoh wakes in his tomb.", "en", "history"),
+    ("A witness changes her story at the hearing.", "en", "trial"),
+    ("Die Zeugin lügt vor Gericht.", "de", "trial"),
+    ("A powerful drama about grief.", "en", "intense"),
+    ("A sinister thriller set in a motel.", "en", "dark"),
+    ("A charming comedy about two bakers.", "en", "feel-good"),
+    ("A relentless thriller that never slows down.", "en", "fast-paced"),
+    ("A bizarre comedy about a talking fridge.", "en", "quirky"),
+    ("An outrageous comedy about a pet show.", "en", "camp"),
 ]
 
 
@@ -139,6 +231,21 @@ def test_trap_does_not_fire(vocab, plain, kind, text, lang, tag):
 @pytest.mark.parametrize("text, lang, tag", SENSES_KEPT)
 def test_the_counting_sense_still_counts(vocab, text, lang, tag):
     assert tag in extract_text(text, lang, vocab)
+
+
+@pytest.mark.parametrize(
+    "text, lang, tag, count",
+    [  # words the synonym audit found mostly in another sense: weak (half) or gone
+        ("A criminal mastermind plans the robbery.", "en", "genius", 0.0),
+        ("Two thugs wait outside the bar.", "en", "street-gangs", 0.5),
+        ("He lives in exile in Paris.", "en", "immigration", 0.5),
+        ("Sie lebt im Exil in Paris.", "de", "immigration", 0.5),
+        ("A middle-aged dentist buys a boat.", "en", "midlife-crisis", 0.5),
+        ("Ein Zahnarzt mittleren Alters kauft ein Boot.", "de", "midlife-crisis", 0.5),
+    ],
+)
+def test_audited_words_count_half_or_not_at_all(vocab, text, lang, tag, count):
+    assert extract_text(text, lang, vocab).get(tag, {"count": 0.0})["count"] == count
 
 
 @pytest.mark.parametrize(
@@ -193,6 +300,33 @@ def test_needs_a_cue_in_the_same_sentence(tmp_path):
     )
     assert "firefighter" not in extract_text("A fire. Later a hose.", "en", vocab)
     assert "firefighter" in extract_text("A fire, and later a hose.", "en", vocab)
+
+
+def test_needs_may_name_a_shared_cue_list(tmp_path):
+    vocab = _tiny(
+        tmp_path,
+        'senses = [{ word = "fire", lang = "en", needs = ["@water", "blaze"] }]\n'
+        '[cues]\nwater = ["hose", "bucket"]\n',
+    )
+    assert "firefighter" in extract_text("A fire, and a bucket.", "en", vocab)
+    assert "firefighter" in extract_text("A fire, and a blaze.", "en", vocab)
+    assert "firefighter" not in extract_text("A fire, and a water.", "en", vocab)
+
+
+@pytest.mark.parametrize(
+    "cues, message",
+    [
+        ('water = ["hose"]\n', "needs '@wet', not in \\[cues\\]"),  # only another list
+        ("wet = []\n", "named lists of words"),
+        ('wet = "hose"\n', "named lists of words"),
+    ],
+)
+def test_bad_cue_lists_are_refused(tmp_path, cues, message):
+    with pytest.raises(VocabularyError, match=message):
+        _tiny(
+            tmp_path,
+            f'senses = [{{ word = "fire", lang = "en", needs = ["@wet"] }}]\n[cues]\n{cues}',
+        )
 
 
 @pytest.mark.parametrize(

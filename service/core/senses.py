@@ -49,6 +49,32 @@ class Sense:
     literal: bool = False  # not before "of/der" + an abstract noun (figurative use)
 
 
+def expand_cues(data: dict, error: type[ValueError] = ValueError) -> dict:
+    """Return merged vocabulary data with each "@name" in a sense's `needs` replaced by the
+    words of the list `name` of its [cues] table: named cue lists that many senses share (the
+    words of a film or its telling, which tone words need). A bad list or name raises error."""
+    cues = data.pop("cues", {})
+    if not isinstance(cues, dict) or not all(
+        isinstance(words, list) and words and all(isinstance(w, str) and w.strip() for w in words)
+        for words in cues.values()
+    ):
+        raise error('[cues] holds named lists of words: film = ["film", "story", ...]')
+    for tag_id, spec in data.get("tags", {}).items():
+        for raw in spec.get("senses", []) if isinstance(spec, dict) else []:
+            if not isinstance(raw, dict) or not isinstance(raw.get("needs"), list):
+                continue
+            needs = []
+            for need in raw["needs"]:
+                if isinstance(need, str) and need.startswith("@"):
+                    if need[1:] not in cues:
+                        raise error(f"tag {tag_id!r}: needs {need!r}, not in [cues]")
+                    needs.extend(cues[need[1:]])
+                else:
+                    needs.append(need)
+            raw["needs"] = needs
+    return data
+
+
 def parse_sense(raw: dict, synonym_words: int, keys_of) -> Sense:
     """Return the Sense of one `senses` entry (word and lang already checked); keys_of(phrase)."""
     if not isinstance(raw, dict):

@@ -10,7 +10,7 @@ import simplemma
 
 import config
 from service.core.compounds import MIN_COMPOUND, Splitter, genre_head, strip_glue
-from service.core.senses import Context, Sense, SenseError, parse_sense
+from service.core.senses import Context, Sense, SenseError, expand_cues, parse_sense
 
 LANGS = ("de", "en")
 KINDS = frozenset({"genre", "theme", "profession", "sport", "setting", "event"})
@@ -443,7 +443,7 @@ def _load(path: str, senses: bool) -> Vocabulary:
     files = sorted(where.glob("*.toml")) if where.is_dir() else [where]
     if not files:
         raise VocabularyError(f"{path}: no .toml files")
-    data = _merge(files)
+    data = expand_cues(_merge(files), VocabularyError)
     if not senses:
         for spec in data.get("tags", {}).values():
             spec.pop("senses", None)
