@@ -143,6 +143,23 @@ def test_multiword_phrase_beats_its_words(vocab):
 
 
 @pytest.mark.parametrize(
+    "text, lang, tag",
+    [
+        ("Seit der Alzheimer-Diagnose vergisst er Namen.", "de", "dementia"),
+        ("Seit seiner Krebsdiagnose kämpft er.", "de", "cancer"),
+        ("Since her cancer diagnosis she paints.", "en", "cancer"),
+    ],
+)
+def test_what_was_diagnosed_lasts_and_is_no_past(vocab, text, lang, tag):
+    plain = text.replace("Seit der ", "Mit der ").replace("Seit seiner ", "Mit seiner ")
+    plain = plain.replace("Since her ", "With her ")
+    assert (
+        extract_text(text, lang, vocab)[tag]["count"]
+        == extract_text(plain, lang, vocab)[tag]["count"]
+    )
+
+
+@pytest.mark.parametrize(
     "plain, weakened, lang, tag",
     [
         ("This film is a comedy.", "This film is not a comedy.", "en", "comedy"),

@@ -93,6 +93,7 @@ _SINCE_DETS = frozenset(
     {"the", "his", "her", "their", "its", "my", "our", "your", "dem", "der", "des", "seinem"}
     | {"seiner", "ihrem", "ihrer", "einem", "einer", "unserem", "unserer"}
 )
+_DIAGNOSIS = ("diagnose", "diagnosis")  # a word, or a German compound's head
 _THREAT_ARTICLES = frozenset({"a", "an", "the", "einem", "eines", "einen", "den", "der", "die"})
 _THREAT_AFTER = frozenset(
     {"warning", "warnings", "threat", "threats", "scare", "looms", "droht", "drohte"}
@@ -135,7 +136,12 @@ def goes_back(text: str) -> bool:
 def since_then(words: list[str], start: int) -> bool:
     """Whether a match is the event a state has lasted since, the story's past: "since their
     father's funeral", "seit dem Tod der Mutter"; the event right after its article or
-    possessor (not "seit Jahren", not "since the attack on Pearl Harbor")."""
+    possessor (not "seit Jahren", not "since the attack on Pearl Harbor"). A diagnosis is
+    not past: what was diagnosed lasts ("seit der Alzheimer-Diagnose", "since her cancer
+    diagnosis")."""
+    following = words[start + 1].lower() if start + 1 < len(words) else ""
+    if following in _DIAGNOSIS or words[start].lower().endswith(_DIAGNOSIS):
+        return False
     if start >= 2 and words[start - 1].lower() in _SINCE_DETS:
         k = start - 2  # "since the funeral", "seit dem Tod"
     elif start >= 4 and words[start - 1] == "s" and words[start - 3].lower() in _SINCE_DETS:
