@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,6 +158,9 @@ def main() -> int:
     ap.add_argument("--term-weights", default="0.1,0.25,0.5", help="(d): the tfx family's weight")
     ap.add_argument("--set", action="append", default=[], help="knob=value for every ranking")
     a = ap.parse_args()
+    # the service's own plot space off (service/core/plotspace.py): this compares against
+    # WordLlama alone, and builds the LSA variants itself
+    os.environ["RECS_PLOT_DIMS"] = "0"
     fixed = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     floats = lambda text: [float(v) for v in text.split(",") if v]  # noqa: E731
     betas = floats(a.betas)

@@ -29,6 +29,17 @@ class RecsWorker(Worker):
         mark_work_horse()  # a ranking job gives back the tagging models (workers/horse.py)
         return super().main_work_horse(job, queue)
 
+    def fork_work_horse(self, job, queue):
+        self.prefetch_plot_space()
+        return super().fork_work_horse(job, queue)
+
+    def prefetch_plot_space(self) -> None:
+        """Read the catalog's plot space here, before the fork: the store keeps it per process
+        and version, so every work horse inherits it instead of reading and parsing it again
+        (about 2.5 MB at TMDB size); here it is read once per version."""
+        if self.store is not None:
+            self.store.plot_space()
+
     def get_heartbeat_ttl(self, job) -> int:
         return max(1, super().get_heartbeat_ttl(job) - 60 + self.heartbeat_grace)
 
@@ -77,7 +88,7 @@ def warm_up() -> None:
     rq forks a process per job: what the parent has loaded, every job inherits for free;
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
-    from service.core import borrow, pos, similarity  # noqa: F401 (loaded before forks)
+    from service.core import borrow, plotspace, pos, similarity  # noqa: F401 (before forks)
     from service.core.embedding import film_embedding
     from service.core.plot import plot_words
     from service.core.tagging import extract_text
@@ -95,6 +106,7 @@ def warm_up() -> None:
     film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
     # scikit-learn's TF-IDF for borrowed keywords (1.4 s to import): once here, not per job
     borrow.warm_up()
+    plotspace.warm_up()  # and its SVD, which the plot space learns with
 
 
 def run_worker(

@@ -62,6 +62,24 @@ def _vectorizer(**fixed):
     return TfidfVectorizer(tokenizer=_words, token_pattern=None, **_TFIDF, **fixed)
 
 
+def text_vectorizer(max_terms: int | None = None):
+    """Return a TF-IDF to fit on texts: words of MIN_FILMS films or more and at most MAX_SHARE
+    of them, the max_terms most frequent of those when given (the plot space's too)."""
+    return _vectorizer(min_df=MIN_FILMS, max_df=MAX_SHARE, max_features=max_terms)
+
+
+def vectorizer_terms(vectorizer) -> list[str]:
+    """A fitted TF-IDF's terms, in the order of its columns."""
+    return sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+
+
+def stored_vectorizer(terms: list[str], idf: np.ndarray):
+    """Return the TF-IDF of stored terms and idf (vectorizer_terms, idf_), fitted as it was."""
+    vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
 class Borrower:
     """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them."""
 
@@ -78,7 +96,7 @@ class Borrower:
     ) -> "Borrower":
         """Learn from English texts (borrow_text) and their films' keywords: a film will
         borrow from its k nearest films the n best of their keywords."""
-        vectorizer = _vectorizer(min_df=MIN_FILMS, max_df=MAX_SHARE).fit(texts)
+        vectorizer = text_vectorizer().fit(texts)
         counts = _counts(vectorizer, texts)
         keywords = sorted({kw for kws in keyword_lists for kw in kws})
         col = {kw: i for i, kw in enumerate(keywords)}
@@ -110,7 +128,7 @@ class Borrower:
         """The model as one npz blob (no pickle: the store hands it to every tag job). The
         rows are kept as term counts, which compress to a thirtieth of their weights (the
         weights follow from them and the idf: _weighted)."""
-        terms = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
+        terms = vectorizer_terms(self.vectorizer)
         out = io.BytesIO()
         np.savez_compressed(
             out,
@@ -132,8 +150,7 @@ class Borrower:
         z = np.load(io.BytesIO(blob))
         meta = json.loads(z["meta"].tobytes())
         terms, keywords = meta["terms"], meta["keywords"]
-        vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
-        vectorizer.idf_ = z["idf"]
+        vectorizer = stored_vectorizer(terms, z["idf"])
         n_films = len(z["rows_indptr"]) - 1
         counts = sp.csr_matrix(
             (z["rows_counts"].astype(np.float32), z["rows_indices"], z["rows_indptr"]),
