@@ -56,7 +56,8 @@ def test_the_most_voted_films_are_learned_from():
     sample = MostVoted(3)
     films = [{"id": f"f{n}", "title": f"Film {n}", "vote_count": votes}
              for n, votes in enumerate([5, 9, 1, 9, None, 7])]  # fmt: skip
-    assert [sample.add(f) for f in films] == films  # a stream passes through
+    for f in films:
+        sample.add(f)
     assert sample.texts() == ["Film 1", "Film 3", "Film 5"]
     tie = MostVoted(1)
     for f in ({"id": "b", "title": "B"}, {"id": "a", "title": "A"}, {"id": "c", "title": "C"}):

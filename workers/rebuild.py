@@ -14,7 +14,7 @@ from rq import Callback, Queue, Worker, get_current_job
 from config.settings import Settings
 from service import listcodec
 from service.core import similarity
-from service.core.borrow import lend
+from service.core.borrow import borrow_text, lend
 from service.core.plotspace import MostVoted, learn
 from service.core.vocab import load_vocabulary
 from service.jobstats import record_index_update, timed_job
@@ -131,14 +131,22 @@ def learn_models(films: Iterable[dict], settings: Settings) -> tuple:
     """Return (the borrower of keywords or None, how many films lend, the plot space or None,
     how many films it was learned from), reading films once: service.core.borrow.lend and
     service.core.plotspace.learn with the RECS_BORROW_* and RECS_PLOT_* settings."""
-    sample = MostVoted(settings.PLOT_MAX_FILMS)
+    sample, last = MostVoted(settings.PLOT_MAX_FILMS), {}
+
+    def noted(films: Iterable[dict]):
+        for film in films:  # its text read once for both (detecting its language: 1-2 ms)
+            last["text"] = borrow_text(film)
+            sample.add(film, last["text"])
+            yield film
+
     borrower, lenders = lend(
-        (sample.add(f) for f in films),
+        noted(films),
         load_vocabulary().ignores_keyword,
         settings.BORROW_MAX_FILMS,
         settings.BORROW_MIN_FILMS,
         settings.BORROW_NEIGHBOURS,
         settings.BORROW_KEYWORDS,
+        text_of=lambda film: last["text"],
     )
     texts = sample.texts()
     space = learn(texts, settings.PLOT_MIN_FILMS, settings.PLOT_DIMS, settings.PLOT_SHARE,

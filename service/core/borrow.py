@@ -189,16 +189,18 @@ def _weighted(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return rows
 
 
-def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tuple:
+def lend(films, ignores, max_films: int, min_films: int, k: int, n: int, text_of=None) -> tuple:
     """Return (a Borrower of the films with curated keywords, the max_films most voted of
     them, or None when fewer than min_films have any; how many lend). ignores(keyword):
-    whether a keyword is left out of the kw: tags (Vocabulary.ignores_keyword)."""
+    whether a keyword is left out of the kw: tags (Vocabulary.ignores_keyword); text_of(film),
+    asked for each film as it is read: its borrow_text (by default computed here)."""
+    text_of = text_of or borrow_text
     lenders = []  # (-votes, id, text, keywords)
     for film in films:
         keywords = curated_keywords(film, ignores)
         if keywords:
             votes = -(film.get("vote_count") or 0)
-            lenders.append((votes, str(film["id"]), borrow_text(film), keywords))
+            lenders.append((votes, str(film["id"]), text_of(film), keywords))
     lenders = sorted(lenders)[:max_films]
     if len(lenders) < max(min_films, 1):
         return None, 0

@@ -81,10 +81,9 @@ class MostVoted:
     def __init__(self, n: int):
         self.n, self.seen, self._heap = n, 0, []
 
-    def add(self, film: dict) -> dict:
-        """Note a film's text (borrow_text); return the film, so that a stream of films read
-        for something else passes through."""
-        text = borrow_text(film)
+    def add(self, film: dict, text: str | None = None) -> None:
+        """Note a film and its text (borrow_text, computed here unless given)."""
+        text = borrow_text(film) if text is None else text
         if text and self.n > 0:
             self.seen += 1
             item = (film.get("vote_count") or 0, _Later(str(film["id"])), text)
@@ -92,7 +91,6 @@ class MostVoted:
                 heapq.heappush(self._heap, item)
             elif self._heap[0] < item:
                 heapq.heapreplace(self._heap, item)
-        return film
 
     def texts(self) -> list[str]:
         """The texts kept, the most voted first."""
