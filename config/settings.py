@@ -61,7 +61,7 @@ def _read(env: Mapping[str, str]) -> dict:
     PLOT_SHARE = _float(env, "RECS_PLOT_SHARE", 0.5)
     PLOT_MAX_FILMS = _int(env, "RECS_PLOT_MAX_FILMS", 50000)
     PLOT_MIN_FILMS = _int(env, "RECS_PLOT_MIN_FILMS", 1000)
-    PLOT_MAX_TERMS = _int(env, "RECS_PLOT_MAX_TERMS", 20000)
+    PLOT_MAX_TERMS = _int(env, "RECS_PLOT_MAX_TERMS", 5000)
     # Rows per ranking job at most: a rebuild splits the ranking over the workers listening
     # (but never below 500 rows a job), and its snapshot job ranks the first part itself. Each
     # ranking job loads the whole snapshot (seconds at 100k films), so parts are large.
