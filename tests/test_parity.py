@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 
+from service.core.embedding import DIM
 from service.core.tmdb import TmdbRowError, read_tmdb
 from service.importer import import_rows
 from service.queue import enqueue_rebuild
@@ -29,7 +30,8 @@ def tmdb_store(request, app, store, run_jobs, tmdb_csv):
     report = import_rows(store, rows)
     assert not report.skipped
     enqueue_rebuild(store, app.extensions["recs"]["queue"])
-    run_jobs(SIMILARITY=similarity)
+    # a plot space too (service/core/plotspace.py), though the catalog is under the minimum
+    run_jobs(SIMILARITY=similarity, PLOT_MIN_FILMS=N_FILMS // 3)
     return store, knobs
 
 
@@ -39,6 +41,8 @@ def test_rank_one_matches_the_rebuild(tmdb_store):
     vectors = dict(zip(ids, store.get_vectors(ids)))
     embeddings = dict(zip(ids, store.get_embeddings(ids)))
     assert sum(e is not None for e in embeddings.values()) == len(ids)  # every film has a plot
+    space = store.plot_space()  # every film's embedding joins its point in the plot space
+    assert {len(e) for e in embeddings.values()} == {DIM + space.dims}
     # films with many tags reach many candidates: the hardest cases for parity
     probes = sorted(ids, key=lambda fid: (-len(vectors[fid] or {}), fid))[:5] + ids[:3]
     borrowed = [fid for fid in ids if any(t.startswith("kwb:") for t in vectors[fid] or {})]
