@@ -110,8 +110,8 @@ def test_a_catalog_of_both_widths_ranks():
 
 
 def test_a_rebuild_learns_the_space_and_a_refresh_writes_the_same(app, client, store, run_jobs):
-    for f in lenders():
-        body = {k: f[k] for k in ("id", "title", "synopsis", "keywords", "vote_count")}
+    for f in lenders():  # a catalog without keywords: nothing to lend, a space to learn
+        body = {k: f[k] for k in ("id", "title", "synopsis", "vote_count")}
         assert client.post("/api/v1/films", json=body).status_code == 201
     queue = app.extensions["recs"]["queue"]
     run_jobs()
@@ -143,6 +143,13 @@ def test_a_rebuild_learns_the_space_and_a_refresh_writes_the_same(app, client, s
     enqueue_rebuild(store, queue, reuse_tags=True)
     run_jobs(PLOT_MIN_FILMS=20, PLOT_DIMS=2 * DIMS)
     assert store.plot_space().to_bytes() == stored
+    # a catalog that lends keywords learns none: borrowing reads the same words
+    for f in lenders():
+        client.patch(f"/api/v1/films/{f['id']}", json={"keywords": f["keywords"]})
+    enqueue_rebuild(store, queue)
+    run_jobs(**knobs)
+    assert store.borrower() is not None and store.plot_space() is None
+    assert {len(e) for e in store.get_embeddings(store.film_ids())} == {DIM}
 
 
 def test_a_worker_reads_the_space_before_it_forks(app, store, texts):

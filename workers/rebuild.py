@@ -129,8 +129,9 @@ def build_models(store: Store) -> tuple[int, int]:
 
 def learn_models(films: Iterable[dict], settings: Settings) -> tuple:
     """Return (the borrower of keywords or None, how many films lend, the plot space or None,
-    how many films it was learned from), reading films once: service.core.borrow.lend and
-    service.core.plotspace.learn with the RECS_BORROW_* and RECS_PLOT_* settings."""
+    how many films it was learned from), reading films once: service.core.borrow.lend and,
+    for a catalog that lends no keywords, service.core.plotspace.learn, with the
+    RECS_BORROW_* and RECS_PLOT_* settings."""
     sample, last = MostVoted(settings.PLOT_MAX_FILMS), {}
 
     def noted(films: Iterable[dict]):
@@ -148,7 +149,9 @@ def learn_models(films: Iterable[dict], settings: Settings) -> tuple:
         settings.BORROW_KEYWORDS,
         text_of=lambda film: last["text"],
     )
-    texts = sample.texts()
+    # a catalog that lends keywords learns no plot space: its films without keywords borrow
+    # from the same texts, and the two replace each other (docs/QUALITY.md, "Plot space")
+    texts = sample.texts() if borrower is None else []
     space = learn(texts, settings.PLOT_MIN_FILMS, settings.PLOT_DIMS, settings.PLOT_SHARE,
                   settings.PLOT_MAX_TERMS)  # fmt: skip
     return borrower, lenders, space, len(texts) if space else 0
