@@ -129,41 +129,51 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
 
 def offline_lists(queries: list[dict], text_only: bool, overrides: dict) -> dict[str, list[dict]]:
     """Rank the queries against TMDB in-process, with the service's tagging and maths."""
+    inputs, titles = offline_inputs(queries, text_only)
+    return rank_offline(inputs, queries, titles, overrides)
+
+
+def offline_inputs(queries: list[dict], text_only: bool) -> tuple[list[dict], dict]:
+    """Tag TMDB and the queries as the service would: (the catalog's film inputs, the queries'
+    last; {TMDB id: (title, year)})."""
     from config.settings import Settings
-    from service.core.borrow import lend
     from service.core.tmdb import read_tmdb
-    from service.core.vocab import load_vocabulary
     from workers.index import film_input
-    from workers.jobs import tag_film
+    from workers.jobs import tag_films
+    from workers.rebuild import learn_models
 
     films = [f for _, f in read_tmdb(CSV)]
     if text_only:
         films = [{**f, "keywords": []} for f in films]
     titles = {f["id"]: (f["title"], f.get("year")) for f in films}
-    # what a full rebuild would learn to borrow from (service/core/borrow.py)
-    s = Settings.from_env()
-    borrower, _ = lend(films, load_vocabulary().ignores_keyword, s.BORROW_MAX_FILMS,
-                       s.BORROW_MIN_FILMS, s.BORROW_NEIGHBOURS, s.BORROW_KEYWORDS)  # fmt: skip
-    inputs = []
-    for f in films:
-        _, vector, emb = tag_film({**f, "rev": 0}, [], borrower)
-        inputs.append(film_input(f["id"], vector, f, emb))
+    # what a full rebuild would learn from the catalog, the queries in it (workers/rebuild.py)
+    sites = [{k: v for k, v in e["film"].items() if k != "reviews"} for e in queries]
+    borrower, _, space, _ = learn_models(films + sites, Settings.from_env())
+    pairs = [({**f, "rev": 0}, []) for f in films]
     for entry in queries:
         film = entry["film"]
         reviews = [{**r, "language": r.get("language")} for r in film.get("reviews", [])]
-        _, vector, emb = tag_film({**film, "rev": 0}, reviews, borrower)
-        inputs.append(film_input(film["id"], vector, film, emb))
-    return rank_offline(inputs, queries, titles, overrides)
+        pairs.append(({**film, "rev": 0}, reviews))
+    tagged = tag_films(pairs, borrower, space)
+    inputs = [
+        film_input(f["id"], vector, f, emb) for (f, _), (_, vector, emb) in zip(pairs, tagged)
+    ]
+    return inputs, titles
 
 
-def rank_offline(inputs: list[dict], queries: list[dict], titles: dict, overrides: dict) -> dict:
+def rank_offline(
+    inputs: list[dict], queries: list[dict], titles: dict, overrides: dict, adjust=None
+) -> dict:
     """Rank the queries (already among inputs) in-process: {query id: its list, as
-    service_lists gives it}; only films in titles are listed (the other queries left out)."""
+    service_lists gives it}; only films in titles are listed (the other queries left out).
+    adjust(catalog), when given, may change the built catalog before ranking (experiments)."""
     from service.core.similarity import SimilarityParams, build_catalog, related_rows
     from service.recommendations import labelled_reasons
 
     params = SimilarityParams.from_mapping({"k": 50, **overrides})
     cat = build_catalog(inputs, params)
+    if adjust is not None:
+        adjust(cat)
     rows = [cat.row_of[e["film"]["id"]] for e in queries]
     out = {}
     for row, related in zip(rows, related_rows(cat, rows, params)):

@@ -53,6 +53,15 @@ def _read(env: Mapping[str, str]) -> dict:
     BORROW_MIN_FILMS = _int(env, "RECS_BORROW_MIN_FILMS", 20)
     BORROW_NEIGHBOURS = _int(env, "RECS_BORROW_NEIGHBOURS", 20)
     BORROW_KEYWORDS = _int(env, "RECS_BORROW_KEYWORDS", 10)
+    # The plot space (service/core/plotspace.py): a full rebuild learns an LSA of PLOT_DIMS
+    # directions (0: none) from the texts of at most PLOT_MAX_FILMS films (the most voted; none
+    # below PLOT_MIN_FILMS) over their PLOT_MAX_TERMS most frequent terms (0: all), and joins
+    # each film's point to its WordLlama embedding at PLOT_SHARE of the plot cosine.
+    PLOT_DIMS = _int(env, "RECS_PLOT_DIMS", 128)
+    PLOT_SHARE = _float(env, "RECS_PLOT_SHARE", 0.5)
+    PLOT_MAX_FILMS = _int(env, "RECS_PLOT_MAX_FILMS", 50000)
+    PLOT_MIN_FILMS = _int(env, "RECS_PLOT_MIN_FILMS", 1000)
+    PLOT_MAX_TERMS = _int(env, "RECS_PLOT_MAX_TERMS", 5000)
     # Rows per ranking job at most: a rebuild splits the ranking over the workers listening
     # (but never below 500 rows a job), and its snapshot job ranks the first part itself. Each
     # ranking job loads the whole snapshot (seconds at 100k films), so parts are large.

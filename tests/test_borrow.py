@@ -197,13 +197,14 @@ def test_a_worker_reads_the_borrower_before_it_forks(app, store, borrower, monke
     forked = []
     monkeypatch.setattr(Worker, "fork_work_horse", lambda self, job, queue: forked.append(job))
     worker = make_worker(app.extensions["recs"]["queue"], store=store)
+    key = (store.p, store.keys.borrower())
     worker.fork_work_horse("job-1", None)  # no borrower stored: nothing to read
-    assert store.p not in rebuilds._BORROWERS
+    assert key not in rebuilds._MODELS
     store.save_borrower(borrower.to_bytes())
     worker.fork_work_horse("job-2", None)
-    first = rebuilds._BORROWERS[store.p]
+    first = rebuilds._MODELS[key]
     worker.fork_work_horse("job-3", None)
-    assert rebuilds._BORROWERS[store.p] is first  # the same version is not read again
+    assert rebuilds._MODELS[key] is first  # the same version is not read again
     assert forked == ["job-1", "job-2", "job-3"]
     assert first[1].borrow(["firefighters rescue a family"]) == borrower.borrow(
         ["firefighters rescue a family"]

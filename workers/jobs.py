@@ -3,7 +3,8 @@
 from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
-from service.core.embedding import film_embedding
+from service.core.embedding import film_embedding, joined
+from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
 from service.core.vocab import KW_PREFIX, load_vocabulary
 from service.jobstats import record_index_update, timed_job
@@ -17,22 +18,42 @@ def current_store(prefix: str) -> Store:
 
 
 def tag_film(
-    film: dict, reviews: list[dict], borrower: Borrower | None = None
+    film: dict,
+    reviews: list[dict],
+    borrower: Borrower | None = None,
+    space: PlotSpace | None = None,
 ) -> tuple[dict, dict[str, float], bytes | None]:
     """Return (stored tags document, vector, plot embedding) for a film and its reviews; a
     film without curated keywords borrows some when the catalog has a borrower
-    (service/core/borrow.py), but none of its blocked_tags."""
+    (service/core/borrow.py), but none of its blocked_tags; its embedding joins its point in
+    the catalog's plot space when it has one (service/core/plotspace.py)."""
+    return tag_films([(film, reviews)], borrower, space)[0]
+
+
+def tag_films(
+    films: list[tuple[dict, list[dict]]],
+    borrower: Borrower | None = None,
+    space: PlotSpace | None = None,
+) -> list[tuple[dict, dict[str, float], bytes | None]]:
+    """Return tag_film's for (film, reviews) pairs: the plot space projects them all at once,
+    each to the point it would project it to alone."""
     vocab = load_vocabulary()
-    tags = extract_tags(film, reviews, vocab)
-    doc = {"rev": film["rev"], "tags": tags}
-    vector = tag_vector(film, tags, vocab, reviews)
-    if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
-        (borrowed,) = borrower.borrowed_tags([borrow_text(film, reviews)])
-        blocked = set(film.get("blocked_tags") or [])
-        borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
-        vector.update((t, entry["weight"]) for t, entry in borrowed.items())
-        tags.update(borrowed)  # GET /films/{id}/tags shows them with the films that lent them
-    return doc, vector, film_embedding(film, reviews)
+    texts = [borrow_text(film, reviews) for film, reviews in films]
+    points = space.project(texts) if space is not None else [None] * len(films)
+    out = []
+    for (film, reviews), text, point in zip(films, texts, points):
+        tags = extract_tags(film, reviews, vocab)
+        vector = tag_vector(film, tags, vocab, reviews)
+        if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
+            (borrowed,) = borrower.borrowed_tags([text])
+            blocked = set(film.get("blocked_tags") or [])
+            borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
+            vector.update((t, entry["weight"]) for t, entry in borrowed.items())
+            tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
+        plot = film_embedding(film, reviews)
+        emb = joined(plot, point, space.share) if space is not None else plot
+        out.append(({"rev": film["rev"], "tags": tags}, vector, emb))
+    return out
 
 
 @timed_job("refresh")
@@ -49,7 +70,7 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     # only a film without curated keywords borrows: the others need not read the borrower
     lends = not curated_keywords(film, load_vocabulary().ignores_keyword)
     doc, vector, emb = tag_film(
-        film, store.list_reviews(film_id), store.borrower() if lends else None
+        film, store.list_reviews(film_id), store.borrower() if lends else None, store.plot_space()
     )
     if not store.save_tags(film_id, doc, vector, emb):
         # A job that read a newer revision finished first; its tags and lists stand.

@@ -6,13 +6,16 @@ to a new index version; readers keep the old one until every chunk is done.
 
 import json
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 
 from rq import Callback, Queue, Worker, get_current_job
 
+from config.settings import Settings
 from service import listcodec
 from service.core import similarity
-from service.core.borrow import lend
+from service.core.borrow import borrow_text, lend
+from service.core.plotspace import MostVoted, learn
 from service.core.vocab import load_vocabulary
 from service.jobstats import record_index_update, timed_job
 from service.queue import (
@@ -26,7 +29,7 @@ from service.storage import Store, now
 from workers import index
 from workers.context import job_settings
 from workers.horse import shed_text_models
-from workers.jobs import current_store, tag_film
+from workers.jobs import current_store, tag_films
 
 BLOB_TTL = 86400
 
@@ -83,7 +86,8 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
             "reuse_tags": True,
             **_rank_all(job, prefix, rid),
         }
-    store.rebuild_progress(rid, phase="borrower", lenders=build_borrower(store))
+    lenders, plot_films = build_models(store)
+    store.rebuild_progress(rid, phase="models", lenders=lenders, plot_films=plot_films)
     q = _queue(job)
     # Fixed job ids: a start retried after its worker was killed queues only what is missing.
     extract = [
@@ -112,22 +116,45 @@ def rebuild(prefix: str, reuse_tags: bool = False) -> dict:
     return {"films": len(ids), "extract_jobs": len(extract), "reuse_tags": False}
 
 
-def build_borrower(store: Store) -> int:
-    """Learn the catalog's borrowed keywords from its films with curated keywords and store
-    them, or none (service.core.borrow.lend); return how many films lend. Every extraction
-    job of the rebuild, and every refresh after it, borrows from what is stored."""
-    settings = job_settings()
+def build_models(store: Store) -> tuple[int, int]:
+    """Learn the catalog's models from one read of its films (learn_models) and store them, or
+    none; return how many films lend keywords and how many the plot space was learned from.
+    Every extraction job of the rebuild, and every refresh after it, uses what is stored."""
     films = (f for chunk in _chunks(store.film_ids(), 5000) for f in store.get_films(chunk) if f)
+    borrower, lenders, space, plot_films = learn_models(films, job_settings())
+    store.save_borrower(borrower.to_bytes() if borrower else None)
+    store.save_plot_space(space.to_bytes() if space else None)
+    return lenders, plot_films
+
+
+def learn_models(films: Iterable[dict], settings: Settings) -> tuple:
+    """Return (the borrower of keywords or None, how many films lend, the plot space or None,
+    how many films it was learned from), reading films once: service.core.borrow.lend and,
+    for a catalog that lends no keywords, service.core.plotspace.learn, with the
+    RECS_BORROW_* and RECS_PLOT_* settings."""
+    sample, last = MostVoted(settings.PLOT_MAX_FILMS), {}
+
+    def noted(films: Iterable[dict]):
+        for film in films:  # its text read once for both (detecting its language: 1-2 ms)
+            last["text"] = borrow_text(film)
+            sample.add(film, last["text"])
+            yield film
+
     borrower, lenders = lend(
-        films,
+        noted(films),
         load_vocabulary().ignores_keyword,
         settings.BORROW_MAX_FILMS,
         settings.BORROW_MIN_FILMS,
         settings.BORROW_NEIGHBOURS,
         settings.BORROW_KEYWORDS,
+        text_of=lambda film: last["text"],
     )
-    store.save_borrower(borrower.to_bytes() if borrower else None)
-    return lenders
+    # a catalog that lends keywords learns no plot space: its films without keywords borrow
+    # from the same texts, and the two replace each other (docs/QUALITY.md, "Plot space")
+    texts = sample.texts() if borrower is None else []
+    space = learn(texts, settings.PLOT_MIN_FILMS, settings.PLOT_DIMS, settings.PLOT_SHARE,
+                  settings.PLOT_MAX_TERMS)  # fmt: skip
+    return borrower, lenders, space, len(texts) if space else 0
 
 
 @timed_job("rebuild_extract")
@@ -135,14 +162,11 @@ def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     """Re-extract the tags of a chunk of films."""
     store = current_store(prefix)
     reviews = store.reviews_of(ids)
-    borrower = store.borrower()
-    entries = {}
-    for film in store.get_films(ids):
-        if film is not None:
-            entries[film["id"]] = tag_film(film, reviews[film["id"]], borrower)
-    store.save_tags_many(entries)
+    films = [(film, reviews[film["id"]]) for film in store.get_films(ids) if film is not None]
+    tagged = tag_films(films, store.borrower(), store.plot_space())
+    store.save_tags_many({film["id"]: entry for (film, _), entry in zip(films, tagged)})
     store.rebuild_progress(rebuild_id, extracted=len(ids))
-    return len(entries)
+    return len(films)
 
 
 def snapshot(

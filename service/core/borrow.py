@@ -63,6 +63,24 @@ def _vectorizer(**fixed):
     return TfidfVectorizer(tokenizer=_words, token_pattern=None, **_TFIDF, **fixed)
 
 
+def text_vectorizer(max_terms: int | None = None):
+    """Return a TF-IDF to fit on texts: words of MIN_FILMS films or more and at most MAX_SHARE
+    of them, the max_terms most frequent of those when given (the plot space's too)."""
+    return _vectorizer(min_df=MIN_FILMS, max_df=MAX_SHARE, max_features=max_terms)
+
+
+def vectorizer_terms(vectorizer) -> list[str]:
+    """A fitted TF-IDF's terms, in the order of its columns."""
+    return sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+
+
+def stored_vectorizer(terms: list[str], idf: np.ndarray):
+    """Return the TF-IDF of stored terms and idf (vectorizer_terms, idf_), fitted as it was."""
+    vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
 class Borrower:
     """The films with keywords as TF-IDF rows, and their keywords; borrow() lends them.
 
@@ -89,7 +107,7 @@ class Borrower:
     ) -> "Borrower":
         """Learn from English texts (borrow_text) and their films' keywords (and ids,
         lenders): a film will borrow from its k nearest films the n best of their keywords."""
-        vectorizer = _vectorizer(min_df=MIN_FILMS, max_df=MAX_SHARE).fit(texts)
+        vectorizer = text_vectorizer().fit(texts)
         counts = _counts(vectorizer, texts)
         keywords = sorted({kw for kws in keyword_lists for kw in kws})
         col = {kw: i for i, kw in enumerate(keywords)}
@@ -140,7 +158,7 @@ class Borrower:
         """The model as one npz blob (no pickle: the store hands it to every tag job). The
         rows are kept as term counts, which compress to a thirtieth of their weights (the
         weights follow from them and the idf: _weighted)."""
-        terms = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
+        terms = vectorizer_terms(self.vectorizer)
         out = io.BytesIO()
         np.savez_compressed(
             out,
@@ -168,8 +186,7 @@ class Borrower:
         z = np.load(io.BytesIO(blob))
         meta = json.loads(z["meta"].tobytes())
         terms, keywords = meta["terms"], meta["keywords"]
-        vectorizer = _vectorizer(vocabulary={t: i for i, t in enumerate(terms)})
-        vectorizer.idf_ = z["idf"]
+        vectorizer = stored_vectorizer(terms, z["idf"])
         n_films = len(z["rows_indptr"]) - 1
         counts = sp.csr_matrix(
             (z["rows_counts"].astype(np.float32), z["rows_indices"], z["rows_indptr"]),
@@ -210,16 +227,18 @@ def _weighted(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return rows
 
 
-def lend(films, ignores, max_films: int, min_films: int, k: int, n: int) -> tuple:
+def lend(films, ignores, max_films: int, min_films: int, k: int, n: int, text_of=None) -> tuple:
     """Return (a Borrower of the films with curated keywords, the max_films most voted of
     them, or None when fewer than min_films have any; how many lend). ignores(keyword):
-    whether a keyword is left out of the kw: tags (Vocabulary.ignores_keyword)."""
+    whether a keyword is left out of the kw: tags (Vocabulary.ignores_keyword); text_of(film),
+    asked for each film as it is read: its borrow_text (by default computed here)."""
+    text_of = text_of or borrow_text
     lenders = []  # (-votes, id, text, keywords)
     for film in films:
         keywords = curated_keywords(film, ignores)
         if keywords:
             votes = -(film.get("vote_count") or 0)
-            lenders.append((votes, str(film["id"]), borrow_text(film), keywords))
+            lenders.append((votes, str(film["id"]), text_of(film), keywords))
     lenders = sorted(lenders)[:max_films]
     if len(lenders) < max(min_films, 1):
         return None, 0

@@ -40,7 +40,7 @@ class Catalog:
     quality: np.ndarray  # vote_average / 10 in (0, 1]
     # per tag: sharing it counts for the reserved slots (not generic, not too common)
     specific: np.ndarray
-    emb: np.ndarray  # per film, its plot embedding (int8, films x embedding.DIM; zeros: none)
+    emb: np.ndarray  # per film, its plot embedding (int8, films x its width; zeros: none)
     emb_norm: np.ndarray  # per film, its embedding's L2 norm (0: none)
     params: SimilarityParams  # the build-time knobs used
     keyword_share: float = 1.0  # the share of the catalog's films with curated keywords (kw:)
@@ -218,8 +218,12 @@ class CatalogParts:
     def _joined(self, key: str, empty) -> np.ndarray:
         """The parts of key as one array; they are let go (build is once), so that a million
         films' entries are not held twice."""
-        parts, self._parts[key] = self._parts[key], []
+        parts = self._joined_parts(key)
         return np.concatenate(parts) if parts else empty
+
+    def _joined_parts(self, key: str) -> list[np.ndarray]:
+        parts, self._parts[key] = self._parts[key], []
+        return parts
 
     def _mirrored(self, cols, weights, lengths):
         """The entries with each curated keyword also as a borrowed one (borrow.mirrored), row
@@ -286,7 +290,7 @@ class CatalogParts:
             pop=pop,
             quality=quality,
             specific=specific,
-            emb=self._joined("emb", np.zeros((0, embedding.DIM), np.int8)),
+            emb=embedding.stacked(self._joined_parts("emb"), np.zeros((0, embedding.DIM), np.int8)),
             emb_norm=self._joined("emb_norm", np.zeros(0)),
             params=params,
             keyword_share=keyword_films / n if n else 1.0,

@@ -276,7 +276,7 @@ def rank_rows(
             factor_of[c] = factor
             plot = 0.0
             if with_plot and rec[EMB_NORM] > 0:
-                # int8 products summed in int32 (at most 256 x 127 x 127): exact, and SIMD
+                # int8 products summed in int32 (at most 512 x 127 x 127): exact, and SIMD
                 dot = np.int32(0)
                 for d in range(n_dims):
                     dot += np.int32(q_row[d]) * np.int32(emb[j, d])

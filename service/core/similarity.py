@@ -423,7 +423,7 @@ def related_for_vector(cat: Catalog, film: dict, params: SimilarityParams | None
         else -1
     )
     own = cat.row_of.get(str(film["id"]), -1)
-    q_emb = decode_embeddings([film.get("embedding")])
+    q_emb = decode_embeddings([film.get("embedding")], cat.emb.shape[1])
     year = np.array([number_or_nan(film.get("year"))])
     return _rank(cat, q, year, np.array([lang]), q_emb, np.array([own]), params)[0]
 

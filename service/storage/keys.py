@@ -85,6 +85,13 @@ class Keys:
         """A film's latest refresh job."""
         return self.join("pending", fid)
 
+    def plot_space(self) -> str:
+        """The catalog's plot space (service/core/plotspace.py): a blob, and its version."""
+        return self.join("plotspace")
+
+    def plot_space_version(self) -> str:
+        return self.join("plotspace", "version")
+
     def popularity(self) -> str:
         """The films of highest popularity."""
         return self.join("popularity")

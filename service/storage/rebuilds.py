@@ -4,39 +4,57 @@ import uuid
 
 from service.core.borrow import Borrower
 from service.core.buffers import PartsReader, PartsWriter
+from service.core.plotspace import PlotSpace
 from service.storage.base import NotFound
 
 BLOB_PART = 64 * 2**20  # bytes per part of a stored blob
-# per process and key prefix: the borrower last read, with its version (tag jobs read the
+# per process, key prefix and model: the model last read, with its version (tag jobs read the
 # version, a few bytes, and the blob only when it changed)
-_BORROWERS: dict[str, tuple[bytes, Borrower]] = {}
+_MODELS: dict[tuple[str, str], tuple[bytes, object]] = {}
 
 
 class Rebuilds:
     """The rebuilds and index versions of a Store."""
 
-    # -- the borrower of keywords (service/core/borrow.py) ------------------------
+    # -- the models a full rebuild learns: the borrower of keywords (service/core/borrow.py),
+    # the plot space (service/core/plotspace.py) ------------------------------------------
     def save_borrower(self, blob: bytes | None) -> None:
         """Store the catalog's borrower, or remove it (a catalog without curated keywords)."""
-        pipe = self.r.pipeline()
-        if blob is None:
-            pipe.delete(self.keys.borrower(), self.keys.borrower_version())
-        else:
-            pipe.set(self.keys.borrower(), blob)
-            pipe.set(self.keys.borrower_version(), uuid.uuid4().hex)
-        pipe.execute()
+        self._save_model(self.keys.borrower(), self.keys.borrower_version(), blob)
 
     def borrower(self) -> Borrower | None:
         """Return the catalog's borrower, None when there is none (read once per version)."""
-        version = self.r.get(self.keys.borrower_version())
-        cached = _BORROWERS.get(self.p)
+        return self._model(self.keys.borrower(), self.keys.borrower_version(), Borrower)
+
+    def save_plot_space(self, blob: bytes | None) -> None:
+        """Store the catalog's plot space, or remove it (a catalog too small to learn one)."""
+        self._save_model(self.keys.plot_space(), self.keys.plot_space_version(), blob)
+
+    def plot_space(self) -> PlotSpace | None:
+        """Return the catalog's plot space, None when there is none (read once per version)."""
+        return self._model(self.keys.plot_space(), self.keys.plot_space_version(), PlotSpace)
+
+    def _save_model(self, key: str, version_key: str, blob: bytes | None) -> None:
+        pipe = self.r.pipeline()
+        if blob is None:
+            pipe.delete(key, version_key)
+        else:
+            pipe.set(key, blob)
+            pipe.set(version_key, uuid.uuid4().hex)
+        pipe.execute()
+
+    def _model(self, key: str, version_key: str, kind):
+        """Return the model stored at key as kind.from_bytes reads it, from this process's
+        cache while its version is the stored one."""
+        version = self.r.get(version_key)
+        cached = _MODELS.get((self.p, key))
         if version is None or (cached and cached[0] == version):
             return cached[1] if version is not None else None
-        version, blob = self.r.mget(self.keys.borrower_version(), self.keys.borrower())
+        version, blob = self.r.mget(version_key, key)
         if version is None or blob is None:
             return None
-        _BORROWERS[self.p] = (version, Borrower.from_bytes(blob))
-        return _BORROWERS[self.p][1]
+        _MODELS[(self.p, key)] = (version, kind.from_bytes(blob))
+        return _MODELS[(self.p, key)][1]
 
     # -- full rebuilds ---------------------------------------------------------
     def next_version(self) -> int:
