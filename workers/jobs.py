@@ -38,13 +38,17 @@ def tag_films(
     """Return tag_film's for (film, reviews) pairs: the plot space projects them all at once,
     each to the point it would project it to alone."""
     vocab = load_vocabulary()
-    texts = [borrow_text(film, reviews) for film, reviews in films]
-    points = space.project(texts) if space is not None else [None] * len(films)
+    # a film's text (language detection, a German plot glossed) only where a model reads it
+    texts = points = [None] * len(films)
+    if space is not None:
+        texts = [borrow_text(film, reviews) for film, reviews in films]
+        points = space.project(texts)
     out = []
     for (film, reviews), text, point in zip(films, texts, points):
         tags = extract_tags(film, reviews, vocab)
         vector = tag_vector(film, tags, vocab, reviews)
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
+            text = borrow_text(film, reviews) if text is None else text
             (borrowed,) = borrower.borrowed_tags([text])
             blocked = set(film.get("blocked_tags") or [])
             borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}

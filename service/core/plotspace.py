@@ -79,13 +79,12 @@ class MostVoted:
     of n: a million films' texts are never held at once."""
 
     def __init__(self, n: int):
-        self.n, self.seen, self._heap = n, 0, []
+        self.n, self._heap = n, []
 
     def add(self, film: dict, text: str | None = None) -> None:
         """Note a film and its text (borrow_text, computed here unless given)."""
         text = borrow_text(film) if text is None else text
         if text and self.n > 0:
-            self.seen += 1
             item = (film.get("vote_count") or 0, _Later(str(film["id"])), text)
             if len(self._heap) < self.n:
                 heapq.heappush(self._heap, item)
