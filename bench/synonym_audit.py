@@ -11,18 +11,18 @@ Run: .venv/bin/python bench/synonym_audit.py [--min-firings 8] [--cut 0.5] [--sh
 """
 
 import argparse
-import math
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import simplemma
+from scipy.stats import binom
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.tagging import TMDB, read_tmdb  # noqa: E402
+from bench.tagging import TMDB, own_tags, read_tmdb  # noqa: E402
 from service.core.tagging import extract_text  # noqa: E402
 from service.core.vocab import load_vocabulary, tokenize  # noqa: E402
 
@@ -40,19 +40,13 @@ def kin(vocab, tag: str) -> set[str]:
     return {tag, *vocab.tags[tag].parents, *children}
 
 
-def binomial_tail(k: int, n: int, p: float) -> float:
-    """Return P(X <= k) for X ~ Binomial(n, p)."""
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
-
-
 def audit(films: list[dict], vocab, n_examples: int) -> dict:
     """Return {(tag, synonym): {"n", "k", "examples"}} over the overviews, and the judged tags."""
     kins = {tag: kin(vocab, tag) for tag in vocab.tags}
     stats: dict = defaultdict(lambda: {"n": 0, "k": 0, "examples": []})
     judged: set[str] = set()  # tags some film's genres or keywords give: TMDB can judge them
     for film in films:
-        truth = {t for g in film["genres"] for t in vocab.map_genre(g)}
-        truth |= {t for kw in film["keywords"] for t in vocab.map_keyword(kw)}
+        truth = own_tags(film, vocab)
         judged |= {k for t in truth for k in kins[t]}
         for tag, hit in extract_text(film["overview"], "en", vocab).items():
             backed = bool(kins[tag] & truth)
@@ -83,7 +77,7 @@ def below_cut(result: dict, min_firings: int, cut: float) -> tuple[list[dict], f
         others_n, others_k = per_tag[tag][0] - s["n"], per_tag[tag][1] - s["k"]
         base = others_k / others_n if others_n >= min_firings else overall
         rate = s["k"] / s["n"]
-        p = binomial_tail(s["k"], s["n"], base)
+        p = binom.cdf(s["k"], s["n"], base)  # P(X <= k) for X ~ Binomial(n, base)
         if rate < cut * base and p < P_VALUE:
             rows.append({"tag": tag, "word": word, "rate": rate, "base": base, "p": p, **s})
     return sorted(rows, key=lambda r: (r["p"], r["rate"])), overall

@@ -146,6 +146,12 @@ def read_tmdb(path: Path) -> list[dict]:
         ]
 
 
+def own_tags(film: dict, vocab) -> set[str]:
+    """The tags a TMDB film's own genres and keywords map to: what its overview is checked by."""
+    truth = {t for g in film["genres"] for t in vocab.map_genre(g)}
+    return truth | {t for k in film["keywords"] for t in vocab.map_keyword(k)}
+
+
 def bench_tmdb(path: Path, vocab, threshold: float) -> None:
     films = read_tmdb(path)
     tagged = pos.tag_clause.cache_info().currsize
@@ -170,8 +176,7 @@ def bench_tmdb(path: Path, vocab, threshold: float) -> None:
     print(f"  part-of-speech tagged: {pos.tag_clause.cache_info().currsize - tagged} clauses")
     score, genre_score = Score(), Score()
     for film, tags in zip(films, full, strict=True):
-        truth = {t for g in film["genres"] for t in vocab.map_genre(g)}
-        truth |= {t for k in film["keywords"] for t in vocab.map_keyword(k)}
+        truth = own_tags(film, vocab)
         pred = predicted(tags, threshold)
         score.add(pred, truth)
         genres = {t for t in truth | pred if vocab.tags[t].kind == "genre"}
