@@ -37,6 +37,34 @@ def test_the_glossary_takes_a_lines_best_ranked_translation():
     assert "zu hilfe kommen" not in table
 
 
+def test_the_glossary_reads_verbs_abbreviations_and_irregular_forms_from_their_entries():
+    lines = [
+        # a verb's entry names its objects and persons: the words are retten, rettet, töten
+        "jdn./etw. retten {vt} | rettend | er/sie rettet :: to save sb./sth. | saving | he/she saves",
+        "jdn./etw. töten {vt} :: to kill sb./sth.",
+        "du vergisst :: you forget",
+        "Norwegen {n} /NO/ (Kfz: /N/) [geogr.] :: Norway",  # an abbreviation between slashes
+        "ansteigen {vi} :: to rise {rose; risen}",  # a ";" inside braces
+    ]
+    table = build(lines)
+    assert table["retten"] == "save"
+    assert table["rettet"] == "saves"
+    assert table["töten"] == "kill"
+    assert table["vergisst"] == "forget"
+    assert table["norwegen"] == "norway"
+    assert table["ansteigen"] == "rise"
+    assert "er/sie rettet" not in table and "rise {rose" not in table.values()
+
+
+def test_declined_adjectives_hyphenated_words_and_grammar_words_in_a_gloss():
+    assert gloss_word("verschneiten") == "snowy"  # verschneit, declined
+    assert gloss_word("genervte") == "annoyed"
+    assert gloss_word("Alzheimer-Diagnose") == "Alzheimer diagnosis"  # part by part
+    assert gloss_word("Hansen") is None  # a name is not a declined "Hanse"
+    # "das" would gloss as "that": a word salad has no grammar for it to carry
+    assert gloss("Das Dorf in Norwegen.") == "village norway ."
+
+
 def _zipf(word):
     import wordfreq
 
@@ -71,7 +99,7 @@ def test_a_german_plot_lands_near_the_english_plot_of_the_same_story():
 def test_what_the_embedding_reads():
     both = {"synopsis": {"de": "Ein Boxer.", "en": "A boxer fights."}}
     assert plot_text(both) == "A boxer fights."  # English when there is English
-    assert plot_text({"synopsis": {"de": "Ein Boxer kämpft."}}) == "boxer battles ."
+    assert plot_text({"synopsis": {"de": "Ein Boxer kämpft."}}) == "boxer fights ."
     review = {"body": "A moving film about a boxer.", "language": "en"}
     assert plot_text({"synopsis": {}}, [review]) == review["body"]  # no synopsis: the reviews
     assert film_embedding({"title": "Untitled"}) is None  # nothing to read: no embedding

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import simplemma
 import wordfreq
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from service.core.compounds import MIN_COMPOUND, Splitter
 
@@ -29,28 +30,48 @@ STOPWORDS = frozenset(
     ohne sein seine seinem seinen seiner sich sie sind so um und uns unter vom von vor war
     waren was wenn wer wie wird wo zu zum zur zwischen über""".split()
 )
-_BRACKETS = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>")
+_BRACKETS = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>|/[^/\s]+/")
+# a dictionary entry's placeholders, not words of it: "jdn./etw. retten" is the verb retten,
+# "er/sie rettet" its third person, "to kill sb./sth." the verb kill
+_MARKERS = frozenset(
+    "jdn. jdm. jds. etw. sich ich du wir sb. sth. sb.'s sth.'s sb.’s sth.’s one's oneself".split()
+)
 _HEADWORD = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 _MAX_PHRASE = 3  # words in an English translation kept
+_PRONOUNS = frozenset("I you he she it we they".split())
+_ENDINGS = ("en", "er", "es", "em", "e", "n")  # adjective declension, longest first
+_MIN_STEM = 4
 
 
 def gloss(text: str) -> str:
-    """Return German text glossed into English word by word; words it cannot gloss stay."""
+    """Return German text glossed into English word by word; words it cannot gloss stay.
+
+    English grammar words a gloss brings ("das" -> "that", "würde" -> "would") are left out
+    too: a word-by-word gloss has no grammar for them to carry, and in the embedding's
+    average they only pull every glossed plot toward every other."""
     out = []
     for token in _TOKEN.findall(text):
         if token.lower() in STOPWORDS:
             continue
-        out.append(gloss_word(token) or token)
+        glossed = gloss_word(token)
+        if glossed is None:
+            out.append(token)
+            continue
+        words = [w for w in glossed.split() if w.lower() not in ENGLISH_STOP_WORDS]
+        out.extend(words)
     return " ".join(out)
 
 
 @lru_cache(maxsize=100_000)
 def gloss_word(word: str) -> str | None:
-    """Return a German word's English translation: the word, its lemma, else its compound's
-    head (Meisterboxer -> boxer); None when the glossary knows none of them."""
+    """Return a German word's English translation: the word, its lemma or base form, else its
+    compound's head (Meisterboxer -> boxer), else a hyphenated word's parts; None when the
+    glossary knows none of them."""
     table = _table()
     lower = word.lower()
-    for key in (lower, simplemma.lemmatize(word, lang="de").lower()):
+    # a declined adjective or participle is written in lower case; a name is not
+    bases = _undeclined(lower) if word[:1].islower() else []
+    for key in (lower, simplemma.lemmatize(word, lang="de").lower(), *bases):
         if key in table:
             return table[key]
     if len(lower) >= MIN_COMPOUND:
@@ -60,7 +81,22 @@ def gloss_word(word: str) -> str | None:
             for key in (head, simplemma.lemmatize(head.capitalize(), lang="de").lower()):
                 if key in table:
                     return table[key]
+    if "-" in word:  # Alzheimer-Diagnose -> Alzheimer diagnosis, each part as it can be
+        parts = [(gloss_word(part), part) for part in word.split("-") if part]
+        if any(glossed for glossed, _ in parts):
+            return " ".join(glossed or part for glossed, part in parts)
     return None
+
+
+def _undeclined(word: str) -> list[str]:
+    """Return a declined adjective's or participle's possible base forms, longest ending
+    first ("verschneiten" -> "verschneit", "genervte" -> "genervt", "letzten" -> "letzte"),
+    which the lemmatizer misses when it reads them as another word's forms."""
+    return [
+        word[: -len(ending)]
+        for ending in _ENDINGS
+        if word.endswith(ending) and len(word) - len(ending) >= _MIN_STEM
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +113,19 @@ def _table() -> dict[str, str]:
 
 
 def _clean(text: str) -> str:
-    return " ".join(_BRACKETS.sub(" ", text).split())
+    """Return an entry without its brackets, abbreviations ("/NO/"), placeholders ("jdn.",
+    "sth.") and pronoun or tense alternatives ("er/sie", "hat/hatte")."""
+    words = _BRACKETS.sub(" ", text).split()
+    return " ".join(w for w in words if w not in _MARKERS and "/" not in w)
+
+
+def _english(phrase: str) -> str:
+    """Return an English translation without its infinitive "to" or its pronoun ("du
+    vergisst" is "you forget": vergisst is "forget")."""
+    words = phrase.removeprefix("to ").split()
+    if len(words) > 1 and words[0] in _PRONOUNS:
+        words = words[1:]
+    return " ".join(words)
 
 
 def build(lines) -> dict[str, str]:
@@ -97,8 +145,10 @@ def build(lines) -> dict[str, str]:
         if len(de_parts) != len(en_parts):
             de_parts, en_parts = de_parts[:1], en_parts[:1]
         for de, en in zip(de_parts, en_parts):
+            # brackets first: "to rise {rose; risen}" holds a ";" of its own
+            de, en = _BRACKETS.sub(" ", de), _BRACKETS.sub(" ", en)
             words = [w for w in (_clean(x) for x in de.split(";")) if _HEADWORD.match(w)]
-            phrases = [_clean(x).removeprefix("to ") for x in en.split(";")]
+            phrases = [_english(_clean(x)) for x in en.split(";")]
             phrases = [p for p in phrases if p and len(p.split()) <= _MAX_PHRASE and "\t" not in p]
             for word in words:
                 for rank, phrase in enumerate(phrases):
