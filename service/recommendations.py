@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from service import caching, listcodec
 from service.common import lang_arg, page_cache, page_of, primary_store, store
+from service.core.excerpts import needs_reviews, resolved
 from service.core.vocab import load_vocabulary
 from service.fastpaths import dump_rec_page, offer_answer, plain_query, query_args
 from service.labels import LABELS, LANGS, tag_name
@@ -424,12 +425,14 @@ class Tags(MethodView):
         except NotFound:
             abort(404, message=f"No film with id '{film_id}'.")
         stored = s.get_tags(film_id)
+        found = (stored or {}).get("tags", {})
+        # excerpts are stored as where they stand in the film's texts: read them there
+        reviews = s.reviews_of([film_id])[film_id] if needs_reviews(found) else []
+        found = resolved(found, film, reviews)
         vocab = load_vocabulary()
         tags = [
             {"tag": t, **tag_name(vocab, t, args["lang"]), **info}
-            for t, info in sorted(
-                (stored or {}).get("tags", {}).items(), key=lambda kv: (-kv[1]["weight"], kv[0])
-            )
+            for t, info in sorted(found.items(), key=lambda kv: (-kv[1]["weight"], kv[0]))
         ]
         status = (
             "pending" if stored is None else ("fresh" if stored["rev"] >= film["rev"] else "stale")

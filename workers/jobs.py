@@ -4,6 +4,7 @@ from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
 from service.core.embedding import film_embedding, joined
+from service.core.excerpts import by_reference
 from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
 from service.core.vocab import KW_PREFIX, load_vocabulary
@@ -56,7 +57,8 @@ def tag_films(
             tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
         plot = film_embedding(film, reviews)
         emb = joined(plot, point, space.share) if space is not None else plot
-        out.append(({"rev": film["rev"], "tags": tags}, vector, emb))
+        # the excerpts quote the film's own texts: stored by where they stand, not their text
+        out.append(({"rev": film["rev"], "tags": by_reference(tags, film, reviews)}, vector, emb))
     return out
 
 

@@ -9,7 +9,9 @@ are in the dictionary instead. The first byte says which:
     TAGS    I4 the vector's compressed length, H the plot embedding's length, the tag
             vector against vector-1.bin, the embedding (raw bytes), then the tags document
             against tags-1.bin followed by the vector's JSON (the tags and their weights
-            repeat the vector's), so vector and embedding read without the tags
+            repeat the vector's), so vector and embedding read without the tags; its
+            excerpts name where they stand in the film's texts, not their text
+            (service/core/excerpts.py)
 
 The `meta` hash's values (what the ranking reads of a film) are JSON arrays of META_FIELDS.
 
