@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/rebuild_scale.py [--sizes 5000,10000,50000,100000]
                                                [--workers 1,2] [--repeats 1] [--no-reference]
+                                               [--text-only]
 
 Per size, one full rebuild (`recs rebuild`: tags re-extracted from text) with the most
 workers, then ranking-only rebuilds (`recs rebuild --reuse-tags`) with each worker count:
@@ -15,6 +16,10 @@ work horses. Then, in the same run, the reference over the same tag documents (t
 the rebuild stored): scikit-learn TfidfVectorizer + cosine_similarity (chunks of 500
 rows) + top-k by argpartition, in a child process whose RSS is sampled the same way,
 timed without and with writing its lists (ids and scores) to Redis in pipelined batches.
+
+--text-only withholds every film's keywords, as ../shared/eval/strip_keywords.py does: a
+catalog of films as a site adds them, which lends no keywords, so its full rebuild learns
+the plot space instead (service/core/plotspace.py; docs/QUALITY.md, "Plot space").
 """
 
 import argparse
@@ -76,13 +81,16 @@ def run_reference(prefix: str, ids: list[str]) -> dict:
     return {**result, "peak_rss": rss.peak}
 
 
-def load(store, n: int) -> list[str]:
+def load(store, n: int, text_only: bool = False) -> list[str]:
     if n == 5000:
-        c.import_films(store, c.tmdb_films())
+        films, validate = c.tmdb_films(), True
     else:
         from synth import synth_films
 
-        c.import_films(store, synth_films(n), validate=False)
+        films, validate = synth_films(n), False
+    if text_only:
+        films = [{**f, "keywords": []} for f in films]
+    c.import_films(store, films, validate=validate)
     return store.film_ids()
 
 
@@ -92,6 +100,7 @@ def main():
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--text-only", action="store_true", help="every film's keywords withheld")
     args = ap.parse_args()
     gib = 1024**3
     counts = [int(w) for w in args.workers.split(",")]
@@ -125,7 +134,7 @@ def main():
         store = c.store_for(prefix)
         pool = None
         try:
-            ids = load(store, n)
+            ids = load(store, n, args.text_only)
             # the full rebuild (tags re-extracted from text), once, with the most workers: it
             # also stores the tag vectors that the ranking-only rebuilds and the reference use
             pool = c.Workers(prefix, queue_name, max(counts))
