@@ -16,7 +16,6 @@ from pathlib import Path
 
 import simplemma
 import wordfreq
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from service.core.compounds import MIN_COMPOUND, Splitter
 
@@ -57,7 +56,7 @@ def gloss(text: str) -> str:
         if glossed is None:
             out.append(token)
             continue
-        words = [w for w in glossed.split() if w.lower() not in ENGLISH_STOP_WORDS]
+        words = [w for w in glossed.split() if w.lower() not in _english_stop_words()]
         out.extend(words)
     return " ".join(out)
 
@@ -97,6 +96,15 @@ def _undeclined(word: str) -> list[str]:
         for ending in _ENDINGS
         if word.endswith(ending) and len(word) - len(ending) >= _MIN_STEM
     ]
+
+
+@lru_cache(maxsize=1)
+def _english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use: a web process that never
+    glosses does not load scikit-learn."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 @lru_cache(maxsize=1)
