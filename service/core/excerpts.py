@@ -63,17 +63,14 @@ def by_reference(tags: dict, film: dict, reviews: list[dict] | None = None) -> d
     """Return {tag: info} with each excerpt found word for word in the film's texts stored as
     a reference ("at") instead of its "text"."""
     texts = _texts(film, reviews)
-    out = {}
-    for tag, info in tags.items():
-        kept = []
-        for entry in info.get("excerpts") or []:
-            ref = _reference(texts, entry.get("source", ""), entry.get("text", ""))
-            if ref is None:
-                kept.append(entry)
-            else:
-                kept.append({k: v for k, v in entry.items() if k != "text"} | {"at": ref})
-        out[tag] = {**info, "excerpts": kept} if "excerpts" in info else info
-    return out
+
+    def stored(entry: dict) -> dict:
+        ref = _reference(texts, entry.get("source", ""), entry.get("text", ""))
+        if ref is None:
+            return entry
+        return {k: v for k, v in entry.items() if k != "text"} | {"at": ref}
+
+    return _each_excerpt(tags, stored)
 
 
 def needs_reviews(tags: dict) -> bool:
@@ -90,15 +87,26 @@ def resolved(tags: dict, film: dict, reviews: list[dict] | None = None) -> dict:
     """Return {tag: info} with each referenced excerpt's text put back; one whose quote the
     film's texts no longer hold is left out."""
     texts = _texts(film, reviews)
+
+    def read(entry: dict) -> dict | None:
+        if "at" not in entry:
+            return entry
+        text = _quote(texts, entry["at"])
+        if text is None:
+            return None
+        return {k: v for k, v in entry.items() if k != "at"} | {"text": text}
+
+    return _each_excerpt(tags, read)
+
+
+def _each_excerpt(tags: dict, change) -> dict:
+    """Return {tag: info} with each excerpt replaced by change(excerpt), left out where that
+    is None."""
     out = {}
     for tag, info in tags.items():
-        kept = []
-        for entry in info.get("excerpts") or []:
-            if "at" not in entry:
-                kept.append(entry)
-                continue
-            text = _quote(texts, entry["at"])
-            if text is not None:
-                kept.append({k: v for k, v in entry.items() if k != "at"} | {"text": text})
-        out[tag] = {**info, "excerpts": kept} if "excerpts" in info else info
+        if "excerpts" not in info:
+            out[tag] = info
+            continue
+        changed = (change(entry) for entry in info["excerpts"] or [])
+        out[tag] = {**info, "excerpts": [entry for entry in changed if entry is not None]}
     return out

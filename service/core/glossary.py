@@ -48,6 +48,7 @@ def gloss(text: str) -> str:
     English grammar words a gloss brings ("das" -> "that", "würde" -> "would") are left out
     too: a word-by-word gloss has no grammar for them to carry, and in the embedding's
     average they only pull every glossed plot toward every other."""
+    english_stop_words = _english_stop_words()
     out = []
     for token in _TOKEN.findall(text):
         if token.lower() in STOPWORDS:
@@ -56,8 +57,7 @@ def gloss(text: str) -> str:
         if glossed is None:
             out.append(token)
             continue
-        words = [w for w in glossed.split() if w.lower() not in _english_stop_words()]
-        out.extend(words)
+        out.extend(w for w in glossed.split() if w.lower() not in english_stop_words)
     return " ".join(out)
 
 
@@ -121,10 +121,9 @@ def _table() -> dict[str, str]:
 
 
 def _clean(text: str) -> str:
-    """Return an entry without its brackets, abbreviations ("/NO/"), placeholders ("jdn.",
-    "sth.") and pronoun or tense alternatives ("er/sie", "hat/hatte")."""
-    words = _BRACKETS.sub(" ", text).split()
-    return " ".join(w for w in words if w not in _MARKERS and "/" not in w)
+    """Return an entry (its brackets already taken out: build) without its placeholders
+    ("jdn.", "sth.") and pronoun or tense alternatives ("er/sie", "hat/hatte")."""
+    return " ".join(w for w in text.split() if w not in _MARKERS and "/" not in w)
 
 
 def _english(phrase: str) -> str:
