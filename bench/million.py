@@ -95,10 +95,10 @@ def memoised_tagger():
     def memo_extract(text, lang, v):
         return cached_extract(text, lang) if v is vocab else extract(text, lang, v)
 
-    def memo_embed(film, reviews):
+    def memo_embed(film, reviews, text=None):
         synopsis = film.get("synopsis")
         if reviews or not isinstance(synopsis, dict):
-            return embed(film, reviews)
+            return embed(film, reviews, text)
         return cached_embed(tuple(sorted(synopsis.items())))
 
     def tag(film: dict, reviews: list[dict]):

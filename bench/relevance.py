@@ -3,6 +3,7 @@ judged-wrong films appear.
 
 Usage: .venv/bin/python bench/relevance.py [--judged FILE ...] [--offline] [--text-only]
                                            [--show] [--set key=value ...]
+                                           [--english FILE [--english-reads embedding]]
 
 The queries (bench/data/judged_dev.json, judged_holdout.json) are films written like a film
 site's entries: a German or English plot, genres, a year and a language, no keywords; Love 911
@@ -16,6 +17,13 @@ and the lists read over HTTP
 (each leaving out the other queries: only TMDB films are judged). --offline ranks the same tag vectors in-process (same maths,
 seconds instead of a minute; for trying knobs with --set). --text-only withholds the TMDB
 keywords as ../shared/eval/strip_keywords.py does.
+
+--english FILE (bench/data/english_plots.json) asks how much of the German queries' gap is
+their language: the queries it lists get its English translation of their German plot in
+place of the German one. With --english-reads embedding (offline only) they keep the German
+plot, and only the text the plot embedding and the borrowed keywords read (the German plot
+glossed word by word, service/core/glossary.py) is the translation instead: the most a better
+gloss could give.
 """
 
 import argparse
@@ -39,8 +47,9 @@ TARGET_RELATED, TARGET_GENRE_FIRST = 0.60, 0.10
 PY = sys.executable
 
 
-def load_queries(path: Path) -> list[dict]:
-    """Return the judged queries as films the service takes (ids "q-<id>"), with their judgments."""
+def load_queries(path: Path, english: dict[str, str] | None = None) -> list[dict]:
+    """Return the judged queries as films the service takes (ids "q-<id>"), with their judgments;
+    a query in english gets that English plot in place of its German one."""
     seeds = {}
     for line in (ROOT / "seeds/films.jsonl").read_text(encoding="utf-8").splitlines():
         film = json.loads(line)
@@ -64,6 +73,8 @@ def load_queries(path: Path) -> list[dict]:
         else:
             film = {k: q[k] for k in ("title", "year", "original_language", "genres", "synopsis")}
             film["reviews"] = q.get("reviews", [])
+        if english and q["id"] in english:
+            film["synopsis"] = {"en": english[q["id"]]}
         film["id"] = "q-" + q["id"]
         out.append({"film": film, "query": q})
     return out
@@ -265,6 +276,20 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
         tmp.cleanup()
 
 
+def gloss_as(english: dict[str, str], queries: list[dict]) -> None:
+    """Make the listed queries' German plots gloss as their English translation (this process:
+    the plot embedding and the borrowed keywords read the gloss; the tags read the German)."""
+    from service.core import embedding
+
+    table = {
+        e["film"]["synopsis"]["de"]: english[e["query"]["id"]]
+        for e in queries
+        if e["query"]["id"] in english and "de" in e["film"]["synopsis"]
+    }
+    gloss = embedding.gloss
+    embedding.gloss = lambda text: table.get(text) or gloss(text)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -277,11 +302,29 @@ def main() -> int:
     ap.add_argument("--text-only", action="store_true", help="TMDB with its keywords withheld")
     ap.add_argument("--show", action="store_true", help="print every list with its chips")
     ap.add_argument("--set", action="append", default=[], help="knob=value (--offline only)")
+    ap.add_argument(
+        "--english",
+        type=Path,
+        help="English translations of German query plots (bench/data/english_plots.json)",
+    )
+    ap.add_argument(
+        "--english-reads",
+        choices=("all", "embedding"),
+        default="all",
+        help="embedding: only the embedding's and the borrower's text (--offline only)",
+    )
     a = ap.parse_args()
+    if (a.set or a.english_reads == "embedding") and not a.offline:
+        ap.error("--set and --english-reads embedding need --offline")
+    english = json.loads(a.english.read_text(encoding="utf-8"))["plots"] if a.english else None
     paths = a.judged or [
         p for p in (DATA / "judged_dev.json", DATA / "judged_holdout.json") if p.exists()
     ]
-    sets = {p: load_queries(p) for p in paths}
+    if english and a.english_reads == "embedding":
+        sets = {p: load_queries(p) for p in paths}
+        gloss_as(english, [e for qs in sets.values() for e in qs])
+    else:
+        sets = {p: load_queries(p, english) for p in paths}
     every = [e for qs in sets.values() for e in qs]
     if a.offline:
         overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}

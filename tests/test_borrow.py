@@ -7,7 +7,7 @@ from service.core.borrow import Borrower, borrow_text, lend, mirror_df, mirrored
 from service.core.similarity import SimilarityParams, build_catalog, related_rows
 from service.core.vocab import load_vocabulary
 from service.recommendations import labelled_reasons
-from workers.jobs import tag_film
+from workers.jobs import tag_film, tag_films
 
 STORIES = {  # three kinds of story, ten films each, told in other words each time
     ("firefighter", "rescue"): "firefighters {} a burning {} and rescue the {} from the flames",
@@ -107,6 +107,25 @@ def test_only_a_film_without_curated_keywords_borrows(borrower):
     _, curated, _ = tag_film({**plain, "keywords": ["fire"]}, [], borrower)
     assert not any(t.startswith("kwb:") for t in curated)
     assert tag_film(plain, [], None)[1] == {t: w for t, w in vector.items() if "kwb:" not in t}
+
+
+def test_a_batch_borrows_for_each_film_what_it_would_alone(borrower):
+    # tag_films borrows for the films without keywords of a chunk in one call: each film
+    # gets what tag_film gives it alone, its blocked tags left out, a German plot glossed
+    films = [
+        ({"rev": 1, "title": "Flammen", "synopsis": {"en": "Firefighters rescue a child."}}, []),
+        ({"rev": 1, "title": "Kai", "keywords": ["fire"], "synopsis": {"en": "A sailor."}}, []),
+        ({"rev": 2, "title": "Station", "synopsis": {"de": "Eine Chirurgin rettet Patienten."}},
+         [{"language": "en", "body": "A surgeon in a hospital ward."}]),
+        ({"rev": 1, "title": "See", "synopsis": {"en": "A sailor crosses the ocean."},
+          "blocked_tags": ["kwb:sailing"]}, []),
+        ({"rev": 1, "title": "Leer"}, []),
+    ]  # fmt: skip
+    batch = tag_films(films, borrower)
+    assert batch == [tag_film(film, reviews, borrower) for film, reviews in films]
+    vectors = [vector for _, vector, _ in batch]
+    assert "kwb:doctor" in vectors[2] and "kwb:ocean" in vectors[3]
+    assert "kwb:sailing" not in vectors[3] and not any("kwb:" in t for t in vectors[1])
 
 
 def test_curated_keywords_count_as_borrowed_ones_too():

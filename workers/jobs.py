@@ -3,7 +3,7 @@
 from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
-from service.core.embedding import film_embedding, joined
+from service.core.embedding import film_embedding, joined, plot_text
 from service.core.excerpts import by_reference
 from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
@@ -36,30 +36,35 @@ def tag_films(
     borrower: Borrower | None = None,
     space: PlotSpace | None = None,
 ) -> list[tuple[dict, dict[str, float], bytes | None]]:
-    """Return tag_film's for (film, reviews) pairs: the plot space projects them all at once,
-    each to the point it would project it to alone."""
+    """Return tag_film's for (film, reviews) pairs, each what tag_film gives it alone: the
+    plot space projects them all at once, the films without curated keywords borrow in one
+    batch, and each film's plot text (its languages detected, a German plot glossed) is read
+    once for the embedding, the borrower and the space."""
     vocab = load_vocabulary()
-    # a film's text (language detection, a German plot glossed) only where a model reads it
-    texts = points = [None] * len(films)
-    if space is not None:
-        texts = [borrow_text(film, reviews) for film, reviews in films]
-        points = space.project(texts)
-    out = []
-    for (film, reviews), text, point in zip(films, texts, points):
+    plots = [plot_text(film, reviews) for film, reviews in films]
+    texts = [borrow_text(film, reviews, plot) for (film, reviews), plot in zip(films, plots)]
+    points = space.project(texts) if space is not None else [None] * len(films)
+    out, lends = [], []
+    for i, (film, reviews) in enumerate(films):
         tags = extract_tags(film, reviews, vocab)
         vector = tag_vector(film, tags, vocab, reviews)
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
-            text = borrow_text(film, reviews) if text is None else text
-            (borrowed,) = borrower.borrowed_tags([text])
+            lends.append(i)
+        emb = film_embedding(film, reviews, plots[i])
+        emb = joined(emb, points[i], space.share) if space is not None else emb
+        out.append((film, tags, vector, emb))
+    if lends:
+        for i, borrowed in zip(lends, borrower.borrowed_tags([texts[i] for i in lends])):
+            film, tags, vector, _ = out[i]
             blocked = set(film.get("blocked_tags") or [])
             borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
             vector.update((t, entry["weight"]) for t, entry in borrowed.items())
             tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
-        plot = film_embedding(film, reviews)
-        emb = joined(plot, point, space.share) if space is not None else plot
-        # the excerpts quote the film's own texts: stored by where they stand, not their text
-        out.append(({"rev": film["rev"], "tags": by_reference(tags, film, reviews)}, vector, emb))
-    return out
+    # the excerpts quote the film's own texts: stored by where they stand, not their text
+    return [
+        ({"rev": film["rev"], "tags": by_reference(tags, film, reviews)}, vector, emb)
+        for (film, tags, vector, emb), (_, reviews) in zip(out, films)
+    ]
 
 
 @timed_job("refresh")

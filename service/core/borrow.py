@@ -249,10 +249,12 @@ def lend(films, ignores, max_films: int, min_films: int, k: int, n: int, text_of
         return None, 0
 
 
-def borrow_text(film: dict, reviews: list[dict] | None = None) -> str:
+def borrow_text(film: dict, reviews: list[dict] | None = None, plot: str | None = None) -> str:
     """The text a film is borrowed for and lent from: its title, tagline and the plot the
-    embedding reads (the English synopsis, else the German one glossed, else the reviews)."""
-    parts = (film.get("title"), film.get("tagline"), plot_text(film, reviews or []))
+    embedding reads (the English synopsis, else the German one glossed, else the reviews;
+    plot, when given, is that text, read already: embedding.plot_text)."""
+    plot = plot_text(film, reviews or []) if plot is None else plot
+    parts = (film.get("title"), film.get("tagline"), plot)
     return " ".join(p for p in parts if p)
 
 

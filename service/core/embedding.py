@@ -62,9 +62,12 @@ def _int8(vectors: np.ndarray) -> np.ndarray:
     return np.round(vectors * 127.0 / np.where(top > 0, top, 1.0)).astype(np.int8)
 
 
-def film_embedding(film: dict, reviews: list[dict] | None = None) -> bytes | None:
-    """Return a film's plot embedding as DIM bytes, or None when it has no text to read."""
-    text = plot_text(film, reviews)
+def film_embedding(
+    film: dict, reviews: list[dict] | None = None, text: str | None = None
+) -> bytes | None:
+    """Return a film's plot embedding as DIM bytes, or None when it has no text to read;
+    text, when given, is the film's plot_text, read already."""
+    text = plot_text(film, reviews) if text is None else text
     return embed_texts([text])[0].tobytes() if text else None
 
 
