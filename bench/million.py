@@ -84,13 +84,15 @@ def memoised_tagger():
         tagging.film_plot_words,
         jobs.film_embedding,
         tagging.detect_language,
+        jobs.plot_text,
     )
-    extract, plot_words, embed, detect = originals
+    extract, plot_words, embed, detect, plot_text = originals
     cached_detect = lru_cache(maxsize=None)(detect.__wrapped__)  # detect keeps 256 texts
     vocab = tagging.load_vocabulary()
     cached_extract = lru_cache(maxsize=None)(lambda text, lang: extract(text, lang, vocab))
     cached_plot = lru_cache(maxsize=None)(lambda s, r: plot_words(list(s), list(r)))
     cached_embed = lru_cache(maxsize=None)(lambda texts: embed({"synopsis": dict(texts)}, []))
+    cached_text = lru_cache(maxsize=None)(lambda texts: plot_text({"synopsis": dict(texts)}, []))
 
     def memo_extract(text, lang, v):
         return cached_extract(text, lang) if v is vocab else extract(text, lang, v)
@@ -101,10 +103,17 @@ def memoised_tagger():
             return embed(film, reviews, text)
         return cached_embed(tuple(sorted(synopsis.items())))
 
+    def memo_text(film, reviews):
+        synopsis = film.get("synopsis")
+        if reviews or not isinstance(synopsis, dict):
+            return plot_text(film, reviews)
+        return cached_text(tuple(sorted(synopsis.items())))
+
     def tag(film: dict, reviews: list[dict]):
         tagging.extract_text = memo_extract
         tagging.film_plot_words = lambda s, r: cached_plot(tuple(s), tuple(r))
         jobs.film_embedding, tagging.detect_language = memo_embed, cached_detect
+        jobs.plot_text = memo_text
         try:
             return jobs.tag_film(film, reviews)
         finally:
@@ -113,6 +122,7 @@ def memoised_tagger():
                 tagging.film_plot_words,
                 jobs.film_embedding,
                 tagging.detect_language,
+                jobs.plot_text,
             ) = originals
 
     return tag
