@@ -93,8 +93,10 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
     """Print per query and in total the judged-related share of the top 10 and the wrong films."""
     genres = genre_tags()
     related_slots = slots = wrong_total = genre_first = items = 0
+    by_lang: dict[str, list[int]] = {}  # the plot's language: [related slots, slots]
     for entry in queries:
         q, fid = entry["query"], entry["film"]["id"]
+        lang = "German" if "de" in entry["film"]["synopsis"] else "English"
         related = {f"tmdb-{r['tmdb_id']}" for r in q["related"]}
         wrong = {f"tmdb-{r['tmdb_id']}": r["title"] for r in q["wrong"]}
         top = lists.get(fid, [])[:TOP]
@@ -105,6 +107,9 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
         items += len(top)
         related_slots += hits
         slots += TOP
+        tally = by_lang.setdefault(lang, [0, 0])
+        tally[0] += hits
+        tally[1] += TOP
         wrong_total += len(bad)
         print(
             f"{q['id']:32} {hits:2}/{TOP} related" + (f"   WRONG: {', '.join(bad)}" if bad else "")
@@ -123,6 +128,10 @@ def score(queries: list[dict], lists: dict[str, list[dict]], show: bool) -> dict
         f"\njudged related in the top {TOP}: {related_slots} of {slots} slots ({share:.1%}); "
         f"judged-wrong films listed: {wrong_total}; items whose first reason is a genre: "
         f"{genre_first} of {items} ({first:.1%})"
+    )
+    print(
+        "by the plot's language: "
+        + "; ".join(f"{lang} {n} of {m} ({n / m:.1%})" for lang, (n, m) in sorted(by_lang.items()))
     )
     met = share >= TARGET_RELATED and wrong_total == 0 and first <= TARGET_GENRE_FIRST
     print(
