@@ -91,23 +91,24 @@ def memoised_tagger():
     vocab = tagging.load_vocabulary()
     cached_extract = lru_cache(maxsize=None)(lambda text, lang: extract(text, lang, vocab))
     cached_plot = lru_cache(maxsize=None)(lambda s, r: plot_words(list(s), list(r)))
-    cached_embed = lru_cache(maxsize=None)(lambda texts: embed({"synopsis": dict(texts)}, []))
-    cached_text = lru_cache(maxsize=None)(lambda texts: plot_text({"synopsis": dict(texts)}, []))
+
+    def per_synopsis(fn):
+        """fn(film, reviews, ...) memoised by the film's synopses when it has no reviews
+        (what it reads then; the plot text and the embedding read nothing else)."""
+        cached = lru_cache(maxsize=None)(lambda texts: fn({"synopsis": dict(texts)}, []))
+
+        def memo(film, reviews, *rest):
+            synopsis = film.get("synopsis")
+            if reviews or not isinstance(synopsis, dict):
+                return fn(film, reviews, *rest)
+            return cached(tuple(sorted(synopsis.items())))
+
+        return memo
+
+    memo_embed, memo_text = per_synopsis(embed), per_synopsis(plot_text)
 
     def memo_extract(text, lang, v):
         return cached_extract(text, lang) if v is vocab else extract(text, lang, v)
-
-    def memo_embed(film, reviews, text=None):
-        synopsis = film.get("synopsis")
-        if reviews or not isinstance(synopsis, dict):
-            return embed(film, reviews, text)
-        return cached_embed(tuple(sorted(synopsis.items())))
-
-    def memo_text(film, reviews):
-        synopsis = film.get("synopsis")
-        if reviews or not isinstance(synopsis, dict):
-            return plot_text(film, reviews)
-        return cached_text(tuple(sorted(synopsis.items())))
 
     def tag(film: dict, reviews: list[dict]):
         tagging.extract_text = memo_extract

@@ -24,7 +24,7 @@ from bench.relevance import CSV, DATA, load_queries  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from service.core.tmdb import read_tmdb  # noqa: E402
 from workers.jobs import tag_film, tag_films  # noqa: E402
-from workers.rebuild import learn_models  # noqa: E402
+from workers.rebuild import _chunks, learn_models  # noqa: E402
 
 
 def site_films(n: int) -> tuple[list[dict], dict[str, list]]:
@@ -63,7 +63,7 @@ def main() -> int:
     borrower, lenders, _, _ = learn_models(catalog, Settings.from_env())
     print(f"catalog: TMDB 5000, {lenders} films lend keywords; chunks of {a.chunk}")
     for lang, pairs in added.items():
-        chunks = [pairs[i : i + a.chunk] for i in range(0, len(pairs), a.chunk)]
+        chunks = _chunks(pairs, a.chunk)  # as a rebuild cuts its films into jobs
         one_by_one = [tag_film(film, reviews, borrower) for film, reviews in pairs]
         batched = [item for chunk in chunks for item in tag_films(chunk, borrower)]
         if batched != one_by_one:

@@ -52,18 +52,18 @@ def tag_films(
             lends.append(i)
         emb = film_embedding(film, reviews, plots[i])
         emb = joined(emb, points[i], space.share) if space is not None else emb
-        out.append((film, tags, vector, emb))
+        out.append((tags, vector, emb))
     if lends:
         for i, borrowed in zip(lends, borrower.borrowed_tags([texts[i] for i in lends])):
-            film, tags, vector, _ = out[i]
-            blocked = set(film.get("blocked_tags") or [])
+            tags, vector, _ = out[i]
+            blocked = set(films[i][0].get("blocked_tags") or [])
             borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
             vector.update((t, entry["weight"]) for t, entry in borrowed.items())
             tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
     # the excerpts quote the film's own texts: stored by where they stand, not their text
     return [
         ({"rev": film["rev"], "tags": by_reference(tags, film, reviews)}, vector, emb)
-        for (film, tags, vector, emb), (_, reviews) in zip(out, films)
+        for (film, reviews), (tags, vector, emb) in zip(films, out)
     ]
 
 
