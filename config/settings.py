@@ -56,9 +56,10 @@ def _read(env: Mapping[str, str]) -> dict:
     # The plot space (service/core/plotspace.py): a full rebuild learns an LSA of PLOT_DIMS
     # directions (0: none) from the texts of at most PLOT_MAX_FILMS films (the most voted; none
     # below PLOT_MIN_FILMS) over their PLOT_MAX_TERMS most frequent terms (0: all), and joins
-    # each film's point to its WordLlama embedding at PLOT_SHARE of the plot cosine.
+    # each film's point to its sentence-encoder embedding at PLOT_SHARE of the plot cosine
+    # (0.3 since the encoder replaced WordLlama, which needed 0.5: docs/QUALITY.md).
     PLOT_DIMS = _int(env, "RECS_PLOT_DIMS", 128)
-    PLOT_SHARE = _float(env, "RECS_PLOT_SHARE", 0.5)
+    PLOT_SHARE = _float(env, "RECS_PLOT_SHARE", 0.3)
     PLOT_MAX_FILMS = _int(env, "RECS_PLOT_MAX_FILMS", 50000)
     PLOT_MIN_FILMS = _int(env, "RECS_PLOT_MIN_FILMS", 1000)
     PLOT_MAX_TERMS = _int(env, "RECS_PLOT_MAX_TERMS", 5000)

@@ -1,10 +1,18 @@
-"""Tests for the plot embedding (service/core/embedding.py) and the German glossary it reads through."""
+"""Tests for the plot embedding (service/core/embedding.py) and the German glossary (the text
+the borrowed keywords and the plot space read)."""
 
 import numpy as np
 import pytest
 
 from service.core import embedding
-from service.core.embedding import DIM, decode, embed_texts, film_embedding, plot_text
+from service.core.embedding import (
+    DIM,
+    decode,
+    embed_texts,
+    embedding_text,
+    film_embedding,
+    plot_text,
+)
 from service.core.glossary import build, gloss, gloss_word
 
 
@@ -96,13 +104,38 @@ def test_a_german_plot_lands_near_the_english_plot_of_the_same_story():
     assert cosine(german, english) > cosine(german, other) + 0.3
 
 
-def test_what_the_embedding_reads():
+def test_what_the_embedding_and_the_plot_text_read():
     both = {"synopsis": {"de": "Ein Boxer.", "en": "A boxer fights."}}
-    assert plot_text(both) == "A boxer fights."  # English when there is English
-    assert plot_text({"synopsis": {"de": "Ein Boxer kämpft."}}) == "boxer fights ."
+    assert plot_text(both) == embedding_text(both) == "A boxer fights."  # English first
+    german = {"synopsis": {"de": "Ein Boxer kämpft."}}
+    assert plot_text(german) == "boxer fights ."  # glossed, for TF-IDF over English films
+    assert embedding_text(german) == "Ein Boxer kämpft."  # the encoder reads German
     review = {"body": "A moving film about a boxer.", "language": "en"}
     assert plot_text({"synopsis": {}}, [review]) == review["body"]  # no synopsis: the reviews
+    assert embedding_text({"synopsis": {}}, [review]) == review["body"]
     assert film_embedding({"title": "Untitled"}) is None  # nothing to read: no embedding
+
+
+def test_embedding_a_text_alone_or_among_others_gives_the_same_bytes():
+    texts = [
+        "A widowed firefighter falls for the surgeon she is suing.",
+        "Ein U-Boot jagt im Nordatlantik einen Geleitzug.",
+        "Two sisters inherit their late mother's holiday house on the Baltic coast.",
+    ]
+    together = embed_texts(texts)
+    for i, text in enumerate(texts):
+        assert together[i].tobytes() == embed_texts([text])[0].tobytes()
+
+
+def test_unrelated_plots_meet_near_zero_once_centred():
+    a, b = embed_texts(
+        [
+            "A submarine crew hunts an enemy convoy in the North Atlantic.",
+            "A pastry chef opens a bakery in Paris and falls in love with her landlord.",
+        ]
+    )
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    assert abs(a @ b) / np.sqrt((a @ a) * (b @ b)) < 0.2
 
 
 def test_stored_bytes_decode_to_int8_rows_and_norms():
@@ -114,13 +147,13 @@ def test_stored_bytes_decode_to_int8_rows_and_norms():
 
 
 def test_the_model_loads_from_the_package_without_the_network(monkeypatch):
-    import requests
+    import socket
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the embedding model tried to download")
+        raise AssertionError("the embedding model tried to reach the network")
 
-    monkeypatch.setattr(requests, "get", refuse)
-    monkeypatch.setattr(requests.Session, "request", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     embedding._model.cache_clear()
     try:
         assert embed_texts(["a boxer"]).shape == (1, DIM)

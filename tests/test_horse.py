@@ -32,6 +32,7 @@ def test_a_worker_that_runs_jobs_in_itself_keeps_them(monkeypatch):
 def test_a_work_horse_sheds_them_and_tagging_still_works(monkeypatch):
     pos.load_taggers()
     embedding.film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
+    embedding.plot_text({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})  # glossed
     plot.plot_words([("en", "firefighter")])
     assert all(_loaded().values())
     read, write = os.pipe()

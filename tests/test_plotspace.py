@@ -4,6 +4,7 @@ one catalog, and how a rebuild and a refresh bring it to the store."""
 import numpy as np
 import pytest
 
+from config.settings import Settings
 from service.core.borrow import borrow_text
 from service.core.embedding import DIM, decode, embed_texts, joined
 from service.core.plotspace import MostVoted, PlotSpace, learn
@@ -76,7 +77,7 @@ def test_a_joined_embedding_reads_both_parts_at_their_shares():
     words = float(w[0].astype(np.int64) @ w[1].astype(np.int64) / (wn[0] * wn[1]))
     assert got == pytest.approx(0.75 * words + 0.25 * (pa @ pb / np.linalg.norm(pb)), abs=0.01)
     assert joined(None, pa, 0.5) is None  # no plot: no embedding
-    assert joined(a.tobytes(), None, 0.5) == a.tobytes()  # no plot space: WordLlama's alone
+    assert joined(a.tobytes(), None, 0.5) == a.tobytes()  # no plot space: the encoder's alone
 
 
 def test_stored_embeddings_of_both_widths_decode_together():
@@ -115,7 +116,7 @@ def test_a_rebuild_learns_the_space_and_a_refresh_writes_the_same(app, client, s
         assert client.post("/api/v1/films", json=body).status_code == 201
     queue = app.extensions["recs"]["queue"]
     run_jobs()
-    # too few films for the default minimum: no space, WordLlama's bytes alone
+    # too few films for the default minimum: no space, the encoder's bytes alone
     enqueue_rebuild(store, queue)
     run_jobs()
     assert store.plot_space() is None
@@ -124,7 +125,9 @@ def test_a_rebuild_learns_the_space_and_a_refresh_writes_the_same(app, client, s
     enqueue_rebuild(store, queue)
     run_jobs(**knobs)
     space = store.plot_space()
-    assert space is not None and space.dims == DIMS and space.share == 0.5
+    assert (
+        space is not None and space.dims == DIMS and space.share == Settings.from_env({}).PLOT_SHARE
+    )
     ids = store.film_ids()
     rebuilt = dict(zip(ids, store.get_embeddings(ids)))
     assert {len(e) for e in rebuilt.values()} == {DIM + DIMS}

@@ -39,7 +39,7 @@ def tag_films(
     """Return tag_film's for (film, reviews) pairs, each what tag_film gives it alone: the
     plot space projects them all at once, the films without curated keywords borrow in one
     batch, and each film's plot text (its languages detected, a German plot glossed) is read
-    once for the embedding, the borrower and the space."""
+    once for the borrower and the space."""
     vocab = load_vocabulary()
     plots = [plot_text(film, reviews) for film, reviews in films]
     texts = [borrow_text(film, reviews, plot) for (film, reviews), plot in zip(films, plots)]
@@ -50,7 +50,7 @@ def tag_films(
         vector = tag_vector(film, tags, vocab, reviews)
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
             lends.append(i)
-        emb = film_embedding(film, reviews, plots[i])
+        emb = film_embedding(film, reviews)
         emb = joined(emb, points[i], space.share) if space is not None else emb
         out.append((tags, vector, emb))
     if lends:

@@ -99,7 +99,7 @@ def warm_up() -> None:
     what it has not, every job loads again (the vocabulary alone takes seconds).
     """
     from service.core import borrow, plotspace, pos, similarity  # noqa: F401 (before forks)
-    from service.core.embedding import film_embedding
+    from service.core.embedding import film_embedding, plot_text
     from service.core.plot import plot_words
     from service.core.tagging import extract_text
     from service.core.vocab import load_vocabulary
@@ -112,8 +112,9 @@ def warm_up() -> None:
     # HanTa's models and wordfreq's word lists take ~1.5 s together: once here, not per job
     pos.load_taggers()
     plot_words([("de", "Feuerwehrmann"), ("en", "firefighter")])
-    # the embedding model (0.5 s) and the German glossary (about 2 s): once here too
+    # the embedding model (1 s) and the German glossary (about 2 s): once here too
     film_embedding({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
+    plot_text({"synopsis": {"de": "Ein Feuerwehrmann rettet eine Ärztin."}})
     # scikit-learn's TF-IDF for borrowed keywords (1.4 s to import): once here, not per job
     borrow.warm_up()
     plotspace.warm_up()  # and its SVD, which the plot space learns with

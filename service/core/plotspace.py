@@ -1,8 +1,8 @@
 """The plot space: a film's title, tagline and plot as a point in the catalog's own LSA, joined
-to its WordLlama embedding (pure: scikit-learn, numpy, scipy).
+to its sentence-encoder embedding (pure: scikit-learn, numpy, scipy).
 
-WordLlama (service/core/embedding.py) reads a plot through static word vectors, the same for
-every catalog. The catalog's own texts say which of their words are rare here and which go
+The sentence encoder (service/core/embedding.py) reads a plot the same way for every
+catalog. The catalog's own texts say which of their words are rare here and which go
 together: the TF-IDF of title, tagline and plot that borrowed keywords read (borrow_text, over
 the words borrow.text_vectorizer keeps), reduced by a truncated SVD to `dims` directions. No
 labels: a catalog without keywords learns it as well, and there it lifts the judged lists most
@@ -10,7 +10,7 @@ labels: a catalog without keywords learns it as well, and there it lifts the jud
 
 A full rebuild learns it from the most voted films and stores it (workers/rebuild.py); the tag
 jobs project with the stored one (workers/jobs.py), a chunk of films at a time or one film, and
-a film's stored embedding becomes embedding.joined(WordLlama's bytes, its point, share).
+a film's stored embedding becomes embedding.joined(the encoder's bytes, its point, share).
 """
 
 import heapq

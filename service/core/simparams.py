@@ -59,9 +59,11 @@ class SimilarityParams:
     # divided by 1 + weight); 0 leaves embeddings out. The weight is one per catalog: this one
     # where every film has curated keywords, plot_embedding_weight_text where none has (films
     # a site adds, tagged from their plots alone, whose tags say less about the story), and in
-    # between by the share of films with keywords (service.core.catalog.embedding_weight)
+    # between by the share of films with keywords (service.core.catalog.embedding_weight).
+    # 0.3 where none has since the sentence encoder replaced WordLlama (0.2 before; the
+    # tuning sets read 260 / 268 / 268 of 540 slots at 0.2 / 0.3 / 0.5: docs/QUALITY.md)
     plot_embedding_weight: float = 0.1
-    plot_embedding_weight_text: float = 0.2
+    plot_embedding_weight_text: float = 0.3
     reserve_slots: int = 7  # of the first reserve_window items, keep this many for specific matches
     reserve_window: int = 10
     # strongly stated themes: up to aspect_slots of the query's specific tags of these kinds
