@@ -56,7 +56,7 @@ def test_documents_round_trip_smaller_than_zlib():
 def test_one_key_per_film_for_tags_and_vector(store):
     store.create_film(FILM)
     assert store.save_tags("doc-film", TAGS, VECTOR, EMBEDDING)
-    assert store.r.get(store.keys.tags("doc-film"))[0] == documents.TAGS
+    assert store.r.get(store.keys.tags("doc-film"))[0] == documents.TAGS_USE
     assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())
     assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0, "keywords_counted": True}
     assert store.get_vectors(["doc-film", "none"]) == [VECTOR, None]
@@ -78,13 +78,25 @@ def test_documents_of_older_versions_read_and_convert(store, encode):
     store.r.hset(store.keys.embeddings(), "doc-film", EMBEDDING)
     assert store.get_film("doc-film") == film
     assert store.get_tags("doc-film") == {**TAGS, "rank": 0.0}
-    assert store.get_vectors_and_embeddings(["doc-film"]) == [(VECTOR, EMBEDDING)]
+    # the `emb` hash held WordLlama's embeddings: they read as none (another model's space)
+    assert store.get_vectors_and_embeddings(["doc-film"]) == [(VECTOR, None)]
     newer = {**TAGS, "rev": 2}
     assert store.save_tags("doc-film", newer, {"island": 1.0})
     assert not store.r.exists(store.keys.vector("doc-film"), store.keys.embeddings())  # moved in
     assert store.get_vectors(["doc-film"]) == [{"island": 1.0}]
     assert store.get_tags("doc-film") == {**newer, "rank": 0.0, "keywords_counted": False}
     assert store.postings(["island", "kw:storm"], -1) == [["doc-film"], []]
+
+
+def test_tags_an_older_version_stored_with_wordllamas_embedding_read_without_it(store):
+    store.create_film(FILM)
+    assert store.save_tags("doc-film", TAGS, VECTOR, EMBEDDING)
+    raw = store.r.get(store.keys.tags("doc-film"))
+    store.r.set(store.keys.tags("doc-film"), bytes((documents.TAGS,)) + raw[1:])  # as before
+    assert store.get_vectors_and_embeddings(["doc-film"]) == [(VECTOR, None)]
+    assert store.get_tags("doc-film")["tags"] == TAGS["tags"]
+    assert store.save_tags("doc-film", {**TAGS, "rev": 2}, VECTOR, EMBEDDING)  # embedded again
+    assert store.get_embeddings(["doc-film"]) == [EMBEDDING]
 
 
 def test_document_frequencies_in_buckets_with_an_older_hash(store):

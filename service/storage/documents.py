@@ -11,7 +11,11 @@ are in the dictionary instead. The first byte says which:
             against tags-1.bin followed by the vector's JSON (the tags and their weights
             repeat the vector's), so vector and embedding read without the tags; its
             excerpts name where they stand in the film's texts, not their text
-            (service/core/excerpts.py)
+            (service/core/excerpts.py). Its plot embedding is WordLlama's, which no longer
+            reads: embedding() gives None, as for a film without one
+    TAGS_USE the same, with the sentence encoder's plot embedding (service/core/embedding.py,
+            since 2026-12-07): what pack_tags writes. An embedding of one model says nothing
+            of one of the other, and both are 256 bytes, so the byte tells them apart
 
 The `meta` hash's values (what the ranking reads of a film) are JSON arrays of META_FIELDS.
 
@@ -30,7 +34,8 @@ from pathlib import Path
 
 import orjson
 
-FILM, TAGS = 1, 2
+FILM, TAGS, TAGS_USE = 1, 2, 3
+_WITH_VECTOR = (TAGS, TAGS_USE)
 _DICTIONARIES = Path(__file__).resolve().parent.parent.parent / "config" / "zdict"
 _SIZES = struct.Struct("<IH")
 _WINDOW = 32768  # what deflate can reach back: a longer dictionary keeps only its end
@@ -83,7 +88,7 @@ def pack_tags(tags: dict, vector: dict[str, float], embedding: bytes | None = No
     vec, emb = _dumps(vector), embedding or b""
     head = _dictionary("vector-1.bin").compress(vec)
     body = _dictionary("tags-1.bin").compress(_dumps(tags), extra=vec)
-    return bytes((TAGS,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
+    return bytes((TAGS_USE,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
 
 
 # What the ranking reads of a film (the `meta` hash), in this order: a value is the JSON array
@@ -118,7 +123,7 @@ def film_json(raw: bytes) -> bytes:
 
 def has_vector(raw: bytes) -> bool:
     """Whether stored tags hold their vector and embedding (older ones have them apart)."""
-    return raw[0] == TAGS
+    return raw[0] in _WITH_VECTOR
 
 
 def _parts(raw: bytes) -> tuple[memoryview, bytes, memoryview]:
@@ -132,19 +137,21 @@ def _parts(raw: bytes) -> tuple[memoryview, bytes, memoryview]:
 def vector_json(raw: bytes) -> bytes:
     """Return the vector's JSON of stored tags (has_vector), or of an older vector key's
     document."""
-    if raw[0] == TAGS:
+    if raw[0] in _WITH_VECTOR:
         return _dictionary("vector-1.bin").decompress(_parts(raw)[0])
     return _legacy(raw)
 
 
 def embedding(raw: bytes) -> bytes | None:
-    """Return the plot embedding of stored tags (has_vector), None when the film has none."""
-    return _parts(raw)[1] or None
+    """Return the plot embedding of stored tags (has_vector), None when the film has none or
+    an older version's model wrote it (TAGS: WordLlama's; a rebuild or a refresh embeds the
+    film again)."""
+    return (_parts(raw)[1] or None) if raw[0] == TAGS_USE else None
 
 
 def tags_json(raw: bytes) -> bytes:
     """Return the tags document's JSON of stored tags."""
-    if raw[0] == TAGS:
+    if raw[0] in _WITH_VECTOR:
         head, _, body = _parts(raw)
         vec = _dictionary("vector-1.bin").decompress(head)
         return _dictionary("tags-1.bin").decompress(body, extra=vec)

@@ -69,12 +69,11 @@ class TagIndex:
         # tags an older version saved have their vector and embedding apart
         older = [n for n, raw in enumerate(raws) if raw and not documents.has_vector(raw)]
         if older:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.mget([self.keys.vector(ids[n]) for n in older])
-            pipe.hmget(self.keys.embeddings(), [ids[n] for n in older])
-            vectors, embeddings = pipe.execute()
-            for n, vec, emb in zip(older, vectors, embeddings):
-                out[n] = (orjson.loads(documents.vector_json(vec)) if vec else None, emb)
+            vectors = self.r.mget([self.keys.vector(ids[n]) for n in older])
+            # their embeddings (the `emb` hash) are WordLlama's: none until the film is embedded
+            # again (service/storage/documents.py)
+            for n, vec in zip(older, vectors):
+                out[n] = (orjson.loads(documents.vector_json(vec)) if vec else None, None)
         return out
 
     def get_meta(self, ids: list[str]) -> list[dict | None]:
