@@ -41,9 +41,9 @@ class SimilarityParams:
     # how far the priors may move a score, so that they break ties between content matches
     # instead of outweighing them: the popularity and quality prior enters as 1 - prior_mix +
     # prior_mix * prior, era and language as 1 - context_mix + context_mix * era * language;
-    # each can lower an equal content match by at most a factor 1 - mix (here 2x), where the
+    # each can lower an equal content match by at most a factor 1 - mix (2.5x and 2x), where the
     # raw priors reached 13x (popularity) and 60x (era)
-    prior_mix: float = 0.5
+    prior_mix: float = 0.6  # 0.5 until the sentence encoder: docs/QUALITY.md
     context_mix: float = 0.5
     # genre agreement: a candidate's score (tags and plot embedding) times 1 - genre_mix +
     # genre_mix * share, share being the part of the candidate's own genres the query has
