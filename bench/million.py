@@ -84,9 +84,9 @@ def memoised_tagger():
         tagging.film_plot_words,
         jobs.film_embedding,
         tagging.detect_language,
-        jobs.plot_text,
+        jobs.plot_texts,
     )
-    extract, plot_words, embed, detect, plot_text = originals
+    extract, plot_words, embed, detect, plot_texts = originals
     cached_detect = lru_cache(maxsize=None)(detect.__wrapped__)  # detect keeps 256 texts
     vocab = tagging.load_vocabulary()
     cached_extract = lru_cache(maxsize=None)(lambda text, lang: extract(text, lang, vocab))
@@ -94,7 +94,7 @@ def memoised_tagger():
 
     def per_synopsis(fn):
         """fn(film, reviews, ...) memoised by the film's synopses when it has no reviews
-        (what it reads then; the plot text and the embedding read nothing else)."""
+        (what it reads then; the plot texts and the embedding read nothing else)."""
         cached = lru_cache(maxsize=None)(lambda texts: fn({"synopsis": dict(texts)}, []))
 
         def memo(film, reviews, *rest):
@@ -105,7 +105,7 @@ def memoised_tagger():
 
         return memo
 
-    memo_embed, memo_text = per_synopsis(embed), per_synopsis(plot_text)
+    memo_embed, memo_texts = per_synopsis(embed), per_synopsis(plot_texts)
 
     def memo_extract(text, lang, v):
         return cached_extract(text, lang) if v is vocab else extract(text, lang, v)
@@ -114,7 +114,7 @@ def memoised_tagger():
         tagging.extract_text = memo_extract
         tagging.film_plot_words = lambda s, r: cached_plot(tuple(s), tuple(r))
         jobs.film_embedding, tagging.detect_language = memo_embed, cached_detect
-        jobs.plot_text = memo_text
+        jobs.plot_texts = memo_texts
         try:
             return jobs.tag_film(film, reviews)
         finally:
@@ -123,7 +123,7 @@ def memoised_tagger():
                 tagging.film_plot_words,
                 jobs.film_embedding,
                 tagging.detect_language,
-                jobs.plot_text,
+                jobs.plot_texts,
             ) = originals
 
     return tag

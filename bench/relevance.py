@@ -21,9 +21,10 @@ keywords as ../shared/eval/strip_keywords.py does.
 --english FILE (bench/data/english_plots.json) asks how much of the German queries' gap is
 their language: the queries it lists get its English translation of their German plot in
 place of the German one. With --english-reads embedding (offline only) they keep the German
-plot, and only the text the plot embedding and the borrowed keywords read (the German plot
-glossed word by word, service/core/glossary.py) is the translation instead: the most a better
-gloss could give.
+plot, and only the text the borrowed keywords and the plot space read (the German plot glossed
+word by word, service/core/glossary.py) is the translation instead: the most a better gloss
+could give. (Until 2026-12-07 the plot embedding read the gloss too; it now reads the German
+plot as written, so this mode leaves it alone.)
 """
 
 import argparse
@@ -287,7 +288,8 @@ def service_lists(queries: list[dict], text_only: bool) -> dict[str, list[dict]]
 
 def gloss_as(english: dict[str, str], queries: list[dict]) -> None:
     """Make the listed queries' German plots gloss as their English translation (this process:
-    the plot embedding and the borrowed keywords read the gloss; the tags read the German)."""
+    the borrowed keywords and the plot space read the gloss; the tags and the plot embedding
+    read the German)."""
     from service.core import embedding
 
     table = {
@@ -320,7 +322,7 @@ def main() -> int:
         "--english-reads",
         choices=("all", "embedding"),
         default="all",
-        help="embedding: only the embedding's and the borrower's text (--offline only)",
+        help="embedding: only the glossed text the borrower and the plot space read (--offline only)",
     )
     a = ap.parse_args()
     if (a.set or a.english_reads == "embedding") and not a.offline:

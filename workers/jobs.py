@@ -3,7 +3,7 @@
 from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
-from service.core.embedding import film_embedding, joined, plot_text
+from service.core.embedding import film_embedding, joined, plot_texts
 from service.core.excerpts import by_reference
 from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
@@ -38,11 +38,11 @@ def tag_films(
 ) -> list[tuple[dict, dict[str, float], bytes | None]]:
     """Return tag_film's for (film, reviews) pairs, each what tag_film gives it alone: the
     plot space projects them all at once, the films without curated keywords borrow in one
-    batch, and each film's plot text (its languages detected, a German plot glossed) is read
-    once for the borrower and the space."""
+    batch, and each film's texts are read once (their languages detected; a German plot
+    glossed for the borrower and the space, as written for the embedding)."""
     vocab = load_vocabulary()
-    plots = [plot_text(film, reviews) for film, reviews in films]
-    texts = [borrow_text(film, reviews, plot) for (film, reviews), plot in zip(films, plots)]
+    reads = [plot_texts(film, reviews) for film, reviews in films]
+    texts = [borrow_text(film, reviews, plot) for (film, reviews), (plot, _) in zip(films, reads)]
     points = space.project(texts) if space is not None else [None] * len(films)
     out, lends = [], []
     for i, (film, reviews) in enumerate(films):
@@ -50,7 +50,7 @@ def tag_films(
         vector = tag_vector(film, tags, vocab, reviews)
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
             lends.append(i)
-        emb = film_embedding(film, reviews)
+        emb = film_embedding(film, reviews, reads[i][1])
         emb = joined(emb, points[i], space.share) if space is not None else emb
         out.append((tags, vector, emb))
     if lends:

@@ -27,7 +27,6 @@ from service.core.glossary import gloss
 from service.core.tagging import texts_in_language
 
 DIM = 256  # the principal directions kept of the encoder's 512
-WIDTH = 512  # the encoder's own
 MAX_CHARS = 4000  # a synopsis longer than this says nothing more its first part did not
 PCA = Path(__file__).resolve().parents[2] / "config" / "embedding" / "pca.npz"
 
@@ -42,7 +41,7 @@ def _model():
 
 @lru_cache(maxsize=1)
 def _projection() -> tuple[np.ndarray, np.ndarray]:
-    """The mean (WIDTH) and the principal directions (DIM x WIDTH) texts are projected with."""
+    """The mean (512) and the principal directions (DIM x 512) texts are projected with."""
     with np.load(PCA) as z:
         return z["mean"].astype(np.float32), z["components"].astype(np.float32)
 
@@ -60,18 +59,29 @@ def _chosen(film: dict, reviews: list[dict] | None) -> list[tuple[str, str]]:
     return [(lang, text) for lang, text in texts if lang == "en"] or texts
 
 
+def plot_texts(film: dict, reviews: list[dict] | None = None) -> tuple[str, str]:
+    """Return (plot_text, embedding_text) of a film from one read of its texts (their languages
+    detected once): what a tag job needs of both."""
+    chosen = _chosen(film, reviews)
+    english = [gloss(text) if lang == "de" else text for lang, text in chosen]
+    return _joined_text(english), _joined_text(text for _, text in chosen)
+
+
+def _joined_text(texts) -> str:
+    return " ".join(texts)[:MAX_CHARS].strip()
+
+
 def plot_text(film: dict, reviews: list[dict] | None = None) -> str:
     """Return a film's plot in English words, for the borrowed keywords and the plot space
     (TF-IDF over an English catalog): the texts embedding_text picks, German glossed word by
     word (service/core/glossary.py)."""
-    chosen = [gloss(text) if lang == "de" else text for lang, text in _chosen(film, reviews)]
-    return " ".join(chosen)[:MAX_CHARS].strip()
+    return plot_texts(film, reviews)[0]
 
 
 def embedding_text(film: dict, reviews: list[dict] | None = None) -> str:
     """Return the text a film's embedding reads: its English synopsis, else its synopses as
     written (the encoder reads German), else its reviews when it has no synopsis."""
-    return " ".join(text for _, text in _chosen(film, reviews))[:MAX_CHARS].strip()
+    return _joined_text(text for _, text in _chosen(film, reviews))
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:
@@ -94,9 +104,12 @@ def _int8(vectors: np.ndarray) -> np.ndarray:
     return np.round(vectors * 127.0 / np.where(top > 0, top, 1.0)).astype(np.int8)
 
 
-def film_embedding(film: dict, reviews: list[dict] | None = None) -> bytes | None:
-    """Return a film's plot embedding as DIM bytes, or None when it has no text to read."""
-    text = embedding_text(film, reviews)
+def film_embedding(
+    film: dict, reviews: list[dict] | None = None, text: str | None = None
+) -> bytes | None:
+    """Return a film's plot embedding as DIM bytes, or None when it has no text to read;
+    text, when given, is the film's embedding_text, read already."""
+    text = embedding_text(film, reviews) if text is None else text
     return embed_texts([text])[0].tobytes() if text else None
 
 
