@@ -228,7 +228,13 @@ def _wait_for_rebuild(store, queue, job_id, timeout: float = 3600):
             bar.close()
             if progress["phase"] == "failed":
                 raise click.ClickException(f"rebuild {job_id} failed: {progress.get('error')}")
-            click.echo(f"Rebuild done: version {progress.get('version')}")
+            embedded = (
+                f", {progress.get('embedded', 0)} of {progress.get('extracted', 0)} films embedded"
+                " (the others' texts were unchanged)"
+                if "extracted" in progress
+                else ""
+            )
+            click.echo(f"Rebuild done: version {progress.get('version')}{embedded}")
             return
         time.sleep(0.3)
     raise click.ClickException(f"rebuild {job_id} still running after {timeout:.0f} s")

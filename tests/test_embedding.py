@@ -164,3 +164,35 @@ def test_the_model_loads_from_the_package_without_the_network(monkeypatch):
 @pytest.mark.parametrize("text", ["", "   "])
 def test_blank_text_has_no_embedding(text):
     assert film_embedding({"synopsis": {"en": text}}) is None
+
+
+def test_a_tag_job_keeps_the_encoder_bytes_of_an_unchanged_text(monkeypatch):
+    from workers.jobs import tag_film
+
+    film = {"id": "f", "rev": 1, "title": "F", "synopsis": {"en": "A firefighter saves a doctor."}}
+    doc, _, emb = tag_film(film, [])
+    assert doc["embedded"] == embedding.text_key(embedding_text(film)) and doc["encoder"] == ""
+
+    def refuse(texts):
+        raise AssertionError("embedded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(embedding, "embed_texts", refuse)
+        again, _, kept = tag_film({**film, "rev": 2}, [], kept=(doc, emb))
+    assert kept == emb and again == {**doc, "rev": 2}
+    # another text, or another model or projection, is embedded again
+    changed = {**film, "synopsis": {"en": "A boxer trains for a title fight."}}
+    assert tag_film(changed, [], kept=(doc, emb))[2] == film_embedding(changed)
+    assert embedding.kept_bytes(doc, emb, embedding_text(changed)) is None
+    monkeypatch.setattr(embedding, "_model_id", lambda: b"another model")
+    assert embedding.kept_bytes(doc, emb, embedding_text(film)) is None
+
+
+def test_a_joined_embedding_keeps_the_encoders_bytes_beside_it():
+    text = "Eine Ärztin verliebt sich in einen Feuerwehrmann."
+    plain = embed_texts([text])[0].tobytes()
+    stored = embedding.joined(plain, np.ones(8, np.float32), 0.3)
+    note = embedding.noted(plain, text, stored)
+    assert note["encoder"] and embedding.kept_bytes(note, stored, text) == plain
+    assert embedding.kept_bytes(note, stored, text + " Sie heiraten.") is None
+    assert embedding.noted(None, "", None) == {}  # no text, nothing to keep

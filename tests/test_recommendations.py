@@ -130,6 +130,36 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
     assert not list(seeded.r.scan_iter(match=seeded.keys.join("blob", "*")))
 
 
+def test_a_rebuild_embeds_only_the_films_whose_text_or_model_changed(
+    app, seeded, run_jobs, monkeypatch, runner
+):
+    from service.core import embedding
+    from service.queue import enqueue_rebuild
+
+    ids = seeded.film_ids()
+    before = seeded.get_embeddings(ids)
+    job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+    run_jobs(REBUILD_CHUNK=7)
+    progress = seeded.rebuild_progress(job_id)
+    assert progress["extracted"] == len(ids) and progress["embedded"] == 0
+    assert seeded.get_embeddings(ids) == before  # kept to the byte
+    # a film saved before the key existed, or another model, is embedded again
+    doc = seeded.get_tags("love-911")
+    del doc["embedded"]
+    love = before[ids.index("love-911")]
+    assert seeded.save_tags("love-911", doc, seeded.get_vectors(["love-911"])[0], love)
+    job_id = enqueue_rebuild(seeded, app.extensions["recs"]["queue"])
+    run_jobs()
+    assert seeded.rebuild_progress(job_id)["embedded"] == 1
+    monkeypatch.setattr(embedding, "_model_id", lambda: b"another model")
+    result = runner("rebuild")  # queued; the CLI's wait is for a listening worker
+    assert result.exit_code == 0, result.output
+    run_jobs()
+    progress = seeded.rebuild_progress(result.output.split()[-1])
+    with_text = sum(e is not None for e in before)
+    assert progress["embedded"] == with_text and seeded.get_embeddings(ids) == before
+
+
 @pytest.mark.parametrize("rank_chunk", [7, 50000])
 def test_ranking_only_rebuild_ranks_the_stored_tags(
     app, client, seeded, run_jobs, rank_chunk, monkeypatch, capsys

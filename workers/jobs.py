@@ -3,7 +3,7 @@
 from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
-from service.core.embedding import film_embedding, joined, plot_texts
+from service.core.embedding import film_embedding, joined, kept_bytes, noted, plot_texts
 from service.core.excerpts import by_reference
 from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
@@ -23,47 +23,65 @@ def tag_film(
     reviews: list[dict],
     borrower: Borrower | None = None,
     space: PlotSpace | None = None,
+    kept: tuple[dict | None, bytes | None] | None = None,
 ) -> tuple[dict, dict[str, float], bytes | None]:
     """Return (stored tags document, vector, plot embedding) for a film and its reviews; a
     film without curated keywords borrows some when the catalog has a borrower
     (service/core/borrow.py), but none of its blocked_tags; its embedding joins its point in
-    the catalog's plot space when it has one (service/core/plotspace.py)."""
-    return tag_films([(film, reviews)], borrower, space)[0]
+    the catalog's plot space when it has one (service/core/plotspace.py). kept: the film's
+    stored (tags document, embedding), whose encoder bytes it keeps when its text is the same."""
+    return tag_films([(film, reviews)], borrower, space, {film.get("id"): kept} if kept else None)[
+        0
+    ]
 
 
 def tag_films(
     films: list[tuple[dict, list[dict]]],
     borrower: Borrower | None = None,
     space: PlotSpace | None = None,
+    kept: dict[str, tuple[dict | None, bytes | None]] | None = None,
+    embedded: list[int] | None = None,
 ) -> list[tuple[dict, dict[str, float], bytes | None]]:
     """Return tag_film's for (film, reviews) pairs, each what tag_film gives it alone: the
     plot space projects them all at once, the films without curated keywords borrow in one
     batch, and each film's texts are read once (their languages detected; a German plot
-    glossed for the borrower and the space, as written for the embedding)."""
+    glossed for the borrower and the space, as written for the embedding).
+
+    kept: film id -> its stored (tags document, embedding) (Store.get_kept). A film whose
+    embedding text, encoder and projection are those its stored document names keeps its
+    encoder bytes instead of being embedded again (the encoder is most of a tag job's time);
+    embedded, when given, gets how many films were embedded appended."""
     vocab = load_vocabulary()
+    kept = kept or {}
     reads = [plot_texts(film, reviews) for film, reviews in films]
     texts = [borrow_text(film, reviews, plot) for (film, reviews), (plot, _) in zip(films, reads)]
     points = space.project(texts) if space is not None else [None] * len(films)
-    out, lends = [], []
+    out, lends, fresh = [], [], 0
     for i, (film, reviews) in enumerate(films):
         tags = extract_tags(film, reviews, vocab)
         vector = tag_vector(film, tags, vocab, reviews)
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
             lends.append(i)
-        emb = film_embedding(film, reviews, reads[i][1])
-        emb = joined(emb, points[i], space.share) if space is not None else emb
-        out.append((tags, vector, emb))
+        text = reads[i][1]
+        plain = kept_bytes(*kept.get(film.get("id"), (None, None)), text)
+        if plain is None:
+            plain = film_embedding(film, reviews, text)
+            fresh += plain is not None
+        emb = joined(plain, points[i], space.share) if space is not None else plain
+        out.append((tags, vector, emb, noted(plain, text, emb)))
+    if embedded is not None:
+        embedded.append(fresh)
     if lends:
         for i, borrowed in zip(lends, borrower.borrowed_tags([texts[i] for i in lends])):
-            tags, vector, _ = out[i]
+            tags = out[i][0]
             blocked = set(films[i][0].get("blocked_tags") or [])
             borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
-            vector.update((t, entry["weight"]) for t, entry in borrowed.items())
+            out[i][1].update((t, entry["weight"]) for t, entry in borrowed.items())
             tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
     # the excerpts quote the film's own texts: stored by where they stand, not their text
     return [
-        ({"rev": film["rev"], "tags": by_reference(tags, film, reviews)}, vector, emb)
-        for (film, reviews), (tags, vector, emb) in zip(films, out)
+        ({"rev": film["rev"], "tags": by_reference(tags, film, reviews), **note}, vector, emb)
+        for (film, reviews), (tags, vector, emb, note) in zip(films, out)
     ]
 
 
@@ -81,7 +99,11 @@ def refresh_film(prefix: str, film_id: str) -> dict:
     # only a film without curated keywords borrows: the others need not read the borrower
     lends = not curated_keywords(film, load_vocabulary().ignores_keyword)
     doc, vector, emb = tag_film(
-        film, store.list_reviews(film_id), store.borrower() if lends else None, store.plot_space()
+        film,
+        store.list_reviews(film_id),
+        store.borrower() if lends else None,
+        store.plot_space(),
+        store.get_kept([film_id])[film_id],
     )
     if not store.save_tags(film_id, doc, vector, emb):
         # A job that read a newer revision finished first; its tags and lists stand.

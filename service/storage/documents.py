@@ -17,6 +17,10 @@ are in the dictionary instead. The first byte says which:
             since 2026-12-07): what pack_tags writes. An embedding of one model says nothing
             of one of the other, and both are 256 bytes, so the byte tells them apart
 
+The tags document (JSON) names the text its plot embedding read (`embedded`, and `encoder`:
+the encoder's own bytes where the stored embedding is joined with a plot-space point), so a
+tag job keeps the bytes of a film whose text is unchanged (service.core.embedding.kept_bytes).
+
 The `meta` hash's values (what the ranking reads of a film) are JSON arrays of META_FIELDS.
 
 A dictionary is never changed once documents use it: a better one gets a new file and a new

@@ -76,6 +76,19 @@ class TagIndex:
                 out[n] = (orjson.loads(documents.vector_json(vec)) if vec else None, None)
         return out
 
+    def get_kept(self, ids: list[str]) -> dict[str, tuple[dict | None, bytes | None]]:
+        """Return films' stored (tags document, plot embedding), (None, None) where a film
+        has none: what a tag job keeps of a film whose text is unchanged (workers/jobs.py)."""
+        raws = self.r.mget([self.keys.tags(i) for i in ids]) if ids else []
+        return {
+            fid: (
+                (orjson.loads(documents.tags_json(raw)), documents.embedding(raw))
+                if raw and documents.has_vector(raw)
+                else (None, None)
+            )
+            for fid, raw in zip(ids, raws)
+        }
+
     def get_meta(self, ids: list[str]) -> list[dict | None]:
         if not ids:
             return []
