@@ -131,7 +131,7 @@ def test_rebuild_fans_out_and_switches_version(app, client, seeded, run_jobs):
 
 
 def test_a_rebuild_embeds_only_the_films_whose_text_or_model_changed(
-    app, seeded, run_jobs, monkeypatch, runner
+    app, seeded, run_jobs, monkeypatch, runner, capsys
 ):
     from service.core import embedding
     from service.queue import enqueue_rebuild
@@ -158,6 +158,11 @@ def test_a_rebuild_embeds_only_the_films_whose_text_or_model_changed(
     progress = seeded.rebuild_progress(result.output.split()[-1])
     with_text = sum(e is not None for e in before)
     assert progress["embedded"] == with_text and seeded.get_embeddings(ids) == before
+    # `recs rebuild --wait` ends by saying so
+    from service.cli import _wait_for_rebuild
+
+    _wait_for_rebuild(seeded, app.extensions["recs"]["queue"], result.output.split()[-1])
+    assert f"{with_text} of {len(ids)} films embedded" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("rank_chunk", [7, 50000])

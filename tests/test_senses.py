@@ -162,6 +162,7 @@ SENSES_KEPT = [
     ("Sie liebt die Kunst.", "de", "artist"),
     ("A street gang deals drugs on the corner.", "en", "street-gangs"),
     ("The house is haunted by the ghost of a child.", "en", "haunted-house"),
+    ("Ein beklemmender Geisterhaus-Horrorfilm über eine Familie.", "de", "haunted-house"),
     ("A phoenix rises from the ashes.", "en", "mythical-creatures"),
     ("A stalker becomes obsessed with a singer.", "en", "psychological-thriller"),
     ("Stranded on an island, they must survive the storm.", "en", "survival"),
