@@ -216,3 +216,28 @@ def test_snapshot_read_a_part_at_a_time_ranks_identically(store, monkeypatch):
         back = catalog_from_bytes(store.blob_reader(name))
         assert back.ids == cat.ids and back.params == cat.params
         assert related_rows(back, range(300), params) == expected
+
+
+def test_the_key_of_an_embeddings_text_is_stored_in_bytes_beside_it(store):
+    import base64
+
+    note = {"embedded": "0123456789abcdef", "encoder": ""}
+    raw = documents.pack_tags({**TAGS, **note}, VECTOR, EMBEDDING)
+    assert raw[0] == documents.TAGS_KEYED
+    assert len(raw) == len(documents.pack_tags(TAGS, VECTOR, EMBEDDING)) + 10  # 2 + 8 bytes
+    assert json.loads(documents.tags_json(raw)) == TAGS  # not in the JSON
+    assert documents.kept(raw) == note and documents.embedding(raw) == EMBEDDING
+    assert json.loads(documents.vector_json(raw)) == VECTOR
+    # joined with a plot-space point: the encoder's own bytes kept beside the stored ones
+    joined = note | {"encoder": base64.b64encode(bytes(range(256))).decode()}
+    raw = documents.pack_tags({**TAGS, **joined}, VECTOR, EMBEDDING + bytes(128))
+    assert documents.kept(raw) == joined and documents.embedding(raw) == EMBEDDING + bytes(128)
+    assert json.loads(documents.tags_json(raw)) == TAGS
+    # through the store: the document reads whole again
+    store.create_film(FILM)
+    assert store.save_tags("doc-film", {**TAGS, **note}, VECTOR, EMBEDDING)
+    assert store.get_tags("doc-film") == {**TAGS, **note, "rank": 0.0, "keywords_counted": True}
+    assert store.get_kept(["doc-film", "none"]) == {
+        "doc-film": (note, EMBEDDING),
+        "none": (None, None),
+    }

@@ -16,10 +16,12 @@ are in the dictionary instead. The first byte says which:
     TAGS_USE the same, with the sentence encoder's plot embedding (service/core/embedding.py,
             since 2026-12-07): what pack_tags writes. An embedding of one model says nothing
             of one of the other, and both are 256 bytes, so the byte tells them apart
-
-The tags document (JSON) names the text its plot embedding read (`embedded`, and `encoder`:
-the encoder's own bytes where the stored embedding is joined with a plot-space point), so a
-tag job keeps the bytes of a film whose text is unchanged (service.core.embedding.kept_bytes).
+    TAGS_KEYED the same, with the key of the text the encoder read after the sizes (8 bytes:
+            service.core.embedding.text_key) and, after the embedding, the encoder's own bytes
+            where the stored embedding is joined with a plot-space point (a third size, 0
+            otherwise): so a tag job keeps the bytes of a film whose text is unchanged. What
+            pack_tags writes for a film with a plot (since 2026-12-08); the tags document's
+            fields `embedded` (the key, hex) and `encoder` (base64) are stored this way
 
 The `meta` hash's values (what the ranking reads of a film) are JSON arrays of META_FIELDS.
 
@@ -30,6 +32,7 @@ still read: plain JSON (`{`) and zlib-compressed JSON (0x78); tags then have the
 `vec:<id>` and their embedding in the `emb` hash (Store.get_vectors reads them there).
 """
 
+import base64
 import json
 import struct
 import threading
@@ -38,10 +41,13 @@ from pathlib import Path
 
 import orjson
 
-FILM, TAGS, TAGS_USE = 1, 2, 3
-_WITH_VECTOR = (TAGS, TAGS_USE)
+FILM, TAGS, TAGS_USE, TAGS_KEYED = 1, 2, 3, 4
+_WITH_VECTOR = (TAGS, TAGS_USE, TAGS_KEYED)
+_WITH_ENCODER = (TAGS_USE, TAGS_KEYED)
 _DICTIONARIES = Path(__file__).resolve().parent.parent.parent / "config" / "zdict"
 _SIZES = struct.Struct("<IH")
+_KEYED = struct.Struct("<IHH8s")  # the sizes, the encoder's bytes' size and the text's key
+_NOTE = ("embedded", "encoder")  # the tags document's fields TAGS_KEYED stores in bytes
 _WINDOW = 32768  # what deflate can reach back: a longer dictionary keeps only its end
 
 
@@ -88,11 +94,20 @@ def pack_film(film: dict) -> bytes:
 
 
 def pack_tags(tags: dict, vector: dict[str, float], embedding: bytes | None = None) -> bytes:
-    """Return the stored bytes of a film's tags document, tag vector and plot embedding."""
+    """Return the stored bytes of a film's tags document, tag vector and plot embedding; the
+    document's `embedded` and `encoder` fields (service.core.embedding.noted), when it has
+    them, are stored as bytes beside the embedding (TAGS_KEYED), not in its JSON."""
+    note = {k: tags[k] for k in _NOTE if k in tags}
+    if note:
+        tags = {k: v for k, v in tags.items() if k not in _NOTE}
     vec, emb = _dumps(vector), embedding or b""
     head = _dictionary("vector-1.bin").compress(vec)
     body = _dictionary("tags-1.bin").compress(_dumps(tags), extra=vec)
-    return bytes((TAGS_USE,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
+    if "embedded" not in note:
+        return bytes((TAGS_USE,)) + _SIZES.pack(len(head), len(emb)) + head + emb + body
+    plain = base64.b64decode(note.get("encoder") or "")
+    sizes = _KEYED.pack(len(head), len(emb), len(plain), bytes.fromhex(note["embedded"]))
+    return bytes((TAGS_KEYED,)) + sizes + head + emb + plain + body
 
 
 # What the ranking reads of a film (the `meta` hash), in this order: a value is the JSON array
@@ -132,10 +147,24 @@ def has_vector(raw: bytes) -> bool:
 
 def _parts(raw: bytes) -> tuple[memoryview, bytes, memoryview]:
     """Return the stored tags' compressed vector, embedding and compressed tags."""
-    head, emb = _SIZES.unpack_from(raw, 1)
-    at = 1 + _SIZES.size
+    if raw[0] == TAGS_KEYED:
+        head, emb, plain, _ = _KEYED.unpack_from(raw, 1)
+        at = 1 + _KEYED.size
+    else:
+        (head, emb), plain = _SIZES.unpack_from(raw, 1), 0
+        at = 1 + _SIZES.size
     view = memoryview(raw)
-    return view[at : at + head], raw[at + head : at + head + emb], view[at + head + emb :]
+    body = at + head + emb + plain
+    return view[at : at + head], raw[at + head : at + head + emb], view[body:]
+
+
+def kept(raw: bytes) -> dict:
+    """Return the `embedded` and `encoder` fields of stored tags (pack_tags), {} where none."""
+    if raw[0] != TAGS_KEYED:
+        return {}
+    head, emb, plain, key = _KEYED.unpack_from(raw, 1)
+    at = 1 + _KEYED.size + head + emb
+    return {"embedded": key.hex(), "encoder": base64.b64encode(raw[at : at + plain]).decode()}
 
 
 def vector_json(raw: bytes) -> bytes:
@@ -150,7 +179,7 @@ def embedding(raw: bytes) -> bytes | None:
     """Return the plot embedding of stored tags (has_vector), None when the film has none or
     an older version's model wrote it (TAGS: WordLlama's; a rebuild or a refresh embeds the
     film again)."""
-    return (_parts(raw)[1] or None) if raw[0] == TAGS_USE else None
+    return (_parts(raw)[1] or None) if raw[0] in _WITH_ENCODER else None
 
 
 def tags_json(raw: bytes) -> bytes:

@@ -77,12 +77,13 @@ class TagIndex:
         return out
 
     def get_kept(self, ids: list[str]) -> dict[str, tuple[dict | None, bytes | None]]:
-        """Return films' stored (tags document, plot embedding), (None, None) where a film
-        has none: what a tag job keeps of a film whose text is unchanged (workers/jobs.py)."""
+        """Return films' stored (`embedded` and `encoder` fields, plot embedding), (None, None)
+        where a film has none: what a tag job keeps of a film whose text is unchanged
+        (workers/jobs.py, service.core.embedding.kept_bytes)."""
         raws = self.r.mget([self.keys.tags(i) for i in ids]) if ids else []
         return {
             fid: (
-                (orjson.loads(documents.tags_json(raw)), documents.embedding(raw))
+                (documents.kept(raw), documents.embedding(raw))
                 if raw and documents.has_vector(raw)
                 else (None, None)
             )
@@ -98,7 +99,9 @@ class TagIndex:
 
     def get_tags(self, fid: str) -> dict | None:
         raw = self.r.get(self.keys.tags(fid))
-        return None if raw is None else orjson.loads(documents.tags_json(raw))
+        if raw is None:
+            return None
+        return {**orjson.loads(documents.tags_json(raw)), **documents.kept(raw)}
 
     def _read_saved(self, pipe, ids: list[str]) -> list[tuple[dict, dict, bool]]:
         """Return each film's saved (tags document, vector, whether the vector is apart, as
