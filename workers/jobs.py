@@ -28,11 +28,10 @@ def tag_film(
     """Return (stored tags document, vector, plot embedding) for a film and its reviews; a
     film without curated keywords borrows some when the catalog has a borrower
     (service/core/borrow.py), but none of its blocked_tags; its embedding joins its point in
-    the catalog's plot space when it has one (service/core/plotspace.py). kept: the film's
-    stored (tags document, embedding), whose encoder bytes it keeps when its text is the same."""
-    return tag_films([(film, reviews)], borrower, space, {film.get("id"): kept} if kept else None)[
-        0
-    ]
+    the catalog's plot space when it has one (service/core/plotspace.py). kept: what
+    Store.get_kept gives of the film, whose encoder bytes it keeps when its text is the same."""
+    by_id = {film.get("id"): kept} if kept else None
+    return tag_films([(film, reviews)], borrower, space, by_id)[0]
 
 
 def tag_films(
@@ -47,7 +46,7 @@ def tag_films(
     batch, and each film's texts are read once (their languages detected; a German plot
     glossed for the borrower and the space, as written for the embedding).
 
-    kept: film id -> its stored (tags document, embedding) (Store.get_kept). A film whose
+    kept: film id -> its stored key fields and embedding (Store.get_kept). A film whose
     embedding text, encoder and projection are those its stored document names keeps its
     encoder bytes instead of being embedded again (the encoder is most of a tag job's time);
     embedded, when given, gets how many films were embedded appended."""
@@ -73,10 +72,10 @@ def tag_films(
         embedded.append(fresh)
     if lends:
         for i, borrowed in zip(lends, borrower.borrowed_tags([texts[i] for i in lends])):
-            tags = out[i][0]
+            tags, vector = out[i][:2]
             blocked = set(films[i][0].get("blocked_tags") or [])
             borrowed = {t: entry for t, entry in borrowed.items() if t not in blocked}
-            out[i][1].update((t, entry["weight"]) for t, entry in borrowed.items())
+            vector.update((t, entry["weight"]) for t, entry in borrowed.items())
             tags.update(borrowed)  # GET /films/{id}/tags shows them, with who lent them
     # the excerpts quote the film's own texts: stored by where they stand, not their text
     return [

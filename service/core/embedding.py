@@ -57,15 +57,16 @@ def _model_id() -> bytes:
 
 
 def text_key(text: str) -> str:
-    """Return a digest of a text and of the model and projection that embed it: a film whose
-    embedding_text and model are unchanged keeps its encoder bytes (reused_bytes), so a
+    """Return a digest (8 bytes, as hex) of a text and of the model and projection that embed it: a film whose
+    embedding_text and model are unchanged keeps its encoder bytes (kept_bytes), so a
     rebuild after a vocabulary change embeds no film again."""
     return hashlib.blake2b(text.encode(), digest_size=8, key=_model_id()).hexdigest()
 
 
 def kept_bytes(doc: dict | None, stored: bytes | None, text: str) -> bytes | None:
-    """Return the encoder bytes a film's stored tags document and embedding kept for text
-    (see noted), or None when they kept none, or read another text or another model."""
+    """Return the encoder bytes a film's stored key fields (doc: noted's, as the store gives
+    them back) and embedding kept for text, or None when they kept none, or read another
+    text or another model."""
     if not doc or not text or doc.get("embedded") != text_key(text):
         return None
     plain = base64.b64decode(doc["encoder"]) if doc.get("encoder") else stored
