@@ -183,16 +183,17 @@ def test_a_tag_job_keeps_the_encoder_bytes_of_an_unchanged_text(monkeypatch):
     # another text, or another model or projection, is embedded again
     changed = {**film, "synopsis": {"en": "A boxer trains for a title fight."}}
     assert tag_film(changed, [], kept=(doc, emb))[2] == film_embedding(changed)
-    assert embedding.kept_bytes(doc, emb, embedding_text(changed)) is None
+    assert embedding.kept_bytes(doc, emb, embedding.text_key(embedding_text(changed))) is None
     monkeypatch.setattr(embedding, "_model_id", lambda: b"another model")
-    assert embedding.kept_bytes(doc, emb, embedding_text(film)) is None
+    assert embedding.kept_bytes(doc, emb, embedding.text_key(embedding_text(film))) is None
 
 
 def test_a_joined_embedding_keeps_the_encoders_bytes_beside_it():
     text = "Eine Ärztin verliebt sich in einen Feuerwehrmann."
     plain = embed_texts([text])[0].tobytes()
     stored = embedding.joined(plain, np.ones(8, np.float32), 0.3)
-    note = embedding.noted(plain, text, stored)
-    assert note["encoder"] and embedding.kept_bytes(note, stored, text) == plain
-    assert embedding.kept_bytes(note, stored, text + " Sie heiraten.") is None
-    assert embedding.noted(None, "", None) == {}  # no text, nothing to keep
+    key = embedding.text_key(text)
+    note = embedding.noted(plain, key, stored)
+    assert note["encoder"] and embedding.kept_bytes(note, stored, key) == plain
+    assert embedding.kept_bytes(note, stored, embedding.text_key(text + " Sie heiraten.")) is None
+    assert embedding.noted(None, None, None) == {}  # no text, nothing to keep

@@ -3,7 +3,14 @@
 from rq import get_current_job
 
 from service.core.borrow import Borrower, borrow_text, curated_keywords
-from service.core.embedding import film_embedding, joined, kept_bytes, noted, plot_texts
+from service.core.embedding import (
+    film_embedding,
+    joined,
+    kept_bytes,
+    noted,
+    plot_texts,
+    text_key,
+)
 from service.core.excerpts import by_reference
 from service.core.plotspace import PlotSpace
 from service.core.tagging import extract_tags, tag_vector
@@ -62,12 +69,13 @@ def tag_films(
         if borrower is not None and not any(t.startswith(KW_PREFIX) for t in vector):
             lends.append(i)
         text = reads[i][1]
-        plain = kept_bytes(*kept.get(film.get("id"), (None, None)), text)
+        key = text_key(text) if text else None
+        plain = kept_bytes(*kept.get(film.get("id"), (None, None)), key)
         if plain is None:
             plain = film_embedding(film, reviews, text)
             fresh += plain is not None
         emb = joined(plain, points[i], space.share) if space is not None else plain
-        out.append((tags, vector, emb, noted(plain, text, emb)))
+        out.append((tags, vector, emb, noted(plain, key, emb)))
     if embedded is not None:
         embedded.append(fresh)
     if lends:

@@ -63,25 +63,25 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8, key=_model_id()).hexdigest()
 
 
-def kept_bytes(doc: dict | None, stored: bytes | None, text: str) -> bytes | None:
+def kept_bytes(doc: dict | None, stored: bytes | None, key: str | None) -> bytes | None:
     """Return the encoder bytes a film's stored key fields (doc: noted's, as the store gives
-    them back) and embedding kept for text, or None when they kept none, or read another
-    text or another model."""
-    if not doc or not text or doc.get("embedded") != text_key(text):
+    them back) and embedding kept for the text whose text_key is key, or None when they kept
+    none, or read another text or another model."""
+    if not doc or key is None or doc.get("embedded") != key:
         return None
     plain = base64.b64decode(doc["encoder"]) if doc.get("encoder") else stored
     return plain if plain is not None and len(plain) == DIM else None
 
 
-def noted(plain: bytes | None, text: str, stored: bytes | None) -> dict:
-    """Return the fields a tags document keeps of a film's embedding: the key of the text
-    the encoder read and, when the stored embedding is not the encoder's bytes alone but
+def noted(plain: bytes | None, key: str | None, stored: bytes | None) -> dict:
+    """Return the fields a tags document keeps of a film's embedding: the text_key of the
+    text the encoder read and, when the stored embedding is not the encoder's bytes alone but
     joined with a plot-space point, the encoder's bytes (base64; "" otherwise), so that
     kept_bytes finds them again."""
-    if plain is None:
+    if plain is None or key is None:
         return {}
     encoder = "" if stored == plain else base64.b64encode(plain).decode()
-    return {"embedded": text_key(text), "encoder": encoder}
+    return {"embedded": key, "encoder": encoder}
 
 
 def unload() -> None:

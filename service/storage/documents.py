@@ -145,25 +145,29 @@ def has_vector(raw: bytes) -> bool:
     return raw[0] in _WITH_VECTOR
 
 
+def _header(raw: bytes) -> tuple[int, int, int, bytes, int]:
+    """Return stored tags' sizes (compressed vector, embedding, encoder's own bytes), the
+    text's key (b"" before TAGS_KEYED) and where the vector starts."""
+    if raw[0] == TAGS_KEYED:
+        head, emb, plain, key = _KEYED.unpack_from(raw, 1)
+        return head, emb, plain, key, 1 + _KEYED.size
+    head, emb = _SIZES.unpack_from(raw, 1)
+    return head, emb, 0, b"", 1 + _SIZES.size
+
+
 def _parts(raw: bytes) -> tuple[memoryview, bytes, memoryview]:
     """Return the stored tags' compressed vector, embedding and compressed tags."""
-    if raw[0] == TAGS_KEYED:
-        head, emb, plain, _ = _KEYED.unpack_from(raw, 1)
-        at = 1 + _KEYED.size
-    else:
-        (head, emb), plain = _SIZES.unpack_from(raw, 1), 0
-        at = 1 + _SIZES.size
+    head, emb, plain, _, at = _header(raw)
     view = memoryview(raw)
-    body = at + head + emb + plain
-    return view[at : at + head], raw[at + head : at + head + emb], view[body:]
+    return view[at : at + head], raw[at + head : at + head + emb], view[at + head + emb + plain :]
 
 
 def kept(raw: bytes) -> dict:
     """Return the `embedded` and `encoder` fields of stored tags (pack_tags), {} where none."""
     if raw[0] != TAGS_KEYED:
         return {}
-    head, emb, plain, key = _KEYED.unpack_from(raw, 1)
-    at = 1 + _KEYED.size + head + emb
+    head, emb, plain, key, at = _header(raw)
+    at += head + emb
     return {"embedded": key.hex(), "encoder": base64.b64encode(raw[at : at + plain]).decode()}
 
 

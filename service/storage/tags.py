@@ -82,11 +82,7 @@ class TagIndex:
         (workers/jobs.py, service.core.embedding.kept_bytes)."""
         raws = self.r.mget([self.keys.tags(i) for i in ids]) if ids else []
         return {
-            fid: (
-                (documents.kept(raw), documents.embedding(raw))
-                if raw and documents.has_vector(raw)
-                else (None, None)
-            )
+            fid: (documents.kept(raw), documents.embedding(raw)) if raw else (None, None)
             for fid, raw in zip(ids, raws)
         }
 
